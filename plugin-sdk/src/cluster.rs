@@ -1,0 +1,157 @@
+//! The plugin's copy of the cluster: one [`NodeInfo`] per node id, kept up
+//! to date by the [`Change`]s the host sends.
+
+use crate::{Change, Node, NodeId, NodeUsage, Pod, Resources, lookup};
+
+/// A node as a policy sees it: its spec and status, what its pods take from
+/// it, and the pods themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    pub id: NodeId,
+    pub node: Node,
+    pub usage: NodeUsage,
+    pub pods: Vec<Pod>,
+}
+
+impl NodeInfo {
+    /// A node with no pods on it.
+    pub fn new(id: NodeId, node: Node) -> Self {
+        NodeInfo {
+            id,
+            node,
+            usage: NodeUsage {
+                requested: Resources::zero(),
+                non_zero_requested: Resources::zero(),
+                pod_count: 0,
+                used_ports: Vec::new(),
+            },
+            pods: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.node.name
+    }
+
+    /// The value of one of the node's labels.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        lookup(&self.node.labels, key)
+    }
+}
+
+impl Resources {
+    /// No resources at all.
+    pub fn zero() -> Self {
+        Resources {
+            milli_cpu: 0,
+            memory: 0,
+            ephemeral_storage: 0,
+            pods: 0,
+            scalar: Vec::new(),
+        }
+    }
+
+    /// The amount of an extended resource (`scalar`), zero when absent.
+    pub fn scalar(&self, name: &str) -> i64 {
+        self.scalar
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .map_or(0, |i| self.scalar[i].1)
+    }
+}
+
+/// Every node the host has told the plugin about, indexed by [`NodeId`].
+#[derive(Clone, Debug, Default)]
+pub struct Cluster {
+    nodes: Vec<Option<NodeInfo>>,
+}
+
+impl Cluster {
+    /// Applies the host's changes in order.
+    pub fn apply(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            match change {
+                Change::NodeSet((id, node)) => match self.slot(id) {
+                    Some(info) => info.node = node,
+                    none => *none = Some(NodeInfo::new(id, node)),
+                },
+                Change::NodeRemoved(id) => *self.slot(id) = None,
+                Change::UsageSet((id, usage)) => {
+                    if let Some(info) = self.slot(id) {
+                        info.usage = usage;
+                    }
+                }
+                Change::PodAdded(placed) => {
+                    if let Some(info) = self.slot(placed.node) {
+                        info.pods.retain(|p| p.uid != placed.pod.uid);
+                        info.pods.push(placed.pod);
+                    }
+                }
+                Change::PodRemoved(removed) => {
+                    if let Some(info) = self.slot(removed.node) {
+                        info.pods.retain(|p| p.uid != removed.uid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The node with this id, if the host has sent it.
+    pub fn get(&self, id: NodeId) -> Option<&NodeInfo> {
+        self.nodes.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Every node, in id order.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.nodes.iter().flatten()
+    }
+
+    fn slot(&mut self, id: NodeId) -> &mut Option<NodeInfo> {
+        let index = id as usize;
+        if index >= self.nodes.len() {
+            self.nodes.resize(index + 1, None);
+        }
+        &mut self.nodes[index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, pod};
+    use crate::{PlacedPod, RemovedPod};
+
+    #[test]
+    fn changes_build_and_update_the_node_table() {
+        let mut cluster = Cluster::default();
+        cluster.apply(vec![
+            Change::NodeSet((3, node("n3").build())),
+            Change::PodAdded(PlacedPod {
+                node: 3,
+                pod: pod("default", "a").build(),
+            }),
+            Change::PodAdded(PlacedPod {
+                node: 3,
+                pod: pod("default", "b").build(),
+            }),
+        ]);
+        let n3 = cluster.get(3).expect("node 3 was set");
+        assert_eq!(n3.pods.len(), 2);
+        assert!(cluster.get(0).is_none());
+
+        cluster.apply(vec![
+            Change::NodeSet((3, node("n3").label("zone", "a").build())),
+            Change::PodRemoved(RemovedPod {
+                node: 3,
+                uid: "default/a".into(),
+            }),
+        ]);
+        let n3 = cluster.get(3).unwrap();
+        assert_eq!(n3.label("zone"), Some("a"));
+        assert_eq!(n3.pods.len(), 1, "a node update keeps the node's pods");
+        assert_eq!(n3.pods[0].name, "b");
+
+        cluster.apply(vec![Change::NodeRemoved(3)]);
+        assert!(cluster.get(3).is_none());
+        assert_eq!(cluster.nodes().count(), 0);
+    }
+}

@@ -1,0 +1,45 @@
+//! The trait a policy implements.
+
+use crate::{ExtensionPoint, NodeInfo, Pod, Status};
+use serde::de::DeserializeOwned;
+
+/// A placement policy. Implement the extension points you list in
+/// [`Plugin::EXTENSION_POINTS`]; the others keep their defaults and are
+/// never called by the host.
+///
+/// The host creates several instances of a plugin (one per scheduling
+/// worker), so a plugin must not rely on seeing every pod.
+pub trait Plugin: Sized + 'static {
+    /// The name profiles enable the plugin by, e.g. `NodeResourcesFit`.
+    const NAME: &'static str;
+    /// The extension points this plugin implements.
+    const EXTENSION_POINTS: &'static [ExtensionPoint];
+    /// The plugin's `pluginConfig` args. They arrive as JSON; `{}` when the
+    /// profile gives none, so every field should have a default.
+    type Args: DeserializeOwned;
+
+    /// Builds the plugin from its args. An `Err` refuses the configuration,
+    /// and the host reports the message with the plugin's name.
+    fn new(args: Self::Args) -> Result<Self, String>;
+
+    /// Can `pod` run on `node`?
+    fn filter(&self, _pod: &Pod, _node: &NodeInfo) -> Status {
+        Status::success()
+    }
+
+    /// How well `node` suits `pod`; any range when the plugin normalises,
+    /// else `0..=100`.
+    fn score(&self, _pod: &Pod, _node: &NodeInfo) -> Result<i64, String> {
+        Ok(0)
+    }
+
+    /// Maps the scores of every feasible node onto `0..=100`, in place.
+    fn normalize_scores(&self, _pod: &Pod, _scores: &mut [i64]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Args for a plugin that takes none: only `{}` (or `null`) is accepted.
+#[derive(Debug, Default, Clone, Copy, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}

@@ -1,0 +1,52 @@
+//! Constructors for the [`Status`] a Filter returns.
+
+use crate::{Code, Status};
+
+impl Status {
+    /// The node passes.
+    pub fn success() -> Self {
+        Status {
+            code: Code::Success,
+            reason: String::new(),
+        }
+    }
+
+    /// The node does not fit now but may once the cluster changes (for
+    /// example `Insufficient cpu`).
+    pub fn unschedulable(reason: impl Into<String>) -> Self {
+        Status {
+            code: Code::Unschedulable,
+            reason: reason.into(),
+        }
+    }
+
+    /// The node will not fit until the pod or the node spec changes (for
+    /// example a node selector that does not match).
+    pub fn unresolvable(reason: impl Into<String>) -> Self {
+        Status {
+            code: Code::UnschedulableAndUnresolvable,
+            reason: reason.into(),
+        }
+    }
+
+    /// The plugin could not decide; the pod is retried later.
+    pub fn error(reason: impl Into<String>) -> Self {
+        Status {
+            code: Code::Error,
+            reason: reason.into(),
+        }
+    }
+
+    /// The plugin has nothing to say about this pod.
+    pub fn skip() -> Self {
+        Status {
+            code: Code::Skip,
+            reason: String::new(),
+        }
+    }
+
+    /// Success and Skip both let the node through.
+    pub fn passes(&self) -> bool {
+        matches!(self.code, Code::Success | Code::Skip)
+    }
+}

@@ -1,0 +1,223 @@
+//! Project tasks that need more than one cargo invocation.
+//!
+//! Plugins are WebAssembly components: they are built for `wasm32-wasip2`
+//! with the `plugin` profile and copied, named after their crate, into
+//! `<target-dir>/plugins/`, the directory the host, the tests and the
+//! examples load them from. Benchmark-only components go to
+//! `<target-dir>/bench-components/`.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [args]
+
+tasks:
+  plugins           build every plugin component into <target-dir>/plugins
+  simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
+                    (ARGS go to `kube-wasm-scheduler simulate`)
+  test              build the plugins, then fmt --check, clippy -D warnings and
+                    every test of the workspace
+";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root();
+    match task.as_str() {
+        "plugins" => build_components(&root).map(|_| ()),
+        "simulate" => simulate(&root, &rest),
+        "test" => test(&root),
+        "" | "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{USAGE}"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A workspace crate that is built as a component, and where it goes.
+struct ComponentCrate {
+    package: String,
+    /// The file name cargo gives the artifact (the lib name).
+    artifact: String,
+    /// `plugins` or `bench-components`.
+    destination: &'static str,
+}
+
+/// Finds the component crates: every member under `plugins/` or
+/// `bench/guest*`.
+fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
+    let output = Command::new(cargo())
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let target_dir = PathBuf::from(
+        metadata["target_directory"]
+            .as_str()
+            .context("cargo metadata has no target_directory")?,
+    );
+    let mut crates = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let manifest = Path::new(package["manifest_path"].as_str().unwrap_or_default());
+        let relative = manifest.strip_prefix(root).unwrap_or(manifest);
+        let destination = if relative.starts_with("plugins") {
+            "plugins"
+        } else if relative.starts_with("bench/guest") {
+            "bench-components"
+        } else {
+            continue;
+        };
+        let lib = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| {
+                t["crate_types"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+            });
+        let Some(lib) = lib else { continue };
+        crates.push(ComponentCrate {
+            package: package["name"].as_str().unwrap_or_default().to_string(),
+            artifact: lib["name"].as_str().unwrap_or_default().replace('-', "_"),
+            destination,
+        });
+    }
+    Ok((target_dir, crates))
+}
+
+/// Builds every component crate and returns the plugin directory.
+fn build_components(root: &Path) -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let (target_dir, crates) = component_crates(root)?;
+    let mut build = Command::new(cargo());
+    build
+        .current_dir(root)
+        .args(["build", "--profile", "plugin", "--target", WASM_TARGET]);
+    for c in &crates {
+        build.args(["--package", &c.package]);
+    }
+    run(&mut build)?;
+    let built = target_dir.join(WASM_TARGET).join("plugin");
+    for c in &crates {
+        let destination = target_dir.join(c.destination);
+        std::fs::create_dir_all(&destination)?;
+        let file_name = format!("{}.wasm", c.package.trim_start_matches("kws-plugin-"));
+        let from = built.join(format!("{}.wasm", c.artifact));
+        // Write under a temporary name and rename, so a host watching the
+        // directory never sees a half-copied component.
+        let partial = destination.join(format!(".{file_name}.partial"));
+        std::fs::copy(&from, &partial).with_context(|| format!("copying {}", from.display()))?;
+        std::fs::rename(&partial, destination.join(&file_name))?;
+    }
+    let plugins = target_dir.join("plugins");
+    eprintln!("components ready in {}", plugins.display());
+    Ok(plugins)
+}
+
+/// Adds the wasm target through rustup, or from the rust-std archive in
+/// `../shared/toolchain` when rustup cannot download it.
+fn ensure_wasm_target() -> Result<()> {
+    let sysroot = String::from_utf8(
+        Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .output()?
+            .stdout,
+    )?;
+    let rustlib = Path::new(sysroot.trim()).join("lib/rustlib");
+    if rustlib.join(WASM_TARGET).exists() {
+        return Ok(());
+    }
+    let added = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .is_ok_and(|s| s.success());
+    if added {
+        return Ok(());
+    }
+    let archive = workspace_root().join("../shared/toolchain/rust-std-1.95.0-wasm32-wasip2.tar.xz");
+    eprintln!(
+        "rustup could not add {WASM_TARGET}; unpacking {}",
+        archive.display()
+    );
+    let scratch = std::env::temp_dir().join("kws-rust-std");
+    std::fs::create_dir_all(&scratch)?;
+    run(Command::new("tar")
+        .arg("-xJf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&scratch))?;
+    let component = format!("rust-std-{WASM_TARGET}/lib/rustlib/{WASM_TARGET}");
+    let unpacked = std::fs::read_dir(&scratch)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join(&component))
+        .find(|p| p.exists())
+        .with_context(|| format!("{} holds no {component}", archive.display()))?;
+    run(Command::new("cp").arg("-r").arg(unpacked).arg(&rustlib))
+}
+
+fn simulate(root: &Path, args: &[String]) -> Result<()> {
+    let plugins = build_components(root)?;
+    let mut command = Command::new(cargo());
+    command
+        .current_dir(root)
+        .args(["run", "--quiet", "--package", "kws-host", "--", "simulate"]);
+    if !args.iter().any(|a| a == "--cluster") {
+        command.args(["--cluster", "examples/cluster.yaml"]);
+    }
+    command.arg("--plugins").arg(plugins).args(args);
+    run(&mut command)
+}
+
+fn test(root: &Path) -> Result<()> {
+    let plugins = build_components(root)?;
+    run(Command::new(cargo())
+        .current_dir(root)
+        .args(["fmt", "--all", "--check"]))?;
+    run(Command::new(cargo()).current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new(cargo())
+        .current_dir(root)
+        .env("KWS_PLUGIN_DIR", plugins)
+        .args(["test", "--workspace"]))
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
