@@ -66,9 +66,9 @@ macro_rules! export_plugin {
                 ) -> ::std::result::Result<::std::vec::Vec<i64>, ::std::string::String> {
                     RUNNER.with_borrow(|runner| runner.normalize_scores(&pod, scores))
                 }
-    }
+            }
 
-            $crate::bindings::export!(KwsExports with_types_in $crate::bindings);
+    $crate::bindings::export!(KwsExports with_types_in $crate::bindings);
         };
     };
 }

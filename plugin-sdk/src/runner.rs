@@ -107,12 +107,12 @@ impl<P: Plugin> Runner<P> {
         let plugin = self
             .plugin
             .as_ref()
-            .ok_or_else(|| not_configured::<P>().reason)?;
+            .ok_or_else(|| not_configured::<P>().reasons.concat())?;
         nodes
             .iter()
             .map(|&node| match self.cluster.get(node) {
                 Some(info) => plugin.score(pod, info),
-                None => Err(unknown_node::<P>(node).reason),
+                None => Err(unknown_node::<P>(node).reasons.concat()),
             })
             .collect()
     }
@@ -121,7 +121,7 @@ impl<P: Plugin> Runner<P> {
         let plugin = self
             .plugin
             .as_ref()
-            .ok_or_else(|| not_configured::<P>().reason)?;
+            .ok_or_else(|| not_configured::<P>().reasons.concat())?;
         if P::EXTENSION_POINTS.contains(&ExtensionPoint::NormalizeScore) {
             plugin.normalize_scores(pod, &mut scores)?;
         }

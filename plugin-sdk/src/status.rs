@@ -7,7 +7,7 @@ impl Status {
     pub fn success() -> Self {
         Status {
             code: Code::Success,
-            reason: String::new(),
+            reasons: Vec::new(),
         }
     }
 
@@ -16,7 +16,7 @@ impl Status {
     pub fn unschedulable(reason: impl Into<String>) -> Self {
         Status {
             code: Code::Unschedulable,
-            reason: reason.into(),
+            reasons: vec![reason.into()],
         }
     }
 
@@ -25,7 +25,7 @@ impl Status {
     pub fn unresolvable(reason: impl Into<String>) -> Self {
         Status {
             code: Code::UnschedulableAndUnresolvable,
-            reason: reason.into(),
+            reasons: vec![reason.into()],
         }
     }
 
@@ -33,7 +33,7 @@ impl Status {
     pub fn error(reason: impl Into<String>) -> Self {
         Status {
             code: Code::Error,
-            reason: reason.into(),
+            reasons: vec![reason.into()],
         }
     }
 
@@ -41,7 +41,16 @@ impl Status {
     pub fn skip() -> Self {
         Status {
             code: Code::Skip,
-            reason: String::new(),
+            reasons: Vec::new(),
+        }
+    }
+
+    /// Unschedulable for several reasons at once (each is counted in the
+    /// pod's failure message).
+    pub fn unschedulable_for(reasons: Vec<String>) -> Self {
+        Status {
+            code: Code::Unschedulable,
+            reasons,
         }
     }
 

@@ -85,7 +85,7 @@ mod tests {
     fn cordoned_nodes_reject_with_kube_reason() {
         let status = verdict(&pod("default", "p").build(), true);
         assert_eq!(status.code, Code::UnschedulableAndUnresolvable);
-        assert_eq!(status.reason, "node(s) were unschedulable");
+        assert_eq!(status.reasons, ["node(s) were unschedulable"]);
     }
 
     #[test]
