@@ -1,1 +1,13 @@
+//! kube-wasm-scheduler: a Kubernetes scheduler whose placement policies are
+//! WebAssembly components.
+//!
+//! Follow a pod through the modules: a [`backend`] (the embedded cluster, or
+//! a real one) feeds pods and nodes to the [`scheduler`] loop, which keeps
+//! the [`cache`] of what runs where and the [`queue`] of pods to place. For
+//! each pod the [`framework`] runs the profile's plugins through the
+//! [`runtime`] (wasmtime), picks a node, assumes the pod there and hands it
+//! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
+//! Kubernetes objects into the records plugins see ([`wit`]).
 
+pub mod model;
+pub mod wit;

@@ -1,0 +1,803 @@
+//! Reading Kubernetes manifests the way `kubectl create -f` and the
+//! apiserver would: strict field checking, the apiserver's defaulting and
+//! admission (namespace, scheduler name, priority, requests from limits,
+//! default toleration seconds, allocatable from capacity) and its validation
+//! messages, so that the embedded cluster and a real one see the same
+//! objects.
+
+use super::quantity::Quantity;
+use k8s_openapi::api::core::v1::{Container, Namespace, Node, Pod, Toleration};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+/// The objects of a manifest file, defaulted as the apiserver stores them.
+#[derive(Debug, Default, Clone)]
+pub struct Manifests {
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    pub namespaces: Vec<Namespace>,
+    pub priority_classes: Vec<PriorityClass>,
+}
+
+/// A manifest the apiserver would refuse, located by file and document.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: document {document}: {message}")]
+pub struct ManifestError {
+    pub source_name: String,
+    /// 1-based position of the YAML document in the file.
+    pub document: usize,
+    pub message: String,
+}
+
+/// One field-level complaint, printed as the apiserver prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: String,
+    pub kind: FieldErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldErrorKind {
+    Required(&'static str),
+    Invalid {
+        value: String,
+        detail: String,
+    },
+    NotSupported {
+        value: String,
+        supported: &'static [&'static str],
+    },
+    Duplicate(String),
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = &self.path;
+        match &self.kind {
+            FieldErrorKind::Required("") => write!(f, "{path}: Required value"),
+            FieldErrorKind::Required(detail) => write!(f, "{path}: Required value: {detail}"),
+            FieldErrorKind::Invalid { value, detail } => {
+                write!(f, "{path}: Invalid value: \"{value}\": {detail}")
+            }
+            FieldErrorKind::NotSupported { value, supported } => {
+                let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
+                write!(
+                    f,
+                    "{path}: Unsupported value: \"{value}\": supported values: {}",
+                    list.join(", ")
+                )
+            }
+            FieldErrorKind::Duplicate(value) => write!(f, "{path}: Duplicate value: \"{value}\""),
+        }
+    }
+}
+
+fn invalid(
+    path: impl Into<String>,
+    value: impl Into<String>,
+    detail: impl Into<String>,
+) -> FieldError {
+    FieldError {
+        path: path.into(),
+        kind: FieldErrorKind::Invalid {
+            value: value.into(),
+            detail: detail.into(),
+        },
+    }
+}
+
+fn required(path: impl Into<String>, detail: &'static str) -> FieldError {
+    FieldError {
+        path: path.into(),
+        kind: FieldErrorKind::Required(detail),
+    }
+}
+
+/// Priority values of the classes every apiserver creates.
+const SYSTEM_PRIORITY_CLASSES: [(&str, i32); 2] = [
+    ("system-node-critical", 2_000_001_000),
+    ("system-cluster-critical", 2_000_000_000),
+];
+
+/// The scheduler a pod gets when it names none.
+pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
+
+/// Reads a multi-document YAML file of Nodes, Pods, Namespaces and
+/// PriorityClasses (also inside `kind: List`).
+///
+/// ```no_run
+/// let objects = kws_host::model::manifest::read_file("examples/cluster.yaml".as_ref())?;
+/// println!("{} nodes, {} pods", objects.nodes.len(), objects.pods.len());
+/// # Ok::<(), kws_host::model::manifest::ManifestError>(())
+/// ```
+pub fn read_file(path: &Path) -> Result<Manifests, ManifestError> {
+    let source_name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+        source_name: source_name.clone(),
+        document: 0,
+        message: format!("cannot read the file: {e}"),
+    })?;
+    parse(&source_name, &text)
+}
+
+/// Parses manifests from text; `source_name` names it in errors.
+pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> {
+    let mut objects = Manifests::default();
+    let mut located: Vec<(usize, Pod)> = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let number = index + 1;
+        let fail = |message: String| ManifestError {
+            source_name: source_name.to_string(),
+            document: number,
+            message,
+        };
+        let value = serde_yaml::Value::deserialize(document)
+            .map_err(|e| fail(format!("not valid YAML: {e}")))?;
+        if value.is_null() {
+            continue;
+        }
+        let json = serde_json::to_value(&value)
+            .map_err(|e| fail(format!("not representable as JSON: {e}")))?;
+        let mut pods = Vec::new();
+        add_object(json, &mut objects, &mut pods).map_err(fail)?;
+        located.extend(pods.into_iter().map(|p| (number, p)));
+    }
+    let classes = priority_classes(&objects.priority_classes);
+    let mut seen_nodes = HashSet::new();
+    for node in &mut objects.nodes {
+        default_node(node);
+        let name = node.metadata.name.clone().unwrap_or_default();
+        if !seen_nodes.insert(name.clone()) {
+            return Err(ManifestError {
+                source_name: source_name.to_string(),
+                document: 0,
+                message: format!("nodes \"{name}\" already exists"),
+            });
+        }
+    }
+    let mut seen_pods = HashSet::new();
+    for (number, mut pod) in located {
+        let fail = |message: String| ManifestError {
+            source_name: source_name.to_string(),
+            document: number,
+            message,
+        };
+        default_pod(&mut pod, &classes).map_err(fail)?;
+        let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
+        if !seen_pods.insert(key) {
+            return Err(fail(format!(
+                "pods \"{}\" already exists",
+                pod.metadata.name.as_deref().unwrap_or_default()
+            )));
+        }
+        objects.pods.push(pod);
+    }
+    Ok(objects)
+}
+
+use serde::Deserialize;
+
+/// Decodes one object strictly (unknown fields are errors, as with
+/// `kubectl create --validate=strict`) and validates it.
+fn add_object(
+    json: serde_json::Value,
+    objects: &mut Manifests,
+    pods: &mut Vec<Pod>,
+) -> Result<(), String> {
+    let api_version = json["apiVersion"].as_str().unwrap_or_default().to_string();
+    let kind = json["kind"].as_str().unwrap_or_default().to_string();
+    match (api_version.as_str(), kind.as_str()) {
+        ("v1", "List") => {
+            let items = json["items"].as_array().cloned().unwrap_or_default();
+            for item in items {
+                add_object(item, objects, pods)?;
+            }
+        }
+        ("v1", "Node") => {
+            let node: Node = decode(json, "Node")?;
+            check(&kind, &node.metadata.name, validate_node(&node))?;
+            objects.nodes.push(node);
+        }
+        ("v1", "Pod") => {
+            let pod: Pod = decode(json, "Pod")?;
+            check(&kind, &pod.metadata.name, validate_pod(&pod))?;
+            pods.push(pod);
+        }
+        ("v1", "Namespace") => {
+            let namespace: Namespace = decode(json, "Namespace")?;
+            check(
+                &kind,
+                &namespace.metadata.name,
+                name_errors(&namespace.metadata.name),
+            )?;
+            objects.namespaces.push(namespace);
+        }
+        ("scheduling.k8s.io/v1", "PriorityClass") => {
+            let class: PriorityClass = decode(json, "PriorityClass")?;
+            let mut errors = name_errors(&class.metadata.name);
+            if class.value.is_none() {
+                errors.push(required("value", ""));
+            }
+            check(&kind, &class.metadata.name, errors)?;
+            objects.priority_classes.push(class);
+        }
+        ("", _) => return Err("apiVersion not set".to_string()),
+        (_, "") => return Err("kind not set".to_string()),
+        _ => {
+            return Err(format!(
+                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces and PriorityClasses)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    json: serde_json::Value,
+    kind: &str,
+) -> Result<T, String> {
+    let mut unknown = Vec::new();
+    let object: T =
+        serde_ignored::deserialize(json, |path| unknown.push(field_path(&path.to_string())))
+            .map_err(|e| format!("{kind} could not be decoded: {e}"))?;
+    // apiVersion and kind are read by the type itself, not ignored.
+    if let Some(field) = unknown.first() {
+        return Err(format!("strict decoding error: unknown field \"{field}\""));
+    }
+    Ok(object)
+}
+
+/// `spec.?.containers.?.0.image` (serde_ignored's form, `?` for options) as
+/// `spec.containers[0].image`.
+fn field_path(raw: &str) -> String {
+    let mut path = String::new();
+    for segment in raw.split('.').filter(|s| *s != "?") {
+        if segment.bytes().all(|b| b.is_ascii_digit()) {
+            path.push_str(&format!("[{segment}]"));
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(segment);
+        }
+    }
+    path
+}
+
+fn check(kind: &str, name: &Option<String>, errors: Vec<FieldError>) -> Result<(), String> {
+    let name = name.as_deref().unwrap_or_default();
+    match errors.as_slice() {
+        [] => Ok(()),
+        [one] => Err(format!("{kind} \"{name}\" is invalid: {one}")),
+        many => {
+            let list: Vec<String> = many.iter().map(ToString::to_string).collect();
+            Err(format!(
+                "{kind} \"{name}\" is invalid: [{}]",
+                list.join(", ")
+            ))
+        }
+    }
+}
+
+const DNS1123_SUBDOMAIN_ERROR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+fn is_dns1123_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            !bytes.is_empty()
+                && bytes[0].is_ascii_alphanumeric()
+                && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        })
+}
+
+fn name_errors(name: &Option<String>) -> Vec<FieldError> {
+    match name.as_deref() {
+        None | Some("") => vec![required(
+            "metadata.name",
+            "name or generateName is required",
+        )],
+        Some(n) if !is_dns1123_subdomain(n) => {
+            vec![invalid("metadata.name", n, DNS1123_SUBDOMAIN_ERROR)]
+        }
+        Some(_) => Vec::new(),
+    }
+}
+
+/// Checks every quantity of a resource list, e.g. `spec.containers[0].resources.requests`.
+fn resource_list_errors(
+    path: &str,
+    list: Option<&BTreeMap<String, KubeQuantity>>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (name, quantity) in list.into_iter().flatten() {
+        let field = format!("{path}[{name}]");
+        match Quantity::parse(&quantity.0) {
+            Err(e) => errors.push(invalid(field, &quantity.0, e.to_string())),
+            Ok(q) if q.is_negative() => errors.push(invalid(
+                field,
+                &quantity.0,
+                "must be greater than or equal to 0",
+            )),
+            Ok(_) => {}
+        }
+    }
+    errors
+}
+
+const TAINT_EFFECTS: &[&str] = &["NoExecute", "NoSchedule", "PreferNoSchedule"];
+const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+
+fn validate_node(node: &Node) -> Vec<FieldError> {
+    let mut errors = name_errors(&node.metadata.name);
+    if let Some(spec) = &node.spec {
+        for (i, taint) in spec.taints.iter().flatten().enumerate() {
+            if taint.key.is_empty() {
+                errors.push(required(format!("spec.taints[{i}].key"), ""));
+            }
+            if !TAINT_EFFECTS.contains(&taint.effect.as_str()) {
+                errors.push(FieldError {
+                    path: format!("spec.taints[{i}].effect"),
+                    kind: FieldErrorKind::NotSupported {
+                        value: taint.effect.clone(),
+                        supported: TAINT_EFFECTS,
+                    },
+                });
+            }
+        }
+    }
+    if let Some(status) = &node.status {
+        errors.extend(resource_list_errors(
+            "status.capacity",
+            status.capacity.as_ref(),
+        ));
+        errors.extend(resource_list_errors(
+            "status.allocatable",
+            status.allocatable.as_ref(),
+        ));
+    }
+    errors
+}
+
+fn validate_pod(pod: &Pod) -> Vec<FieldError> {
+    let mut errors = name_errors(&pod.metadata.name);
+    let Some(spec) = &pod.spec else {
+        errors.push(required("spec.containers", ""));
+        return errors;
+    };
+    if spec.containers.is_empty() {
+        errors.push(required("spec.containers", ""));
+    }
+    let mut names = HashSet::new();
+    let groups = [
+        (
+            "spec.initContainers",
+            spec.init_containers.as_deref().unwrap_or_default(),
+        ),
+        ("spec.containers", spec.containers.as_slice()),
+    ];
+    for (group, containers) in groups {
+        for (i, container) in containers.iter().enumerate() {
+            let path = format!("{group}[{i}]");
+            if container.name.is_empty() {
+                errors.push(required(format!("{path}.name"), ""));
+            } else if !names.insert(container.name.clone()) {
+                errors.push(FieldError {
+                    path: format!("{path}.name"),
+                    kind: FieldErrorKind::Duplicate(container.name.clone()),
+                });
+            }
+            if container.image.as_deref().unwrap_or_default().is_empty() {
+                errors.push(required(format!("{path}.image"), ""));
+            }
+            errors.extend(container_resource_errors(&path, container));
+            for (p, port) in container.ports.iter().flatten().enumerate() {
+                let port_path = format!("{path}.ports[{p}]");
+                let protocol = port.protocol.as_deref().unwrap_or("TCP");
+                if !PROTOCOLS.contains(&protocol) {
+                    errors.push(FieldError {
+                        path: format!("{port_path}.protocol"),
+                        kind: FieldErrorKind::NotSupported {
+                            value: protocol.to_string(),
+                            supported: PROTOCOLS,
+                        },
+                    });
+                }
+                for (field, value) in [
+                    ("containerPort", Some(port.container_port)),
+                    ("hostPort", port.host_port),
+                ] {
+                    if let Some(v) = value.filter(|v| {
+                        !(1..=65535).contains(v) && (field == "containerPort" || *v != 0)
+                    }) {
+                        errors.push(invalid(
+                            format!("{port_path}.{field}"),
+                            v.to_string(),
+                            "must be between 1 and 65535, inclusive",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    errors.extend(resource_list_errors(
+        "spec.overhead",
+        spec.overhead.as_ref(),
+    ));
+    for (i, toleration) in spec.tolerations.iter().flatten().enumerate() {
+        errors.extend(toleration_errors(
+            &format!("spec.tolerations[{i}]"),
+            toleration,
+        ));
+    }
+    errors
+}
+
+fn container_resource_errors(path: &str, container: &Container) -> Vec<FieldError> {
+    let Some(resources) = &container.resources else {
+        return Vec::new();
+    };
+    let mut errors = resource_list_errors(
+        &format!("{path}.resources.requests"),
+        resources.requests.as_ref(),
+    );
+    errors.extend(resource_list_errors(
+        &format!("{path}.resources.limits"),
+        resources.limits.as_ref(),
+    ));
+    if !errors.is_empty() {
+        return errors;
+    }
+    for (name, request) in resources.requests.iter().flatten() {
+        let Some(limit) = resources.limits.as_ref().and_then(|l| l.get(name)) else {
+            continue;
+        };
+        let (r, l) = (Quantity::parse(&request.0), Quantity::parse(&limit.0));
+        if let (Ok(r), Ok(l)) = (r, l)
+            && r.milli_value() > l.milli_value()
+        {
+            errors.push(invalid(
+                format!("{path}.resources.requests"),
+                &request.0,
+                format!("must be less than or equal to {name} limit of {}", limit.0),
+            ));
+        }
+    }
+    errors
+}
+
+const TOLERATION_OPERATORS: &[&str] = &["Equal", "Exists"];
+
+fn toleration_errors(path: &str, toleration: &Toleration) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let operator = toleration.operator.as_deref().unwrap_or("Equal");
+    match operator {
+        "Equal" => {}
+        "Exists" => {
+            if !toleration.value.as_deref().unwrap_or_default().is_empty() {
+                errors.push(invalid(
+                    format!("{path}.operator"),
+                    operator,
+                    "value must be empty when `operator` is 'Exists'",
+                ));
+            }
+        }
+        other => errors.push(FieldError {
+            path: format!("{path}.operator"),
+            kind: FieldErrorKind::NotSupported {
+                value: other.to_string(),
+                supported: TOLERATION_OPERATORS,
+            },
+        }),
+    }
+    if toleration.key.as_deref().unwrap_or_default().is_empty() && operator != "Exists" {
+        errors.push(invalid(
+            format!("{path}.operator"),
+            operator,
+            "operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
+        ));
+    }
+    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty())
+        && !TAINT_EFFECTS.contains(&effect)
+    {
+        errors.push(FieldError {
+            path: format!("{path}.effect"),
+            kind: FieldErrorKind::NotSupported {
+                value: effect.to_string(),
+                supported: TAINT_EFFECTS,
+            },
+        });
+    }
+    errors
+}
+
+/// The value of each PriorityClass by name, the system ones included, and
+/// the global default's value.
+struct PriorityClasses {
+    values: HashMap<String, i32>,
+    global_default: i32,
+}
+
+fn priority_classes(classes: &[PriorityClass]) -> PriorityClasses {
+    let mut values: HashMap<String, i32> = SYSTEM_PRIORITY_CLASSES
+        .iter()
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect();
+    let mut global_default = 0;
+    for class in classes {
+        let name = class.metadata.name.clone().unwrap_or_default();
+        values.insert(name, class.value.unwrap_or(0));
+        if class.global_default == Some(true) {
+            global_default = class.value.unwrap_or(0);
+        }
+    }
+    PriorityClasses {
+        values,
+        global_default,
+    }
+}
+
+/// Keys of the taints the DefaultTolerationSeconds admission plugin adds
+/// tolerations for.
+const DEFAULT_TOLERATED_TAINTS: [&str; 2] = [
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+];
+const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// Applies the apiserver's defaulting and admission to a pod.
+fn default_pod(pod: &mut Pod, classes: &PriorityClasses) -> Result<(), String> {
+    let meta = &mut pod.metadata;
+    meta.namespace.get_or_insert_with(|| "default".to_string());
+    let namespace = meta.namespace.clone().unwrap_or_default();
+    let name = meta.name.clone().unwrap_or_default();
+    meta.uid
+        .get_or_insert_with(|| stable_uid(&namespace, &name));
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    if spec
+        .scheduler_name
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        spec.scheduler_name = Some(DEFAULT_SCHEDULER_NAME.to_string());
+    }
+    let priority = match spec
+        .priority_class_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+    {
+        Some(class) => *classes.values.get(class).ok_or_else(|| {
+            format!("pods \"{name}\" is forbidden: no PriorityClass with name {class} was found")
+        })?,
+        None => classes.global_default,
+    };
+    match spec.priority {
+        Some(given) if given != priority => {
+            return Err(format!(
+                "pods \"{name}\" is forbidden: the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+            ));
+        }
+        _ => spec.priority = Some(priority),
+    }
+    let host_network = spec.host_network == Some(true);
+    let containers = spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten());
+    for container in containers {
+        if let Some(resources) = &mut container.resources
+            && let Some(limits) = &resources.limits
+        {
+            let requests = resources.requests.get_or_insert_with(BTreeMap::new);
+            for (name, limit) in limits {
+                requests
+                    .entry(name.clone())
+                    .or_insert_with(|| limit.clone());
+            }
+        }
+        for port in container.ports.iter_mut().flatten() {
+            port.protocol.get_or_insert_with(|| "TCP".to_string());
+            if host_network && port.host_port.unwrap_or(0) == 0 {
+                port.host_port = Some(port.container_port);
+            }
+        }
+    }
+    let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
+    for key in DEFAULT_TOLERATED_TAINTS {
+        let covered = tolerations.iter().any(|t| {
+            let effect = t.effect.as_deref().unwrap_or_default();
+            (effect.is_empty() || effect == "NoExecute")
+                && (t.key.as_deref() == Some(key)
+                    || (t.key.as_deref().unwrap_or_default().is_empty()
+                        && t.operator.as_deref() == Some("Exists")))
+        });
+        if !covered {
+            tolerations.push(Toleration {
+                key: Some(key.to_string()),
+                operator: Some("Exists".to_string()),
+                effect: Some("NoExecute".to_string()),
+                toleration_seconds: Some(DEFAULT_TOLERATION_SECONDS),
+                value: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies the apiserver's defaulting to a node: allocatable defaults to
+/// capacity.
+fn default_node(node: &mut Node) {
+    if let Some(status) = &mut node.status
+        && status.allocatable.is_none()
+    {
+        status.allocatable = status.capacity.clone();
+    }
+}
+
+/// A UUID-shaped uid derived from the pod's name, so that simulations are
+/// reproducible.
+fn stable_uid(namespace: &str, name: &str) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut words = [0u64; 2];
+    for (seed, word) in words.iter_mut().enumerate() {
+        let mut hasher = DefaultHasher::new();
+        (seed, namespace, name).hash(&mut hasher);
+        *word = hasher.finish();
+    }
+    let hex = format!("{:016x}{:016x}", words[0], words[1]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Manifests {
+        parse("test.yaml", text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse("test.yaml", text).unwrap_err().to_string()
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: nginx\n    image: nginx\n";
+
+    #[test]
+    fn pods_get_the_apiservers_defaults() {
+        let objects = parse_ok(POD);
+        let pod = &objects.pods[0];
+        assert_eq!(pod.metadata.namespace.as_deref(), Some("default"));
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.scheduler_name.as_deref(), Some("default-scheduler"));
+        assert_eq!(spec.priority, Some(0));
+        let tolerations = spec.tolerations.as_ref().unwrap();
+        assert_eq!(tolerations.len(), 2, "DefaultTolerationSeconds adds two");
+        assert_eq!(tolerations[0].toleration_seconds, Some(300));
+        assert!(pod.metadata.uid.as_ref().is_some_and(|u| u.len() == 36));
+    }
+
+    #[test]
+    fn requests_default_to_limits_and_ports_to_tcp() {
+        let objects = parse_ok(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  hostNetwork: true\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: 80}]\n    resources:\n      limits: {cpu: 500m, memory: 1Gi}\n      requests: {memory: 512Mi}\n",
+        );
+        let c = &objects.pods[0].spec.as_ref().unwrap().containers[0];
+        let requests = c.resources.as_ref().unwrap().requests.as_ref().unwrap();
+        assert_eq!(requests["cpu"].0, "500m");
+        assert_eq!(requests["memory"].0, "512Mi");
+        let port = &c.ports.as_ref().unwrap()[0];
+        assert_eq!(port.protocol.as_deref(), Some("TCP"));
+        assert_eq!(
+            port.host_port,
+            Some(80),
+            "hostNetwork pods take their container ports"
+        );
+    }
+
+    #[test]
+    fn priority_comes_from_priority_classes() {
+        let objects = parse_ok(&format!(
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: high}}\nvalue: 1000\n---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: normal}}\nvalue: 10\nglobalDefault: true\n---\n{POD}---\n{}",
+            POD.replace("name: web}", "name: urgent}\n")
+                .replace("spec:\n", "spec:\n  priorityClassName: high\n")
+        ));
+        let priorities: Vec<_> = objects
+            .pods
+            .iter()
+            .map(|p| p.spec.as_ref().unwrap().priority)
+            .collect();
+        assert_eq!(priorities, [Some(10), Some(1000)]);
+        let missing = parse_err(&POD.replace("spec:\n", "spec:\n  priorityClassName: nope\n"));
+        assert_eq!(
+            missing,
+            "test.yaml: document 1: pods \"web\" is forbidden: no PriorityClass with name nope was found"
+        );
+    }
+
+    #[test]
+    fn allocatable_defaults_to_capacity() {
+        let objects = parse_ok(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  capacity: {cpu: '4', memory: 8Gi, pods: '110'}\n",
+        );
+        let status = objects.nodes[0].status.as_ref().unwrap();
+        assert_eq!(status.allocatable, status.capacity);
+    }
+
+    #[test]
+    fn errors_name_the_document_and_field() {
+        let bad_cpu = POD.replace(
+            "image: nginx\n",
+            "image: nginx\n    resources: {requests: {cpu: 1 core}}\n",
+        );
+        assert_eq!(
+            parse_err(&format!("{POD}---\n{}", bad_cpu.replace("web", "api"))),
+            "test.yaml: document 2: Pod \"api\" is invalid: spec.containers[0].resources.requests[cpu]: Invalid value: \"1 core\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        );
+        assert_eq!(
+            parse_err(&POD.replace("    image: nginx\n", "")),
+            "test.yaml: document 1: Pod \"web\" is invalid: spec.containers[0].image: Required value"
+        );
+        assert_eq!(
+            parse_err(&POD.replace("image: nginx", "image: nginx\n    resourcez: {}")),
+            "test.yaml: document 1: strict decoding error: unknown field \"spec.containers[0].resourcez\""
+        );
+        assert!(
+            parse_err(&POD.replace("name: web", "name: Web"))
+                .contains("metadata.name: Invalid value: \"Web\": a lowercase RFC 1123 subdomain")
+        );
+        assert_eq!(
+            parse_err("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"),
+            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces and PriorityClasses)"
+        );
+        assert_eq!(
+            parse_err(&format!("{POD}---\n{POD}")),
+            "test.yaml: document 2: pods \"web\" already exists"
+        );
+        let over_limit = POD.replace(
+            "image: nginx\n",
+            "image: nginx\n    resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}\n",
+        );
+        assert!(parse_err(&over_limit).ends_with("spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"));
+        let two = POD
+            .replace("    image: nginx\n", "")
+            .replace("name: nginx", "name: ''");
+        assert_eq!(
+            parse_err(&two),
+            "test.yaml: document 1: Pod \"web\" is invalid: [spec.containers[0].name: Required value, spec.containers[0].image: Required value]"
+        );
+    }
+
+    #[test]
+    fn taints_and_tolerations_are_checked() {
+        let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec:\n  taints: [{key: k, effect: Sometimes}]\n";
+        assert!(parse_err(node).ends_with("spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoExecute\", \"NoSchedule\", \"PreferNoSchedule\""));
+        let pod = POD.replace(
+            "spec:\n",
+            "spec:\n  tolerations: [{key: k, operator: Exists, value: v}]\n",
+        );
+        assert!(parse_err(&pod).ends_with("spec.tolerations[0].operator: Invalid value: \"Exists\": value must be empty when `operator` is 'Exists'"));
+    }
+
+    #[test]
+    fn lists_and_empty_documents_are_read() {
+        let objects = parse_ok(&format!(
+            "---\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata: {{name: a}}\n- apiVersion: v1\n  kind: Node\n  metadata: {{name: b}}\n---\n{POD}"
+        ));
+        assert_eq!(objects.nodes.len(), 2);
+        assert_eq!(objects.pods.len(), 1);
+    }
+}

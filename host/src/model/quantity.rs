@@ -1,0 +1,222 @@
+//! Kubernetes resource quantities (`500m`, `1.5Gi`, `2e3`, `128974848`), read
+//! the way the apiserver reads them.
+//!
+//! The apiserver keeps quantities exact and rounds up when a whole number is
+//! asked for: `MilliValue()` of `0.0001` is 1, `Value()` of `1.5` is 2. The
+//! scheduler works in those rounded numbers, so do we.
+
+use std::fmt;
+
+/// Why a quantity string was refused. The text matches the apiserver's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuantityError(String);
+
+impl fmt::Display for QuantityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for QuantityError {}
+
+/// The regular expression the apiserver names in its error message.
+const FORMAT: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+/// A parsed quantity: `digits × 10^exp10 × 2^exp2`, with its sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity {
+    negative: bool,
+    digits: u128,
+    exp10: i32,
+    exp2: u32,
+}
+
+impl Quantity {
+    /// Parses a quantity in any spelling the apiserver accepts.
+    ///
+    /// ```
+    /// use kws_host::model::quantity::Quantity;
+    /// assert_eq!(Quantity::parse("250m").unwrap().milli_value(), 250);
+    /// assert_eq!(Quantity::parse("1.5Gi").unwrap().value(), 1_610_612_736);
+    /// assert_eq!(Quantity::parse("1e3").unwrap().value(), 1000);
+    /// assert!(Quantity::parse("1.5 Gi").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
+        let invalid = || QuantityError(FORMAT.to_string());
+        if text.is_empty() {
+            return Err(QuantityError("quantities must not be empty".to_string()));
+        }
+        let (negative, rest) = match text.as_bytes()[0] {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, suffix) = rest.split_at(number_len);
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return Err(invalid());
+        }
+        let (exp10, exp2) = parse_suffix(suffix).ok_or_else(invalid)?;
+        let mut digits: u128 = 0;
+        for c in whole.bytes().chain(fraction.bytes()) {
+            digits = digits
+                .checked_mul(10)
+                .and_then(|d| d.checked_add(u128::from(c - b'0')))
+                .ok_or_else(|| QuantityError("quantity is too large".to_string()))?;
+        }
+        let fraction_len = i32::try_from(fraction.len()).map_err(|_| invalid())?;
+        Ok(Quantity {
+            negative: negative && digits != 0,
+            digits,
+            exp10: exp10 - fraction_len,
+            exp2,
+        })
+    }
+
+    /// The quantity in thousandths, rounded up (away from zero), as
+    /// Kubernetes' `MilliValue()`; saturates at the bounds of `i64`.
+    pub fn milli_value(&self) -> i64 {
+        self.scaled(3)
+    }
+
+    /// The quantity as a whole number, rounded up (away from zero), as
+    /// Kubernetes' `Value()`; saturates at the bounds of `i64`.
+    pub fn value(&self) -> i64 {
+        self.scaled(0)
+    }
+
+    /// `self × 10^shift`, rounded away from zero.
+    fn scaled(&self, shift: i32) -> i64 {
+        let mut numerator = self.digits;
+        let mut denominator: u128 = 1;
+        let exp10 = self.exp10 + shift;
+        let pow = |e: i32| 10u128.checked_pow(e.unsigned_abs());
+        let overflow = if self.negative { i64::MIN } else { i64::MAX };
+        if exp10 >= 0 {
+            match pow(exp10).and_then(|p| numerator.checked_mul(p)) {
+                Some(n) => numerator = n,
+                None => return overflow,
+            }
+        } else {
+            match pow(exp10) {
+                Some(p) => denominator = p,
+                None => return if numerator == 0 { 0 } else { self.sign(1) },
+            }
+        }
+        match 1u128
+            .checked_shl(self.exp2)
+            .and_then(|m| numerator.checked_mul(m))
+        {
+            Some(n) => numerator = n,
+            None => return overflow,
+        }
+        let magnitude = numerator.div_ceil(denominator);
+        i64::try_from(magnitude).map_or(overflow, |m| self.sign(m))
+    }
+
+    fn sign(&self, magnitude: i64) -> i64 {
+        if self.negative { -magnitude } else { magnitude }
+    }
+
+    pub fn is_negative(&self) -> bool {
+        self.negative
+    }
+}
+
+/// Maps a suffix to (power of ten, power of two).
+fn parse_suffix(suffix: &str) -> Option<(i32, u32)> {
+    let exponent = match suffix {
+        "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        _ => {
+            let rest = suffix.strip_prefix(['e', 'E'])?;
+            let digits = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (rest.parse::<i32>().ok()?, 0)
+        }
+    };
+    Some(exponent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn milli(s: &str) -> i64 {
+        Quantity::parse(s).unwrap().milli_value()
+    }
+
+    fn value(s: &str) -> i64 {
+        Quantity::parse(s).unwrap().value()
+    }
+
+    #[test]
+    fn cpu_spellings() {
+        assert_eq!(milli("1"), 1000);
+        assert_eq!(milli("0.5"), 500);
+        assert_eq!(milli(".5"), 500);
+        assert_eq!(milli("5."), 5000);
+        assert_eq!(milli("250m"), 250);
+        assert_eq!(milli("100000u"), 100);
+        assert_eq!(milli("1n"), 1, "rounds up like MilliValue");
+        assert_eq!(milli("+2"), 2000);
+        assert_eq!(milli("0"), 0);
+    }
+
+    #[test]
+    fn memory_spellings() {
+        assert_eq!(value("128974848"), 128_974_848);
+        assert_eq!(value("129e6"), 129_000_000);
+        assert_eq!(value("129E+6"), 129_000_000);
+        assert_eq!(value("123Mi"), 123 * 1024 * 1024);
+        assert_eq!(value("129M"), 129_000_000);
+        assert_eq!(value("1.5Gi"), 1_610_612_736);
+        assert_eq!(value("1Ki"), 1024);
+        assert_eq!(value("2k"), 2000);
+        assert_eq!(value("1Ei"), 1 << 60);
+        assert_eq!(value("1.5"), 2, "Value rounds up");
+        assert_eq!(value("12e-1"), 2);
+        assert_eq!(value("100m"), 1);
+    }
+
+    #[test]
+    fn negative_and_huge() {
+        assert_eq!(value("-1"), -1);
+        assert_eq!(milli("-1.5m"), -2, "rounds away from zero");
+        assert_eq!(value("100E"), i64::MAX, "saturates");
+        assert_eq!(milli("1e-30"), 1);
+    }
+
+    #[test]
+    fn rejects_what_the_apiserver_rejects() {
+        for bad in [
+            "", "abc", "1.5 Gi", "1..5", "1Gb", "1e", "Gi", "1.2.3", "1i", "--1", "1e+",
+        ] {
+            assert!(Quantity::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(
+            Quantity::parse("1Gb").unwrap_err().to_string(),
+            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        );
+    }
+}
