@@ -9,5 +9,6 @@
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
 //! Kubernetes objects into the records plugins see ([`wit`]).
 
+pub mod cache;
 pub mod model;
 pub mod wit;
