@@ -9,6 +9,14 @@
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
 //! Kubernetes objects into the records plugins see ([`wit`]).
 
+pub mod backend;
+pub mod binder;
 pub mod cache;
+pub mod config;
+pub mod framework;
 pub mod model;
+pub mod queue;
+pub mod runtime;
+pub mod scheduler;
+pub mod simulate;
 pub mod wit;

@@ -4,7 +4,8 @@
 //! with the `plugin` profile and copied, named after their crate, into
 //! `<target-dir>/plugins/`, the directory the host, the tests and the
 //! examples load them from. Benchmark-only components go to
-//! `<target-dir>/bench-components/`.
+//! `<target-dir>/bench-components/`, misbehaving test fixtures to
+//! `<target-dir>/test-plugins/`.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -52,12 +53,12 @@ struct ComponentCrate {
     package: String,
     /// The file name cargo gives the artifact (the lib name).
     artifact: String,
-    /// `plugins` or `bench-components`.
+    /// `plugins`, `bench-components` or `test-plugins`.
     destination: &'static str,
 }
 
-/// Finds the component crates: every member under `plugins/` or
-/// `bench/guest*`.
+/// Finds the component crates: every member under `plugins/`,
+/// `bench/guest*` or `tests/fixtures/`.
 fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
     let output = Command::new(cargo())
         .current_dir(root)
@@ -84,6 +85,8 @@ fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
             "plugins"
         } else if relative.starts_with("bench/guest") {
             "bench-components"
+        } else if relative.starts_with("tests/fixtures") {
+            "test-plugins"
         } else {
             continue;
         };
@@ -122,7 +125,12 @@ fn build_components(root: &Path) -> Result<PathBuf> {
     for c in &crates {
         let destination = target_dir.join(c.destination);
         std::fs::create_dir_all(&destination)?;
-        let file_name = format!("{}.wasm", c.package.trim_start_matches("kws-plugin-"));
+        let file_name = format!(
+            "{}.wasm",
+            c.package
+                .trim_start_matches("kws-plugin-")
+                .trim_start_matches("kws-fixture-")
+        );
         let from = built.join(format!("{}.wasm", c.artifact));
         // Write under a temporary name and rename, so a host watching the
         // directory never sees a half-copied component.

@@ -1,0 +1,103 @@
+//! Where pods and nodes come from and where decisions go: a cluster behind
+//! a small trait, so the same scheduling pipeline runs against the embedded
+//! in-memory cluster (`simulate`) and a real apiserver.
+
+pub mod embedded;
+
+use k8s_openapi::api::core::v1 as core;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc::{SendError, Sender};
+
+/// A change in the cluster, as an informer reports it.
+#[derive(Debug, Clone)]
+pub enum ClusterEvent {
+    /// A pod was added or changed.
+    PodApplied(Arc<core::Pod>),
+    PodDeleted(Arc<core::Pod>),
+    /// A node was added or changed.
+    NodeApplied(Arc<core::Node>),
+    NodeDeleted(Arc<core::Node>),
+}
+
+/// The pod a decision is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl PodRef {
+    pub fn of(pod: &core::Pod) -> PodRef {
+        PodRef {
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Display for PodRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Why a bind did not happen.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum BindError {
+    /// The pod is gone: nothing to retry.
+    #[error("pod {0} no longer exists")]
+    NotFound(String),
+    /// The pod is already bound (by us earlier, or by someone else): the
+    /// informer will report where; nothing to retry.
+    #[error("{0}")]
+    Conflict(String),
+    /// Anything else: the pod is retried after backoff.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Sends cluster events into the scheduler's input.
+#[derive(Debug, Clone)]
+pub struct EventSink(Sender<crate::scheduler::Input>);
+
+impl EventSink {
+    pub fn new(input: Sender<crate::scheduler::Input>) -> Self {
+        EventSink(input)
+    }
+
+    /// Fails once the scheduler has stopped listening.
+    pub fn send(&self, event: ClusterEvent) -> Result<(), SendError<ClusterEvent>> {
+        self.0
+            .send(crate::scheduler::Input::Cluster(event))
+            .map_err(|SendError(input)| match input {
+                crate::scheduler::Input::Cluster(event) => SendError(event),
+                _ => unreachable!("only cluster events are sent here"),
+            })
+    }
+}
+
+/// A cluster the scheduler can watch and act on.
+pub trait Backend: Send + Sync + 'static {
+    /// Starts reporting the cluster: first every existing node and pod as
+    /// applied, then each change, into `sink`.
+    fn watch(&self, sink: EventSink);
+
+    /// Binds the pod to the node (the `binding` subresource).
+    fn bind(&self, pod: &PodRef, node: &str) -> impl Future<Output = Result<(), BindError>> + Send;
+
+    /// Records that the pod was bound: a `Scheduled` event.
+    fn report_scheduled(&self, pod: &PodRef, node: &str) -> impl Future<Output = ()> + Send;
+
+    /// Records that the pod could not be scheduled: a `FailedScheduling`
+    /// warning event and the `PodScheduled=False` condition with `reason`
+    /// (`Unschedulable`, or `SchedulerError` when a plugin failed).
+    fn report_unschedulable(
+        &self,
+        pod: &PodRef,
+        reason: &str,
+        message: &str,
+    ) -> impl Future<Output = ()> + Send;
+}

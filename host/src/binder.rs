@@ -1,0 +1,61 @@
+//! Binding happens off the scheduling loop: the next pod's cycle starts
+//! while the previous bind is in flight. The loop learns the result through
+//! its input channel.
+
+use crate::backend::{Backend, BindError, PodRef};
+use crate::queue::QueuedPod;
+use crate::scheduler::Input;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use tokio::runtime::Handle;
+
+/// The result of a bind, sent back to the scheduling loop.
+#[derive(Debug)]
+pub struct BindOutcome {
+    pub pod: QueuedPod,
+    pub node: String,
+    pub result: Result<(), BindError>,
+}
+
+/// Runs binds and status reports as tasks on a tokio runtime.
+pub struct Binder<B: Backend> {
+    backend: Arc<B>,
+    runtime: Handle,
+    results: Sender<Input>,
+}
+
+impl<B: Backend> Binder<B> {
+    pub fn new(backend: Arc<B>, runtime: Handle, results: Sender<Input>) -> Self {
+        Binder {
+            backend,
+            runtime,
+            results,
+        }
+    }
+
+    /// Binds `pod` to `node` and, if that worked, records the `Scheduled`
+    /// event; then reports back with [`Input::Bound`].
+    pub fn bind(&self, pod: QueuedPod, node: String) {
+        let backend = self.backend.clone();
+        let results = self.results.clone();
+        self.runtime.spawn(async move {
+            let target = PodRef::of(&pod.object);
+            let result = backend.bind(&target, &node).await;
+            if result.is_ok() {
+                backend.report_scheduled(&target, &node).await;
+            }
+            let _ = results.send(Input::Bound(BindOutcome { pod, node, result }));
+        });
+    }
+
+    /// Records a failed attempt on the pod (event and condition), then
+    /// reports back with [`Input::Reported`].
+    pub fn report_unschedulable(&self, pod: PodRef, reason: &'static str, message: String) {
+        let backend = self.backend.clone();
+        let results = self.results.clone();
+        self.runtime.spawn(async move {
+            backend.report_unschedulable(&pod, reason, &message).await;
+            let _ = results.send(Input::Reported);
+        });
+    }
+}

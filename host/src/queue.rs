@@ -1,0 +1,528 @@
+//! The scheduling queue: which pending pod to try next.
+//!
+//! As in kube-scheduler, a pod is in one of three places:
+//! - **active**: ready to be tried, highest priority first, then the pod
+//!   that arrived first;
+//! - **backoff**: failed recently and waits `1s × 2^(attempts-1)` (at most
+//!   10 s) before it becomes active again;
+//! - **unschedulable**: no node fits; it waits until the cluster changes
+//!   (a node is added or updated, a pod is deleted) and then goes through
+//!   backoff, or until it has waited 5 minutes.
+//!
+//! A popped pod is *in flight* until the cycle reports back. Updates and
+//! deletions of queued pods apply wherever the pod is.
+//!
+//! Time is passed in, never read, so the rules are tested without sleeping.
+
+use crate::wit::Pod;
+use k8s_openapi::api::core::v1 as core;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Timings of the queue, kube-scheduler's defaults in [`Default`].
+#[derive(Debug, Clone, Copy)]
+pub struct QueueTimings {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long a pod stays unschedulable with no cluster event before it is
+    /// tried again anyway.
+    pub max_unschedulable: Duration,
+}
+
+impl Default for QueueTimings {
+    fn default() -> Self {
+        QueueTimings {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+            max_unschedulable: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// A pod waiting to be scheduled.
+#[derive(Debug, Clone)]
+pub struct QueuedPod {
+    pub object: Arc<core::Pod>,
+    pub record: Pod,
+    /// Scheduling attempts so far, including the one in flight.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_failure: Option<String>,
+    /// Arrival order, for the tie between equal priorities.
+    arrival: u64,
+}
+
+impl QueuedPod {
+    pub fn uid(&self) -> &str {
+        &self.record.uid
+    }
+}
+
+/// How a scheduling attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No node fits; wait for the cluster to change.
+    Unschedulable(String),
+    /// Something broke (a plugin fault, a failed bind); retry after backoff.
+    Error(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Active,
+    Backoff(Instant),
+    Unschedulable(Instant),
+    InFlight,
+}
+
+#[derive(Debug)]
+struct Entry {
+    pod: QueuedPod,
+    place: Place,
+    /// Bumped whenever the pod re-enters the active heap, so older heap
+    /// entries for it are skipped.
+    version: u64,
+    /// A cluster event or an update arrived while the pod was in flight:
+    /// an unschedulable verdict may already be stale.
+    moved_while_in_flight: bool,
+}
+
+/// An active-heap entry: higher priority first, then earlier arrival.
+#[derive(Debug, PartialEq, Eq)]
+struct Ready {
+    priority: i32,
+    arrival: Reverse<u64>,
+    uid: String,
+    version: u64,
+}
+
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.priority, self.arrival).cmp(&(other.priority, other.arrival))
+    }
+}
+
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SchedulingQueue {
+    timings: QueueTimings,
+    entries: HashMap<String, Entry>,
+    active: BinaryHeap<Ready>,
+    arrivals: u64,
+    versions: u64,
+}
+
+impl SchedulingQueue {
+    pub fn new(timings: QueueTimings) -> Self {
+        SchedulingQueue {
+            timings,
+            ..Default::default()
+        }
+    }
+
+    /// Adds a pending pod, or updates the queued one with the same uid. An
+    /// update to an unschedulable pod may make it fit, so it moves on.
+    pub fn add(&mut self, object: Arc<core::Pod>, record: Pod, now: Instant) {
+        let uid = record.uid.clone();
+        if let Some(entry) = self.entries.get_mut(&uid) {
+            entry.pod.object = object;
+            if entry.pod.record == record {
+                // Only status or metadata the scheduler ignores changed
+                // (for example our own PodScheduled condition).
+                return;
+            }
+            entry.pod.record = record;
+            match entry.place {
+                Place::InFlight => entry.moved_while_in_flight = true,
+                Place::Unschedulable(_) => self.leave_unschedulable(&uid, now),
+                Place::Active => self.push_active(&uid),
+                Place::Backoff(_) => {}
+            }
+            return;
+        }
+        self.arrivals += 1;
+        let pod = QueuedPod {
+            object,
+            record,
+            attempts: 0,
+            last_failure: None,
+            arrival: self.arrivals,
+        };
+        self.entries.insert(
+            uid.clone(),
+            Entry {
+                pod,
+                place: Place::Active,
+                version: 0,
+                moved_while_in_flight: false,
+            },
+        );
+        self.push_active(&uid);
+    }
+
+    /// Forgets a pod (deleted, or bound by someone else).
+    pub fn delete(&mut self, uid: &str) {
+        self.entries.remove(uid);
+    }
+
+    pub fn contains(&self, uid: &str) -> bool {
+        self.entries.contains_key(uid)
+    }
+
+    /// The next pod to try, after moving pods whose backoff or
+    /// unschedulable wait is over into active.
+    pub fn pop(&mut self, now: Instant) -> Option<QueuedPod> {
+        self.flush(now);
+        while let Some(ready) = self.active.pop() {
+            let Some(entry) = self.entries.get_mut(&ready.uid) else {
+                continue;
+            };
+            if entry.place != Place::Active || entry.version != ready.version {
+                continue;
+            }
+            entry.place = Place::InFlight;
+            entry.moved_while_in_flight = false;
+            entry.pod.attempts += 1;
+            return Some(entry.pod.clone());
+        }
+        None
+    }
+
+    /// The pod was placed (or dropped): it leaves the queue.
+    pub fn done(&mut self, uid: &str) {
+        self.entries.remove(uid);
+    }
+
+    /// Puts an in-flight pod back after a failed attempt.
+    pub fn requeue(&mut self, uid: &str, failure: Failure, now: Instant) {
+        let timings = self.timings;
+        let Some(entry) = self.entries.get_mut(uid) else {
+            return;
+        };
+        if entry.place != Place::InFlight {
+            return;
+        }
+        let backoff_until = now + backoff(timings, entry.pod.attempts);
+        entry.place = match &failure {
+            Failure::Unschedulable(_) if !entry.moved_while_in_flight => Place::Unschedulable(now),
+            _ => Place::Backoff(backoff_until),
+        };
+        entry.pod.last_failure = Some(match failure {
+            Failure::Unschedulable(m) | Failure::Error(m) => m,
+        });
+    }
+
+    /// The cluster changed in a way that may let unschedulable pods fit:
+    /// they move to backoff (or straight to active if it is over).
+    pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
+        let waiting: Vec<String> = self
+            .entries
+            .iter_mut()
+            .filter_map(|(uid, entry)| match entry.place {
+                Place::Unschedulable(_) => Some(uid.clone()),
+                Place::InFlight => {
+                    entry.moved_while_in_flight = true;
+                    None
+                }
+                _ => None,
+            })
+            .collect();
+        for uid in waiting {
+            self.leave_unschedulable(&uid, now);
+        }
+    }
+
+    /// When the next backoff or unschedulable wait ends, if any.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let max_wait = self.timings.max_unschedulable;
+        self.entries
+            .values()
+            .filter_map(|e| match e.place {
+                Place::Backoff(until) => Some(until),
+                Place::Unschedulable(since) => Some(since + max_wait),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Every pod has had its attempt: none is active or in flight. The
+    /// rest wait for a cluster change or for their backoff to end.
+    pub fn is_settled(&self) -> bool {
+        self.entries
+            .values()
+            .all(|e| matches!(e.place, Place::Unschedulable(_) | Place::Backoff(_)))
+    }
+
+    /// The pods waiting for the cluster to change, with why they did not fit.
+    pub fn unschedulable(&self) -> impl Iterator<Item = &QueuedPod> {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.place, Place::Unschedulable(_)))
+            .map(|e| &e.pod)
+    }
+
+    /// A queued pod by uid, wherever it is.
+    pub fn get(&self, uid: &str) -> Option<&QueuedPod> {
+        self.entries.get(uid).map(|e| &e.pod)
+    }
+
+    /// Puts back a pod that had left the queue (its bind failed): it backs
+    /// off before the next attempt.
+    pub fn readd_after_error(&mut self, pod: QueuedPod, message: String, now: Instant) {
+        let uid = pod.uid().to_string();
+        let until = now + backoff(self.timings, pod.attempts);
+        self.entries.insert(
+            uid,
+            Entry {
+                pod: QueuedPod {
+                    last_failure: Some(message),
+                    ..pod
+                },
+                place: Place::Backoff(until),
+                version: 0,
+                moved_while_in_flight: false,
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn flush(&mut self, now: Instant) {
+        let max_wait = self.timings.max_unschedulable;
+        let due: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| match e.place {
+                Place::Backoff(until) => until <= now,
+                Place::Unschedulable(since) => since + max_wait <= now,
+                _ => false,
+            })
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in due {
+            self.push_active(&uid);
+        }
+    }
+
+    fn leave_unschedulable(&mut self, uid: &str, now: Instant) {
+        let timings = self.timings;
+        let Some(entry) = self.entries.get_mut(uid) else {
+            return;
+        };
+        let Place::Unschedulable(since) = entry.place else {
+            return;
+        };
+        let until = since + backoff(timings, entry.pod.attempts);
+        if until > now {
+            entry.place = Place::Backoff(until);
+        } else {
+            self.push_active(uid);
+        }
+    }
+
+    fn push_active(&mut self, uid: &str) {
+        let Some(entry) = self.entries.get_mut(uid) else {
+            return;
+        };
+        self.versions += 1;
+        entry.place = Place::Active;
+        entry.version = self.versions;
+        self.active.push(Ready {
+            priority: entry.pod.record.priority,
+            arrival: Reverse(entry.pod.arrival),
+            uid: uid.to_string(),
+            version: entry.version,
+        });
+    }
+}
+
+/// kube-scheduler's backoff: the initial duration, doubled for each further
+/// attempt, capped.
+fn backoff(timings: QueueTimings, attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(31);
+    timings
+        .initial_backoff
+        .saturating_mul(1 << doublings)
+        .min(timings.max_backoff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{convert, manifest};
+
+    fn pod(name: &str, priority: i32) -> (Arc<core::Pod>, Pod) {
+        let mut object = manifest::parse(
+            "t.yaml",
+            &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: c, image: i}}]}}\n"),
+        )
+        .unwrap()
+        .pods
+        .remove(0);
+        object.spec.as_mut().unwrap().priority = Some(priority);
+        let record = convert::pod(&object);
+        (Arc::new(object), record)
+    }
+
+    fn add(queue: &mut SchedulingQueue, name: &str, priority: i32, now: Instant) -> String {
+        let (object, record) = pod(name, priority);
+        let uid = record.uid.clone();
+        queue.add(object, record, now);
+        uid
+    }
+
+    fn pop_name(queue: &mut SchedulingQueue, now: Instant) -> Option<String> {
+        queue.pop(now).map(|p| p.record.name)
+    }
+
+    #[test]
+    fn higher_priority_first_then_arrival() {
+        let now = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "low-1", 0, now);
+        add(&mut queue, "high", 100, now);
+        add(&mut queue, "low-2", 0, now);
+        add(&mut queue, "negative", -5, now);
+        let order: Vec<_> = std::iter::from_fn(|| pop_name(&mut queue, now)).collect();
+        assert_eq!(order, ["high", "low-1", "low-2", "negative"]);
+    }
+
+    #[test]
+    fn errors_back_off_doubling_to_the_cap() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::new(QueueTimings::default());
+        let uid = add(&mut queue, "p", 0, t0);
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            let p = queue.pop(now).expect("the pod is ready");
+            queue.requeue(p.uid(), Failure::Error("bind failed".into()), now);
+            let ready_at = queue.next_wakeup().unwrap();
+            assert!(
+                queue.pop(ready_at - Duration::from_millis(1)).is_none(),
+                "still backing off"
+            );
+            waits.push((ready_at - now).as_secs());
+            now = ready_at;
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(queue.pop(now).unwrap().uid(), uid);
+    }
+
+    #[test]
+    fn unschedulable_pods_wait_for_a_cluster_event() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "p", 0, t0);
+        let p = queue.pop(t0).unwrap();
+        queue.requeue(
+            p.uid(),
+            Failure::Unschedulable("0/1 nodes are available".into()),
+            t0,
+        );
+        assert!(queue.is_settled());
+        assert_eq!(queue.unschedulable().count(), 1);
+        let later = t0 + Duration::from_secs(30);
+        assert!(queue.pop(later).is_none(), "no event, no retry");
+        assert_eq!(
+            queue
+                .unschedulable()
+                .next()
+                .unwrap()
+                .last_failure
+                .as_deref(),
+            Some("0/1 nodes are available")
+        );
+
+        queue.move_all_to_active_or_backoff(later);
+        assert_eq!(queue.unschedulable().count(), 0);
+        assert_eq!(pop_name(&mut queue, later).as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn an_event_during_backoff_keeps_the_backoff() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "p", 0, t0);
+        let p = queue.pop(t0).unwrap();
+        queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
+        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(100));
+        assert!(queue.pop(t0 + Duration::from_millis(500)).is_none());
+        assert!(queue.pop(t0 + Duration::from_secs(1)).is_some());
+    }
+
+    #[test]
+    fn unschedulable_pods_are_retried_after_five_minutes_anyway() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "p", 0, t0);
+        let p = queue.pop(t0).unwrap();
+        queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
+        assert_eq!(queue.next_wakeup(), Some(t0 + Duration::from_secs(300)));
+        assert!(queue.pop(t0 + Duration::from_secs(299)).is_none());
+        assert!(queue.pop(t0 + Duration::from_secs(300)).is_some());
+    }
+
+    #[test]
+    fn an_event_while_in_flight_skips_the_unschedulable_wait() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "p", 0, t0);
+        let p = queue.pop(t0).unwrap();
+        queue.move_all_to_active_or_backoff(t0);
+        queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
+        assert_eq!(
+            queue.unschedulable().count(),
+            0,
+            "the verdict may be stale: it backs off instead"
+        );
+        assert!(queue.pop(t0 + Duration::from_secs(1)).is_some());
+    }
+
+    #[test]
+    fn updates_and_deletes_apply_where_the_pod_is() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "a", 0, t0);
+        let b = add(&mut queue, "b", 0, t0);
+        // b's priority is raised while it waits: it now goes first.
+        let (object, mut record) = pod("b", 0);
+        record.priority = 10;
+        queue.add(object, record, t0);
+        assert_eq!(queue.len(), 2);
+        assert_eq!(pop_name(&mut queue, t0).as_deref(), Some("b"));
+        queue.requeue(&b, Failure::Unschedulable("no".into()), t0);
+        // An update to an unschedulable pod makes it eligible again.
+        let (object, record) = pod("b", 10);
+        queue.add(object, record, t0 + Duration::from_secs(2));
+        let c = add(&mut queue, "c", 50, t0);
+        queue.delete(&c);
+        let rest: Vec<_> =
+            std::iter::from_fn(|| pop_name(&mut queue, t0 + Duration::from_secs(2))).collect();
+        assert_eq!(rest, ["b", "a"]);
+    }
+
+    #[test]
+    fn a_deleted_in_flight_pod_is_not_requeued() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "p", 0, t0);
+        let p = queue.pop(t0).unwrap();
+        queue.delete(p.uid());
+        queue.requeue(p.uid(), Failure::Error("x".into()), t0);
+        assert!(queue.is_empty());
+    }
+}

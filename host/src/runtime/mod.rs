@@ -1,0 +1,231 @@
+//! The plugin runtime: loads components, checks them against the
+//! `kws:scheduler/plugin` world, and runs their calls under a deadline and a
+//! memory cap.
+//!
+//! One process-wide wasmtime [`Engine`] compiles every plugin; a background
+//! thread advances its epoch every [`EPOCH_TICK`], which is how a call that
+//! runs past its deadline is interrupted. A plugin is compiled once and
+//! pre-instantiated ([`LoadedPlugin`]); [`PluginPool`] keeps one live
+//! instance per scheduling worker.
+//!
+//! Plugins get only the `kws:scheduler/host` interface. Any other import
+//! (for example the WASI interfaces a `wasm32-wasip2` build declares but
+//! never calls) is linked to a function that traps: no filesystem, network,
+//! environment or clock.
+
+mod host;
+mod pool;
+
+pub use host::HostState;
+pub use pool::{CallContext, PluginError, PluginPool};
+
+use crate::wit::{ExtensionPoint, Plugin, PluginMetadata, PluginPre};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+
+/// How often the engine's epoch advances: the resolution of call deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// The limits a plugin's calls run under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub call_timeout: Duration,
+    pub memory_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_timeout: Duration::from_secs(1),
+            memory_bytes: 128 << 20,
+        }
+    }
+}
+
+/// A plugin that could not be loaded, with the file it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {detail}", file.display())]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub detail: String,
+}
+
+/// A plugin component, compiled and checked, ready to instantiate.
+pub struct LoadedPlugin {
+    pub metadata: PluginMetadata,
+    pub file: PathBuf,
+    pre: PluginPre<HostState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("metadata", &self.metadata)
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl LoadedPlugin {
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    pub fn implements(&self, point: ExtensionPoint) -> bool {
+        self.metadata.extension_points.contains(&point)
+    }
+
+    /// Compiles a component file and checks it against the world: its
+    /// exports, its imports (only the host interface is served), and its
+    /// metadata.
+    ///
+    /// ```no_run
+    /// let plugin = kws_host::runtime::LoadedPlugin::load("plugins/node-name.wasm".as_ref())?;
+    /// println!("{} {}", plugin.name(), plugin.metadata.version);
+    /// # Ok::<(), kws_host::runtime::LoadError>(())
+    /// ```
+    pub fn load(file: &Path) -> Result<LoadedPlugin, LoadError> {
+        let fail = |detail: String| LoadError {
+            file: file.to_path_buf(),
+            detail,
+        };
+        let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if !bytes.starts_with(b"\0asm") {
+            return Err(fail("not a WebAssembly file".to_string()));
+        }
+        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            return Err(fail(
+                "a core WebAssembly module, not a component: build for wasm32-wasip2 or wrap it with `wasm-tools component new`".to_string(),
+            ));
+        }
+        let component = Component::new(engine(), &bytes)
+            .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
+        let mut linker = base_linker().clone();
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| fail(format!("cannot link its imports: {e:#}")))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(format!("cannot link its imports: {e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| {
+            fail(format!(
+                "does not implement the kws:scheduler/plugin@0.1.0 world: {e:#}"
+            ))
+        })?;
+        let mut store = new_store("(loading)".into(), Limits::default());
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| fail(format!("cannot be instantiated: {e:#}")))?;
+        let metadata = bindings
+            .kws_scheduler_lifecycle()
+            .call_metadata(&mut store)
+            .map_err(|e| fail(format!("metadata() failed: {e:#}")))?;
+        if metadata.name.is_empty() {
+            return Err(fail("metadata() returned an empty plugin name".to_string()));
+        }
+        Ok(LoadedPlugin {
+            metadata,
+            file: file.to_path_buf(),
+            pre,
+        })
+    }
+
+    /// A fresh instance in its own store.
+    fn instantiate(&self, limits: Limits) -> wasmtime::Result<(Store<HostState>, Plugin)> {
+        let mut store = new_store(self.metadata.name.as_str().into(), limits);
+        let bindings = self.pre.instantiate(&mut store)?;
+        Ok((store, bindings))
+    }
+}
+
+/// Loads every `*.wasm` file of a directory. Files that fail are returned
+/// beside the plugins that loaded, so one bad file does not stop the rest.
+pub fn load_dir(dir: &Path) -> Result<(Vec<Arc<LoadedPlugin>>, Vec<LoadError>), LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
+        file: dir.to_path_buf(),
+        detail: format!("cannot read the plugin directory: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    let mut plugins: Vec<Arc<LoadedPlugin>> = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match LoadedPlugin::load(&file) {
+            Ok(plugin) => match plugins.iter().find(|p| p.name() == plugin.name()) {
+                Some(first) => errors.push(LoadError {
+                    file,
+                    detail: format!(
+                        "plugin name {} is already taken by {}",
+                        plugin.name(),
+                        first.file.display()
+                    ),
+                }),
+                None => plugins.push(Arc::new(plugin)),
+            },
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((plugins, errors))
+}
+
+/// The process-wide engine, with its epoch ticking.
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).expect("the wasmtime configuration is valid");
+        let ticker = engine.clone();
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker.increment_epoch();
+                }
+            })
+            .expect("the epoch thread starts");
+        engine
+    })
+}
+
+/// A linker that serves the host interface; shared by every plugin.
+fn base_linker() -> &'static Linker<HostState> {
+    static LINKER: OnceLock<Linker<HostState>> = OnceLock::new();
+    LINKER.get_or_init(|| {
+        let mut linker = Linker::new(engine());
+        Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .expect("the host interface links");
+        linker
+    })
+}
+
+fn new_store(plugin: Arc<str>, limits: Limits) -> Store<HostState> {
+    let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+    let state = HostState {
+        plugin,
+        limits: StoreLimitsBuilder::new()
+            .memory_size(memory)
+            .trap_on_grow_failure(true)
+            .build(),
+        pod: None,
+        snapshot: None,
+    };
+    let mut store = Store::new(engine(), state);
+    store.limiter(|state| &mut state.limits);
+    // Instantiation runs the component's start code: it gets a deadline too.
+    store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
+    store
+}
+
+/// Epoch ticks for a deadline, rounded up, plus one for the tick in progress.
+fn deadline_ticks(timeout: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos();
+    u64::try_from(timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX - 1) + 1
+}

@@ -1,0 +1,288 @@
+//! The scheduling loop: one thread that owns the cache and the queue, takes
+//! cluster events and bind results from one input channel, and schedules
+//! one pod at a time.
+//!
+//! Following a pod: an informer event puts a pending pod whose
+//! `schedulerName` has a profile into the [`queue`](crate::queue); the loop
+//! pops the highest-priority pod, runs its profile's
+//! [`framework`](crate::framework) cycle against the
+//! [`cache`](crate::cache), assumes it on the chosen node and hands it to
+//! the [`binder`](crate::binder). The bind's result comes back as an input:
+//! a failure forgets the assumption and requeues the pod; a success is
+//! confirmed when the informer reports the pod bound.
+
+use crate::backend::BindError;
+use crate::backend::{Backend, ClusterEvent, EventSink, PodRef};
+use crate::binder::{BindOutcome, Binder};
+use crate::cache::Cache;
+use crate::framework::{Framework, Outcome};
+use crate::model::convert;
+use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
+use k8s_openapi::api::core::v1 as core;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
+
+/// Everything that reaches the scheduling loop.
+#[derive(Debug)]
+pub enum Input {
+    Cluster(ClusterEvent),
+    Bound(BindOutcome),
+    /// A status report finished.
+    Reported,
+}
+
+/// kube-scheduler's condition message for a pod held back by its gates.
+pub const SCHEDULING_GATED_MESSAGE: &str =
+    "Scheduling is blocked due to non-empty scheduling gates";
+
+/// How long the loop sleeps at most when nothing is due, so it notices a
+/// closed input promptly.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
+pub struct Scheduler<B: Backend> {
+    framework: Framework,
+    cache: Cache,
+    queue: SchedulingQueue,
+    binder: Binder<B>,
+    inputs: Receiver<Input>,
+    /// Binds and reports started and not yet reported back.
+    tasks_in_flight: usize,
+    /// Pods held back by scheduling gates, by uid.
+    gated: std::collections::HashMap<String, Arc<core::Pod>>,
+}
+
+impl<B: Backend> Scheduler<B> {
+    /// A scheduler for the profiles of `framework`, watching `backend`.
+    /// Binds and reports run on `runtime`.
+    pub fn new(framework: Framework, backend: Arc<B>, runtime: tokio::runtime::Handle) -> Self {
+        let (sender, inputs): (Sender<Input>, Receiver<Input>) = channel();
+        backend.watch(EventSink::new(sender.clone()));
+        Scheduler {
+            framework,
+            cache: Cache::default(),
+            queue: SchedulingQueue::new(QueueTimings::default()),
+            binder: Binder::new(backend, runtime, sender),
+            inputs,
+            tasks_in_flight: 0,
+            gated: Default::default(),
+        }
+    }
+
+    /// Schedules until every pending pod has had its attempt and every bind
+    /// and report has finished: what `simulate` needs. Pods that failed stay
+    /// queued (see [`Scheduler::waiting`]).
+    pub fn run_until_settled(&mut self) {
+        loop {
+            self.drain_inputs();
+            if let Some(pod) = self.queue.pop(Instant::now()) {
+                self.schedule_one(pod);
+                continue;
+            }
+            if self.tasks_in_flight == 0 && self.queue.is_settled() {
+                return;
+            }
+            if !self.wait_for_input() {
+                return;
+            }
+        }
+    }
+
+    /// Schedules until the input channel closes.
+    pub fn run(&mut self) {
+        loop {
+            self.drain_inputs();
+            if let Some(pod) = self.queue.pop(Instant::now()) {
+                self.schedule_one(pod);
+                continue;
+            }
+            if !self.wait_for_input() {
+                return;
+            }
+        }
+    }
+
+    /// The pod with this uid if it is still waiting, with why its last
+    /// attempt failed.
+    pub fn waiting(&self, uid: &str) -> Option<Waiting> {
+        if let Some(pod) = self.queue.get(uid) {
+            return Some(Waiting {
+                reason: pod.last_failure.clone().unwrap_or_default(),
+            });
+        }
+        self.gated.get(uid).map(|_| Waiting {
+            reason: SCHEDULING_GATED_MESSAGE.to_string(),
+        })
+    }
+
+    /// Blocks until an input arrives or something in the queue is due.
+    /// False when the input channel is closed.
+    fn wait_for_input(&mut self) -> bool {
+        let now = Instant::now();
+        let wait = self.queue.next_wakeup().map_or(IDLE_WAIT, |at| {
+            at.saturating_duration_since(now).min(IDLE_WAIT)
+        });
+        match self.inputs.recv_timeout(wait) {
+            Ok(input) => {
+                self.handle(input);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => false,
+        }
+    }
+
+    fn drain_inputs(&mut self) {
+        while let Ok(input) = self.inputs.try_recv() {
+            self.handle(input);
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Cluster(event) => self.on_cluster_event(event, now),
+            Input::Bound(outcome) => {
+                self.tasks_in_flight -= 1;
+                self.on_bound(outcome, now);
+            }
+            Input::Reported => self.tasks_in_flight -= 1,
+        }
+    }
+
+    fn on_cluster_event(&mut self, event: ClusterEvent, now: Instant) {
+        match event {
+            ClusterEvent::NodeApplied(node) => {
+                self.cache.set_node(node);
+                self.queue.move_all_to_active_or_backoff(now);
+            }
+            ClusterEvent::NodeDeleted(node) => {
+                self.cache
+                    .remove_node(node.metadata.name.as_deref().unwrap_or_default());
+            }
+            ClusterEvent::PodApplied(pod) => self.on_pod_applied(pod, now),
+            ClusterEvent::PodDeleted(pod) => {
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                self.queue.delete(&uid);
+                self.gated.remove(&uid);
+                if self.cache.pod_node(&uid).is_some() {
+                    self.cache.remove_pod(&uid);
+                    self.queue.move_all_to_active_or_backoff(now);
+                }
+            }
+        }
+    }
+
+    fn on_pod_applied(&mut self, pod: Arc<core::Pod>, now: Instant) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let spec = pod.spec.as_ref();
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            // A finished pod no longer takes resources.
+            self.queue.delete(&uid);
+            self.cache.remove_pod(&uid);
+            return;
+        }
+        if let Some(node) = spec
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+        {
+            self.queue.delete(&uid);
+            self.gated.remove(&uid);
+            self.cache.set_bound_pod(convert::pod(&pod), node);
+            return;
+        }
+        let scheduler_name = spec
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or_default();
+        if !self.framework.handles(scheduler_name) || self.cache.pod_node(&uid).is_some() {
+            // Another scheduler's pod, or ours assumed and being bound.
+            return;
+        }
+        if spec.is_some_and(|s| s.scheduling_gates.as_ref().is_some_and(|g| !g.is_empty())) {
+            self.queue.delete(&uid);
+            self.gated.insert(uid, pod);
+            return;
+        }
+        self.gated.remove(&uid);
+        let record = convert::pod(&pod);
+        self.queue.add(pod, record, now);
+    }
+
+    fn on_bound(&mut self, outcome: BindOutcome, now: Instant) {
+        let BindOutcome { pod, node, result } = outcome;
+        let target = PodRef::of(&pod.object);
+        match result {
+            Ok(()) => tracing::debug!(pod = %target, node, "bound"),
+            Err(error) => {
+                // The assumption was wrong: give its resources back.
+                let _ = self.cache.forget(pod.uid());
+                self.queue.move_all_to_active_or_backoff(now);
+                match error {
+                    BindError::NotFound(_) | BindError::Conflict(_) => {
+                        tracing::info!(pod = %target, node, %error, "bind not needed");
+                    }
+                    BindError::Failed(message) => {
+                        tracing::info!(pod = %target, node, %message, "bind failed; retrying after backoff");
+                        let message = format!("binding rejected: {message}");
+                        self.report(&pod, "SchedulerError", message.clone());
+                        self.queue.readd_after_error(pod, message, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One scheduling cycle.
+    fn schedule_one(&mut self, pod: QueuedPod) {
+        let target = PodRef::of(&pod.object);
+        let _span = tracing::debug_span!("cycle", pod = %target, attempt = pod.attempts).entered();
+        let scheduler_name = pod.record.scheduler_name.clone();
+        let Some(profile) = self.framework.profile_mut(&scheduler_name) else {
+            self.queue.done(pod.uid());
+            return;
+        };
+        let snapshot = self.cache.snapshot();
+        let outcome = profile.schedule(&self.cache, &snapshot, &pod.object, &pod.record);
+        let now = Instant::now();
+        match outcome {
+            Outcome::Scheduled { node } => {
+                tracing::debug!(pod = %target, node, "scheduled");
+                if let Err(error) = self.cache.assume(pod.record.clone(), &node) {
+                    tracing::warn!(pod = %target, %error, "not assumed");
+                    self.queue.done(pod.uid());
+                    return;
+                }
+                self.queue.done(pod.uid());
+                self.tasks_in_flight += 1;
+                self.binder.bind(pod, node);
+            }
+            Outcome::Unschedulable(diagnosis) => {
+                let message = diagnosis.message();
+                tracing::info!(pod = %target, %message, "unschedulable");
+                self.queue
+                    .requeue(pod.uid(), Failure::Unschedulable(message.clone()), now);
+                self.report(&pod, "Unschedulable", message);
+            }
+            Outcome::Failed(message) => {
+                tracing::info!(pod = %target, %message, "scheduling failed; retrying after backoff");
+                self.queue
+                    .requeue(pod.uid(), Failure::Error(message.clone()), now);
+                self.report(&pod, "SchedulerError", message);
+            }
+        }
+    }
+
+    fn report(&mut self, pod: &QueuedPod, reason: &'static str, message: String) {
+        self.tasks_in_flight += 1;
+        self.binder
+            .report_unschedulable(PodRef::of(&pod.object), reason, message);
+    }
+}
+
+/// A pod still waiting after a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// Why its last attempt failed (kube-scheduler's message).
+    pub reason: String,
+}
