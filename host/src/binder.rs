@@ -44,7 +44,7 @@ impl<B: Backend> Binder<B> {
             if result.is_ok() {
                 backend.report_scheduled(&target, &node).await;
             }
-            let _ = results.send(Input::Bound(BindOutcome { pod, node, result }));
+            let _ = results.send(Input::Bound(Box::new(BindOutcome { pod, node, result })));
         });
     }
 

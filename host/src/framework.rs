@@ -256,7 +256,7 @@ impl ProfileFramework {
             percentage: profile.percentage_of_nodes_to_score,
             workers: config.parallelism.max(1),
             next_start: 0,
-            rng: 0x5eed_0f_c0ffee,
+            rng: 0x5eed_0fc0_ffee,
         })
     }
 
@@ -466,7 +466,7 @@ impl ProfileFramework {
                 ties = 1;
             } else if *total == best_total {
                 ties += 1;
-                if self.next_random() % ties == 0 {
+                if self.next_random().is_multiple_of(ties) {
                     best = *node;
                 }
             }

@@ -505,8 +505,13 @@ mod tests {
         assert_eq!(queue.len(), 2);
         assert_eq!(pop_name(&mut queue, t0).as_deref(), Some("b"));
         queue.requeue(&b, Failure::Unschedulable("no".into()), t0);
-        // An update to an unschedulable pod makes it eligible again.
+        // An update that changes nothing the scheduler reads (our own status
+        // condition, say) leaves it waiting...
         let (object, record) = pod("b", 10);
+        queue.add(object, record, t0 + Duration::from_secs(2));
+        assert_eq!(queue.unschedulable().count(), 1);
+        // ...a real change to an unschedulable pod makes it eligible again.
+        let (object, record) = pod("b", 20);
         queue.add(object, record, t0 + Duration::from_secs(2));
         let c = add(&mut queue, "c", 50, t0);
         queue.delete(&c);

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub enum Input {
     Cluster(ClusterEvent),
-    Bound(BindOutcome),
+    Bound(Box<BindOutcome>),
     /// A status report finished.
     Reported,
 }
@@ -55,13 +55,18 @@ pub struct Scheduler<B: Backend> {
 impl<B: Backend> Scheduler<B> {
     /// A scheduler for the profiles of `framework`, watching `backend`.
     /// Binds and reports run on `runtime`.
-    pub fn new(framework: Framework, backend: Arc<B>, runtime: tokio::runtime::Handle) -> Self {
+    pub fn new(
+        framework: Framework,
+        backend: Arc<B>,
+        runtime: tokio::runtime::Handle,
+        timings: QueueTimings,
+    ) -> Self {
         let (sender, inputs): (Sender<Input>, Receiver<Input>) = channel();
         backend.watch(EventSink::new(sender.clone()));
         Scheduler {
             framework,
             cache: Cache::default(),
-            queue: SchedulingQueue::new(QueueTimings::default()),
+            queue: SchedulingQueue::new(timings),
             binder: Binder::new(backend, runtime, sender),
             inputs,
             tasks_in_flight: 0,
@@ -144,7 +149,7 @@ impl<B: Backend> Scheduler<B> {
             Input::Cluster(event) => self.on_cluster_event(event, now),
             Input::Bound(outcome) => {
                 self.tasks_in_flight -= 1;
-                self.on_bound(outcome, now);
+                self.on_bound(*outcome, now);
             }
             Input::Reported => self.tasks_in_flight -= 1,
         }

@@ -5,6 +5,7 @@ use crate::backend::embedded::EmbeddedCluster;
 use crate::config::Config;
 use crate::framework::{Framework, FrameworkError};
 use crate::model::manifest::Manifests;
+use crate::queue::QueueTimings;
 use crate::runtime::LoadedPlugin;
 use crate::scheduler::Scheduler;
 use serde::Serialize;
@@ -92,7 +93,17 @@ pub fn run(
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let mut scheduler = Scheduler::new(framework, cluster.clone(), runtime.handle().clone());
+    let timings = QueueTimings {
+        initial_backoff: config.pod_initial_backoff,
+        max_backoff: config.pod_max_backoff,
+        ..QueueTimings::default()
+    };
+    let mut scheduler = Scheduler::new(
+        framework,
+        cluster.clone(),
+        runtime.handle().clone(),
+        timings,
+    );
     scheduler.run_until_settled();
     let pods = cluster.pods();
     let mut report = Report::default();

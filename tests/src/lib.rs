@@ -1,1 +1,55 @@
-//! End-to-end tests live in `e2e/`; this crate has no library code.
+//! Helpers for the end-to-end tests in `e2e/`: where the plugin components
+//! are, loaded once per test binary.
+
+use kws_host::runtime::{self, LoadedPlugin};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The workspace root.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is one level below the workspace root")
+}
+
+/// A directory of built components: `$KWS_PLUGIN_DIR` for `plugins`, else
+/// `<target-dir>/<name>` found above the test executable.
+pub fn component_dir(name: &str) -> PathBuf {
+    if name == "plugins"
+        && let Some(dir) = std::env::var_os("KWS_PLUGIN_DIR")
+    {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("the test knows its executable");
+    exe.ancestors()
+        .map(|dir| dir.join(name))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name}/ directory of components above {}: run `cargo xtask plugins` first",
+                exe.display()
+            )
+        })
+}
+
+/// The default plugins, compiled once per test binary.
+pub fn plugins() -> &'static [Arc<LoadedPlugin>] {
+    static PLUGINS: OnceLock<Vec<Arc<LoadedPlugin>>> = OnceLock::new();
+    PLUGINS.get_or_init(|| {
+        let dir = component_dir("plugins");
+        let (plugins, refused) = runtime::load_dir(&dir).expect("the plugin directory is readable");
+        assert!(refused.is_empty(), "plugins refused: {refused:?}");
+        plugins
+    })
+}
+
+/// The misbehaving `Faulty` fixture plugin.
+pub fn faulty() -> Arc<LoadedPlugin> {
+    static FAULTY: OnceLock<Arc<LoadedPlugin>> = OnceLock::new();
+    FAULTY
+        .get_or_init(|| {
+            let file = component_dir("test-plugins").join("faulty.wasm");
+            Arc::new(LoadedPlugin::load(&file).unwrap_or_else(|e| panic!("{e}")))
+        })
+        .clone()
+}

@@ -16,7 +16,7 @@
 mod host;
 mod pool;
 
-pub use host::HostState;
+pub use host::{HostState, MemoryCap, MemoryLimitHit};
 pub use pool::{CallContext, PluginError, PluginPool};
 
 use crate::wit::{ExtensionPoint, Plugin, PluginMetadata, PluginPre};
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store};
 
 /// How often the engine's epoch advances: the resolution of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -210,15 +210,14 @@ fn new_store(plugin: Arc<str>, limits: Limits) -> Store<HostState> {
     let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
     let state = HostState {
         plugin,
-        limits: StoreLimitsBuilder::new()
-            .memory_size(memory)
-            .trap_on_grow_failure(true)
-            .build(),
+        memory: MemoryCap {
+            limit_bytes: memory,
+        },
         pod: None,
         snapshot: None,
     };
     let mut store = Store::new(engine(), state);
-    store.limiter(|state| &mut state.limits);
+    store.limiter(|state| &mut state.memory);
     // Instantiation runs the component's start code: it gets a deadline too.
     store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
     store

@@ -6,7 +6,7 @@
 //! hit its store is unusable, so it is dropped; the next call starts a fresh
 //! one (with a full resync of the cluster state).
 
-use super::{HostState, Limits, LoadedPlugin, deadline_ticks};
+use super::{HostState, Limits, LoadedPlugin, MemoryLimitHit, deadline_ticks};
 use crate::cache::{Cache, Catchup, Snapshot};
 use crate::wit::{NodeId, NodeStatus, Plugin, Pod};
 use k8s_openapi::api::core::v1 as core;
@@ -263,8 +263,7 @@ impl PluginPool {
                 timeout_ms: self.limits.call_timeout.as_millis(),
             };
         }
-        let detail = format!("{error:#}");
-        if detail.contains("forcing a memory growth failure") {
+        if error.downcast_ref::<MemoryLimitHit>().is_some() {
             return PluginError::MemoryLimit {
                 plugin,
                 call,
@@ -274,7 +273,16 @@ impl PluginPool {
         PluginError::Trap {
             plugin,
             call,
-            detail,
+            detail: trap_summary(&error),
         }
+    }
+}
+
+/// The trap's cause in one line (`wasm trap: wasm `unreachable` instruction
+/// executed`), without the wasm backtrace wasmtime attaches.
+fn trap_summary(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => error.to_string(),
     }
 }

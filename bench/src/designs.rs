@@ -1,0 +1,309 @@
+//! One pod's scheduling cycle (Filter over every node, then Score over the
+//! feasible ones) under each design:
+//!
+//! - [`native`]: the policy called directly, through the SDK's `Runner`;
+//! - [`Wasm::per_node`], design (a): one call per (pod, node) with the full
+//!   pod, node and usage records;
+//! - [`Wasm::per_pod`], design (b): one Filter and one Score call per pod,
+//!   each with every candidate node in full;
+//! - [`Wasm::resident`], design (c), the production `kws:scheduler` world:
+//!   nodes live in the guest, kept current by [`Wasm::apply`], and a call
+//!   carries the pod and node ids.
+//!
+//! Every design yields an [`Outcome`]; [`Outcome::to_sdk`] makes the
+//! component's answers comparable with the native ones.
+
+use kws_bench_guest::BenchPolicy;
+use kws_plugin_sdk::{NodeId, Runner};
+use serde::{Serialize, de::DeserializeOwned};
+use std::path::{Path, PathBuf};
+use wasmtime::component::{Component, Func, HasSelf, Linker, TypedFunc};
+use wasmtime::error::Context;
+use wasmtime::{Config, Engine, Error, Result, Store, bail};
+
+/// Host bindings of the bench component's world: `kws:scheduler/plugin`
+/// plus the `kws:bench` exports of designs (a) and (b).
+pub mod wit {
+    wasmtime::component::bindgen!({
+        path: ["../wit", "wit"],
+        world: "kws:bench/bench",
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+
+    pub use exports::kws::bench::per_pod::Candidate;
+    pub use kws::scheduler::types::{Change, Code, Node, NodeStatus, NodeUsage, PlacedPod, Pod};
+}
+
+use wit::{Candidate, Change, Code, NodeStatus, Pod};
+
+/// What one pod's cycle yields: the nodes Filter rejected (with their
+/// status), the others in id order, and their scores in the same order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome<S> {
+    /// What Filter returns: the nodes that failed, in the order asked.
+    pub rejected: Vec<S>,
+    /// The nodes that passed, in the order asked: what Score is asked about.
+    pub feasible: Vec<NodeId>,
+    /// One score per feasible node.
+    pub scores: Vec<i64>,
+}
+
+impl Outcome<NodeStatus> {
+    /// The same outcome in the SDK's types, to compare with [`native`].
+    pub fn to_sdk(&self) -> Outcome<kws_plugin_sdk::NodeStatus> {
+        Outcome {
+            rejected: convert(&self.rejected),
+            feasible: self.feasible.clone(),
+            scores: self.scores.clone(),
+        }
+    }
+}
+
+/// Converts between the SDK's records and wasmtime's bindings of the same
+/// WIT types (both derive serde with the same shape). Setup only: it goes
+/// through JSON.
+pub fn convert<T: Serialize, U: DeserializeOwned>(value: &T) -> U {
+    serde_json::from_value(serde_json::to_value(value).expect("records serialize"))
+        .expect("the SDK's and the host's records have the same shape")
+}
+
+/// The nodes of `ids` not in `rejected`; both are in the same order.
+fn feasible(ids: &[NodeId], rejected: impl IntoIterator<Item = NodeId>) -> Vec<NodeId> {
+    let mut rejected = rejected.into_iter().peekable();
+    ids.iter()
+        .copied()
+        .filter(|id| {
+            let out = rejected.peek() == Some(id);
+            if out {
+                rejected.next();
+            }
+            !out
+        })
+        .collect()
+}
+
+/// The baseline: the policy compiled natively, over the same node table the
+/// SDK keeps inside the component in design (c).
+pub fn native(
+    runner: &Runner<BenchPolicy>,
+    pod: &kws_plugin_sdk::Pod,
+    ids: &[NodeId],
+) -> Result<Outcome<kws_plugin_sdk::NodeStatus>> {
+    let rejected = runner.filter(pod, ids);
+    let feasible = feasible(ids, rejected.iter().map(|s| s.node));
+    let scores = runner.score(pod, &feasible).map_err(Error::msg)?;
+    Ok(Outcome {
+        rejected,
+        feasible,
+        scores,
+    })
+}
+
+/// The `kws:scheduler/host` imports, implemented trivially: the policy
+/// calls none of them.
+pub struct HostState;
+
+impl wit::kws::scheduler::types::Host for HostState {}
+
+impl wit::kws::scheduler::host::Host for HostState {
+    fn log(&mut self, _level: wit::kws::scheduler::host::Level, _message: String) {}
+
+    fn pod_json(&mut self) -> String {
+        "{}".to_string()
+    }
+
+    fn node_json(&mut self, _node: NodeId) -> Option<String> {
+        None
+    }
+}
+
+/// Design (b)'s calls take `list<candidate>` from borrowed candidates, so
+/// that Score can be sent the feasible subset without cloning nodes.
+type PerPodFilter<'a> = TypedFunc<(&'a Pod, &'a [&'a Candidate]), (Vec<NodeStatus>,)>;
+type PerPodScore<'a> = TypedFunc<(&'a Pod, &'a [&'a Candidate]), (Result<Vec<i64>, String>,)>;
+
+/// One configured instance of the bench component, with every design's
+/// exports.
+pub struct Wasm {
+    store: Store<HostState>,
+    bench: wit::Bench,
+    per_pod_filter: Func,
+    per_pod_score: Func,
+}
+
+impl Wasm {
+    /// Compiles and instantiates the component at `path`, and configures
+    /// its plugin.
+    pub fn load(path: &Path) -> Result<Wasm> {
+        let mut config = Config::new();
+        // The host makes no component-model async calls; without the
+        // concurrency state each call is cheaper.
+        config.concurrency_support(false);
+        let engine = Engine::new(&config)?;
+        let component = Component::from_file(&engine, path)
+            .with_context(|| format!("compiling {}", path.display()))?;
+        let mut linker = Linker::new(&engine);
+        wit::Bench::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        // WASI imports that Rust's std links in but the policy never calls.
+        linker.define_unknown_imports_as_traps(&component)?;
+        let mut store = Store::new(&engine, HostState);
+        let instance = linker.instantiate(&mut store, &component)?;
+        let bench = wit::Bench::new(&mut store, &instance)?;
+
+        let per_pod = instance
+            .get_export_index(&mut store, None, "kws:bench/per-pod@0.1.0")
+            .context("the component exports no kws:bench/per-pod")?;
+        let func = |store: &mut Store<HostState>, name| {
+            let index = instance
+                .get_export_index(&mut *store, Some(&per_pod), name)
+                .with_context(|| format!("kws:bench/per-pod has no {name}"))?;
+            instance
+                .get_func(&mut *store, index)
+                .with_context(|| format!("kws:bench/per-pod's {name} is not a function"))
+        };
+        let per_pod_filter = func(&mut store, "filter")?;
+        let per_pod_score = func(&mut store, "score")?;
+        // Type-check once here; the calls then skip the check.
+        per_pod_filter.typed::<(&Pod, &[&Candidate]), (Vec<NodeStatus>,)>(&store)?;
+        per_pod_score.typed::<(&Pod, &[&Candidate]), (Result<Vec<i64>, String>,)>(&store)?;
+
+        let mut wasm = Wasm {
+            store,
+            bench,
+            per_pod_filter,
+            per_pod_score,
+        };
+        wasm.bench
+            .kws_scheduler_lifecycle()
+            .call_configure(&mut wasm.store, "{}")?
+            .map_err(Error::msg)?;
+        Ok(wasm)
+    }
+
+    /// Design (c)'s state update: `lifecycle.apply`.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<()> {
+        self.bench
+            .kws_scheduler_lifecycle()
+            .call_apply(&mut self.store, changes)
+    }
+
+    /// Design (c): Filter over `ids`, then Score over the feasible ones; the
+    /// nodes were sent beforehand with [`Wasm::apply`].
+    pub fn resident(&mut self, pod: &Pod, ids: &[NodeId]) -> Result<Outcome<NodeStatus>> {
+        let rejected = self
+            .bench
+            .kws_scheduler_filter()
+            .call_filter(&mut self.store, pod, ids)?;
+        let feasible = feasible(ids, rejected.iter().map(|s| s.node));
+        let scores = self
+            .bench
+            .kws_scheduler_score()
+            .call_score(&mut self.store, pod, &feasible)?
+            .map_err(Error::msg)?;
+        Ok(Outcome {
+            rejected,
+            feasible,
+            scores,
+        })
+    }
+
+    /// Design (a): a Filter call per node, then a Score call per feasible
+    /// node, each with the full pod, node and usage.
+    pub fn per_node(&mut self, pod: &Pod, nodes: &[Candidate]) -> Result<Outcome<NodeStatus>> {
+        let per_node = self.bench.kws_bench_per_node();
+        let mut rejected = Vec::new();
+        let mut feasible = Vec::new();
+        for c in nodes {
+            let status = per_node.call_filter(&mut self.store, pod, &c.node, &c.usage)?;
+            if matches!(status.code, Code::Success | Code::Skip) {
+                feasible.push(c.id);
+            } else {
+                rejected.push(NodeStatus { node: c.id, status });
+            }
+        }
+        let scores = feasible
+            .iter()
+            .map(|&id| {
+                let c = &nodes[id as usize];
+                per_node
+                    .call_score(&mut self.store, pod, &c.node, &c.usage)?
+                    .map_err(Error::msg)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Outcome {
+            rejected,
+            feasible,
+            scores,
+        })
+    }
+
+    /// Design (b): one Filter call with every node, one Score call with the
+    /// feasible ones, all in full. `nodes[i]` must have id `i`.
+    pub fn per_pod(&mut self, pod: &Pod, nodes: &[Candidate]) -> Result<Outcome<NodeStatus>> {
+        let all: Vec<&Candidate> = nodes.iter().collect();
+        let ids: Vec<NodeId> = nodes.iter().map(|c| c.id).collect();
+        // SAFETY: both signatures were type-checked in `load`.
+        let filter: PerPodFilter = unsafe { TypedFunc::new_unchecked(self.per_pod_filter) };
+        let (rejected,) = filter.call(&mut self.store, (pod, &all))?;
+        let feasible = feasible(&ids, rejected.iter().map(|s| s.node));
+        let subset: Vec<&Candidate> = feasible.iter().map(|&id| &nodes[id as usize]).collect();
+        let score: PerPodScore = unsafe { TypedFunc::new_unchecked(self.per_pod_score) };
+        let (scores,) = score.call(&mut self.store, (pod, &subset))?;
+        Ok(Outcome {
+            rejected,
+            feasible,
+            scores: scores.map_err(Error::msg)?,
+        })
+    }
+}
+
+/// Where `cargo xtask plugins` puts the bench component: under
+/// `bench-components/` of `$CARGO_TARGET_DIR`, of the target directory
+/// this executable was built in, or of `target/` in the workspace.
+pub fn component_path() -> Result<PathBuf> {
+    const FILE: &str = "bench-components/kws-bench-guest.wasm";
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("kws-bench lives one level below the workspace root");
+    let mut target_dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        target_dirs.push(workspace.join(dir));
+    }
+    // <target>/release/deps/<bench executable>
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+    {
+        target_dirs.push(dir);
+    }
+    target_dirs.push(workspace.join("target"));
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    for path in target_dirs.iter().map(|d| d.join(FILE)) {
+        if !candidates.contains(&path) {
+            candidates.push(path);
+        }
+    }
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => bail!(
+            "the bench component is missing; build it with `cargo xtask plugins` \
+             (with the same CARGO_TARGET_DIR). Looked for:\n  {}",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::feasible;
+
+    #[test]
+    fn feasible_nodes_are_the_ids_not_rejected() {
+        assert_eq!(feasible(&[0, 1, 2, 3, 4], [1, 4]), [0, 2, 3]);
+        assert_eq!(feasible(&[7, 3], []), [7, 3]);
+    }
+}

@@ -1,0 +1,93 @@
+//! `simulate` end to end: each `clusters/NAME.yaml` (with `NAME.config.yaml`
+//! when present) must produce exactly `clusters/NAME.expected`, the
+//! placements worked out by hand from kube-scheduler's rules (each file's
+//! comments say why).
+
+use kws_host::config::Config;
+use kws_host::model::manifest;
+use kws_host::simulate;
+use kws_tests::{component_dir, plugins, workspace};
+use std::path::Path;
+
+fn simulate_file(cluster: &Path, config: Option<&Path>) -> simulate::Report {
+    let objects = manifest::read_file(cluster).unwrap_or_else(|e| panic!("{e}"));
+    let config = config.map_or_else(Config::default, |c| {
+        Config::from_file(c).unwrap_or_else(|e| panic!("{e}"))
+    });
+    let dir = component_dir("plugins").display().to_string();
+    simulate::run(objects, &config, plugins(), &dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn check(name: &str, cluster: &Path) {
+    let clusters = workspace().join("tests/e2e/clusters");
+    let config = clusters.join(format!("{name}.config.yaml"));
+    let report = simulate_file(cluster, config.exists().then_some(config.as_path()));
+    let expected = std::fs::read_to_string(clusters.join(format!("{name}.expected")))
+        .unwrap_or_else(|e| panic!("{name}.expected: {e}"));
+    assert_eq!(
+        report.to_text(),
+        expected,
+        "simulate {} disagrees with {name}.expected",
+        cluster.display()
+    );
+}
+
+#[test]
+fn every_cluster_file_places_pods_as_expected() {
+    let clusters = workspace().join("tests/e2e/clusters");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&clusters).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let Some(name) = file.strip_suffix(".yaml") else {
+            continue;
+        };
+        if name.ends_with(".config") {
+            continue;
+        }
+        check(name, &path);
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} cluster files found in {}",
+        clusters.display()
+    );
+}
+
+#[test]
+fn the_readme_example_places_pods_as_expected() {
+    check("example", &workspace().join("examples/cluster.yaml"));
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let report = simulate_file(&workspace().join("tests/e2e/clusters/priority.yaml"), None);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["placements"][0],
+        serde_json::json!({"pod": "default/critical", "node": "only"})
+    );
+    assert_eq!(
+        json["unschedulable"][0],
+        serde_json::json!({"pod": "default/default-class", "message": "0/1 nodes are available: 1 Insufficient cpu."})
+    );
+}
+
+#[test]
+fn simulation_is_repeatable() {
+    // Ties between equally good nodes are broken by a seeded generator.
+    let cluster = workspace().join("tests/e2e/clusters/ties.yaml");
+    let first = simulate_file(&cluster, None);
+    assert_eq!(first.placements.len(), 6);
+    let nodes: std::collections::BTreeSet<_> =
+        first.placements.iter().map(|p| p.node.clone()).collect();
+    assert_eq!(
+        nodes.len(),
+        3,
+        "least-allocated spreads equal pods over equal nodes: {first:?}"
+    );
+    for _ in 0..3 {
+        assert_eq!(simulate_file(&cluster, None), first);
+    }
+}
