@@ -6,8 +6,21 @@
 /// plugin crate (a `cdylib` built for `wasm32-wasip2`). It expands to nothing
 /// on other targets, so the crate still builds natively for its tests.
 ///
-/// ```ignore
-/// kws_plugin_sdk::export_plugin!(MyPolicy);
+/// ```
+/// use kws_plugin_sdk::{ExtensionPoint, NoArgs, Plugin};
+///
+/// struct LetEverythingThrough;
+///
+/// impl Plugin for LetEverythingThrough {
+///     const NAME: &'static str = "LetEverythingThrough";
+///     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+///     type Args = NoArgs;
+///     fn new(_: NoArgs) -> Result<Self, String> {
+///         Ok(LetEverythingThrough)
+///     }
+/// }
+///
+/// kws_plugin_sdk::export_plugin!(LetEverythingThrough);
 /// ```
 #[macro_export]
 macro_rules! export_plugin {

@@ -40,6 +40,7 @@
 mod cluster;
 mod export;
 pub mod host;
+mod normalize;
 mod plugin;
 mod runner;
 mod status;
@@ -65,6 +66,7 @@ pub use bindings::kws::scheduler::types::{
     WhenUnsatisfiable,
 };
 pub use cluster::{Cluster, NodeInfo};
+pub use normalize::default_normalize_score;
 pub use plugin::{NoArgs, Plugin};
 pub use runner::Runner;
 

@@ -18,8 +18,8 @@
 //! kube-scheduler's DefaultNormalizeScore, so the best nodes score 100.
 
 use kws_plugin_sdk::{
-    ExtensionPoint, MAX_NODE_SCORE, NodeInfo, NodeSelectorTerm, Operator, Plugin, Pod,
-    PreferredSchedulingTerm, Status,
+    ExtensionPoint, NodeInfo, NodeSelectorTerm, Operator, Plugin, Pod, PreferredSchedulingTerm,
+    Status, default_normalize_score,
 };
 
 mod args;
@@ -119,28 +119,6 @@ fn pinned_names_conflict(pod: &Pod) -> bool {
             .any(|name| rest.iter().all(|r| r.values.contains(name)))
     };
     !terms.is_empty() && terms.iter().all(no_name_in_all)
-}
-
-/// kube-scheduler's DefaultNormalizeScore: maps `0..=max` onto
-/// `0..=MAX_NODE_SCORE` as `MAX_NODE_SCORE * score / max` (integer division),
-/// then, if `reverse`, takes `MAX_NODE_SCORE -` that. When the highest score
-/// is 0, scores stay as they are, or all become `MAX_NODE_SCORE` if reversed.
-fn default_normalize_score(scores: &mut [i64], reverse: bool) {
-    let max = scores.iter().copied().fold(0, i64::max);
-    for score in scores.iter_mut() {
-        if max == 0 {
-            if reverse {
-                *score = MAX_NODE_SCORE;
-            }
-            continue;
-        }
-        let scaled = MAX_NODE_SCORE * *score / max;
-        *score = if reverse {
-            MAX_NODE_SCORE - scaled
-        } else {
-            scaled
-        };
-    }
 }
 
 kws_plugin_sdk::export_plugin!(NodeAffinity);
@@ -420,17 +398,6 @@ mod tests {
         // max 0: left as they are
         assert_eq!(normalized(&[0, 0]), [0, 0]);
         assert_eq!(normalized(&[]), [0; 0]);
-    }
-
-    #[test]
-    fn reversed_normalization_for_the_shared_helper() {
-        let mut scores = [0, 1, 3];
-        default_normalize_score(&mut scores, true);
-        // max 3: 100 - 0 = 100, 100 - 100*1/3 = 100 - 33 = 67, 100 - 100 = 0
-        assert_eq!(scores, [100, 67, 0]);
-        let mut zeros = [0, 0];
-        default_normalize_score(&mut zeros, true);
-        assert_eq!(zeros, [100, 100]);
     }
 
     fn refused(args: &str) -> String {

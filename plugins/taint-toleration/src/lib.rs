@@ -12,8 +12,8 @@
 //! reversed, so nodes with the fewest such taints score 100.
 
 use kws_plugin_sdk::{
-    ExtensionPoint, MAX_NODE_SCORE, NoArgs, NodeInfo, Plugin, Pod, Status, Taint, TaintEffect,
-    Toleration, TolerationOperator, host,
+    ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, Status, Taint, TaintEffect, Toleration,
+    TolerationOperator, default_normalize_score, host,
 };
 
 /// The reason kube-scheduler reports for an untolerated taint.
@@ -92,28 +92,6 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
         TolerationOperator::Equal => toleration.value == taint.value,
     };
     effect_ok && key_ok && value_ok
-}
-
-/// kube-scheduler's DefaultNormalizeScore: maps `0..=max` onto
-/// `0..=MAX_NODE_SCORE` as `MAX_NODE_SCORE * score / max` (integer division),
-/// then, if `reverse`, takes `MAX_NODE_SCORE -` that. When the highest score
-/// is 0, scores stay as they are, or all become `MAX_NODE_SCORE` if reversed.
-fn default_normalize_score(scores: &mut [i64], reverse: bool) {
-    let max = scores.iter().copied().fold(0, i64::max);
-    for score in scores.iter_mut() {
-        if max == 0 {
-            if reverse {
-                *score = MAX_NODE_SCORE;
-            }
-            continue;
-        }
-        let scaled = MAX_NODE_SCORE * *score / max;
-        *score = if reverse {
-            MAX_NODE_SCORE - scaled
-        } else {
-            scaled
-        };
-    }
 }
 
 kws_plugin_sdk::export_plugin!(TaintToleration);
