@@ -2,10 +2,15 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use kws_host::backend::kube::{KubeCluster, RateLimit};
 use kws_host::config::Config;
+use kws_host::framework::Framework;
 use kws_host::model::manifest;
+use kws_host::queue::QueueTimings;
+use kws_host::scheduler::Scheduler;
 use kws_host::{runtime, simulate};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A Kubernetes scheduler whose placement policies are WebAssembly components.
 #[derive(Parser)]
@@ -32,6 +37,26 @@ enum Command {
         plugins: PathBuf,
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+    },
+    /// Schedule the pods of a real cluster whose `schedulerName` has a
+    /// profile, until stopped.
+    Run {
+        /// Default: the in-cluster service account, else $KUBECONFIG or
+        /// ~/.kube/config.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// A KubeSchedulerConfiguration-style file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The directory of plugin components (`*.wasm`).
+        #[arg(long, env = "KWS_PLUGIN_DIR")]
+        plugins: PathBuf,
+        /// Requests per second to the apiserver (binds, events, status).
+        #[arg(long, default_value_t = 50.0)]
+        kube_api_qps: f64,
+        /// Requests allowed in a burst above the rate.
+        #[arg(long, default_value_t = 100)]
+        kube_api_burst: u32,
     },
 }
 
@@ -69,6 +94,35 @@ fn main() -> Result<()> {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             }
         }
+        Command::Run {
+            kubeconfig,
+            config,
+            plugins,
+            kube_api_qps,
+            kube_api_burst,
+        } => {
+            let config = load_config(config.as_deref())?;
+            let plugins_found = load_plugins(&plugins)?;
+            let framework =
+                Framework::new(&config, &plugins_found, &plugins.display().to_string())?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let limit = RateLimit {
+                qps: kube_api_qps,
+                burst: kube_api_burst,
+            };
+            let cluster = runtime.block_on(KubeCluster::connect(kubeconfig.as_deref(), limit))?;
+            tracing::info!(profiles = config.profiles.len(), "scheduling");
+            let mut scheduler = Scheduler::new(
+                framework,
+                Arc::new(cluster),
+                runtime.handle().clone(),
+                QueueTimings::from_config(&config),
+            );
+            scheduler.run();
+        }
     }
     Ok(())
 }
@@ -81,7 +135,7 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
 }
 
 /// Loads the plugin directory; a refused file is reported and skipped.
-fn load_plugins(dir: &Path) -> Result<Vec<std::sync::Arc<runtime::LoadedPlugin>>> {
+fn load_plugins(dir: &Path) -> Result<Vec<Arc<runtime::LoadedPlugin>>> {
     let (plugins, refused) = runtime::load_dir(dir)
         .with_context(|| format!("loading plugins from {}", dir.display()))?;
     for error in &refused {

@@ -41,6 +41,18 @@ impl Default for QueueTimings {
     }
 }
 
+impl QueueTimings {
+    /// The backoff of a configuration (`podInitialBackoffSeconds`,
+    /// `podMaxBackoffSeconds`), with kube-scheduler's other timings.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        QueueTimings {
+            initial_backoff: config.pod_initial_backoff,
+            max_backoff: config.pod_max_backoff,
+            ..QueueTimings::default()
+        }
+    }
+}
+
 /// A pod waiting to be scheduled.
 #[derive(Debug, Clone)]
 pub struct QueuedPod {

@@ -20,6 +20,7 @@ use crate::model::convert;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use k8s_openapi::api::core::v1 as core;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,7 @@ pub struct Scheduler<B: Backend> {
     tasks_in_flight: usize,
     /// Pods held back by scheduling gates, by uid.
     gated: std::collections::HashMap<String, Arc<core::Pod>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl<B: Backend> Scheduler<B> {
@@ -71,7 +73,13 @@ impl<B: Backend> Scheduler<B> {
             inputs,
             tasks_in_flight: 0,
             gated: Default::default(),
+            stop: Arc::default(),
         }
+    }
+
+    /// Set it to make [`Scheduler::run`] return after the cycle in progress.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
     }
 
     /// Schedules until every pending pod has had its attempt and every bind
@@ -93,9 +101,10 @@ impl<B: Backend> Scheduler<B> {
         }
     }
 
-    /// Schedules until the input channel closes.
+    /// Schedules until the input channel closes or the
+    /// [`stop flag`](Scheduler::stop_flag) is set.
     pub fn run(&mut self) {
-        loop {
+        while !self.stop.load(Ordering::Relaxed) {
             self.drain_inputs();
             if let Some(pod) = self.queue.pop(Instant::now()) {
                 self.schedule_one(pod);

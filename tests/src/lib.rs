@@ -1,5 +1,8 @@
 //! Helpers for the end-to-end tests in `e2e/`: where the plugin components
-//! are, loaded once per test binary.
+//! are, loaded once per test binary, and a real test cluster to run
+//! against ([`cluster`]).
+
+pub mod cluster;
 
 use kws_host::runtime::{self, LoadedPlugin};
 use std::path::{Path, PathBuf};

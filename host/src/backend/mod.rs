@@ -3,6 +3,7 @@
 //! in-memory cluster (`simulate`) and a real apiserver.
 
 pub mod embedded;
+pub mod kube;
 
 use k8s_openapi::api::core::v1 as core;
 use std::future::Future;

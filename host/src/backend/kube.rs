@@ -1,0 +1,349 @@
+//! A real cluster through the Kubernetes API (kube-rs): watchers feed the
+//! scheduler, binds go to the pod's `binding` subresource, decisions become
+//! events and the `PodScheduled` condition, as kube-scheduler writes them.
+
+use super::{Backend, BindError, ClusterEvent, EventSink, PodRef};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Client, Config, Resource};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+/// The controller name our events carry.
+pub const REPORTING_CONTROLLER: &str = "kube-wasm-scheduler";
+
+/// Why the cluster could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot read the kubeconfig {path}: {detail}")]
+    Kubeconfig { path: String, detail: String },
+    #[error(
+        "cannot find cluster credentials (in-cluster service account, $KUBECONFIG or ~/.kube/config): {0}"
+    )]
+    Infer(String),
+    #[error("cannot reach the cluster at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+}
+
+/// Client-side rate limit on the requests the scheduler makes (binds,
+/// events, status patches), as kube-scheduler's `--kube-api-qps` and
+/// `--kube-api-burst`. Watches are not limited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub qps: f64,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    /// kube-scheduler's defaults.
+    fn default() -> Self {
+        RateLimit {
+            qps: 50.0,
+            burst: 100,
+        }
+    }
+}
+
+/// A token bucket.
+struct Limiter {
+    limit: RateLimit,
+    state: tokio::sync::Mutex<(f64, Instant)>,
+}
+
+impl Limiter {
+    fn new(limit: RateLimit) -> Self {
+        Limiter {
+            limit,
+            state: tokio::sync::Mutex::new((f64::from(limit.burst), Instant::now())),
+        }
+    }
+
+    async fn acquire(&self) {
+        let wait = {
+            let mut state = self.state.lock().await;
+            let (tokens, last) = &mut *state;
+            let now = Instant::now();
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.limit.qps)
+                .min(f64::from(self.limit.burst.max(1)));
+            *last = now;
+            *tokens -= 1.0;
+            if *tokens >= 0.0 {
+                return;
+            }
+            Duration::from_secs_f64(-*tokens / self.limit.qps.max(f64::MIN_POSITIVE))
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// A connected cluster.
+pub struct KubeCluster {
+    client: Client,
+    recorder: Recorder,
+    limiter: Limiter,
+    runtime: Handle,
+}
+
+impl KubeCluster {
+    /// Connects with `kubeconfig` if given, else as kube-rs infers it (the
+    /// in-cluster service account, `$KUBECONFIG`, `~/.kube/config`), and
+    /// checks that the apiserver answers.
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        limit: RateLimit,
+    ) -> Result<KubeCluster, ConnectError> {
+        let config = match kubeconfig {
+            Some(path) => {
+                let fail = |detail: String| ConnectError::Kubeconfig {
+                    path: path.display().to_string(),
+                    detail,
+                };
+                let file = Kubeconfig::read_from(path).map_err(|e| fail(e.to_string()))?;
+                Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+            }
+            None => Config::infer()
+                .await
+                .map_err(|e| ConnectError::Infer(e.to_string()))?,
+        };
+        let url = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| ConnectError::Unreachable {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+        client
+            .apiserver_version()
+            .await
+            .map_err(|e| ConnectError::Unreachable {
+                url,
+                detail: e.to_string(),
+            })?;
+        let reporter = Reporter {
+            controller: REPORTING_CONTROLLER.to_string(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Ok(KubeCluster {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            limiter: Limiter::new(limit),
+            runtime: Handle::current(),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn pods(&self, namespace: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    async fn record(
+        &self,
+        pod: &PodRef,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        self.limiter.acquire().await;
+        let reference = ObjectReference {
+            api_version: Some("v1".to_string()),
+            kind: Some("Pod".to_string()),
+            namespace: Some(pod.namespace.clone()),
+            name: Some(pod.name.clone()),
+            uid: Some(pod.uid.clone()),
+            ..Default::default()
+        };
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &reference).await {
+            tracing::warn!(pod = %pod, %error, reason, "event not recorded");
+        }
+    }
+}
+
+/// Follows one kind of object and reports every change into `sink`.
+///
+/// The watcher lists, then watches; when a watch expires (410 Gone) it lists
+/// again. Objects missing from a new list were deleted while nobody
+/// watched: they are reported deleted, so no pod is lost or kept twice.
+async fn follow<K, F>(
+    kind: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    sink: EventSink,
+    event: F,
+) where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    F: Fn(Arc<K>, bool) -> ClusterEvent,
+{
+    let mut known: HashMap<String, Arc<K>> = HashMap::new();
+    let mut relisted: Option<HashMap<String, Arc<K>>> = None;
+    let uid = |object: &K| object.meta().uid.clone().unwrap_or_default();
+    let mut stream = watcher(api, config).boxed();
+    while let Some(next) = stream.next().await {
+        let reported = match next {
+            Ok(watcher::Event::Init) => {
+                relisted = Some(HashMap::new());
+                Ok(())
+            }
+            Ok(watcher::Event::InitApply(object)) => {
+                let object = Arc::new(object);
+                if let Some(seen) = relisted.as_mut() {
+                    seen.insert(uid(&object), object.clone());
+                }
+                known.insert(uid(&object), object.clone());
+                sink.send(event(object, false))
+            }
+            Ok(watcher::Event::InitDone) => {
+                let seen = relisted.take().unwrap_or_default();
+                let gone: Vec<Arc<K>> = known
+                    .iter()
+                    .filter(|(uid, _)| !seen.contains_key(*uid))
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                known = seen;
+                gone.into_iter().try_for_each(|o| sink.send(event(o, true)))
+            }
+            Ok(watcher::Event::Apply(object)) => {
+                let object = Arc::new(object);
+                known.insert(uid(&object), object.clone());
+                sink.send(event(object, false))
+            }
+            Ok(watcher::Event::Delete(object)) => {
+                known.remove(&uid(&object));
+                sink.send(event(Arc::new(object), true))
+            }
+            Err(error) => {
+                tracing::warn!(%error, kind, "watch failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            }
+        };
+        if reported.is_err() {
+            return; // the scheduler has stopped
+        }
+    }
+}
+
+impl Backend for KubeCluster {
+    fn watch(&self, sink: EventSink) {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let node_sink = sink.clone();
+        self.runtime.spawn(follow(
+            "nodes",
+            nodes,
+            watcher::Config::default(),
+            node_sink,
+            |node, deleted| {
+                if deleted {
+                    ClusterEvent::NodeDeleted(node)
+                } else {
+                    ClusterEvent::NodeApplied(node)
+                }
+            },
+        ));
+        // As kube-scheduler: finished pods take no resources and need no
+        // scheduling.
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let config =
+            watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+        self.runtime
+            .spawn(follow("pods", pods, config, sink, |pod, deleted| {
+                if deleted {
+                    ClusterEvent::PodDeleted(pod)
+                } else {
+                    ClusterEvent::PodApplied(pod)
+                }
+            }));
+    }
+
+    async fn bind(&self, pod: &PodRef, node: &str) -> Result<(), BindError> {
+        self.limiter.acquire().await;
+        let binding = Binding {
+            metadata: kube::api::ObjectMeta {
+                name: Some(pod.name.clone()),
+                namespace: Some(pod.namespace.clone()),
+                uid: Some(pod.uid.clone()),
+                ..Default::default()
+            },
+            target: ObjectReference {
+                kind: Some("Node".to_string()),
+                api_version: Some("v1".to_string()),
+                name: Some(node.to_string()),
+                ..Default::default()
+            },
+        };
+        let result: Result<serde_json::Value, kube::Error> = self
+            .pods(&pod.namespace)
+            .create_subresource("binding", &pod.name, &PostParams::default(), &binding)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                Err(BindError::NotFound(pod.to_string()))
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                Err(BindError::Conflict(status.message.clone()))
+            }
+            Err(error) => Err(BindError::Failed(error.to_string())),
+        }
+    }
+
+    async fn report_scheduled(&self, pod: &PodRef, node: &str) {
+        let note = format!("Successfully assigned {pod} to {node}");
+        self.record(pod, EventType::Normal, "Scheduled", "Binding", note)
+            .await;
+    }
+
+    async fn report_unschedulable(&self, pod: &PodRef, reason: &str, message: &str) {
+        self.record(
+            pod,
+            EventType::Warning,
+            "FailedScheduling",
+            "Scheduling",
+            message.to_string(),
+        )
+        .await;
+        self.limiter.acquire().await;
+        // Conditions merge by type in a strategic merge patch, as
+        // kube-scheduler's status update does.
+        let patch = serde_json::json!({
+            "status": {
+                "conditions": [{
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": reason,
+                    "message": message,
+                    "lastProbeTime": null,
+                    "lastTransitionTime": jiff::Timestamp::now().to_string(),
+                }]
+            }
+        });
+        let patched = self
+            .pods(&pod.namespace)
+            .patch_status(
+                &pod.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&patch),
+            )
+            .await;
+        if let Err(error) = patched {
+            tracing::info!(pod = %pod, %error, "PodScheduled condition not updated");
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! kube-wasm-scheduler against a real kube-apiserver (built from the
+//! `k8s.io/kubernetes` Go module by `tests/cluster/start`): binding through
+//! the `binding` subresource, events, conditions, pods of other schedulers.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use kws_host::config::Config;
+use kws_tests::cluster::{RunningScheduler, TestCluster};
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn node(name: &str, cpu: &str) -> Node {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {
+            "capacity": {"cpu": cpu, "memory": "64Gi", "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": "64Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }))
+    .unwrap()
+}
+
+fn pod(name: &str, scheduler: &str, cpu: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "schedulerName": scheduler,
+            "containers": [{"name": "nginx", "image": "nginx:1.27", "resources": {"requests": {"cpu": cpu}}}],
+        },
+    }))
+    .unwrap()
+}
+
+const OURS: &str = "kube-wasm-scheduler";
+
+/// Polls `check` until it returns `Some`, or panics with `what`.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn node_name(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref()?.node_name.clone()
+}
+
+/// Events about a pod, by reason.
+async fn events_for(events: &Api<Event>, pod: &str) -> Vec<Event> {
+    events
+        .list(&ListParams::default().fields(&format!("regarding.name={pod}")))
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_created_while_the_scheduler_is_down_is_bound_when_it_starts() {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    nodes
+        .create(&PostParams::default(), &node("node-1", "4"))
+        .await
+        .unwrap();
+    pods.create(&PostParams::default(), &pod("webserver", OURS, "100m"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        node_name(&pods.get("webserver").await.unwrap()),
+        None,
+        "nothing binds it yet"
+    );
+
+    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+    let bound = eventually("webserver to be bound", Duration::from_secs(60), || async {
+        node_name(&pods.get("webserver").await.ok()?)
+    })
+    .await;
+    assert_eq!(bound, "node-1");
+    let events: Api<Event> = Api::namespaced(client, "default");
+    let scheduled = eventually("the Scheduled event", Duration::from_secs(30), || async {
+        events_for(&events, "webserver")
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("Scheduled"))
+    })
+    .await;
+    assert_eq!(
+        scheduled.note.as_deref(),
+        Some("Successfully assigned default/webserver to node-1")
+    );
+    assert_eq!(scheduled.reporting_controller.as_deref(), Some(OURS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_pods_are_left_alone_but_counted_and_unschedulable_pods_wait_for_a_node() {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    nodes
+        .create(&PostParams::default(), &node("small", "2"))
+        .await
+        .unwrap();
+    // Bound by someone else: it fills the node.
+    let mut theirs = pod("theirs", "default-scheduler", "2");
+    theirs.spec.as_mut().unwrap().node_name = Some("small".into());
+    pods.create(&PostParams::default(), &theirs).await.unwrap();
+    // Pending, for another scheduler (none runs here).
+    pods.create(
+        &PostParams::default(),
+        &pod("for-default", "default-scheduler", "100m"),
+    )
+    .await
+    .unwrap();
+    pods.create(&PostParams::default(), &pod("ours", OURS, "1"))
+        .await
+        .unwrap();
+
+    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+    let condition = eventually(
+        "the PodScheduled=False condition",
+        Duration::from_secs(60),
+        || async {
+            let pod = pods.get("ours").await.ok()?;
+            pod.status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        },
+    )
+    .await;
+    assert_eq!(condition.reason.as_deref(), Some("Unschedulable"));
+    assert_eq!(
+        condition.message.as_deref(),
+        Some("0/1 nodes are available: 1 Insufficient cpu.")
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let failed = eventually(
+        "the FailedScheduling event",
+        Duration::from_secs(30),
+        || async {
+            events_for(&events, "ours")
+                .await
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
+        },
+    )
+    .await;
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        failed.note.as_deref(),
+        Some("0/1 nodes are available: 1 Insufficient cpu.")
+    );
+
+    // A node with room arrives: the pod is bound there, no restart needed.
+    nodes
+        .create(&PostParams::default(), &node("roomy", "4"))
+        .await
+        .unwrap();
+    let bound = eventually("ours to be bound", Duration::from_secs(60), || async {
+        node_name(&pods.get("ours").await.ok()?)
+    })
+    .await;
+    assert_eq!(bound, "roomy");
+    assert_eq!(
+        node_name(&pods.get("for-default").await.unwrap()),
+        None,
+        "another scheduler's pod is not ours to bind"
+    );
+    assert!(
+        events_for(&events, "for-default").await.is_empty(),
+        "and we record nothing about it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_pods_over_fifty_nodes_are_each_bound_once_within_allocatable() {
+    const NODES: usize = 50;
+    const PODS: usize = 500;
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for i in 0..NODES {
+        // 10 cpus each: exactly room for the 500 one-cpu pods.
+        nodes
+            .create(&PostParams::default(), &node(&format!("node-{i:02}"), "10"))
+            .await
+            .unwrap();
+    }
+    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+    let started = Instant::now();
+    for i in 0..PODS {
+        pods.create(
+            &PostParams::default(),
+            &pod(&format!("pod-{i:03}"), OURS, "1"),
+        )
+        .await
+        .unwrap();
+    }
+    let placed = eventually(
+        "every pod to be bound",
+        Duration::from_secs(300),
+        || async {
+            let all = pods.list(&ListParams::default()).await.ok()?.items;
+            let placed: Vec<String> = all.iter().filter_map(node_name).collect();
+            (placed.len() == PODS).then_some(placed)
+        },
+    )
+    .await;
+    let elapsed = started.elapsed();
+    println!(
+        "{PODS} pods over {NODES} nodes: {:.1} pods/s from first create to last bind ({:.1} s)",
+        PODS as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    let mut per_node: HashMap<String, usize> = HashMap::new();
+    for node in placed {
+        *per_node.entry(node).or_default() += 1;
+    }
+    assert_eq!(per_node.len(), NODES, "every node is used: {per_node:?}");
+    assert!(
+        per_node.values().all(|&n| n == 10),
+        "no node is over its 10 cpus: {per_node:?}"
+    );
+    let events: Api<Event> = Api::namespaced(client, "default");
+    let all_events = events.list(&ListParams::default()).await.unwrap().items;
+    let mut scheduled: HashMap<String, usize> = HashMap::new();
+    for e in all_events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Scheduled"))
+    {
+        let pod = e
+            .regarding
+            .as_ref()
+            .and_then(|r| r.name.clone())
+            .unwrap_or_default();
+        let count = e.series.as_ref().map_or(1, |s| s.count as usize);
+        *scheduled.entry(pod).or_default() += count;
+    }
+    assert_eq!(scheduled.len(), PODS, "one Scheduled event per pod");
+    assert!(
+        scheduled.values().all(|&n| n == 1),
+        "no pod was bound twice"
+    );
+}
