@@ -21,6 +21,19 @@ use std::time::Duration;
 /// harness (15-20 minutes cold).
 const START_TIMEOUT: Duration = Duration::from_secs(40 * 60);
 
+/// Builds the harness once per test binary, so that tests starting
+/// clusters in parallel do not each run a cold Go build.
+fn build_harness() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let script = crate::workspace().join("tests/cluster/build");
+        let status = Command::new(&script)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(status.success(), "{} failed: {status}", script.display());
+    });
+}
+
 /// A running test cluster; stopped (SIGTERM) when dropped.
 pub struct TestCluster {
     child: Child,
@@ -33,6 +46,7 @@ impl TestCluster {
     /// Panics with the harness's output if it does not come up.
     pub fn start() -> TestCluster {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
+        build_harness();
         let dir = std::env::temp_dir().join(format!(
             "kws-cluster-{}-{}",
             std::process::id(),
