@@ -350,17 +350,13 @@ fn component<P: Plugin>() -> Arc<LoadedPlugin> {
     plugin
 }
 
-const RETURNED: &str = "returned an error: ";
-
 /// A component's Score or NormalizeScore answer in the native runner's
 /// form: an error the plugin returned is its message; a fault (trap,
 /// deadline) fails the test.
 fn returned<T>(result: Result<T, PluginError>, context: &str) -> Result<T, String> {
     match result {
         Ok(value) => Ok(value),
-        Err(PluginError::Trap { detail, .. }) if detail.starts_with(RETURNED) => {
-            Err(detail[RETURNED.len()..].to_string())
-        }
+        Err(PluginError::Failed { reason, .. }) => Err(reason),
         Err(e) => panic!("{context}: {e}"),
     }
 }

@@ -47,6 +47,13 @@ pub enum PluginError {
         call: &'static str,
         detail: String,
     },
+    /// The plugin answered with an error of its own (`result::err`).
+    #[error("plugin {plugin} failed in {call}: {reason}")]
+    Failed {
+        plugin: String,
+        call: &'static str,
+        reason: String,
+    },
     #[error("plugin {plugin} returned an invalid result from {call}: {detail}")]
     InvalidResult {
         plugin: String,
@@ -164,10 +171,10 @@ impl PluginPool {
         match scores {
             Ok(s) if s.len() == expected => Ok(s),
             Ok(s) => Err(self.invalid(call, format!("{} scores for {expected} nodes", s.len()))),
-            Err(reason) => Err(PluginError::Trap {
+            Err(reason) => Err(PluginError::Failed {
                 plugin: self.name().to_string(),
                 call,
-                detail: format!("returned an error: {reason}"),
+                reason,
             }),
         }
     }
