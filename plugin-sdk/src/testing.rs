@@ -14,8 +14,8 @@
 //! ```
 
 use crate::{
-    Container, ContainerImage, HostPort, Node, NodeAffinity, NodeId, NodeInfo, NodeUsage, Pod,
-    Protocol, Resources, Taint, TaintEffect, Toleration,
+    Container, ContainerImage, HostPort, Node, NodeAffinity, NodeId, NodeInfo, NodeUsage, Operator,
+    Pod, Protocol, Requirement, Resources, Taint, TaintEffect, Toleration,
 };
 
 /// The default requests kube-scheduler assumes for scoring when a
@@ -27,6 +27,15 @@ fn insert_sorted(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
     match pairs.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
         Ok(i) => pairs[i].1 = value.to_string(),
         Err(i) => pairs.insert(i, (key.to_string(), value.to_string())),
+    }
+}
+
+/// A node selector or label selector requirement.
+pub fn requirement(key: &str, operator: Operator, values: &[&str]) -> Requirement {
+    Requirement {
+        key: key.into(),
+        operator,
+        values: values.iter().map(|v| v.to_string()).collect(),
     }
 }
 

@@ -126,16 +126,8 @@ kws_plugin_sdk::export_plugin!(NodeAffinity);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kws_plugin_sdk::testing::{node, node_info, pod};
+    use kws_plugin_sdk::testing::{node, node_info, pod, requirement};
     use kws_plugin_sdk::{Change, Code, Node, NodeAffinity as Affinity, Requirement, Runner};
-
-    fn req(key: &str, operator: Operator, values: &[&str]) -> Requirement {
-        Requirement {
-            key: key.into(),
-            operator,
-            values: values.iter().map(|v| v.to_string()).collect(),
-        }
-    }
 
     fn labels_term(requirements: Vec<Requirement>) -> NodeSelectorTerm {
         NodeSelectorTerm {
@@ -149,7 +141,7 @@ mod tests {
             match_expressions: vec![],
             match_fields: pins
                 .iter()
-                .map(|names| req(selector::NODE_NAME_FIELD, Operator::In, names))
+                .map(|names| requirement(selector::NODE_NAME_FIELD, Operator::In, names))
                 .collect(),
         }
     }
@@ -214,8 +206,8 @@ mod tests {
     fn required_terms_are_ored_and_anded_with_the_node_selector() {
         let p = plugin("{}");
         let a_or_b = required(vec![
-            labels_term(vec![req("zone", Operator::In, &["a"])]),
-            labels_term(vec![req("zone", Operator::In, &["b"])]),
+            labels_term(vec![requirement("zone", Operator::In, &["a"])]),
+            labels_term(vec![requirement("zone", Operator::In, &["b"])]),
         ]);
         let affinity = pod("d", "p").node_affinity(a_or_b.clone()).build();
         assert!(verdict(&p, &affinity, zone("n1", "a")).passes());
@@ -248,7 +240,7 @@ mod tests {
     #[test]
     fn required_terms_with_unparsable_values_just_do_not_match() {
         let p = plugin("{}");
-        let bad = required(vec![labels_term(vec![req(
+        let bad = required(vec![labels_term(vec![requirement(
             "cores",
             Operator::Gt,
             &["many"],
@@ -290,7 +282,7 @@ mod tests {
         // One satisfiable term, or one term that does not pin names, is no conflict.
         for other in [
             names_term(&[&["n1"], &["n1"]]),
-            labels_term(vec![req("zone", Operator::Exists, &[])]),
+            labels_term(vec![requirement("zone", Operator::Exists, &[])]),
         ] {
             let fine = required(vec![names_term(&[&["n1"], &["n2"]]), other]);
             assert!(
@@ -347,9 +339,9 @@ mod tests {
             ]}}"#,
         );
         let prefs = preferred(&[
-            (30, req("zone", Operator::In, &["a"])),
-            (20, req("cores", Operator::Gt, &["4"])),
-            (40, req("zone", Operator::In, &["b"])),
+            (30, requirement("zone", Operator::In, &["a"])),
+            (20, requirement("cores", Operator::Gt, &["4"])),
+            (40, requirement("zone", Operator::In, &["b"])),
         ]);
         let pod = pod("d", "p").node_affinity(prefs).build();
         let n = node("n1")
@@ -368,7 +360,7 @@ mod tests {
 
     #[test]
     fn score_fails_on_an_unparsable_preferred_term() {
-        let bad = preferred(&[(10, req("cores", Operator::Gt, &["x"]))]);
+        let bad = preferred(&[(10, requirement("cores", Operator::Gt, &["x"]))]);
         let err = plugin("{}").score(
             &pod("d", "p").node_affinity(bad).build(),
             &node_info(0, zone("n1", "a"), vec![]),
@@ -457,7 +449,10 @@ mod tests {
             )),
         ]);
         let p = pod("d", "p")
-            .node_affinity(preferred(&[(10, req("disk", Operator::Exists, &[]))]))
+            .node_affinity(preferred(&[(
+                10,
+                requirement("disk", Operator::Exists, &[]),
+            )]))
             .build();
         let rejected = runner.filter(&p, &[0, 1, 2]);
         assert_eq!(rejected.len(), 1);

@@ -173,15 +173,7 @@ fn validate_term(term: &NodeSelectorTerm, path: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kws_plugin_sdk::testing::node;
-
-    fn req(key: &str, operator: Operator, values: &[&str]) -> Requirement {
-        Requirement {
-            key: key.into(),
-            operator,
-            values: values.iter().map(|v| v.to_string()).collect(),
-        }
-    }
+    use kws_plugin_sdk::testing::{node, requirement};
 
     fn term(expressions: Vec<Requirement>, fields: Vec<Requirement>) -> NodeSelectorTerm {
         NodeSelectorTerm {
@@ -206,129 +198,186 @@ mod tests {
     #[test]
     fn in_needs_the_label_with_a_listed_value() {
         assert!(label(
-            req("zone", Operator::In, &["a", "b"]),
+            requirement("zone", Operator::In, &["a", "b"]),
             &[("zone", "b")]
         ));
         assert!(!label(
-            req("zone", Operator::In, &["a", "b"]),
+            requirement("zone", Operator::In, &["a", "b"]),
             &[("zone", "c")]
         ));
-        assert!(!label(req("zone", Operator::In, &["a"]), &[]));
+        assert!(!label(requirement("zone", Operator::In, &["a"]), &[]));
         assert!(
-            !label(req("zone", Operator::In, &[]), &[("zone", "")]),
+            !label(requirement("zone", Operator::In, &[]), &[("zone", "")]),
             "no values: invalid"
         );
     }
 
     #[test]
     fn not_in_holds_when_the_label_is_absent_or_unlisted() {
-        assert!(label(req("zone", Operator::NotIn, &["a"]), &[]));
+        assert!(label(requirement("zone", Operator::NotIn, &["a"]), &[]));
         assert!(label(
-            req("zone", Operator::NotIn, &["a"]),
+            requirement("zone", Operator::NotIn, &["a"]),
             &[("zone", "b")]
         ));
         assert!(!label(
-            req("zone", Operator::NotIn, &["a", "b"]),
+            requirement("zone", Operator::NotIn, &["a", "b"]),
             &[("zone", "b")]
         ));
         assert!(
-            !label(req("zone", Operator::NotIn, &[]), &[]),
+            !label(requirement("zone", Operator::NotIn, &[]), &[]),
             "no values: invalid"
         );
     }
 
     #[test]
     fn exists_and_does_not_exist_look_at_the_key_only() {
-        assert!(label(req("gpu", Operator::Exists, &[]), &[("gpu", "")]));
-        assert!(!label(req("gpu", Operator::Exists, &[]), &[("zone", "a")]));
         assert!(label(
-            req("gpu", Operator::DoesNotExist, &[]),
+            requirement("gpu", Operator::Exists, &[]),
+            &[("gpu", "")]
+        ));
+        assert!(!label(
+            requirement("gpu", Operator::Exists, &[]),
+            &[("zone", "a")]
+        ));
+        assert!(label(
+            requirement("gpu", Operator::DoesNotExist, &[]),
             &[("zone", "a")]
         ));
         assert!(!label(
-            req("gpu", Operator::DoesNotExist, &[]),
+            requirement("gpu", Operator::DoesNotExist, &[]),
             &[("gpu", "x")]
         ));
         // With values they are invalid, and invalid requirements never match.
         assert!(!label(
-            req("gpu", Operator::Exists, &["x"]),
+            requirement("gpu", Operator::Exists, &["x"]),
             &[("gpu", "x")]
         ));
-        assert!(!label(req("gpu", Operator::DoesNotExist, &["x"]), &[]));
+        assert!(!label(
+            requirement("gpu", Operator::DoesNotExist, &["x"]),
+            &[]
+        ));
     }
 
     #[test]
     fn gt_and_lt_compare_integers_strictly() {
-        assert!(label(req("cores", Operator::Gt, &["4"]), &[("cores", "8")]));
-        assert!(!label(
-            req("cores", Operator::Gt, &["8"]),
+        assert!(label(
+            requirement("cores", Operator::Gt, &["4"]),
             &[("cores", "8")]
         ));
-        assert!(label(req("cores", Operator::Lt, &["8"]), &[("cores", "4")]));
         assert!(!label(
-            req("cores", Operator::Lt, &["4"]),
+            requirement("cores", Operator::Gt, &["8"]),
+            &[("cores", "8")]
+        ));
+        assert!(label(
+            requirement("cores", Operator::Lt, &["8"]),
             &[("cores", "4")]
         ));
-        assert!(label(req("t", Operator::Lt, &["-2"]), &[("t", "-3")]));
-        assert!(label(req("t", Operator::Gt, &["+1"]), &[("t", "007")]));
+        assert!(!label(
+            requirement("cores", Operator::Lt, &["4"]),
+            &[("cores", "4")]
+        ));
+        assert!(label(
+            requirement("t", Operator::Lt, &["-2"]),
+            &[("t", "-3")]
+        ));
+        assert!(label(
+            requirement("t", Operator::Gt, &["+1"]),
+            &[("t", "007")]
+        ));
     }
 
     #[test]
     fn gt_and_lt_never_match_what_does_not_parse() {
-        assert!(!label(req("cores", Operator::Gt, &["4"]), &[]), "no label");
+        assert!(
+            !label(requirement("cores", Operator::Gt, &["4"]), &[]),
+            "no label"
+        );
         assert!(!label(
-            req("cores", Operator::Gt, &["4"]),
+            requirement("cores", Operator::Gt, &["4"]),
             &[("cores", "eight")]
         ));
         assert!(!label(
-            req("cores", Operator::Gt, &["4"]),
+            requirement("cores", Operator::Gt, &["4"]),
             &[("cores", "8.0")]
         ));
         assert!(!label(
-            req("cores", Operator::Lt, &["four"]),
+            requirement("cores", Operator::Lt, &["four"]),
             &[("cores", "1")]
         ));
         assert!(!label(
-            req("cores", Operator::Lt, &["4", "5"]),
+            requirement("cores", Operator::Lt, &["4", "5"]),
             &[("cores", "1")]
         ));
-        assert!(!label(req("cores", Operator::Lt, &[]), &[("cores", "1")]));
+        assert!(!label(
+            requirement("cores", Operator::Lt, &[]),
+            &[("cores", "1")]
+        ));
         let too_big = "9223372036854775808"; // i64::MAX + 1: ParseInt fails too
         assert!(!label(
-            req("cores", Operator::Gt, &["1"]),
+            requirement("cores", Operator::Gt, &["1"]),
             &[("cores", too_big)]
         ));
     }
 
     #[test]
     fn match_fields_select_on_the_node_name() {
-        assert!(field(req(NODE_NAME_FIELD, Operator::In, &["n1"]), "n1"));
-        assert!(!field(req(NODE_NAME_FIELD, Operator::In, &["n1"]), "n2"));
-        assert!(field(req(NODE_NAME_FIELD, Operator::NotIn, &["n1"]), "n2"));
-        assert!(!field(req(NODE_NAME_FIELD, Operator::NotIn, &["n1"]), "n1"));
+        assert!(field(
+            requirement(NODE_NAME_FIELD, Operator::In, &["n1"]),
+            "n1"
+        ));
+        assert!(!field(
+            requirement(NODE_NAME_FIELD, Operator::In, &["n1"]),
+            "n2"
+        ));
+        assert!(field(
+            requirement(NODE_NAME_FIELD, Operator::NotIn, &["n1"]),
+            "n2"
+        ));
+        assert!(!field(
+            requirement(NODE_NAME_FIELD, Operator::NotIn, &["n1"]),
+            "n1"
+        ));
         // Any other field reads as "".
-        assert!(!field(req("metadata.uid", Operator::In, &["n1"]), "n1"));
-        assert!(field(req("metadata.uid", Operator::In, &[""]), "n1"));
-        assert!(field(req("metadata.uid", Operator::NotIn, &["n1"]), "n1"));
+        assert!(!field(
+            requirement("metadata.uid", Operator::In, &["n1"]),
+            "n1"
+        ));
+        assert!(field(
+            requirement("metadata.uid", Operator::In, &[""]),
+            "n1"
+        ));
+        assert!(field(
+            requirement("metadata.uid", Operator::NotIn, &["n1"]),
+            "n1"
+        ));
     }
 
     #[test]
     fn match_fields_take_one_value_and_in_or_not_in() {
         assert!(!field(
-            req(NODE_NAME_FIELD, Operator::In, &["n1", "n2"]),
+            requirement(NODE_NAME_FIELD, Operator::In, &["n1", "n2"]),
             "n1"
         ));
-        assert!(!field(req(NODE_NAME_FIELD, Operator::NotIn, &[]), "n1"));
-        assert!(!field(req(NODE_NAME_FIELD, Operator::Exists, &[]), "n1"));
-        assert!(!field(req(NODE_NAME_FIELD, Operator::Gt, &["1"]), "n1"));
+        assert!(!field(
+            requirement(NODE_NAME_FIELD, Operator::NotIn, &[]),
+            "n1"
+        ));
+        assert!(!field(
+            requirement(NODE_NAME_FIELD, Operator::Exists, &[]),
+            "n1"
+        ));
+        assert!(!field(
+            requirement(NODE_NAME_FIELD, Operator::Gt, &["1"]),
+            "n1"
+        ));
     }
 
     #[test]
     fn requirements_are_anded_and_terms_ored() {
         let n = node("n1").label("zone", "a").label("disk", "ssd").build();
-        let zone_a = req("zone", Operator::In, &["a"]);
-        let hdd = req("disk", Operator::In, &["hdd"]);
-        let named = req(NODE_NAME_FIELD, Operator::In, &["n1"]);
+        let zone_a = requirement("zone", Operator::In, &["a"]);
+        let hdd = requirement("disk", Operator::In, &["hdd"]);
+        let named = requirement(NODE_NAME_FIELD, Operator::In, &["n1"]);
         assert!(term_matches(
             &term(vec![zone_a.clone()], vec![named.clone()]),
             &n
@@ -340,7 +389,7 @@ mod tests {
         assert!(!term_matches(
             &term(
                 vec![zone_a.clone()],
-                vec![req(NODE_NAME_FIELD, Operator::In, &["n2"])]
+                vec![requirement(NODE_NAME_FIELD, Operator::In, &["n2"])]
             ),
             &n
         ));
@@ -385,9 +434,9 @@ mod tests {
             preference: term(vec![r], vec![]),
         };
         let terms = [
-            pref(30, req("zone", Operator::In, &["a"])),
-            pref(20, req("disk", Operator::Exists, &[])),
-            pref(50, req("gpu", Operator::Exists, &[])),
+            pref(30, requirement("zone", Operator::In, &["a"])),
+            pref(20, requirement("disk", Operator::Exists, &[])),
+            pref(50, requirement("gpu", Operator::Exists, &[])),
         ];
         assert_eq!(preferred_score(&terms, &n), 30 + 20);
         assert_eq!(preferred_score(&[], &n), 0);
@@ -396,11 +445,14 @@ mod tests {
     #[test]
     fn validation_names_the_refused_field() {
         let path = "addedAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms";
-        let ok = term(vec![req("zone", Operator::In, &["a"])], vec![]);
+        let ok = term(vec![requirement("zone", Operator::In, &["a"])], vec![]);
         let case = |t: NodeSelectorTerm| validate(&[ok.clone(), t], path).unwrap_err();
         assert_eq!(
             case(term(
-                vec![req("a", Operator::Exists, &[]), req("b", Operator::In, &[])],
+                vec![
+                    requirement("a", Operator::Exists, &[]),
+                    requirement("b", Operator::In, &[])
+                ],
                 vec![]
             )),
             format!(
@@ -408,7 +460,10 @@ mod tests {
             )
         );
         assert_eq!(
-            case(term(vec![req("cores", Operator::Gt, &["x"])], vec![])),
+            case(term(
+                vec![requirement("cores", Operator::Gt, &["x"])],
+                vec![]
+            )),
             format!(
                 "{path}[1].matchExpressions[0].values[0]: for 'Gt', 'Lt' operators, the value must be an integer"
             )
@@ -416,14 +471,14 @@ mod tests {
         assert_eq!(
             case(term(
                 vec![],
-                vec![req(NODE_NAME_FIELD, Operator::Exists, &[])]
+                vec![requirement(NODE_NAME_FIELD, Operator::Exists, &[])]
             )),
             format!("{path}[1].matchFields[0].operator: supported values: \"In\", \"NotIn\"")
         );
         assert_eq!(
             case(term(
                 vec![],
-                vec![req(NODE_NAME_FIELD, Operator::In, &["a", "b"])]
+                vec![requirement(NODE_NAME_FIELD, Operator::In, &["a", "b"])]
             )),
             format!("{path}[1].matchFields[0].values: must have one element")
         );
@@ -432,7 +487,7 @@ mod tests {
 
     #[test]
     fn preferred_validation_skips_zero_weights() {
-        let bad = term(vec![req("gpu", Operator::Exists, &["x"])], vec![]);
+        let bad = term(vec![requirement("gpu", Operator::Exists, &["x"])], vec![]);
         let pref = |weight| PreferredSchedulingTerm {
             weight,
             preference: bad.clone(),
