@@ -23,14 +23,25 @@ pub struct Manifests {
 }
 
 /// A manifest the apiserver would refuse, located by file and document.
-#[derive(Debug, thiserror::Error)]
-#[error("{source_name}: document {document}: {message}")]
+#[derive(Debug)]
 pub struct ManifestError {
     pub source_name: String,
-    /// 1-based position of the YAML document in the file.
+    /// 1-based position of the YAML document in the file; 0 when the
+    /// problem is the file as a whole.
     pub document: usize,
     pub message: String,
 }
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.document {
+            0 => write!(f, "{}: {}", self.source_name, self.message),
+            n => write!(f, "{}: document {n}: {}", self.source_name, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
 
 /// One field-level complaint, printed as the apiserver prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]

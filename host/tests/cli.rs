@@ -1,0 +1,117 @@
+//! The `kube-wasm-scheduler` command's exits and messages for bad input.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn scheduler() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kube-wasm-scheduler"))
+}
+
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir()
+        .join(format!("kws-cli-{}", std::process::id()))
+        .join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The built plugin components: `$KWS_PLUGIN_DIR`, else `<target-dir>/plugins`.
+fn plugin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KWS_PLUGIN_DIR") {
+        return dir.into();
+    }
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_kube-wasm-scheduler"));
+    exe.ancestors()
+        .map(|d| d.join("plugins"))
+        .find(|d| d.is_dir())
+        .expect("built plugins: run `cargo xtask plugins` first")
+}
+
+#[test]
+fn run_exits_with_a_clear_message_when_the_cluster_cannot_be_reached() {
+    // Nothing listens on port 1 of loopback.
+    let kubeconfig = scratch(
+        "unreachable.kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+    );
+    let output = scheduler()
+        .args(["run", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--plugins")
+        .arg(plugin_dir())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach the cluster at https://127.0.0.1:1/"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_empty_plugin_directory_is_refused_naming_it() {
+    let empty = scratch("empty-plugins/.keep", "");
+    let output = scheduler()
+        .args([
+            "simulate",
+            "--cluster",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cluster.yaml"),
+            "--plugins",
+        ])
+        .arg(empty.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no plugin could be loaded from"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn simulate_names_the_file_and_document_of_a_bad_manifest() {
+    let cluster = scratch(
+        "bad-cluster.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, resources: {requests: {cpu: lots}}}]\n",
+    );
+    let output = scheduler()
+        .arg("simulate")
+        .arg("--cluster")
+        .arg(&cluster)
+        .args(["--plugins", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad-cluster.yaml: document 2: Pod \"web\" is invalid: spec.containers[0].resources.requests[cpu]: Invalid value: \"lots\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_refused_naming_the_field() {
+    let config = scratch(
+        "bad-config.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: x\n  plugins:\n    filtre: {}\n",
+    );
+    let output = scheduler()
+        .arg("simulate")
+        .args([
+            "--cluster",
+            "/nonexistent.yaml",
+            "--plugins",
+            "/nonexistent",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad-config.yaml"), "{stderr}");
+    assert!(stderr.contains("filtre"), "{stderr}");
+}
