@@ -8,6 +8,7 @@ use kws_host::framework::Framework;
 use kws_host::model::manifest;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
+use kws_host::wit::ExtensionPoint;
 use kws_host::{runtime, simulate};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +39,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Schedule the pods of a real cluster whose `schedulerName` has a
     /// profile, until stopped.
     Run {
@@ -60,13 +66,31 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check that a file is a plugin this scheduler can load, and print
+    /// what it is: name, version, digest, extension points, imports and
+    /// exports.
+    Check { file: PathBuf },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Text,
     Json,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -94,6 +118,9 @@ fn main() -> Result<()> {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             }
         }
+        Command::Plugin {
+            command: PluginCommand::Check { file },
+        } => print!("{}", describe(&runtime::LoadedPlugin::load(&file)?)),
         Command::Run {
             kubeconfig,
             config,
@@ -125,6 +152,42 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `plugin check`'s report.
+fn describe(plugin: &runtime::LoadedPlugin) -> String {
+    let points: Vec<&str> = plugin
+        .metadata
+        .extension_points
+        .iter()
+        .map(|p| match p {
+            ExtensionPoint::Filter => "filter",
+            ExtensionPoint::Score => "score",
+            ExtensionPoint::NormalizeScore => "normalize-score",
+        })
+        .collect();
+    let mut text = format!(
+        "file: {}\nplugin: {} {}\nsha256: {}\nsize: {} bytes\nextension points: {}\nimports:\n",
+        plugin.file.display(),
+        plugin.metadata.name,
+        plugin.metadata.version,
+        plugin.digest,
+        plugin.size_bytes,
+        points.join(", ")
+    );
+    for import in &plugin.imports {
+        let access = if runtime::GRANTED_IMPORTS.contains(&import.as_str()) {
+            "granted"
+        } else {
+            "not granted: traps if called"
+        };
+        text.push_str(&format!("  {import} ({access})\n"));
+    }
+    text.push_str("exports:\n");
+    for export in &plugin.exports {
+        text.push_str(&format!("  {export}\n"));
+    }
+    text
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config> {

@@ -115,3 +115,82 @@ fn a_bad_config_file_is_refused_naming_the_field() {
     assert!(stderr.contains("bad-config.yaml"), "{stderr}");
     assert!(stderr.contains("filtre"), "{stderr}");
 }
+
+/// Runs `plugin check` on a file; returns (success, stdout + stderr).
+fn check(file: &std::path::Path) -> (bool, String) {
+    let output = scheduler()
+        .args(["plugin", "check"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn plugin_check_describes_a_good_plugin() {
+    let (ok, text) = check(&plugin_dir().join("node-affinity.wasm"));
+    assert!(ok, "{text}");
+    assert!(text.contains("plugin: NodeAffinity 0.1.0"), "{text}");
+    assert!(
+        text.contains("extension points: filter, score, normalize-score"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kws:scheduler/types@0.1.0 (granted)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wasi:cli/environment@0.2.6 (not granted: traps if called)"),
+        "{text}"
+    );
+    assert!(text.contains("  kws:scheduler/filter@0.1.0\n"), "{text}");
+    let digest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256: "))
+        .expect("a digest line");
+    assert_eq!(digest.len(), 64);
+}
+
+#[test]
+fn plugin_check_refuses_bad_files_with_the_reason() {
+    let good = std::fs::read(plugin_dir().join("node-name.wasm")).unwrap();
+    let cases = [
+        (
+            "not-wasm.wasm",
+            b"#!/bin/sh\necho hello\n".to_vec(),
+            "not a WebAssembly file",
+        ),
+        (
+            "truncated.wasm",
+            good[..good.len() / 2].to_vec(),
+            "not a valid component",
+        ),
+        (
+            "core-module.wasm",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "a core WebAssembly module, not a component",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let file = scratch(name, "");
+        std::fs::write(&file, bytes).unwrap();
+        let (ok, text) = check(&file);
+        assert!(!ok, "{name} was accepted");
+        assert!(
+            text.contains(&format!("{}: {expected}", file.display())),
+            "{name}: {text}"
+        );
+    }
+    let future = plugin_dir()
+        .parent()
+        .unwrap()
+        .join("test-plugins/wrong-world.wasm");
+    let (ok, text) = check(&future);
+    assert!(!ok);
+    assert!(
+        text.contains("does not implement the kws:scheduler/plugin@0.1.0 world: no exported instance named `kws:scheduler/lifecycle@0.1.0`"),
+        "{text}"
+    );
+}

@@ -28,7 +28,7 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let task = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
-    let root = workspace_root();
+    let root = workspace_root()?;
     match task.as_str() {
         "plugins" => build_components(&root).map(|_| ()),
         "simulate" => simulate(&root, &rest),
@@ -41,11 +41,26 @@ fn main() -> Result<()> {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The workspace being worked on, as cargo finds it from the current
+/// directory. (Not this binary's `CARGO_MANIFEST_DIR`: with a shared
+/// `CARGO_TARGET_DIR`, the binary may have been built from another
+/// checkout.)
+fn workspace_root() -> Result<PathBuf> {
+    let output = Command::new(cargo())
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .context("running cargo locate-project")?;
+    if !output.status.success() {
+        bail!(
+            "not inside the kube-wasm-scheduler workspace: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let manifest = PathBuf::from(String::from_utf8(output.stdout)?.trim());
+    Ok(manifest
         .parent()
-        .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
+        .context("the workspace manifest has a directory")?
+        .to_path_buf())
 }
 
 /// A workspace crate that is built as a component, and where it goes.
@@ -111,7 +126,7 @@ fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
 
 /// Builds every component crate and returns the plugin directory.
 fn build_components(root: &Path) -> Result<PathBuf> {
-    ensure_wasm_target()?;
+    ensure_wasm_target(root)?;
     let (target_dir, crates) = component_crates(root)?;
     let mut build = Command::new(cargo());
     build
@@ -145,7 +160,7 @@ fn build_components(root: &Path) -> Result<PathBuf> {
 
 /// Adds the wasm target through rustup, or from the rust-std archive in
 /// `../shared/toolchain` when rustup cannot download it.
-fn ensure_wasm_target() -> Result<()> {
+fn ensure_wasm_target(root: &Path) -> Result<()> {
     let sysroot = String::from_utf8(
         Command::new("rustc")
             .args(["--print", "sysroot"])
@@ -163,7 +178,7 @@ fn ensure_wasm_target() -> Result<()> {
     if added {
         return Ok(());
     }
-    let archive = workspace_root().join("../shared/toolchain/rust-std-1.95.0-wasm32-wasip2.tar.xz");
+    let archive = root.join("../shared/toolchain/rust-std-1.95.0-wasm32-wasip2.tar.xz");
     eprintln!(
         "rustup could not add {WASM_TARGET}; unpacking {}",
         archive.display()

@@ -53,10 +53,20 @@ pub struct LoadError {
     pub detail: String,
 }
 
+/// The interfaces a plugin may import and get: the host's functions, and
+/// the record types they use.
+pub const GRANTED_IMPORTS: [&str; 2] = ["kws:scheduler/host@0.1.0", "kws:scheduler/types@0.1.0"];
+
 /// A plugin component, compiled and checked, ready to instantiate.
 pub struct LoadedPlugin {
     pub metadata: PluginMetadata,
     pub file: PathBuf,
+    /// SHA-256 of the file, hex.
+    pub digest: String,
+    pub size_bytes: u64,
+    /// The component's imports by name; only [`GRANTED_IMPORTS`] are served.
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
     pre: PluginPre<HostState>,
 }
 
@@ -103,6 +113,15 @@ impl LoadedPlugin {
         }
         let component = Component::new(engine(), &bytes)
             .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
+        let ty = component.component_type();
+        let imports = ty
+            .imports(engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let exports = ty
+            .exports(engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
         let mut linker = base_linker().clone();
         linker
             .define_unknown_imports_as_traps(&component)
@@ -129,6 +148,10 @@ impl LoadedPlugin {
         Ok(LoadedPlugin {
             metadata,
             file: file.to_path_buf(),
+            digest: sha256_hex(&bytes),
+            size_bytes: bytes.len() as u64,
+            imports,
+            exports,
             pre,
         })
     }
@@ -172,6 +195,14 @@ pub fn load_dir(dir: &Path) -> Result<(Vec<Arc<LoadedPlugin>>, Vec<LoadError>), 
         }
     }
     Ok((plugins, errors))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The process-wide engine, with its epoch ticking.
