@@ -51,6 +51,10 @@ pub struct Scheduler<B: Backend> {
     tasks_in_flight: usize,
     /// Pods held back by scheduling gates, by uid.
     gated: std::collections::HashMap<String, Arc<core::Pod>>,
+    /// The backend has reported everything that existed when the watch
+    /// started; no pod is scheduled before (it could land on a node whose
+    /// pods are not all known yet).
+    synced: bool,
     stop: Arc<AtomicBool>,
 }
 
@@ -73,6 +77,7 @@ impl<B: Backend> Scheduler<B> {
             inputs,
             tasks_in_flight: 0,
             gated: Default::default(),
+            synced: false,
             stop: Arc::default(),
         }
     }
@@ -88,11 +93,11 @@ impl<B: Backend> Scheduler<B> {
     pub fn run_until_settled(&mut self) {
         loop {
             self.drain_inputs();
-            if let Some(pod) = self.queue.pop(Instant::now()) {
+            if let Some(pod) = self.pop() {
                 self.schedule_one(pod);
                 continue;
             }
-            if self.tasks_in_flight == 0 && self.queue.is_settled() {
+            if self.synced && self.tasks_in_flight == 0 && self.queue.is_settled() {
                 return;
             }
             if !self.wait_for_input() {
@@ -106,7 +111,7 @@ impl<B: Backend> Scheduler<B> {
     pub fn run(&mut self) {
         while !self.stop.load(Ordering::Relaxed) {
             self.drain_inputs();
-            if let Some(pod) = self.queue.pop(Instant::now()) {
+            if let Some(pod) = self.pop() {
                 self.schedule_one(pod);
                 continue;
             }
@@ -114,6 +119,14 @@ impl<B: Backend> Scheduler<B> {
                 return;
             }
         }
+    }
+
+    /// The next pod to try, once the cluster has been seen whole.
+    fn pop(&mut self) -> Option<QueuedPod> {
+        if !self.synced {
+            return None;
+        }
+        self.queue.pop(Instant::now())
     }
 
     /// The pod with this uid if it is still waiting, with why its last
@@ -184,6 +197,7 @@ impl<B: Backend> Scheduler<B> {
                     self.queue.move_all_to_active_or_backoff(now);
                 }
             }
+            ClusterEvent::Synced => self.synced = true,
         }
     }
 
@@ -204,6 +218,14 @@ impl<B: Backend> Scheduler<B> {
             self.queue.delete(&uid);
             self.gated.remove(&uid);
             self.cache.set_bound_pod(convert::pod(&pod), node);
+            return;
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            // Deleted, kept by a finalizer: as kube-scheduler, never try it
+            // (the apiserver would refuse the bind; failures would only
+            // add events to a pod on its way out).
+            self.queue.delete(&uid);
+            self.gated.remove(&uid);
             return;
         }
         let scheduler_name = spec

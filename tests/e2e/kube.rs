@@ -7,68 +7,10 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kws_host::config::Config;
+use kws_tests::api::{OURS, events_for, eventually, node, node_name, pod};
 use kws_tests::cluster::{RunningScheduler, TestCluster};
-use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-fn node(name: &str, cpu: &str) -> Node {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name},
-        "status": {
-            "capacity": {"cpu": cpu, "memory": "64Gi", "pods": "110"},
-            "allocatable": {"cpu": cpu, "memory": "64Gi", "pods": "110"},
-            "conditions": [{"type": "Ready", "status": "True"}],
-        },
-    }))
-    .unwrap()
-}
-
-fn pod(name: &str, scheduler: &str, cpu: &str) -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "schedulerName": scheduler,
-            "containers": [{"name": "nginx", "image": "nginx:1.27", "resources": {"requests": {"cpu": cpu}}}],
-        },
-    }))
-    .unwrap()
-}
-
-const OURS: &str = "kube-wasm-scheduler";
-
-/// Polls `check` until it returns `Some`, or panics with `what`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn node_name(pod: &Pod) -> Option<String> {
-    pod.spec.as_ref()?.node_name.clone()
-}
-
-/// Events about a pod, by reason.
-async fn events_for(events: &Api<Event>, pod: &str) -> Vec<Event> {
-    events
-        .list(&ListParams::default().fields(&format!("regarding.name={pod}")))
-        .await
-        .unwrap()
-        .items
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_created_while_the_scheduler_is_down_is_bound_when_it_starts() {

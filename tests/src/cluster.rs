@@ -5,12 +5,13 @@
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kws_host::backend::kube::{KubeCluster, RateLimit};
+use kws_host::backend::{Backend, BindError, EventSink, PodRef};
 use kws_host::config::Config;
 use kws_host::framework::Framework;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -20,6 +21,10 @@ use std::time::Duration;
 /// How long a cold start may take: the first start in a CI run builds the
 /// harness (15-20 minutes cold).
 const START_TIMEOUT: Duration = Duration::from_secs(40 * 60);
+
+/// How long a restart over existing data may take to print READY again (it
+/// waits up to 15 s for the old process to free the port).
+const RESTART_TIMEOUT: Duration = Duration::from_secs(3 * 60);
 
 /// Builds the harness once per test binary, so that tests starting
 /// clusters in parallel do not each run a cold Go build.
@@ -34,10 +39,46 @@ fn build_harness() {
     });
 }
 
+/// The harness binary that `tests/cluster/build` writes.
+fn harness_binary() -> PathBuf {
+    let cache = std::env::var_os("KWS_CACHE").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("$HOME is set"))
+                .join(".cache")
+                .join("kws")
+        },
+        PathBuf::from,
+    );
+    cache.join("bin").join("testcluster")
+}
+
+/// A token user the apiserver accepts besides the admin (`serve --users`).
+#[derive(Debug, Clone)]
+pub struct TokenUser {
+    pub token: String,
+    pub name: String,
+    /// Besides `system:authenticated`, which the apiserver adds to everyone.
+    pub groups: Vec<String>,
+}
+
+/// How to start a [`TestCluster`].
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// `--authorization`: `RBAC` (the harness's default) or `AlwaysAllow`.
+    pub authorization: Option<String>,
+    /// Extra token users (`--users`).
+    pub users: Vec<TokenUser>,
+}
+
 /// A running test cluster; stopped (SIGTERM) when dropped.
+///
+/// Its etcd data, keys and port live in its own directory (`serve --data`),
+/// so [`TestCluster::restart`] brings back the same objects on the same
+/// address with the same credentials.
 pub struct TestCluster {
     child: Child,
     dir: PathBuf,
+    args: Vec<std::ffi::OsString>,
     pub kubeconfig: PathBuf,
 }
 
@@ -45,6 +86,11 @@ impl TestCluster {
     /// Starts a fresh cluster with its data in a new temporary directory.
     /// Panics with the harness's output if it does not come up.
     pub fn start() -> TestCluster {
+        Self::start_with(ClusterOptions::default())
+    }
+
+    /// [`TestCluster::start`] with other authorization or extra users.
+    pub fn start_with(options: ClusterOptions) -> TestCluster {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         build_harness();
         let dir = std::env::temp_dir().join(format!(
@@ -54,71 +100,214 @@ impl TestCluster {
         ));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let kubeconfig = dir.join("kubeconfig");
-        let script = crate::workspace().join("tests/cluster/start");
-        let log_path = dir.join("cluster.log");
-        let log = std::fs::File::create(&log_path).expect("a log file");
-        let mut child = Command::new(&script)
-            .arg("serve")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "serve".into(),
+            "--kubeconfig".into(),
+            kubeconfig.clone().into(),
+            "--data".into(),
+            dir.join("data").into(),
             // The cluster stops by itself if this process dies.
-            .arg("--stop-on-stdin-eof")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (ready, wait) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("READY") {
-                    let _ = ready.send(());
-                }
-            }
-        });
-        if wait.recv_timeout(START_TIMEOUT).is_err() {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            panic!(
-                "the test cluster did not print READY; the end of {}:\n{}",
-                log_path.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+            "--stop-on-stdin-eof".into(),
+        ];
+        if let Some(mode) = &options.authorization {
+            args.extend(["--authorization".into(), mode.into()]);
         }
+        if !options.users.is_empty() {
+            let file = dir.join("users.csv");
+            let lines: Vec<String> = options
+                .users
+                .iter()
+                .map(|u| {
+                    let mut fields =
+                        vec![u.token.clone(), u.name.clone(), format!("{}-uid", u.name)];
+                    fields.extend(u.groups.iter().cloned());
+                    fields.join(",") + "\n"
+                })
+                .collect();
+            std::fs::write(&file, lines.concat()).expect("the users file is written");
+            args.extend(["--users".into(), file.into()]);
+        }
+        let child = serve(&dir, &args, START_TIMEOUT);
         TestCluster {
             child,
             dir,
+            args,
             kubeconfig,
         }
     }
 
+    /// Stops the apiserver (SIGTERM, as an operator or a rolling update
+    /// would) and starts it again over the same data: same objects, port,
+    /// CA and tokens, so clients holding the old kubeconfig reconnect.
+    /// Returns once the new apiserver is ready.
+    pub fn restart(&mut self) {
+        stop(&mut self.child);
+        self.child = serve(&self.dir, &self.args, RESTART_TIMEOUT);
+    }
+
     /// A client with the cluster's admin credentials.
     pub async fn client(&self) -> Client {
-        let file = Kubeconfig::read_from(&self.kubeconfig).expect("the harness wrote a kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-            .await
-            .expect("the kubeconfig is valid");
-        Client::try_from(config).expect("a client")
+        client_for(&self.kubeconfig).await
     }
+
+    /// Writes a kubeconfig for a token user of [`ClusterOptions::users`]
+    /// (the harness's `kubeconfig` mode) and returns its path.
+    pub fn kubeconfig_for(&self, user: &TokenUser) -> PathBuf {
+        let out = self
+            .dir
+            .join(format!("kubeconfig-{}", user.name.replace(':', "-")));
+        let output = Command::new(harness_binary())
+            .arg("kubeconfig")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--token")
+            .arg(&user.token)
+            .arg("--user")
+            .arg(&user.name)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("the harness runs");
+        assert!(
+            output.status.success(),
+            "testcluster kubeconfig failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        out
+    }
+}
+
+/// A client for a kubeconfig file.
+pub async fn client_for(kubeconfig: &Path) -> Client {
+    let file = Kubeconfig::read_from(kubeconfig).expect("the harness wrote a kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .expect("the kubeconfig is valid");
+    Client::try_from(config).expect("a client")
+}
+
+/// Runs `serve` with `args` and waits for its READY line. Its log is
+/// appended to `dir/cluster.log`.
+fn serve(dir: &Path, args: &[std::ffi::OsString], timeout: Duration) -> Child {
+    let log_path = dir.join("cluster.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("a log file");
+    let binary = harness_binary();
+    let mut child = Command::new(&binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (ready, wait) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("READY") {
+                let _ = ready.send(());
+            }
+        }
+    });
+    if let Err(error) = wait.recv_timeout(timeout) {
+        let how = match error {
+            mpsc::RecvTimeoutError::Disconnected => match child.wait() {
+                Ok(status) => format!("it exited ({status})"),
+                Err(e) => format!("it closed its output ({e})"),
+            },
+            mpsc::RecvTimeoutError::Timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                format!("not ready after {timeout:?}, killed")
+            }
+        };
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        panic!(
+            "the test cluster did not print READY: {how}; the end of {}:\n{}",
+            log_path.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    child
+}
+
+/// SIGTERM, then SIGKILL if it has not exited after 30 s (it takes about
+/// 3 s, more on a loaded machine).
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    for _ in 0..300 {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A bind the scheduler has decided and [`RunningScheduler::start_holding_binds`]
+/// holds back until the test releases it.
+#[derive(Debug)]
+pub struct HeldBind {
+    pub pod: PodRef,
+    pub node: String,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HeldBind {
+    /// Lets the bind go to the apiserver.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
+/// The kube backend, with each bind held until the test releases it: the
+/// window between a cycle's decision (the pod assumed on its node) and the
+/// bind reaching the apiserver, made as long as a test needs.
+struct HoldingBinds {
+    inner: KubeCluster,
+    held: mpsc::Sender<HeldBind>,
+}
+
+impl Backend for HoldingBinds {
+    fn watch(&self, sink: EventSink) {
+        self.inner.watch(sink);
+    }
+
+    async fn bind(&self, pod: &PodRef, node: &str) -> Result<(), BindError> {
+        let (release, released) = tokio::sync::oneshot::channel();
+        let held = HeldBind {
+            pod: pod.clone(),
+            node: node.to_string(),
+            release,
+        };
+        if self.held.send(held).is_ok() {
+            // A dropped HeldBind releases it too.
+            let _ = released.await;
+        }
+        self.inner.bind(pod, node).await
+    }
+
+    async fn report_scheduled(&self, pod: &PodRef, node: &str) {
+        self.inner.report_scheduled(pod, node).await;
+    }
+
+    async fn report_unschedulable(&self, pod: &PodRef, reason: &str, message: &str) {
+        self.inner.report_unschedulable(pod, reason, message).await;
     }
 }
 
@@ -131,42 +320,76 @@ pub struct RunningScheduler {
 
 impl RunningScheduler {
     /// Starts the default profile with the default plugins, as
-    /// `kube-wasm-scheduler run` would.
+    /// `kube-wasm-scheduler run` would, with the cluster's admin
+    /// credentials.
     pub fn start(cluster: &TestCluster, config: Config) -> RunningScheduler {
-        let kubeconfig = cluster.kubeconfig.clone();
-        let (started, wait) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let dir = crate::component_dir("plugins").display().to_string();
-            let framework =
-                Framework::new(&config, crate::plugins(), &dir).unwrap_or_else(|e| panic!("{e}"));
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
-            let limit = RateLimit {
-                qps: 1000.0,
-                burst: 1000,
-            };
-            let backend = runtime
-                .block_on(KubeCluster::connect(Some(&kubeconfig), limit))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let mut scheduler = Scheduler::new(
-                framework,
-                Arc::new(backend),
-                runtime.handle().clone(),
-                QueueTimings::from_config(&config),
-            );
-            let _ = started.send(scheduler.stop_flag());
-            scheduler.run();
+        Self::start_with_kubeconfig(&cluster.kubeconfig, config)
+    }
+
+    /// [`RunningScheduler::start`] with the credentials of `kubeconfig`.
+    pub fn start_with_kubeconfig(kubeconfig: &Path, config: Config) -> RunningScheduler {
+        spawn(kubeconfig.to_path_buf(), config, |backend| backend)
+    }
+
+    /// [`RunningScheduler::start`], holding every bind until the test
+    /// releases the [`HeldBind`] it receives from the returned channel.
+    pub fn start_holding_binds(
+        cluster: &TestCluster,
+        config: Config,
+    ) -> (RunningScheduler, mpsc::Receiver<HeldBind>) {
+        let (held, binds) = mpsc::channel();
+        let scheduler = spawn(cluster.kubeconfig.clone(), config, move |inner| {
+            HoldingBinds { inner, held }
         });
-        let stop = wait
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the scheduler connected");
-        RunningScheduler {
-            stop,
-            thread: Some(thread),
-        }
+        (scheduler, binds)
+    }
+
+    /// Whether the scheduling loop is still running (it has not panicked
+    /// or returned).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+/// Runs the scheduler on its own thread, against the cluster `kubeconfig`
+/// reaches as `backend` wraps it.
+fn spawn<B: Backend>(
+    kubeconfig: PathBuf,
+    config: Config,
+    backend: impl FnOnce(KubeCluster) -> B + Send + 'static,
+) -> RunningScheduler {
+    let (started, wait) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let dir = crate::component_dir("plugins").display().to_string();
+        let framework =
+            Framework::new(&config, crate::plugins(), &dir).unwrap_or_else(|e| panic!("{e}"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let limit = RateLimit {
+            qps: 1000.0,
+            burst: 1000,
+        };
+        let cluster = runtime
+            .block_on(KubeCluster::connect(Some(&kubeconfig), limit))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut scheduler = Scheduler::new(
+            framework,
+            Arc::new(backend(cluster)),
+            runtime.handle().clone(),
+            QueueTimings::from_config(&config),
+        );
+        let _ = started.send(scheduler.stop_flag());
+        scheduler.run();
+    });
+    let stop = wait
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the scheduler connected");
+    RunningScheduler {
+        stop,
+        thread: Some(thread),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Helpers for the end-to-end tests in `e2e/`: where the plugin components
 //! are, loaded once per test binary, and a real test cluster to run
-//! against ([`cluster`]).
+//! against ([`cluster`]) and the objects and checks its tests share
+//! ([`api`]).
 
+pub mod api;
 pub mod cluster;
 
 use kws_host::runtime::{self, LoadedPlugin};

@@ -151,6 +151,7 @@ impl Backend for EmbeddedCluster {
         for pod in &state.pods {
             let _ = sink.send(ClusterEvent::PodApplied(pod.clone()));
         }
+        let _ = sink.send(ClusterEvent::Synced);
         state.sinks.push(sink);
     }
 

@@ -13,6 +13,7 @@ use kube::{Client, Config, Resource};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
@@ -181,11 +182,17 @@ impl KubeCluster {
 /// The watcher lists, then watches; when a watch expires (410 Gone) it lists
 /// again. Objects missing from a new list were deleted while nobody
 /// watched: they are reported deleted, so no pod is lost or kept twice.
+///
+/// After its first list it counts `unsynced` down; the follower that
+/// brings it to zero reports [`ClusterEvent::Synced`], so the scheduler
+/// decides nothing before it has seen every node and every bound pod (as
+/// kube-scheduler waits for its informers' caches).
 async fn follow<K, F>(
     kind: &'static str,
     api: Api<K>,
     config: watcher::Config,
     sink: EventSink,
+    unsynced: Arc<AtomicUsize>,
     event: F,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -193,6 +200,7 @@ async fn follow<K, F>(
 {
     let mut known: HashMap<String, Arc<K>> = HashMap::new();
     let mut relisted: Option<HashMap<String, Arc<K>>> = None;
+    let mut listed_once = false;
     let uid = |object: &K| object.meta().uid.clone().unwrap_or_default();
     let mut stream = watcher(api, config).boxed();
     while let Some(next) = stream.next().await {
@@ -217,7 +225,13 @@ async fn follow<K, F>(
                     .map(|(_, o)| o.clone())
                     .collect();
                 known = seen;
-                gone.into_iter().try_for_each(|o| sink.send(event(o, true)))
+                let reported = gone.into_iter().try_for_each(|o| sink.send(event(o, true)));
+                if !std::mem::replace(&mut listed_once, true)
+                    && unsynced.fetch_sub(1, Ordering::AcqRel) == 1
+                {
+                    let _ = sink.send(ClusterEvent::Synced);
+                }
+                reported
             }
             Ok(watcher::Event::Apply(object)) => {
                 let object = Arc::new(object);
@@ -242,6 +256,7 @@ async fn follow<K, F>(
 
 impl Backend for KubeCluster {
     fn watch(&self, sink: EventSink) {
+        let unsynced = Arc::new(AtomicUsize::new(2));
         let nodes: Api<Node> = Api::all(self.client.clone());
         let node_sink = sink.clone();
         self.runtime.spawn(follow(
@@ -249,6 +264,7 @@ impl Backend for KubeCluster {
             nodes,
             watcher::Config::default(),
             node_sink,
+            unsynced.clone(),
             |node, deleted| {
                 if deleted {
                     ClusterEvent::NodeDeleted(node)
@@ -262,14 +278,20 @@ impl Backend for KubeCluster {
         let pods: Api<Pod> = Api::all(self.client.clone());
         let config =
             watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed");
-        self.runtime
-            .spawn(follow("pods", pods, config, sink, |pod, deleted| {
+        self.runtime.spawn(follow(
+            "pods",
+            pods,
+            config,
+            sink,
+            unsynced,
+            |pod, deleted| {
                 if deleted {
                     ClusterEvent::PodDeleted(pod)
                 } else {
                     ClusterEvent::PodApplied(pod)
                 }
-            }));
+            },
+        ));
     }
 
     async fn bind(&self, pod: &PodRef, node: &str) -> Result<(), BindError> {

@@ -19,6 +19,9 @@ pub enum ClusterEvent {
     /// A node was added or changed.
     NodeApplied(Arc<core::Node>),
     NodeDeleted(Arc<core::Node>),
+    /// Every node and pod that existed when the watch started has been
+    /// reported: the scheduler's view is complete enough to decide on.
+    Synced,
 }
 
 /// The pod a decision is about.
@@ -83,7 +86,8 @@ impl EventSink {
 /// A cluster the scheduler can watch and act on.
 pub trait Backend: Send + Sync + 'static {
     /// Starts reporting the cluster: first every existing node and pod as
-    /// applied, then each change, into `sink`.
+    /// applied, then [`ClusterEvent::Synced`] once, then each change, into
+    /// `sink`.
     fn watch(&self, sink: EventSink);
 
     /// Binds the pod to the node (the `binding` subresource).

@@ -1,0 +1,95 @@
+//! Objects and checks shared by the tests against a real apiserver
+//! (`e2e/kube*.rs`).
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Our scheduler name (the default profile's).
+pub const OURS: &str = "kube-wasm-scheduler";
+
+/// A ready node with `cpu` cores, 64Gi and room for 110 pods.
+pub fn node(name: &str, cpu: &str) -> Node {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {
+            "capacity": {"cpu": cpu, "memory": "64Gi", "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": "64Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }))
+    .unwrap()
+}
+
+/// A pending pod in `default` for `scheduler`, requesting `cpu`.
+pub fn pod(name: &str, scheduler: &str, cpu: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "schedulerName": scheduler,
+            "containers": [{"name": "nginx", "image": "nginx:1.27", "resources": {"requests": {"cpu": cpu}}}],
+        },
+    }))
+    .unwrap()
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn node_name(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref()?.node_name.clone()
+}
+
+/// Events about a pod.
+pub async fn events_for(events: &Api<Event>, pod: &str) -> Vec<Event> {
+    events
+        .list(&ListParams::default().fields(&format!("regarding.name={pod}")))
+        .await
+        .unwrap()
+        .items
+}
+
+/// How many times an event was observed: a repeated event is one object
+/// whose `series.count` grows.
+pub fn occurrences(event: &Event) -> usize {
+    event.series.as_ref().map_or(1, |s| s.count as usize)
+}
+
+/// Occurrences of events with `reason`, by the name of the pod they are
+/// about.
+pub async fn event_counts(events: &Api<Event>, reason: &str) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for event in events.list(&ListParams::default()).await.unwrap().items {
+        if event.reason.as_deref() != Some(reason) {
+            continue;
+        }
+        let pod = event
+            .regarding
+            .as_ref()
+            .and_then(|r| r.name.clone())
+            .unwrap_or_default();
+        *counts.entry(pod).or_default() += occurrences(&event);
+    }
+    counts
+}
