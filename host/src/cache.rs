@@ -226,10 +226,6 @@ impl Cache {
         snapshot
     }
 
-    pub fn node_count(&self) -> usize {
-        self.nodes.values().filter(|e| e.id.is_some()).count()
-    }
-
     /// Adds or updates a node from the cluster.
     pub fn set_node(&mut self, object: Arc<core::Node>) {
         let name = object.metadata.name.clone().unwrap_or_default();

@@ -184,10 +184,6 @@ impl SchedulingQueue {
         self.entries.remove(uid);
     }
 
-    pub fn contains(&self, uid: &str) -> bool {
-        self.entries.contains_key(uid)
-    }
-
     /// The next pod to try, after moving pods whose backoff or
     /// unschedulable wait is over into active.
     pub fn pop(&mut self, now: Instant) -> Option<QueuedPod> {

@@ -139,10 +139,6 @@ impl KubeCluster {
         })
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     fn pods(&self, namespace: &str) -> Api<Pod> {
         Api::namespaced(self.client.clone(), namespace)
     }

@@ -105,10 +105,6 @@ impl PluginPool {
         &self.plugin
     }
 
-    pub fn workers(&self) -> usize {
-        self.slots.len()
-    }
-
     /// Runs Filter over `nodes`; returns the nodes that did not pass.
     pub fn filter(
         &self,
