@@ -2,7 +2,7 @@
 //! while the previous bind is in flight. The loop learns the result through
 //! its input channel.
 
-use crate::backend::{Backend, BindError, PodRef};
+use crate::backend::{Backend, BindError, PluginNotice, PodRef};
 use crate::queue::QueuedPod;
 use crate::scheduler::Input;
 use std::sync::Arc;
@@ -55,6 +55,17 @@ impl<B: Backend> Binder<B> {
         let results = self.results.clone();
         self.runtime.spawn(async move {
             backend.report_unschedulable(&pod, reason, &message).await;
+            let _ = results.send(Input::Reported);
+        });
+    }
+
+    /// Records a notice about the plugins, then reports back with
+    /// [`Input::Reported`].
+    pub fn report_plugin(&self, notice: PluginNotice) {
+        let backend = self.backend.clone();
+        let results = self.results.clone();
+        self.runtime.spawn(async move {
+            backend.report_plugin(&notice).await;
             let _ = results.send(Input::Reported);
         });
     }

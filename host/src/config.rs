@@ -57,10 +57,21 @@
 //! wasm:
 //!   callTimeout: 1s        # longest a plugin may take for one call
 //!   memoryLimit: 128Mi     # most linear memory one plugin instance may use
+//!   # A plugin fault (trap, missed deadline, memory cap, invalid result):
+//!   # Fail = the pod waits and is retried; Ignore = the plugin is skipped
+//!   # for that pod. A quarantined or missing plugin counts as a fault.
+//!   failurePolicy: Fail
+//!   quarantine:            # out of service after this many faults in a row
+//!     afterFaults: 5
+//!     backoff: 30s
 //!   plugins:               # per plugin; what is left out comes from above
 //!   - name: NodeAffinity
 //!     callTimeout: 200ms
 //!     memoryLimit: 64Mi
+//!   - name: MyScore
+//!     failurePolicy: Ignore
+//!     # Only this file content may serve the plugin (hot swaps included).
+//!     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //! ```
 //!
 //! # Plugins
@@ -160,6 +171,8 @@ const BUILT_INTO_SCHEDULER: &[(&str, &str)] =
 
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 128 << 20;
+pub const DEFAULT_QUARANTINE_AFTER_FAULTS: u32 = 5;
+pub const DEFAULT_QUARANTINE_BACKOFF: Duration = Duration::from_secs(30);
 /// kube-scheduler's defaults.
 pub const DEFAULT_POD_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_POD_MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -199,37 +212,78 @@ pub struct Profile {
     pub percentage_of_nodes_to_score: Option<u32>,
 }
 
-/// Limits of the WebAssembly sandbox, per plugin (the `wasm:` section).
+/// The WebAssembly sandbox's settings, per plugin (the `wasm:` section).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WasmSettings {
-    pub defaults: PluginLimits,
+    pub defaults: PluginSettings,
     /// Overrides by plugin name, missing fields already filled from
     /// [`WasmSettings::defaults`].
-    pub plugins: BTreeMap<String, PluginLimits>,
+    pub plugins: BTreeMap<String, PluginSettings>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PluginLimits {
+/// How one plugin runs: its limits, what a fault costs the pod, and which
+/// file may serve it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSettings {
     /// Longest one call into the plugin may take before it is cut off, so a
     /// looping plugin cannot stall the scheduler.
     pub call_timeout: Duration,
     /// Most linear memory one instance of the plugin may grow to.
     pub memory_limit_bytes: u64,
+    /// What a fault (or a quarantined or missing plugin) means for the pod.
+    pub failure_policy: FailurePolicy,
+    pub quarantine: Quarantine,
+    /// The only file content (hex SHA-256) allowed to serve this plugin.
+    pub sha256: Option<String>,
 }
 
-impl Default for PluginLimits {
+/// What a plugin's fault means for the pod being scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// The pod's attempt fails and is retried after backoff: a broken
+    /// policy never lets a pod through that it would have rejected.
+    #[default]
+    Fail,
+    /// The plugin is skipped for that pod (logged): for policies that only
+    /// refine a placement, where a late pod costs more than a worse node.
+    Ignore,
+}
+
+/// When a faulting plugin is taken out of service for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quarantine {
+    /// Consecutive faults (traps, missed deadlines, memory-cap hits,
+    /// invalid results) that quarantine the plugin.
+    pub after_faults: u32,
+    /// How long it stays out before it is tried again.
+    pub backoff: Duration,
+}
+
+impl Default for Quarantine {
     fn default() -> Self {
-        PluginLimits {
+        Quarantine {
+            after_faults: DEFAULT_QUARANTINE_AFTER_FAULTS,
+            backoff: DEFAULT_QUARANTINE_BACKOFF,
+        }
+    }
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
+            failure_policy: FailurePolicy::Fail,
+            quarantine: Quarantine::default(),
+            sha256: None,
         }
     }
 }
 
 impl WasmSettings {
-    /// The limits of `plugin`: its own entry, else the defaults.
-    pub fn limits_for(&self, plugin: &str) -> PluginLimits {
-        self.plugins.get(plugin).copied().unwrap_or(self.defaults)
+    /// The settings of `plugin`: its own entry, else the defaults.
+    pub fn settings_for(&self, plugin: &str) -> &PluginSettings {
+        self.plugins.get(plugin).unwrap_or(&self.defaults)
     }
 }
 
@@ -493,12 +547,14 @@ struct FilePluginConfig {
 struct FileWasm {
     call_timeout: Option<DurationText>,
     memory_limit: Option<QuantityText>,
+    failure_policy: Option<String>,
+    quarantine: Option<FileQuarantine>,
     plugins: Option<Vec<FileWasmPlugin>>,
 }
 
 #[derive(Deserialize)]
 #[serde(
-    expecting = "limits of a plugin (name, callTimeout, memoryLimit)",
+    expecting = "settings of a plugin (name, callTimeout, memoryLimit, failurePolicy, quarantine, sha256)",
     rename_all = "camelCase",
     deny_unknown_fields
 )]
@@ -506,6 +562,29 @@ struct FileWasmPlugin {
     name: String,
     call_timeout: Option<DurationText>,
     memory_limit: Option<QuantityText>,
+    failure_policy: Option<String>,
+    quarantine: Option<FileQuarantine>,
+    sha256: Option<String>,
+}
+
+/// The settings a plugin inherits from the section when it leaves them out,
+/// as written in either place.
+struct FileSettings<'a> {
+    call_timeout: Option<&'a DurationText>,
+    memory_limit: Option<&'a QuantityText>,
+    failure_policy: Option<&'a str>,
+    quarantine: Option<&'a FileQuarantine>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    expecting = "a quarantine (afterFaults, backoff)",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
+struct FileQuarantine {
+    after_faults: Option<u32>,
+    backoff: Option<DurationText>,
 }
 
 /// A Go duration as written (`250ms`); parsed later, to name the field.
@@ -696,7 +775,7 @@ fn resolve(cx: &Cx, file: FileConfig) -> Result<Config> {
         {
             cx.warn(
                 "wasm.plugins",
-                &format!("`{name}` has limits but no profile runs it"),
+                &format!("`{name}` has settings but no profile runs it"),
             );
         }
     }
@@ -1190,14 +1269,13 @@ fn plugin_args(
 
 fn wasm_settings(cx: &Cx, file: Option<FileWasm>) -> Result<WasmSettings> {
     let file = file.unwrap_or_default();
-    let builtin = PluginLimits::default();
-    let defaults = limits(
-        cx,
-        "wasm",
-        file.call_timeout.as_ref(),
-        file.memory_limit.as_ref(),
-        builtin,
-    )?;
+    let section = FileSettings {
+        call_timeout: file.call_timeout.as_ref(),
+        memory_limit: file.memory_limit.as_ref(),
+        failure_policy: file.failure_policy.as_deref(),
+        quarantine: file.quarantine.as_ref(),
+    };
+    let defaults = plugin_settings(cx, "wasm", &section, &PluginSettings::default())?;
     let mut plugins = BTreeMap::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (j, plugin) in file.plugins.unwrap_or_default().into_iter().enumerate() {
@@ -1214,42 +1292,34 @@ fn wasm_settings(cx: &Cx, file: Option<FileWasm>) -> Result<WasmSettings> {
                 ),
             ));
         }
-        let own = limits(
-            cx,
-            &field,
-            plugin.call_timeout.as_ref(),
-            plugin.memory_limit.as_ref(),
-            defaults,
-        )?;
+        let given = FileSettings {
+            call_timeout: plugin.call_timeout.as_ref(),
+            memory_limit: plugin.memory_limit.as_ref(),
+            failure_policy: plugin.failure_policy.as_deref(),
+            quarantine: plugin.quarantine.as_ref(),
+        };
+        let mut own = plugin_settings(cx, &field, &given, &defaults)?;
+        own.sha256 = plugin
+            .sha256
+            .map(|digest| sha256_pin(cx, &field, &digest))
+            .transpose()?;
         plugins.insert(plugin.name, own);
     }
     Ok(WasmSettings { defaults, plugins })
 }
 
-/// Limits given at `path`, the rest from `inherited`.
-fn limits(
+/// Settings given at `path`, the rest from `inherited`.
+fn plugin_settings(
     cx: &Cx,
     path: &str,
-    call_timeout: Option<&DurationText>,
-    memory_limit: Option<&QuantityText>,
-    inherited: PluginLimits,
-) -> Result<PluginLimits> {
-    let call_timeout = match call_timeout {
+    given: &FileSettings,
+    inherited: &PluginSettings,
+) -> Result<PluginSettings> {
+    let call_timeout = match given.call_timeout {
         None => inherited.call_timeout,
-        Some(DurationText(text)) => {
-            let field = format!("{path}.callTimeout");
-            match parse_go_duration(text) {
-                Err(why) => {
-                    return Err(cx.invalid(field, format!("invalid duration `{text}`: {why}")));
-                }
-                Ok(nanos) if nanos <= 0 => {
-                    return Err(cx.invalid(field, format!("must be > 0, got `{text}`")));
-                }
-                Ok(nanos) => Duration::from_nanos(nanos.unsigned_abs()),
-            }
-        }
+        Some(text) => positive_duration(cx, &format!("{path}.callTimeout"), text)?,
     };
-    let memory_limit_bytes = match memory_limit {
+    let memory_limit_bytes = match given.memory_limit {
         None => inherited.memory_limit_bytes,
         Some(QuantityText(text)) => {
             let field = format!("{path}.memoryLimit");
@@ -1263,10 +1333,58 @@ fn limits(
             }
         }
     };
-    Ok(PluginLimits {
+    let failure_policy = match given.failure_policy {
+        None => inherited.failure_policy,
+        Some("Fail") => FailurePolicy::Fail,
+        Some("Ignore") => FailurePolicy::Ignore,
+        Some(other) => {
+            return Err(cx.invalid(
+                format!("{path}.failurePolicy"),
+                format!("must be `Fail` or `Ignore`, got `{other}`"),
+            ));
+        }
+    };
+    let mut quarantine = inherited.quarantine;
+    if let Some(given) = given.quarantine {
+        if let Some(after_faults) = given.after_faults {
+            if after_faults == 0 {
+                return Err(cx.invalid(format!("{path}.quarantine.afterFaults"), "must be >= 1"));
+            }
+            quarantine.after_faults = after_faults;
+        }
+        if let Some(text) = &given.backoff {
+            quarantine.backoff =
+                positive_duration(cx, &format!("{path}.quarantine.backoff"), text)?;
+        }
+    }
+    Ok(PluginSettings {
         call_timeout,
         memory_limit_bytes,
+        failure_policy,
+        quarantine,
+        sha256: None,
     })
+}
+
+fn positive_duration(cx: &Cx, field: &str, DurationText(text): &DurationText) -> Result<Duration> {
+    match parse_go_duration(text) {
+        Err(why) => Err(cx.invalid(field, format!("invalid duration `{text}`: {why}"))),
+        Ok(nanos) if nanos <= 0 => Err(cx.invalid(field, format!("must be > 0, got `{text}`"))),
+        Ok(nanos) => Ok(Duration::from_nanos(nanos.unsigned_abs())),
+    }
+}
+
+/// A pinned digest: 64 hex digits, optionally written `sha256:...` as
+/// image digests are; kept in lower case to compare with the file's.
+fn sha256_pin(cx: &Cx, path: &str, digest: &str) -> Result<String> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(cx.invalid(
+            format!("{path}.sha256"),
+            format!("must be 64 hex digits (the file's SHA-256), got `{digest}`"),
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
 /// Parses a duration as Go's `time.ParseDuration` (`300ms`, `-1.5h`,
@@ -1779,6 +1897,26 @@ mod tests {
                 "wasm.plugins[0].memoryLimit",
                 "must be > 0, got `0Mi`",
             ),
+            (
+                "wasm: {failurePolicy: fail}",
+                "wasm.failurePolicy",
+                "must be `Fail` or `Ignore`, got `fail`",
+            ),
+            (
+                "wasm: {quarantine: {afterFaults: 0}}",
+                "wasm.quarantine.afterFaults",
+                "must be >= 1",
+            ),
+            (
+                "wasm: {plugins: [{name: A, quarantine: {backoff: 0s}}]}",
+                "wasm.plugins[0].quarantine.backoff",
+                "must be > 0, got `0s`",
+            ),
+            (
+                "wasm: {plugins: [{name: A, sha256: abc}]}",
+                "wasm.plugins[0].sha256",
+                "must be 64 hex digits (the file's SHA-256), got `abc`",
+            ),
         ];
         for (body, field, message) in cases {
             let e = error(body);
@@ -1978,7 +2116,7 @@ wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
             "sched.yaml: profiles[0].plugins.postFilter.disabled[0]: ignored: kube-wasm-scheduler runs no postFilter plugins, so `DefaultPreemption` is not running",
             "sched.yaml: profiles[0].plugins.filter.enabled[0].weight: ignored: only score plugins have weights",
             "sched.yaml: profiles[0].pluginConfig: args of `NodePorts` are unused: the profile does not run it",
-            "sched.yaml: wasm.plugins: `Unused` has limits but no profile runs it",
+            "sched.yaml: wasm.plugins: `Unused` has settings but no profile runs it",
         ];
         assert_eq!(logged, expected);
 
@@ -2043,16 +2181,21 @@ profiles:
     }
 
     #[test]
-    fn wasm_limits_and_per_plugin_override() {
+    fn wasm_settings_and_per_plugin_override() {
         let config = ok("wasm:
   callTimeout: 1.5s
   memoryLimit: 256Mi
+  failurePolicy: Ignore
+  quarantine: {afterFaults: 3}
   plugins:
   - name: NodeAffinity
     callTimeout: 200ms
     memoryLimit: 64Mi
+    failurePolicy: Fail
+    quarantine: {backoff: 2m}
   - name: NodeName
     memoryLimit: 1e6
+    sha256: sha256:ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789
   - name: TaintToleration
     callTimeout: 1m30s
   - name: NodeResourcesFit
@@ -2060,50 +2203,63 @@ profiles:
 ");
         let wasm = &config.wasm;
         let mib = 1024 * 1024;
+        let section = PluginSettings {
+            call_timeout: Duration::from_millis(1500),
+            memory_limit_bytes: 256 * mib,
+            failure_policy: FailurePolicy::Ignore,
+            quarantine: Quarantine {
+                after_faults: 3,
+                backoff: DEFAULT_QUARANTINE_BACKOFF,
+            },
+            sha256: None,
+        };
+        assert_eq!(wasm.defaults, section);
         assert_eq!(
-            wasm.defaults,
-            PluginLimits {
-                call_timeout: Duration::from_millis(1500),
-                memory_limit_bytes: 256 * mib
-            }
-        );
-        assert_eq!(
-            wasm.limits_for("NodeAffinity"),
-            PluginLimits {
+            wasm.settings_for("NodeAffinity"),
+            &PluginSettings {
                 call_timeout: Duration::from_millis(200),
-                memory_limit_bytes: 64 * mib
+                memory_limit_bytes: 64 * mib,
+                failure_policy: FailurePolicy::Fail,
+                quarantine: Quarantine {
+                    after_faults: 3,
+                    backoff: Duration::from_secs(120),
+                },
+                sha256: None,
             }
         );
         // Left out: inherited from the section's own defaults.
         assert_eq!(
-            wasm.limits_for("NodeName"),
-            PluginLimits {
-                call_timeout: Duration::from_millis(1500),
-                memory_limit_bytes: 1_000_000
+            wasm.settings_for("NodeName"),
+            &PluginSettings {
+                memory_limit_bytes: 1_000_000,
+                sha256: Some(
+                    "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789".into()
+                ),
+                ..section.clone()
             }
         );
         assert_eq!(
-            wasm.limits_for("TaintToleration").call_timeout,
+            wasm.settings_for("TaintToleration").call_timeout,
             Duration::from_secs(90)
         );
         assert_eq!(
-            wasm.limits_for("TaintToleration").memory_limit_bytes,
+            wasm.settings_for("TaintToleration").memory_limit_bytes,
             256 * mib
         );
         assert_eq!(
-            wasm.limits_for("NodeResourcesFit").memory_limit_bytes,
+            wasm.settings_for("NodeResourcesFit").memory_limit_bytes,
             32 * mib
         );
-        assert_eq!(wasm.limits_for("Unlisted"), wasm.defaults);
+        assert_eq!(wasm.settings_for("Unlisted"), &wasm.defaults);
 
-        // Only some plugin limits: the built-in defaults for the rest.
+        // Only some plugin settings: the built-in defaults for the rest.
         let config = ok("wasm: {plugins: [{name: NodeAffinity, callTimeout: 2s}]}\n");
-        assert_eq!(config.wasm.defaults, PluginLimits::default());
+        assert_eq!(config.wasm.defaults, PluginSettings::default());
         assert_eq!(
-            config.wasm.limits_for("NodeAffinity"),
-            PluginLimits {
+            config.wasm.settings_for("NodeAffinity"),
+            &PluginSettings {
                 call_timeout: Duration::from_secs(2),
-                ..PluginLimits::default()
+                ..PluginSettings::default()
             }
         );
         assert_eq!(ok("wasm: {}\n").wasm, WasmSettings::default());
@@ -2222,9 +2378,18 @@ profiles:
         assert!(batch.score.is_empty());
         assert_eq!(batch.percentage_of_nodes_to_score, Some(50));
         assert_eq!(
-            config.wasm.limits_for("NodeAffinity").call_timeout,
+            config.wasm.settings_for("NodeAffinity").call_timeout,
             Duration::from_millis(200)
         );
-        assert_eq!(config.wasm.limits_for("NodeName"), PluginLimits::default());
+        assert_eq!(
+            config.wasm.settings_for("NodeName"),
+            &PluginSettings::default()
+        );
+        let my_score = config.wasm.settings_for("MyScore");
+        assert_eq!(my_score.failure_policy, FailurePolicy::Ignore);
+        assert_eq!(
+            my_score.sha256.as_deref(),
+            Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+        );
     }
 }

@@ -12,10 +12,16 @@
 //! Plugins are called once per pod with a batch of node ids (see
 //! `wit/scheduler.wit`); large batches are split across workers, each with
 //! its own instance of every plugin.
+//!
+//! A plugin that faults, is quarantined or has no loaded version fails the
+//! pod's attempt (it is retried after backoff), unless its
+//! `failurePolicy` is `Ignore`: then it is left out for that pod, and the
+//! pod is placed by the other plugins. Versions are swapped between cycles
+//! ([`Framework::swap`]): a cycle runs on the pools it started with.
 
 use crate::cache::{Cache, Snapshot};
-use crate::config::{Config, Profile};
-use crate::runtime::{CallContext, Limits, LoadedPlugin, PluginError, PluginPool};
+use crate::config::{Config, FailurePolicy, PluginSettings, Profile};
+use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool};
 use crate::wit::{Code, ExtensionPoint, NodeId, Pod, Status};
 use k8s_openapi::api::core::v1 as core;
 use std::collections::BTreeMap;
@@ -55,6 +61,15 @@ pub enum FrameworkError {
     Plugin {
         profile: String,
         source: PluginError,
+    },
+    #[error(
+        "plugin {plugin} from {file} has sha256 {digest}, but wasm.plugins pins it to {pinned}"
+    )]
+    PinMismatch {
+        plugin: String,
+        file: String,
+        digest: String,
+        pinned: String,
     },
 }
 
@@ -140,11 +155,82 @@ pub fn feasible_nodes_to_find(percentage: Option<u32>, all: usize) -> usize {
     (all * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
+/// A node's Filter result: `None` if it passed, else the position (in the
+/// profile's filters) of the plugin that rejected it, and its status.
+type Verdict = Option<(usize, Status)>;
+
+/// A plugin a profile runs, and the version serving it.
+struct Slot {
+    name: String,
+    /// The profile's `pluginConfig` args, as JSON.
+    args: String,
+    settings: PluginSettings,
+    /// The points the profile runs it at.
+    points: Vec<ExtensionPoint>,
+    /// `None` while no loaded file serves it.
+    pool: Option<Arc<PluginPool>>,
+}
+
+impl Slot {
+    fn pool(&self) -> Result<&PluginPool, PluginError> {
+        self.pool.as_deref().ok_or_else(|| PluginError::NotLoaded {
+            plugin: self.name.clone(),
+        })
+    }
+
+    /// A pool of `plugin` for this slot, or why it cannot serve here.
+    fn start(
+        &self,
+        profile: &str,
+        plugin: &Arc<LoadedPlugin>,
+        workers: usize,
+    ) -> Result<PluginPool, FrameworkError> {
+        if let Some(pinned) = &self.settings.sha256
+            && *pinned != plugin.digest
+        {
+            return Err(FrameworkError::PinMismatch {
+                plugin: self.name.clone(),
+                file: plugin.file.display().to_string(),
+                digest: plugin.digest.clone(),
+                pinned: pinned.clone(),
+            });
+        }
+        if let Some(point) = self.points.iter().find(|p| !plugin.implements(**p)) {
+            return Err(FrameworkError::NotImplemented {
+                profile: profile.to_string(),
+                plugin: self.name.clone(),
+                point: point_name(*point),
+                implemented: format!("{:?}", plugin.metadata.extension_points),
+            });
+        }
+        PluginPool::new(
+            plugin.clone(),
+            self.args.clone(),
+            self.settings.clone(),
+            workers,
+        )
+        .map_err(|source| FrameworkError::Plugin {
+            profile: profile.to_string(),
+            source,
+        })
+    }
+}
+
+fn point_name(point: ExtensionPoint) -> &'static str {
+    match point {
+        ExtensionPoint::Filter => "filter",
+        ExtensionPoint::Score => "score",
+        ExtensionPoint::NormalizeScore => "normalize-score",
+    }
+}
+
 /// The plugins of one profile, ready to run cycles.
 pub struct ProfileFramework {
     pub scheduler_name: String,
-    filters: Vec<Arc<PluginPool>>,
-    scorers: Vec<(Arc<PluginPool>, i64)>,
+    slots: Vec<Slot>,
+    /// Indices into `slots`, in profile order.
+    filters: Vec<usize>,
+    scorers: Vec<(usize, i64)>,
     percentage: Option<u32>,
     workers: usize,
     next_start: usize,
@@ -159,7 +245,8 @@ pub struct Framework {
 impl Framework {
     /// Builds every profile of `config` from the loaded plugins, creating
     /// and configuring one instance of each plugin per profile now, so
-    /// missing plugins and bad args are reported before any pod is touched.
+    /// missing or pinned-away plugins and bad args are reported before any
+    /// pod is touched.
     pub fn new(
         config: &Config,
         plugins: &[Arc<LoadedPlugin>],
@@ -185,6 +272,50 @@ impl Framework {
             .iter()
             .any(|p| p.scheduler_name == scheduler_name)
     }
+
+    /// Makes `plugin` serve every profile that runs a plugin of its name,
+    /// from the next cycle on. All or nothing: if any profile cannot take it
+    /// (pinned to another digest, an extension point missing, its args
+    /// refused by the new version), nothing changes. Returns how many
+    /// profiles run it (0: loaded, but no profile uses it).
+    pub fn swap(&mut self, plugin: &Arc<LoadedPlugin>) -> Result<usize, FrameworkError> {
+        let mut started = Vec::new();
+        for (p, profile) in self.profiles.iter().enumerate() {
+            for (s, slot) in profile.slots.iter().enumerate() {
+                if slot.name == plugin.name() {
+                    let pool = slot.start(&profile.scheduler_name, plugin, profile.workers)?;
+                    started.push((p, s, Arc::new(pool)));
+                }
+            }
+        }
+        let count = started.len();
+        for (p, s, pool) in started {
+            self.profiles[p].slots[s].pool = Some(pool);
+        }
+        Ok(count)
+    }
+
+    /// Takes the plugin of this name out of every profile; pods that need
+    /// it then fail (or skip it, under `failurePolicy: Ignore`) until a new
+    /// version is swapped in. Returns how many profiles ran it.
+    pub fn unload(&mut self, plugin: &str) -> usize {
+        let mut count = 0;
+        for slot in self.profiles.iter_mut().flat_map(|p| p.slots.iter_mut()) {
+            if slot.name == plugin && slot.pool.take().is_some() {
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Quarantines that began since the last call, one message each.
+    pub fn take_quarantine_notices(&self) -> Vec<String> {
+        self.profiles
+            .iter()
+            .flat_map(|p| &p.slots)
+            .filter_map(|slot| slot.pool.as_ref()?.take_quarantine_notice())
+            .collect()
+    }
 }
 
 impl ProfileFramework {
@@ -195,66 +326,56 @@ impl ProfileFramework {
         plugin_dir: &str,
     ) -> Result<ProfileFramework, FrameworkError> {
         let name = &profile.scheduler_name;
-        let mut pools: BTreeMap<String, Arc<PluginPool>> = BTreeMap::new();
-        let mut pool =
-            |plugin_name: &str, point: ExtensionPoint| -> Result<Arc<PluginPool>, FrameworkError> {
-                let plugin = plugins
-                    .iter()
-                    .find(|p| p.name() == plugin_name)
-                    .ok_or_else(|| FrameworkError::MissingPlugin {
-                        profile: name.clone(),
-                        plugin: plugin_name.to_string(),
-                        dir: plugin_dir.to_string(),
-                    })?;
-                if !plugin.implements(point) {
-                    return Err(FrameworkError::NotImplemented {
-                        profile: name.clone(),
-                        plugin: plugin_name.to_string(),
-                        point: match point {
-                            ExtensionPoint::Filter => "filter",
-                            ExtensionPoint::Score => "score",
-                            ExtensionPoint::NormalizeScore => "normalize-score",
-                        },
-                        implemented: format!("{:?}", plugin.metadata.extension_points),
+        let workers = config.parallelism.max(1);
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut slot_for = |plugin: &str, point: ExtensionPoint| -> usize {
+            let index = match slots.iter().position(|s| s.name == plugin) {
+                Some(index) => index,
+                None => {
+                    slots.push(Slot {
+                        name: plugin.to_string(),
+                        args: profile
+                            .plugin_args
+                            .get(plugin)
+                            .map_or_else(|| "{}".to_string(), ToString::to_string),
+                        settings: config.wasm.settings_for(plugin).clone(),
+                        points: Vec::new(),
+                        pool: None,
                     });
+                    slots.len() - 1
                 }
-                if let Some(existing) = pools.get(plugin_name) {
-                    return Ok(existing.clone());
-                }
-                let args = profile
-                    .plugin_args
-                    .get(plugin_name)
-                    .map_or_else(|| "{}".to_string(), ToString::to_string);
-                let settings = config.wasm.limits_for(plugin_name);
-                let limits = Limits {
-                    call_timeout: settings.call_timeout,
-                    memory_bytes: settings.memory_limit_bytes,
-                };
-                let created = PluginPool::new(plugin.clone(), args, limits, config.parallelism)
-                    .map_err(|source| FrameworkError::Plugin {
-                        profile: name.clone(),
-                        source,
-                    })?;
-                let created = Arc::new(created);
-                pools.insert(plugin_name.to_string(), created.clone());
-                Ok(created)
             };
-        let filters = profile
+            slots[index].points.push(point);
+            index
+        };
+        let filters: Vec<usize> = profile
             .filter
             .iter()
-            .map(|p| pool(p, ExtensionPoint::Filter))
-            .collect::<Result<_, _>>()?;
-        let scorers = profile
+            .map(|p| slot_for(p, ExtensionPoint::Filter))
+            .collect();
+        let scorers: Vec<(usize, i64)> = profile
             .score
             .iter()
-            .map(|(p, weight)| Ok((pool(p, ExtensionPoint::Score)?, *weight)))
-            .collect::<Result<_, _>>()?;
+            .map(|(p, weight)| (slot_for(p, ExtensionPoint::Score), *weight))
+            .collect();
+        for slot in &mut slots {
+            let plugin = plugins
+                .iter()
+                .find(|p| p.name() == slot.name)
+                .ok_or_else(|| FrameworkError::MissingPlugin {
+                    profile: name.clone(),
+                    plugin: slot.name.clone(),
+                    dir: plugin_dir.to_string(),
+                })?;
+            slot.pool = Some(Arc::new(slot.start(name, plugin, workers)?));
+        }
         Ok(ProfileFramework {
             scheduler_name: name.clone(),
+            slots,
             filters,
             scorers,
             percentage: profile.percentage_of_nodes_to_score,
-            workers: config.parallelism.max(1),
+            workers,
             next_start: 0,
             rng: 0x5eed_0fc0_ffee,
         })
@@ -341,7 +462,7 @@ impl ProfileFramework {
             let name = ctx.snapshot.node(*node).map_or("?", |n| n.name.as_str());
             return Err(format!(
                 "running {} filter plugin on node {name}: {}",
-                self.filters[*plugin].name(),
+                self.slots[self.filters[*plugin]].name,
                 status.reasons.join(", ")
             ));
         }
@@ -355,7 +476,7 @@ impl ProfileFramework {
                         .node(node)
                         .map(|n| n.name.clone())
                         .unwrap_or_default(),
-                    plugin: self.filters[plugin].name().to_string(),
+                    plugin: self.slots[self.filters[plugin]].name.clone(),
                     status,
                 })
                 .collect(),
@@ -364,41 +485,61 @@ impl ProfileFramework {
     }
 
     /// Runs the filter chain over a batch, split across workers. For each
-    /// node: `None` if it passed, or the index of the first plugin that
-    /// rejected it and its status.
+    /// node: `None` if it passed, or the position (in `filters`) of the
+    /// first plugin that rejected it and its status.
     fn filter_batch(
         &self,
         ctx: CallContext<'_>,
         pod: &Pod,
         batch: &[NodeId],
-    ) -> Result<Vec<Option<(usize, Status)>>, String> {
+    ) -> Result<Vec<Verdict>, String> {
         let chunks = self.chunks(batch);
         let results = self.on_workers(&chunks, |worker, chunk| {
             self.filter_chain(worker, ctx, pod, chunk)
         });
         let mut verdicts = Vec::with_capacity(batch.len());
+        let mut ignored: Vec<PluginError> = Vec::new();
         for result in results {
-            verdicts.extend(result.map_err(|e| e.to_string())?);
+            let (chunk, skipped) = result.map_err(|e| e.to_string())?;
+            verdicts.extend(chunk);
+            ignored.extend(skipped);
+        }
+        ignored.dedup_by(|a, b| a.plugin() == b.plugin());
+        for error in ignored {
+            log_ignored(ctx, "filter", &error);
         }
         Ok(verdicts)
     }
 
+    /// The chain on one worker's chunk; also the faults it ignored.
     fn filter_chain(
         &self,
         worker: usize,
         ctx: CallContext<'_>,
         pod: &Pod,
         nodes: &[NodeId],
-    ) -> Result<Vec<Option<(usize, Status)>>, PluginError> {
-        let mut verdicts: Vec<Option<(usize, Status)>> = vec![None; nodes.len()];
+    ) -> Result<(Vec<Verdict>, Vec<PluginError>), PluginError> {
+        let mut verdicts: Vec<Verdict> = vec![None; nodes.len()];
+        let mut ignored = Vec::new();
         let positions: std::collections::HashMap<NodeId, usize> =
             nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut remaining: Vec<NodeId> = nodes.to_vec();
-        for (index, plugin) in self.filters.iter().enumerate() {
+        for (index, &slot) in self.filters.iter().enumerate() {
             if remaining.is_empty() {
                 break;
             }
-            let statuses = plugin.filter(worker, ctx, pod, &remaining)?;
+            let slot = &self.slots[slot];
+            let statuses = match slot
+                .pool()
+                .and_then(|pool| pool.filter(worker, ctx, pod, &remaining))
+            {
+                Ok(statuses) => statuses,
+                Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
+                    ignored.push(error);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             if statuses.is_empty() {
                 continue;
             }
@@ -414,7 +555,7 @@ impl ProfileFramework {
             }
             remaining.retain(|n| !failed.contains(n));
         }
-        Ok(verdicts)
+        Ok((verdicts, ignored))
     }
 
     /// Score: the weighted total of every feasible node, in order.
@@ -426,31 +567,42 @@ impl ProfileFramework {
     ) -> Result<Vec<i64>, String> {
         let mut totals = vec![0i64; feasible.len()];
         let chunks = self.chunks(feasible);
-        for (plugin, weight) in &self.scorers {
-            let results = self.on_workers(&chunks, |worker, chunk| {
-                plugin.score(worker, ctx, pod, chunk)
-            });
-            let mut scores = Vec::with_capacity(feasible.len());
-            for result in results {
-                scores.extend(result.map_err(|e| e.to_string())?);
-            }
-            if plugin.plugin().implements(ExtensionPoint::NormalizeScore) {
-                scores = plugin
-                    .normalize_score(0, ctx, pod, feasible, &scores)
-                    .map_err(|e| e.to_string())?;
-            }
-            for ((total, score), node) in totals.iter_mut().zip(&scores).zip(feasible) {
-                if !(0..=MAX_NODE_SCORE).contains(score) {
-                    let name = ctx.snapshot.node(*node).map_or("?", |n| n.name.as_str());
-                    return Err(format!(
-                        "plugin {} returned an invalid result from score: {score} for node {name}, outside 0..={MAX_NODE_SCORE}",
-                        plugin.name()
-                    ));
+        for &(slot, weight) in &self.scorers {
+            let slot = &self.slots[slot];
+            let scores = match self.plugin_scores(slot, ctx, pod, feasible, &chunks) {
+                Ok(scores) => scores,
+                Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
+                    log_ignored(ctx, "score", &error);
+                    continue;
                 }
+                Err(error) => return Err(error.to_string()),
+            };
+            for (total, score) in totals.iter_mut().zip(&scores) {
                 *total += score * weight;
             }
         }
         Ok(totals)
+    }
+
+    /// One plugin's normalised scores for the feasible nodes.
+    fn plugin_scores(
+        &self,
+        slot: &Slot,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        feasible: &[NodeId],
+        chunks: &[&[NodeId]],
+    ) -> Result<Vec<i64>, PluginError> {
+        let pool = slot.pool()?;
+        let results = self.on_workers(chunks, |worker, chunk| pool.score(worker, ctx, pod, chunk));
+        let mut scores = Vec::with_capacity(feasible.len());
+        for result in results {
+            scores.extend(result?);
+        }
+        if pool.plugin().implements(ExtensionPoint::NormalizeScore) {
+            scores = pool.normalize_score(0, ctx, pod, feasible, &scores)?;
+        }
+        Ok(scores)
     }
 
     /// The highest total wins; among equals each has the same chance
@@ -516,6 +668,20 @@ impl ProfileFramework {
                 .collect()
         })
     }
+}
+
+/// A fault left out under `failurePolicy: Ignore`: logged, so the choice
+/// to place the pod without that plugin's say is on record.
+fn log_ignored(ctx: CallContext<'_>, point: &str, error: &PluginError) {
+    let pod = ctx.pod.metadata.name.as_deref().unwrap_or_default();
+    let namespace = ctx.pod.metadata.namespace.as_deref().unwrap_or_default();
+    tracing::warn!(
+        pod = %format_args!("{namespace}/{pod}"),
+        plugin = error.plugin(),
+        point,
+        %error,
+        "plugin skipped for this pod (failurePolicy: Ignore)"
+    );
 }
 
 #[cfg(test)]

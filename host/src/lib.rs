@@ -7,7 +7,9 @@
 //! each pod the [`framework`] runs the profile's plugins through the
 //! [`runtime`] (wasmtime), picks a node, assumes the pod there and hands it
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
-//! Kubernetes objects into the records plugins see ([`wit`]).
+//! Kubernetes objects into the records plugins see ([`wit`]);
+//! [`plugin_dir`] watches the plugin files and hands new versions to the
+//! loop.
 
 pub mod backend;
 pub mod binder;
@@ -15,6 +17,7 @@ pub mod cache;
 pub mod config;
 pub mod framework;
 pub mod model;
+pub mod plugin_dir;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;

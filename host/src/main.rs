@@ -6,6 +6,7 @@ use kws_host::backend::kube::{KubeCluster, RateLimit};
 use kws_host::config::Config;
 use kws_host::framework::Framework;
 use kws_host::model::manifest;
+use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
 use kws_host::wit::ExtensionPoint;
@@ -38,6 +39,8 @@ enum Command {
         plugins: PathBuf,
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Work with plugin components.
     Plugin {
@@ -54,9 +57,13 @@ enum Command {
         /// A KubeSchedulerConfiguration-style file.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// The directory of plugin components (`*.wasm`).
+        /// The directory of plugin components (`*.wasm`), watched: a file
+        /// added, replaced or removed is swapped in, or refused, while the
+        /// scheduler runs.
         #[arg(long, env = "KWS_PLUGIN_DIR")]
         plugins: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
         /// Requests per second to the apiserver (binds, events, status).
         #[arg(long, default_value_t = 50.0)]
         kube_api_qps: f64,
@@ -64,6 +71,36 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         kube_api_burst: u32,
     },
+}
+
+#[derive(clap::Args)]
+struct CacheArgs {
+    /// Where compiled plugins are kept between runs (keyed by file digest
+    /// and wasmtime build). Default: $XDG_CACHE_HOME/kube-wasm-scheduler,
+    /// else ~/.cache/kube-wasm-scheduler; none if that cannot be created.
+    #[arg(long, env = "KWS_COMPILE_CACHE")]
+    compile_cache: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    /// A loader through the compile cache, or without one (logged) when
+    /// the directory is unusable: a missing cache costs time, not pods.
+    fn loader(&self) -> runtime::Loader {
+        let dir = self.compile_cache.clone().or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(base.join("kube-wasm-scheduler"))
+        });
+        let cache = dir.and_then(|dir| match runtime::CompileCache::open(&dir) {
+            Ok(cache) => Some(cache),
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "no compile cache");
+                None
+            }
+        });
+        runtime::Loader::new(cache)
+    }
 }
 
 #[derive(Subcommand)]
@@ -103,10 +140,15 @@ fn run() -> Result<()> {
             config,
             plugins,
             output,
+            cache,
         } => {
             let config = load_config(config.as_deref())?;
             let objects = manifest::read_file(&cluster)?;
-            let plugins_found = load_plugins(&plugins)?;
+            let loaded = cache
+                .loader()
+                .load_dir(&plugins)
+                .with_context(|| format!("loading plugins from {}", plugins.display()))?;
+            let plugins_found = usable_plugins(&plugins, loaded)?;
             let report = simulate::run(
                 objects,
                 &config,
@@ -125,11 +167,14 @@ fn run() -> Result<()> {
             kubeconfig,
             config,
             plugins,
+            cache,
             kube_api_qps,
             kube_api_burst,
         } => {
             let config = load_config(config.as_deref())?;
-            let plugins_found = load_plugins(&plugins)?;
+            let (mut plugin_dir, loaded, refused) = PluginDir::open(&plugins, cache.loader())
+                .with_context(|| format!("watching plugins in {}", plugins.display()))?;
+            let plugins_found = usable_plugins(&plugins, (loaded, refused))?;
             let framework =
                 Framework::new(&config, &plugins_found, &plugins.display().to_string())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -147,7 +192,9 @@ fn run() -> Result<()> {
                 Arc::new(cluster),
                 runtime.handle().clone(),
                 QueueTimings::from_config(&config),
-            );
+            )
+            .serving(&plugins_found);
+            plugin_dir.follow(scheduler.plugin_updates())?;
             scheduler.run();
         }
     }
@@ -197,10 +244,11 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
-/// Loads the plugin directory; a refused file is reported and skipped.
-fn load_plugins(dir: &Path) -> Result<Vec<Arc<runtime::LoadedPlugin>>> {
-    let (plugins, refused) = runtime::load_dir(dir)
-        .with_context(|| format!("loading plugins from {}", dir.display()))?;
+/// The plugins a directory gave; a refused file is reported and skipped.
+fn usable_plugins(
+    dir: &Path,
+    (plugins, refused): (Vec<Arc<runtime::LoadedPlugin>>, Vec<runtime::LoadError>),
+) -> Result<Vec<Arc<runtime::LoadedPlugin>>> {
     for error in &refused {
         tracing::warn!("plugin refused: {error}");
     }

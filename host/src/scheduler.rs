@@ -10,15 +10,22 @@
 //! the [`binder`](crate::binder). The bind's result comes back as an input:
 //! a failure forgets the assumption and requeues the pod; a success is
 //! confirmed when the informer reports the pod bound.
+//!
+//! New plugin versions from the [`plugin_dir`](crate::plugin_dir) arrive on
+//! the same input, so they are swapped in between two cycles.
 
 use crate::backend::BindError;
-use crate::backend::{Backend, ClusterEvent, EventSink, PodRef};
+use crate::backend::{Backend, ClusterEvent, EventSink, PluginNotice, PodRef};
 use crate::binder::{BindOutcome, Binder};
 use crate::cache::Cache;
 use crate::framework::{Framework, Outcome};
 use crate::model::convert;
+use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
+use crate::runtime::LoadedPlugin;
 use k8s_openapi::api::core::v1 as core;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -31,6 +38,8 @@ pub enum Input {
     Bound(Box<BindOutcome>),
     /// A status report finished.
     Reported,
+    /// The plugin directory changed.
+    Plugin(PluginUpdate),
 }
 
 /// kube-scheduler's condition message for a pod held back by its gates.
@@ -55,6 +64,11 @@ pub struct Scheduler<B: Backend> {
     /// started; no pod is scheduled before (it could land on a node whose
     /// pods are not all known yet).
     synced: bool,
+    /// The loaded version of each plugin, by name, and the file it came
+    /// from (every file that serves, by path, with the name it serves).
+    plugins: HashMap<String, Arc<LoadedPlugin>>,
+    plugin_files: HashMap<PathBuf, String>,
+    inputs_sender: Sender<Input>,
     stop: Arc<AtomicBool>,
 }
 
@@ -73,13 +87,36 @@ impl<B: Backend> Scheduler<B> {
             framework,
             cache: Cache::default(),
             queue: SchedulingQueue::new(timings),
-            binder: Binder::new(backend, runtime, sender),
+            binder: Binder::new(backend, runtime, sender.clone()),
             inputs,
             tasks_in_flight: 0,
             gated: Default::default(),
             synced: false,
+            plugins: HashMap::new(),
+            plugin_files: HashMap::new(),
+            inputs_sender: sender,
             stop: Arc::default(),
         }
+    }
+
+    /// Records which files serve the plugins the framework started with, so
+    /// later [`PluginUpdate`]s about those files replace them.
+    pub fn serving(mut self, plugins: &[Arc<LoadedPlugin>]) -> Self {
+        for plugin in plugins {
+            self.plugin_files
+                .insert(plugin.file.clone(), plugin.name().to_string());
+            self.plugins
+                .insert(plugin.name().to_string(), plugin.clone());
+        }
+        self
+    }
+
+    /// Where to send plugin directory changes (for
+    /// [`PluginDir::watch`](crate::plugin_dir::PluginDir::watch)); false
+    /// once the scheduler is gone.
+    pub fn plugin_updates(&self) -> impl Fn(PluginUpdate) -> bool + Send + 'static {
+        let sender = self.inputs_sender.clone();
+        move |update| sender.send(Input::Plugin(update)).is_ok()
     }
 
     /// Set it to make [`Scheduler::run`] return after the cycle in progress.
@@ -174,7 +211,95 @@ impl<B: Backend> Scheduler<B> {
                 self.on_bound(*outcome, now);
             }
             Input::Reported => self.tasks_in_flight -= 1,
+            Input::Plugin(update) => self.on_plugin_update(update, now),
         }
+    }
+
+    /// Swaps, refuses or unloads a plugin; each outcome is logged and
+    /// reported with the plugin's name, version, digest and file.
+    fn on_plugin_update(&mut self, update: PluginUpdate, now: Instant) {
+        match update {
+            PluginUpdate::Loaded(plugin) => {
+                let name = plugin.name().to_string();
+                let file = plugin.file.clone();
+                let described = describe(&plugin);
+                if let Some(other) = self.plugins.get(&name).filter(|p| p.file != file) {
+                    let message = format!(
+                        "{described} refused: plugin {name} is already served by {}",
+                        other.file.display()
+                    );
+                    self.notice(true, "PluginRefused", message);
+                    return;
+                }
+                let previous = self.plugins.get(&name).map(|p| describe(p));
+                match self.framework.swap(&plugin) {
+                    Ok(profiles) => {
+                        let replaced_other_name = self
+                            .plugin_files
+                            .insert(file.clone(), name.clone())
+                            .filter(|old| *old != name);
+                        if let Some(old) = replaced_other_name {
+                            self.framework.unload(&old);
+                            self.plugins.remove(&old);
+                        }
+                        let loaded = format!(
+                            "{described} serving {profiles} profile(s), {} in {:?}",
+                            match plugin.origin {
+                                crate::runtime::Origin::Cached => "from the compile cache",
+                                crate::runtime::Origin::Compiled => "compiled",
+                            },
+                            plugin.load_time
+                        );
+                        let message = match previous {
+                            Some(previous) => format!("{loaded}; replaces {previous}"),
+                            None => loaded,
+                        };
+                        self.plugins.insert(name, plugin);
+                        self.notice(false, "PluginLoaded", message);
+                        // A plugin that was missing or quarantined may now
+                        // place pods that waited for it.
+                        self.queue.move_all_to_active_or_backoff(now);
+                    }
+                    Err(error) => {
+                        let message = format!("{described} refused: {error}");
+                        self.notice(true, "PluginRefused", message);
+                    }
+                }
+            }
+            PluginUpdate::Refused(error) => {
+                let serving = match self.plugin_files.get(&error.file) {
+                    Some(name) => format!("; {name} keeps serving its previous version"),
+                    None => String::new(),
+                };
+                self.notice(true, "PluginRefused", format!("{error}{serving}"));
+            }
+            PluginUpdate::Removed(file) => {
+                if let Some(name) = self.plugin_files.remove(&file) {
+                    let profiles = self.framework.unload(&name);
+                    let plugin = self.plugins.remove(&name);
+                    let message = format!(
+                        "{} unloaded: {} was removed; {profiles} profile(s) ran it",
+                        plugin.as_deref().map_or_else(|| name.clone(), describe),
+                        file.display()
+                    );
+                    self.notice(true, "PluginUnloaded", message);
+                }
+            }
+        }
+    }
+
+    fn notice(&mut self, warning: bool, reason: &'static str, message: String) {
+        if warning {
+            tracing::warn!(reason, "{message}");
+        } else {
+            tracing::info!(reason, "{message}");
+        }
+        self.tasks_in_flight += 1;
+        self.binder.report_plugin(PluginNotice {
+            warning,
+            reason,
+            message,
+        });
     }
 
     fn on_cluster_event(&mut self, event: ClusterEvent, now: Instant) {
@@ -281,6 +406,9 @@ impl<B: Backend> Scheduler<B> {
         let snapshot = self.cache.snapshot();
         let outcome = profile.schedule(&self.cache, &snapshot, &pod.object, &pod.record);
         let now = Instant::now();
+        for message in self.framework.take_quarantine_notices() {
+            self.notice(true, "PluginQuarantined", message);
+        }
         match outcome {
             Outcome::Scheduled { node } => {
                 tracing::debug!(pod = %target, node, "scheduled");
@@ -314,6 +442,17 @@ impl<B: Backend> Scheduler<B> {
         self.binder
             .report_unschedulable(PodRef::of(&pod.object), reason, message);
     }
+}
+
+/// `Name 1.2.0 (sha256 ab12..., file /plugins/x.wasm)`.
+fn describe(plugin: &LoadedPlugin) -> String {
+    format!(
+        "{} {} (sha256 {}, {})",
+        plugin.name(),
+        plugin.metadata.version,
+        plugin.digest,
+        plugin.file.display()
+    )
 }
 
 /// A pod still waiting after a run.

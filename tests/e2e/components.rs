@@ -14,8 +14,9 @@
 
 use k8s_openapi::api::core::v1 as core;
 use kws_host::cache::{Cache, Catchup, Snapshot};
+use kws_host::config::PluginSettings;
 use kws_host::model::{convert, manifest};
-use kws_host::runtime::{CallContext, Limits, LoadedPlugin, PluginError, PluginPool};
+use kws_host::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool};
 use kws_host::wit::{self, NodeId};
 use kws_plugin_node_affinity::NodeAffinity;
 use kws_plugin_node_name::NodeName;
@@ -391,7 +392,7 @@ impl Seen {
 /// cluster before and after [`churn`], with `args` as its `pluginConfig`.
 fn compare<P: Plugin>(args: &str, pods: &[Pending]) -> Seen {
     let mut cache = cluster();
-    let pool = PluginPool::new(component::<P>(), args.into(), Limits::default(), 1)
+    let pool = PluginPool::new(component::<P>(), args.into(), PluginSettings::default(), 1)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut native = Runner::<P>::configured(args).unwrap_or_else(|e| panic!("{e}"));
     let Catchup::Full(changes) = cache.catchup(None) else {

@@ -5,7 +5,7 @@
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kws_host::backend::kube::{KubeCluster, RateLimit};
-use kws_host::backend::{Backend, BindError, EventSink, PodRef};
+use kws_host::backend::{Backend, BindError, EventSink, PluginNotice, PodRef};
 use kws_host::config::Config;
 use kws_host::framework::Framework;
 use kws_host::queue::QueueTimings;
@@ -308,6 +308,10 @@ impl Backend for HoldingBinds {
 
     async fn report_unschedulable(&self, pod: &PodRef, reason: &str, message: &str) {
         self.inner.report_unschedulable(pod, reason, message).await;
+    }
+
+    async fn report_plugin(&self, notice: &PluginNotice) {
+        self.inner.report_plugin(notice).await;
     }
 }
 

@@ -2,7 +2,7 @@
 //! manifest file and answers binds and status updates the way the
 //! apiserver does, including the watch events they cause.
 
-use super::{Backend, BindError, ClusterEvent, EventSink, PodRef};
+use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
 use crate::model::manifest::Manifests;
 use k8s_openapi::api::core::v1 as core;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,6 +23,7 @@ struct State {
     pods: Vec<Arc<core::Pod>>,
     nodes: Vec<Arc<core::Node>>,
     events: Vec<RecordedEvent>,
+    plugin_notices: Vec<PluginNotice>,
     sinks: Vec<EventSink>,
 }
 
@@ -79,6 +80,11 @@ impl EmbeddedCluster {
 
     pub fn events(&self) -> Vec<RecordedEvent> {
         self.lock().events.clone()
+    }
+
+    /// Every notice about plugins, in order.
+    pub fn plugin_notices(&self) -> Vec<PluginNotice> {
+        self.lock().plugin_notices.clone()
     }
 
     /// Adds or replaces a node (by name) and tells the watchers.
@@ -194,5 +200,9 @@ impl Backend for EmbeddedCluster {
         if let Some(index) = state.pod_index(pod) {
             Self::set_scheduled_condition(&mut state, index, "False", reason, message);
         }
+    }
+
+    async fn report_plugin(&self, notice: &PluginNotice) {
+        self.lock().plugin_notices.push(notice.clone());
     }
 }

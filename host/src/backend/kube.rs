@@ -2,9 +2,11 @@
 //! scheduler, binds go to the pod's `binding` subresource, decisions become
 //! events and the `PodScheduled` condition, as kube-scheduler writes them.
 
-use super::{Backend, BindError, ClusterEvent, EventSink, PodRef};
+use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use k8s_openapi::api::events::v1 as events;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -90,6 +92,10 @@ pub struct KubeCluster {
     recorder: Recorder,
     limiter: Limiter,
     runtime: Handle,
+    /// The scheduler's own Pod (`POD_NAMESPACE`, `POD_NAME`, `POD_UID` from
+    /// the downward API): what plugin notices are recorded about. Outside a
+    /// pod they are only logged.
+    own_pod: Option<ObjectReference>,
 }
 
 impl KubeCluster {
@@ -131,11 +137,24 @@ impl KubeCluster {
             controller: REPORTING_CONTROLLER.to_string(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let own_pod = match (env("POD_NAMESPACE"), env("POD_NAME")) {
+            (Some(namespace), Some(name)) => Some(ObjectReference {
+                api_version: Some("v1".to_string()),
+                kind: Some("Pod".to_string()),
+                namespace: Some(namespace),
+                name: Some(name),
+                uid: env("POD_UID"),
+                ..Default::default()
+            }),
+            _ => None,
+        };
         Ok(KubeCluster {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             limiter: Limiter::new(limit),
             runtime: Handle::current(),
+            own_pod,
         })
     }
 
@@ -326,6 +345,39 @@ impl Backend for KubeCluster {
         let note = format!("Successfully assigned {pod} to {node}");
         self.record(pod, EventType::Normal, "Scheduled", "Binding", note)
             .await;
+    }
+
+    /// Created directly rather than through kube-runtime's `Recorder`,
+    /// which would fold a notice about one plugin into an earlier one
+    /// about another (it matches events without their note).
+    async fn report_plugin(&self, notice: &PluginNotice) {
+        let Some(regarding) = &self.own_pod else {
+            return;
+        };
+        let namespace = regarding.namespace.clone().unwrap_or_default();
+        let event = events::Event {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{REPORTING_CONTROLLER}-plugin-")),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(jiff::Timestamp::now())),
+            type_: Some(if notice.warning { "Warning" } else { "Normal" }.to_string()),
+            reason: Some(notice.reason.to_string()),
+            action: Some("PluginUpdate".to_string()),
+            note: Some(notice.message.clone()),
+            regarding: Some(regarding.clone()),
+            reporting_controller: Some(REPORTING_CONTROLLER.to_string()),
+            reporting_instance: Some(
+                std::env::var("POD_NAME").unwrap_or_else(|_| REPORTING_CONTROLLER.to_string()),
+            ),
+            ..Default::default()
+        };
+        self.limiter.acquire().await;
+        let api: Api<events::Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(error) = api.create(&PostParams::default(), &event).await {
+            tracing::warn!(%error, reason = notice.reason, "plugin event not recorded");
+        }
     }
 
     async fn report_unschedulable(&self, pod: &PodRef, reason: &str, message: &str) {

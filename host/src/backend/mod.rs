@@ -83,6 +83,17 @@ impl EventSink {
     }
 }
 
+/// Something operators should see about the plugins themselves (a version
+/// swapped in, a file refused, a plugin quarantined): an Event regarding
+/// the scheduler, beside the log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginNotice {
+    pub warning: bool,
+    /// `PluginLoaded`, `PluginRefused`, `PluginUnloaded`, `PluginQuarantined`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
 /// A cluster the scheduler can watch and act on.
 pub trait Backend: Send + Sync + 'static {
     /// Starts reporting the cluster: first every existing node and pod as
@@ -105,4 +116,7 @@ pub trait Backend: Send + Sync + 'static {
         reason: &str,
         message: &str,
     ) -> impl Future<Output = ()> + Send;
+
+    /// Records a notice about the plugins.
+    fn report_plugin(&self, notice: &PluginNotice) -> impl Future<Output = ()> + Send;
 }

@@ -13,16 +13,18 @@
 //! never calls) is linked to a function that traps: no filesystem, network,
 //! environment or clock.
 
+mod compiled;
 mod host;
 mod pool;
 
+pub use compiled::{CompileCache, Origin};
 pub use host::{HostState, MemoryCap, MemoryLimitHit};
 pub use pool::{CallContext, PluginError, PluginPool};
 
 use crate::wit::{ExtensionPoint, Plugin, PluginMetadata, PluginPre};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store};
 
@@ -67,6 +69,10 @@ pub struct LoadedPlugin {
     /// The component's imports by name; only [`GRANTED_IMPORTS`] are served.
     pub imports: Vec<String>,
     pub exports: Vec<String>,
+    /// Whether its code was compiled now or came from the compile cache.
+    pub origin: Origin,
+    /// From the bytes in memory to ready to instantiate.
+    pub load_time: Duration,
     pre: PluginPre<HostState>,
 }
 
@@ -90,7 +96,7 @@ impl LoadedPlugin {
 
     /// Compiles a component file and checks it against the world: its
     /// exports, its imports (only the host interface is served), and its
-    /// metadata.
+    /// metadata. [`Loader`] does the same with a compile cache.
     ///
     /// ```no_run
     /// let plugin = kws_host::runtime::LoadedPlugin::load("plugins/node-name.wasm".as_ref())?;
@@ -98,11 +104,45 @@ impl LoadedPlugin {
     /// # Ok::<(), kws_host::runtime::LoadError>(())
     /// ```
     pub fn load(file: &Path) -> Result<LoadedPlugin, LoadError> {
+        Loader::default().load(file)
+    }
+
+    /// A fresh instance in its own store.
+    fn instantiate(&self, limits: Limits) -> wasmtime::Result<(Store<HostState>, Plugin)> {
+        let mut store = new_store(self.metadata.name.as_str().into(), limits);
+        let bindings = self.pre.instantiate(&mut store)?;
+        Ok((store, bindings))
+    }
+}
+
+/// Loads plugin components, through a compile cache when it has one.
+#[derive(Debug, Clone, Default)]
+pub struct Loader {
+    cache: Option<CompileCache>,
+}
+
+impl Loader {
+    pub fn new(cache: Option<CompileCache>) -> Loader {
+        Loader { cache }
+    }
+
+    /// Reads and loads one file (see [`LoadedPlugin::load`]).
+    pub fn load(&self, file: &Path) -> Result<LoadedPlugin, LoadError> {
+        let bytes = std::fs::read(file).map_err(|e| LoadError {
+            file: file.to_path_buf(),
+            detail: format!("cannot read: {e}"),
+        })?;
+        self.load_bytes(file, &bytes)
+    }
+
+    /// Loads the content of `file`, already read: the digest and the code
+    /// come from the same bytes even if the file changes meanwhile.
+    pub fn load_bytes(&self, file: &Path, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        let started = Instant::now();
         let fail = |detail: String| LoadError {
             file: file.to_path_buf(),
             detail,
         };
-        let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
         if !bytes.starts_with(b"\0asm") {
             return Err(fail("not a WebAssembly file".to_string()));
         }
@@ -111,8 +151,12 @@ impl LoadedPlugin {
                 "a core WebAssembly module, not a component: build for wasm32-wasip2 or wrap it with `wasm-tools component new`".to_string(),
             ));
         }
-        let component = Component::new(engine(), &bytes)
-            .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
+        let digest = sha256_hex(bytes);
+        let (component, origin) = match &self.cache {
+            Some(cache) => cache.component(engine(), &digest, bytes),
+            None => Component::new(engine(), bytes).map(|c| (c, Origin::Compiled)),
+        }
+        .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
         let ty = component.component_type();
         let imports = ty
             .imports(engine())
@@ -148,56 +192,86 @@ impl LoadedPlugin {
         Ok(LoadedPlugin {
             metadata,
             file: file.to_path_buf(),
-            digest: sha256_hex(&bytes),
+            digest,
             size_bytes: bytes.len() as u64,
             imports,
             exports,
+            origin,
+            load_time: started.elapsed(),
             pre,
         })
     }
 
-    /// A fresh instance in its own store.
-    fn instantiate(&self, limits: Limits) -> wasmtime::Result<(Store<HostState>, Plugin)> {
-        let mut store = new_store(self.metadata.name.as_str().into(), limits);
-        let bindings = self.pre.instantiate(&mut store)?;
-        Ok((store, bindings))
+    /// Loads every `*.wasm` file of a directory (hidden files aside: they
+    /// are how writers stage a file before renaming it into place). Files
+    /// that fail are returned beside the plugins that loaded, so one bad
+    /// file does not stop the rest.
+    pub fn load_dir(
+        &self,
+        dir: &Path,
+    ) -> Result<(Vec<Arc<LoadedPlugin>>, Vec<LoadError>), LoadError> {
+        let files = plugin_files(dir).map_err(|e| LoadError {
+            file: dir.to_path_buf(),
+            detail: format!("cannot read the plugin directory: {e}"),
+        })?;
+        Ok(first_of_each_name(
+            files.iter().map(|file| self.load(file).map(Arc::new)),
+        ))
     }
 }
 
-/// Loads every `*.wasm` file of a directory. Files that fail are returned
-/// beside the plugins that loaded, so one bad file does not stop the rest.
-pub fn load_dir(dir: &Path) -> Result<(Vec<Arc<LoadedPlugin>>, Vec<LoadError>), LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
-        file: dir.to_path_buf(),
-        detail: format!("cannot read the plugin directory: {e}"),
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    files.sort();
+/// Splits load results into the plugins to run and the refusals; a file
+/// whose plugin name an earlier file already took is refused.
+pub fn first_of_each_name(
+    results: impl IntoIterator<Item = Result<Arc<LoadedPlugin>, LoadError>>,
+) -> (Vec<Arc<LoadedPlugin>>, Vec<LoadError>) {
     let mut plugins: Vec<Arc<LoadedPlugin>> = Vec::new();
     let mut errors = Vec::new();
-    for file in files {
-        match LoadedPlugin::load(&file) {
+    for result in results {
+        match result {
             Ok(plugin) => match plugins.iter().find(|p| p.name() == plugin.name()) {
                 Some(first) => errors.push(LoadError {
-                    file,
+                    file: plugin.file.clone(),
                     detail: format!(
                         "plugin name {} is already taken by {}",
                         plugin.name(),
                         first.file.display()
                     ),
                 }),
-                None => plugins.push(Arc::new(plugin)),
+                None => plugins.push(plugin),
             },
             Err(e) => errors.push(e),
         }
     }
-    Ok((plugins, errors))
+    (plugins, errors)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Loads every plugin of a directory with no compile cache; see
+/// [`Loader::load_dir`].
+pub fn load_dir(dir: &Path) -> Result<(Vec<Arc<LoadedPlugin>>, Vec<LoadError>), LoadError> {
+    Loader::default().load_dir(dir)
+}
+
+/// The plugin files of a directory, sorted: `*.wasm`, not hidden.
+pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_plugin_file(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `*.wasm` and not hidden.
+pub fn is_plugin_file(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "wasm")
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.starts_with('.'))
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes)
         .iter()

@@ -5,12 +5,21 @@
 //! cache before every call. After a trap, a missed deadline or a memory-cap
 //! hit its store is unusable, so it is dropped; the next call starts a fresh
 //! one (with a full resync of the cluster state).
+//!
+//! Faults (traps, missed deadlines, memory-cap hits, invalid results) are
+//! counted per plugin; after `quarantine.afterFaults` in a row the plugin
+//! is not called at all for `quarantine.backoff`, then tried again (one
+//! more fault puts it straight back). What a fault means for the pod is the
+//! framework's business (`failurePolicy`).
 
 use super::{HostState, Limits, LoadedPlugin, MemoryLimitHit, deadline_ticks};
 use crate::cache::{Cache, Catchup, Snapshot};
-use crate::wit::{NodeId, NodeStatus, Plugin, Pod};
+use crate::config::PluginSettings;
+use crate::framework::MAX_NODE_SCORE;
+use crate::wit::{ExtensionPoint, NodeId, NodeStatus, Plugin, Pod};
 use k8s_openapi::api::core::v1 as core;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 use wasmtime::{Store, Trap};
 
 /// What a call needs from the scheduling cycle.
@@ -60,6 +69,60 @@ pub enum PluginError {
         call: &'static str,
         detail: String,
     },
+    #[error(
+        "plugin {plugin} is quarantined for another {remaining_ms} ms after {faults} faults in a row (last: {last})"
+    )]
+    Quarantined {
+        plugin: String,
+        remaining_ms: u128,
+        faults: u32,
+        last: String,
+    },
+    /// A profile needs the plugin but no file serves it (it was removed,
+    /// or its replacement was refused before any version loaded).
+    #[error("plugin {plugin} is not loaded")]
+    NotLoaded { plugin: String },
+}
+
+impl PluginError {
+    /// A fault of the plugin's code or sandbox, as opposed to an answer
+    /// (`Failed`) or a state of the scheduler (`Quarantined`, `NotLoaded`):
+    /// what counts toward quarantine.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            PluginError::Instantiate { .. }
+                | PluginError::Configure { .. }
+                | PluginError::Deadline { .. }
+                | PluginError::MemoryLimit { .. }
+                | PluginError::Trap { .. }
+                | PluginError::InvalidResult { .. }
+        )
+    }
+
+    pub fn plugin(&self) -> &str {
+        match self {
+            PluginError::Instantiate { plugin, .. }
+            | PluginError::Configure { plugin, .. }
+            | PluginError::Deadline { plugin, .. }
+            | PluginError::MemoryLimit { plugin, .. }
+            | PluginError::Trap { plugin, .. }
+            | PluginError::Failed { plugin, .. }
+            | PluginError::InvalidResult { plugin, .. }
+            | PluginError::Quarantined { plugin, .. }
+            | PluginError::NotLoaded { plugin } => plugin,
+        }
+    }
+}
+
+/// Consecutive faults and the quarantine they lead to.
+#[derive(Default)]
+struct Health {
+    faults: u32,
+    last_fault: String,
+    quarantined_until: Option<Instant>,
+    /// A quarantine that began and has not been reported yet.
+    unreported: Option<String>,
 }
 
 struct Live {
@@ -72,25 +135,34 @@ struct Live {
 pub struct PluginPool {
     plugin: Arc<LoadedPlugin>,
     args: String,
+    settings: PluginSettings,
     limits: Limits,
     slots: Vec<Mutex<Option<Live>>>,
+    health: Mutex<Health>,
 }
 
 impl PluginPool {
     /// A pool of `workers` instances of `plugin` configured with `args`
     /// (JSON). One instance is created now, so bad args are reported at
-    /// startup rather than on the first pod.
+    /// startup (or when a new version is swapped in) rather than on the
+    /// first pod.
     pub fn new(
         plugin: Arc<LoadedPlugin>,
         args: String,
-        limits: Limits,
+        settings: PluginSettings,
         workers: usize,
     ) -> Result<PluginPool, PluginError> {
+        let limits = Limits {
+            call_timeout: settings.call_timeout,
+            memory_bytes: settings.memory_limit_bytes,
+        };
         let pool = PluginPool {
             plugin,
             args,
+            settings,
             limits,
             slots: (0..workers.max(1)).map(|_| Mutex::new(None)).collect(),
+            health: Mutex::default(),
         };
         let first = pool.start()?;
         *pool.lock(0) = Some(first);
@@ -101,8 +173,17 @@ impl PluginPool {
         self.plugin.name()
     }
 
-    pub fn plugin(&self) -> &LoadedPlugin {
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
         &self.plugin
+    }
+
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
+    /// The message of a quarantine that began since the last call, once.
+    pub fn take_quarantine_notice(&self) -> Option<String> {
+        self.health().unreported.take()
     }
 
     /// Runs Filter over `nodes`; returns the nodes that did not pass.
@@ -113,22 +194,27 @@ impl PluginPool {
         pod: &Pod,
         nodes: &[NodeId],
     ) -> Result<Vec<NodeStatus>, PluginError> {
-        let statuses = self.call(worker, ctx, "filter", |b, s| {
-            b.kws_scheduler_filter().call_filter(s, pod, nodes)
-        })?;
-        if let Some(bad) = statuses.iter().find(|s| !nodes.contains(&s.node)) {
-            return Err(self.invalid(
-                "filter",
-                format!(
-                    "a status for node id {}, which was not asked about",
-                    bad.node
-                ),
-            ));
-        }
-        Ok(statuses)
+        self.call(
+            worker,
+            ctx,
+            "filter",
+            |b, s| b.kws_scheduler_filter().call_filter(s, pod, nodes),
+            |statuses| match statuses.iter().find(|s| !nodes.contains(&s.node)) {
+                Some(bad) => Err(self.invalid(
+                    "filter",
+                    format!(
+                        "a status for node id {}, which was not asked about",
+                        bad.node
+                    ),
+                )),
+                None => Ok(statuses),
+            },
+        )
     }
 
-    /// Runs Score over `nodes`; one score per node, in order.
+    /// Runs Score over `nodes`; one score per node, in order. Without a
+    /// NormalizeScore of its own, the plugin's scores must already be in
+    /// 0..=[`MAX_NODE_SCORE`].
     pub fn score(
         &self,
         worker: usize,
@@ -136,10 +222,20 @@ impl PluginPool {
         pod: &Pod,
         nodes: &[NodeId],
     ) -> Result<Vec<i64>, PluginError> {
-        let scores = self.call(worker, ctx, "score", |b, s| {
-            b.kws_scheduler_score().call_score(s, pod, nodes)
-        })?;
-        self.checked_scores("score", scores, nodes.len())
+        let normalized_later = self.plugin.implements(ExtensionPoint::NormalizeScore);
+        self.call(
+            worker,
+            ctx,
+            "score",
+            |b, s| b.kws_scheduler_score().call_score(s, pod, nodes),
+            |scores| {
+                let scores = self.checked_scores("score", scores, nodes.len())?;
+                if !normalized_later {
+                    self.check_range("score", ctx, nodes, &scores)?;
+                }
+                Ok(scores)
+            },
+        )
     }
 
     /// Runs NormalizeScore over every feasible node's score.
@@ -151,11 +247,20 @@ impl PluginPool {
         nodes: &[NodeId],
         scores: &[i64],
     ) -> Result<Vec<i64>, PluginError> {
-        let scores = self.call(worker, ctx, "normalize-score", |b, s| {
-            b.kws_scheduler_score()
-                .call_normalize_score(s, pod, nodes, scores)
-        })?;
-        self.checked_scores("normalize-score", scores, nodes.len())
+        self.call(
+            worker,
+            ctx,
+            "normalize-score",
+            |b, s| {
+                b.kws_scheduler_score()
+                    .call_normalize_score(s, pod, nodes, scores)
+            },
+            |scores| {
+                let scores = self.checked_scores("normalize-score", scores, nodes.len())?;
+                self.check_range("normalize-score", ctx, nodes, &scores)?;
+                Ok(scores)
+            },
+        )
     }
 
     fn checked_scores(
@@ -175,11 +280,79 @@ impl PluginPool {
         }
     }
 
+    fn check_range(
+        &self,
+        call: &'static str,
+        ctx: CallContext<'_>,
+        nodes: &[NodeId],
+        scores: &[i64],
+    ) -> Result<(), PluginError> {
+        match nodes
+            .iter()
+            .zip(scores)
+            .find(|(_, score)| !(0..=MAX_NODE_SCORE).contains(*score))
+        {
+            Some((node, score)) => {
+                let name = ctx.snapshot.node(*node).map_or("?", |n| n.name.as_str());
+                Err(self.invalid(
+                    call,
+                    format!("{score} for node {name}, outside 0..={MAX_NODE_SCORE}"),
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
     fn invalid(&self, call: &'static str, detail: String) -> PluginError {
         PluginError::InvalidResult {
             plugin: self.name().to_string(),
             call,
             detail,
+        }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The error to return instead of calling, while quarantined.
+    fn quarantined(&self, now: Instant) -> Option<PluginError> {
+        let health = self.health();
+        let until = health.quarantined_until.filter(|until| *until > now)?;
+        Some(PluginError::Quarantined {
+            plugin: self.name().to_string(),
+            remaining_ms: (until - now).as_millis(),
+            faults: health.faults,
+            last: health.last_fault.clone(),
+        })
+    }
+
+    /// Counts a call's result toward (or out of) quarantine.
+    fn record<R>(&self, result: &Result<R, PluginError>) {
+        let mut health = self.health();
+        match result {
+            Err(error) if error.is_fault() => {
+                health.faults += 1;
+                health.last_fault = error.to_string();
+                let quarantine = self.settings.quarantine;
+                if health.faults >= quarantine.after_faults {
+                    health.quarantined_until = Some(Instant::now() + quarantine.backoff);
+                    let notice = format!(
+                        "plugin {} ({}) quarantined for {:?} after {} faults in a row; last: {}",
+                        self.name(),
+                        self.plugin.digest,
+                        quarantine.backoff,
+                        health.faults,
+                        health.last_fault
+                    );
+                    tracing::warn!(plugin = self.name(), "{notice}");
+                    health.unreported = Some(notice);
+                }
+            }
+            _ => {
+                health.faults = 0;
+                health.quarantined_until = None;
+            }
         }
     }
 
@@ -214,9 +387,27 @@ impl PluginPool {
         })
     }
 
+    /// Runs one call on the worker's instance, unless the plugin is
+    /// quarantined, and checks its result; counts faults.
+    fn call<R, T>(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        name: &'static str,
+        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+        check: impl FnOnce(R) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        if let Some(error) = self.quarantined(Instant::now()) {
+            return Err(error);
+        }
+        let result = self.call_live(worker, ctx, name, f).and_then(check);
+        self.record(&result);
+        result
+    }
+
     /// Runs one call on the worker's instance, after bringing it up to
     /// date; drops the instance if the call faults.
-    fn call<R>(
+    fn call_live<R>(
         &self,
         worker: usize,
         ctx: CallContext<'_>,
@@ -259,33 +450,56 @@ impl PluginPool {
     /// Names what went wrong in a call that returned an error.
     fn fault(&self, call: &'static str, error: wasmtime::Error) -> PluginError {
         let plugin = self.name().to_string();
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return PluginError::Deadline {
-                plugin,
-                call,
-                timeout_ms: self.limits.call_timeout.as_millis(),
-            };
-        }
-        if error.downcast_ref::<MemoryLimitHit>().is_some() {
+        if error.downcast_ref::<MemoryLimitHit>().is_some()
+            || error
+                .chain()
+                .any(|e| e.downcast_ref::<MemoryLimitHit>().is_some())
+        {
             return PluginError::MemoryLimit {
                 plugin,
                 call,
                 limit_bytes: self.limits.memory_bytes,
             };
         }
-        PluginError::Trap {
-            plugin,
-            call,
-            detail: trap_summary(&error),
+        // The trap sits under the wasm backtrace wasmtime wraps it in.
+        let trap = error
+            .downcast_ref::<Trap>()
+            .or_else(|| error.chain().find_map(|e| e.downcast_ref::<Trap>()));
+        match trap {
+            Some(Trap::Interrupt) => PluginError::Deadline {
+                plugin,
+                call,
+                timeout_ms: self.limits.call_timeout.as_millis(),
+            },
+            // One line (`wasm trap: wasm `unreachable` instruction
+            // executed`), without the backtrace.
+            Some(trap) => PluginError::Trap {
+                plugin,
+                call,
+                detail: format!("wasm trap: {trap}"),
+            },
+            // An import the world does not grant, linked to trap (a Rust
+            // panic's message goes to WASI stderr, for one).
+            None if let Some(import) = ungranted_import(&error) => PluginError::Trap {
+                plugin,
+                call,
+                detail: format!("called {import}, which the host does not grant"),
+            },
+            // Not a trap: the guest's answer could not be read (an enum
+            // case or a string that is not one, a list out of bounds).
+            None => PluginError::InvalidResult {
+                plugin,
+                call,
+                detail: format!("{error:#}"),
+            },
         }
     }
 }
 
-/// The trap's cause in one line (`wasm trap: wasm `unreachable` instruction
-/// executed`), without the wasm backtrace wasmtime attaches.
-fn trap_summary(error: &wasmtime::Error) -> String {
-    match error.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
-        None => error.to_string(),
-    }
+/// The import named by wasmtime's error for a call to an import that
+/// `define_unknown_imports_as_traps` stood in for.
+fn ungranted_import(error: &wasmtime::Error) -> Option<String> {
+    let cause = error.root_cause().to_string();
+    let rest = cause.strip_prefix("unknown import: ")?;
+    Some(rest.split(" has not been defined").next()?.to_string())
 }

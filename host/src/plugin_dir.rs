@@ -1,0 +1,304 @@
+//! The watched plugin directory: a file dropped in, replaced or removed
+//! becomes a [`PluginUpdate`] for the scheduling loop, which swaps it in
+//! between cycles.
+//!
+//! Compiling happens here, on the watcher's own thread, never on the
+//! scheduling loop. File system events only say "look again": after they
+//! stop for [`QUIET`], the directory is scanned and each `*.wasm` file whose
+//! size, modification time and then content (SHA-256) changed is loaded
+//! from one read of its bytes. That covers writers that rename a finished
+//! file into place (hidden `.name.wasm` staging files are ignored), writers
+//! that write in place (a half-written file fails to load and is refused;
+//! the write's last event triggers another look), and ConfigMap volumes
+//! that swap a symlink. A slow rescan catches anything the events missed.
+
+use crate::runtime::{LoadError, LoadedPlugin, Loader, first_of_each_name, plugin_files};
+use notify::{RecursiveMode, Watcher};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long the directory must be still before it is scanned.
+pub const QUIET: Duration = Duration::from_millis(100);
+/// How often the directory is scanned with no event at all.
+const RESCAN: Duration = Duration::from_secs(5);
+
+/// A change of the plugin directory, already compiled and checked.
+#[derive(Debug)]
+pub enum PluginUpdate {
+    /// A new or changed file that loaded and implements the world.
+    Loaded(Arc<LoadedPlugin>),
+    /// A new or changed file that cannot serve (not a component, truncated,
+    /// another world...); whatever served before keeps serving.
+    Refused(LoadError),
+    /// A file that was there is gone.
+    Removed(PathBuf),
+}
+
+/// What was seen of a file the last time it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    len: u64,
+    modified: Option<SystemTime>,
+    digest: String,
+}
+
+/// The directory as last scanned.
+struct Scanner {
+    dir: PathBuf,
+    loader: Loader,
+    seen: HashMap<PathBuf, Seen>,
+}
+
+impl Scanner {
+    /// Loads what changed since the last scan; one update per change.
+    fn scan(&mut self) -> Vec<PluginUpdate> {
+        let mut updates = Vec::new();
+        let files = match plugin_files(&self.dir) {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the plugin directory");
+                return updates;
+            }
+        };
+        for file in &files {
+            if let Some(update) = self.look_at(file) {
+                updates.push(update);
+            }
+        }
+        let gone: Vec<PathBuf> = self
+            .seen
+            .keys()
+            .filter(|f| !files.contains(f))
+            .cloned()
+            .collect();
+        for file in gone {
+            self.seen.remove(&file);
+            updates.push(PluginUpdate::Removed(file));
+        }
+        updates
+    }
+
+    fn look_at(&mut self, file: &Path) -> Option<PluginUpdate> {
+        // `metadata` follows symlinks: a ConfigMap's files are links.
+        let meta = std::fs::metadata(file).ok()?;
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        if let Some(seen) = self.seen.get(file)
+            && seen.len == len
+            && seen.modified == modified
+        {
+            return None;
+        }
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            // Gone between listing and reading: the next scan sees it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                return Some(PluginUpdate::Refused(LoadError {
+                    file: file.to_path_buf(),
+                    detail: format!("cannot read: {e}"),
+                }));
+            }
+        };
+        let digest = crate::runtime::sha256_hex(&bytes);
+        let seen = Seen {
+            len: bytes.len() as u64,
+            modified,
+            digest,
+        };
+        let same_content = self
+            .seen
+            .get(file)
+            .is_some_and(|old| old.digest == seen.digest);
+        self.seen.insert(file.to_path_buf(), seen);
+        if same_content {
+            return None;
+        }
+        Some(match self.loader.load_bytes(file, &bytes) {
+            Ok(plugin) => PluginUpdate::Loaded(Arc::new(plugin)),
+            Err(error) => PluginUpdate::Refused(error),
+        })
+    }
+}
+
+/// A watched plugin directory. Events are collected from [`PluginDir::open`]
+/// on, so nothing written between the first scan and
+/// [`PluginDir::follow`] is missed. Watching stops when it is dropped.
+pub struct PluginDir {
+    _watcher: notify::RecommendedWatcher,
+    follower: Option<(Scanner, Receiver<()>)>,
+}
+
+impl PluginDir {
+    /// Starts watching `dir` and scans it once: the plugins to start with
+    /// (the first file of each plugin name) and the files refused.
+    ///
+    /// ```no_run
+    /// use kws_host::plugin_dir::PluginDir;
+    /// use kws_host::runtime::Loader;
+    /// let (mut dir, plugins, refused) = PluginDir::open("plugins".as_ref(), Loader::default())?;
+    /// dir.follow(|update| {
+    ///     println!("{update:?}");
+    ///     true
+    /// })?;
+    /// # Ok::<(), notify::Error>(())
+    /// ```
+    pub fn open(
+        dir: &Path,
+        loader: Loader,
+    ) -> notify::Result<(PluginDir, Vec<Arc<LoadedPlugin>>, Vec<LoadError>)> {
+        let (events, wakeups) = channel::<()>();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                Ok(_) => {
+                    let _ = events.send(());
+                }
+                Err(e) => tracing::warn!(error = %e, "plugin directory watch error"),
+            })?;
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        let mut scanner = Scanner {
+            dir: dir.to_path_buf(),
+            loader,
+            seen: HashMap::new(),
+        };
+        let (plugins, refused) = first_of_each_name(scanner.scan().into_iter().filter_map(
+            |update| match update {
+                PluginUpdate::Loaded(plugin) => Some(Ok(plugin)),
+                PluginUpdate::Refused(error) => Some(Err(error)),
+                PluginUpdate::Removed(_) => None,
+            },
+        ));
+        let dir = PluginDir {
+            _watcher: watcher,
+            follower: Some((scanner, wakeups)),
+        };
+        Ok((dir, plugins, refused))
+    }
+
+    /// Passes each later change to `send`, from a thread of its own, until
+    /// `send` returns false or this is dropped. Only the first call starts
+    /// a thread.
+    pub fn follow(
+        &mut self,
+        send: impl Fn(PluginUpdate) -> bool + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Some((mut scanner, wakeups)) = self.follower.take() else {
+            return Ok(());
+        };
+        std::thread::Builder::new()
+            .name("plugin-dir".into())
+            .spawn(move || {
+                loop {
+                    match wakeups.recv_timeout(RESCAN) {
+                        Ok(()) => wait_until_quiet(&wakeups),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    for update in scanner.scan() {
+                        if !send(update) {
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// Swallows events until none came for [`QUIET`].
+fn wait_until_quiet(wakeups: &Receiver<()>) {
+    let mut deadline = Instant::now() + QUIET;
+    loop {
+        match wakeups.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(()) => deadline = Instant::now() + QUIET,
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("kws-plugin-dir-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn scanner(dir: &Path) -> Scanner {
+        Scanner {
+            dir: dir.to_path_buf(),
+            loader: Loader::default(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn summary(updates: &[PluginUpdate]) -> Vec<String> {
+        updates
+            .iter()
+            .map(|u| match u {
+                PluginUpdate::Loaded(p) => format!("loaded {}", p.file.display()),
+                PluginUpdate::Refused(e) => format!("refused {}", e.file.display()),
+                PluginUpdate::Removed(f) => format!("removed {}", f.display()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_changed_content_is_reloaded() {
+        let dir = temp_dir("changes");
+        let mut scanner = scanner(&dir);
+        let a = dir.join("a.wasm");
+        std::fs::write(&a, b"not wasm").unwrap();
+        std::fs::write(dir.join(".a.wasm.partial"), b"staging").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
+        assert_eq!(
+            summary(&scanner.scan()),
+            [format!("refused {}", a.display())]
+        );
+        assert!(scanner.scan().is_empty(), "nothing changed");
+
+        // Rewritten with the same bytes: a new mtime, the same digest.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&a, b"not wasm").unwrap();
+        assert!(scanner.scan().is_empty(), "same content");
+
+        std::fs::write(&a, b"\0asm but cut").unwrap();
+        assert_eq!(
+            summary(&scanner.scan()),
+            [format!("refused {}", a.display())]
+        );
+
+        std::fs::remove_file(&a).unwrap();
+        assert_eq!(
+            summary(&scanner.scan()),
+            [format!("removed {}", a.display())]
+        );
+        assert!(scanner.scan().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn events_trigger_a_scan() {
+        let dir = temp_dir("events");
+        let (sender, updates) = channel();
+        let (mut watch, plugins, refused) = PluginDir::open(&dir, Loader::default()).unwrap();
+        assert!(plugins.is_empty() && refused.is_empty());
+        watch.follow(move |u| sender.send(u).is_ok()).unwrap();
+        // Staged under a hidden name, then renamed into place.
+        let staged = dir.join(".b.wasm");
+        std::fs::write(&staged, b"junk").unwrap();
+        std::fs::rename(&staged, dir.join("b.wasm")).unwrap();
+        let update = updates.recv_timeout(Duration::from_secs(3)).unwrap();
+        assert_eq!(
+            summary(&[update]),
+            [format!("refused {}", dir.join("b.wasm").display())]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
