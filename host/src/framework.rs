@@ -216,6 +216,17 @@ impl Slot {
     }
 }
 
+fn versions(slots: &[Slot]) -> String {
+    let described: Vec<String> = slots
+        .iter()
+        .map(|slot| match &slot.pool {
+            Some(pool) => format!("{} {}", slot.name, pool.plugin().metadata.version),
+            None => format!("{} (not loaded)", slot.name),
+        })
+        .collect();
+    described.join(", ")
+}
+
 fn point_name(point: ExtensionPoint) -> &'static str {
     match point {
         ExtensionPoint::Filter => "filter",
@@ -235,6 +246,9 @@ pub struct ProfileFramework {
     workers: usize,
     next_start: usize,
     rng: u64,
+    /// `Name version, ...` of the versions serving now, for the log line of
+    /// each placement (which code placed this pod?).
+    versions: String,
 }
 
 /// Every profile of the configuration.
@@ -291,6 +305,7 @@ impl Framework {
         let count = started.len();
         for (p, s, pool) in started {
             self.profiles[p].slots[s].pool = Some(pool);
+            self.profiles[p].versions = versions(&self.profiles[p].slots);
         }
         Ok(count)
     }
@@ -300,10 +315,13 @@ impl Framework {
     /// version is swapped in. Returns how many profiles ran it.
     pub fn unload(&mut self, plugin: &str) -> usize {
         let mut count = 0;
-        for slot in self.profiles.iter_mut().flat_map(|p| p.slots.iter_mut()) {
-            if slot.name == plugin && slot.pool.take().is_some() {
-                count += 1;
+        for profile in &mut self.profiles {
+            for slot in &mut profile.slots {
+                if slot.name == plugin && slot.pool.take().is_some() {
+                    count += 1;
+                }
             }
+            profile.versions = versions(&profile.slots);
         }
         count
     }
@@ -371,6 +389,7 @@ impl ProfileFramework {
         }
         Ok(ProfileFramework {
             scheduler_name: name.clone(),
+            versions: versions(&slots),
             slots,
             filters,
             scorers,
@@ -379,6 +398,12 @@ impl ProfileFramework {
             next_start: 0,
             rng: 0x5eed_0fc0_ffee,
         })
+    }
+
+    /// The plugin versions serving now: `NodeName 0.1.0, Lane 2.0.0, ...`
+    /// (`Lane (not loaded)` for a plugin without one).
+    pub fn versions(&self) -> &str {
+        &self.versions
     }
 
     /// Runs one scheduling cycle for `pod` against the cache as it is now.

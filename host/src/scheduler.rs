@@ -405,13 +405,15 @@ impl<B: Backend> Scheduler<B> {
         };
         let snapshot = self.cache.snapshot();
         let outcome = profile.schedule(&self.cache, &snapshot, &pod.object, &pod.record);
+        if let Outcome::Scheduled { node } = &outcome {
+            tracing::debug!(pod = %target, node, plugins = profile.versions(), "scheduled");
+        }
         let now = Instant::now();
         for message in self.framework.take_quarantine_notices() {
             self.notice(true, "PluginQuarantined", message);
         }
         match outcome {
             Outcome::Scheduled { node } => {
-                tracing::debug!(pod = %target, node, "scheduled");
                 if let Err(error) = self.cache.assume(pod.record.clone(), &node) {
                     tracing::warn!(pod = %target, %error, "not assumed");
                     self.queue.done(pod.uid());

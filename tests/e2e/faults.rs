@@ -1,7 +1,9 @@
-//! A plugin that traps, loops forever or allocates without bound is stopped
-//! by the runtime; the pod it was working on is reported with the plugin
-//! named, and the scheduler goes on with the next pod (on a fresh instance
-//! of the same plugin).
+//! A plugin that traps, loops forever, allocates without bound or returns
+//! an invalid score is stopped by the runtime. Under `failurePolicy: Fail`
+//! the pod it was working on is reported with the plugin named and waits;
+//! under `Ignore` it is placed without that plugin. Either way the
+//! scheduler goes on with the next pod (on a fresh instance of the same
+//! plugin), and a plugin that keeps faulting is quarantined.
 
 use kws_host::config::Config;
 use kws_host::model::manifest;
@@ -39,6 +41,10 @@ spec:
 ";
 
 fn run_with_fault(fault: &str) -> simulate::Report {
+    run_with(fault, "Fail", 5, CLUSTER)
+}
+
+fn run_with(fault: &str, policy: &str, after_faults: u32, cluster: &str) -> simulate::Report {
     let config = Config::from_yaml(
         "faults.yaml",
         &format!(
@@ -50,6 +56,8 @@ profiles:
   plugins:
     filter:
       enabled: [{{name: Faulty}}]
+    score:
+      enabled: [{{name: Faulty}}]
   pluginConfig:
   - name: Faulty
     args: {{fault: {fault}, nodes: bad}}
@@ -58,13 +66,15 @@ wasm:
   - name: Faulty
     callTimeout: 100ms
     memoryLimit: 32Mi
+    failurePolicy: {policy}
+    quarantine: {{afterFaults: {after_faults}, backoff: 1h}}
 "
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let mut all = plugins().to_vec();
     all.push(faulty());
-    let objects = manifest::parse("faults-cluster.yaml", CLUSTER).unwrap();
+    let objects = manifest::parse("faults-cluster.yaml", cluster).unwrap();
     simulate::run(objects, &config, &all, "test").unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -112,4 +122,73 @@ fn unbounded_allocation_hits_the_memory_cap() {
         &run_with_fault("allocate"),
         "plugin Faulty hit its memory limit of 33554432 bytes in filter",
     );
+}
+
+#[test]
+fn an_out_of_range_score_fails_the_pod() {
+    assert_survived(
+        &run_with_fault("scoreOutOfRange"),
+        "plugin Faulty returned an invalid result from score: 1000 for node bad-1, outside 0..=100",
+    );
+}
+
+/// Under `failurePolicy: Ignore` each kind of fault leaves the plugin out
+/// for that pod: both pods are placed.
+#[test]
+fn ignored_faults_let_the_other_plugins_place_the_pod() {
+    for fault in ["trap", "loop", "allocate", "scoreOutOfRange"] {
+        let report = run_with(fault, "Ignore", 5, CLUSTER);
+        assert!(report.unschedulable.is_empty(), "{fault}: {report:?}");
+        let mut placed: Vec<&str> = report.placements.iter().map(|p| p.pod.as_str()).collect();
+        placed.sort();
+        assert_eq!(placed, ["default/lucky", "default/unlucky"], "{fault}");
+    }
+}
+
+/// After one fault (`afterFaults: 1`) the plugin is quarantined: the pods
+/// after it are not placed without it, not even the one it would have
+/// passed, and their message says why.
+#[test]
+fn a_quarantined_plugin_holds_pods_under_fail() {
+    let cluster = format!(
+        "{CLUSTER}---
+apiVersion: v1
+kind: Pod
+metadata: {{name: after, namespace: default}}
+spec:
+  schedulerName: kube-wasm-scheduler
+  containers: [{{name: c, image: i}}]
+"
+    );
+    let report = run_with("trap", "Fail", 1, &cluster);
+    assert!(report.placements.is_empty(), "{report:?}");
+    let message = |pod: &str| {
+        report
+            .unschedulable
+            .iter()
+            .find(|u| u.pod == pod)
+            .map(|u| u.message.clone())
+            .unwrap_or_else(|| panic!("{pod} not reported: {report:?}"))
+    };
+    assert!(
+        message("default/unlucky").contains("plugin Faulty trapped in filter"),
+        "{report:?}"
+    );
+    for pod in ["default/lucky", "default/after"] {
+        assert!(
+            message(pod).contains("plugin Faulty is quarantined for another")
+                && message(pod)
+                    .contains("after 1 faults in a row (last: plugin Faulty trapped in filter"),
+            "{pod}: {report:?}"
+        );
+    }
+}
+
+/// The same under `Ignore`: quarantined, the plugin is skipped and every
+/// pod is placed.
+#[test]
+fn a_quarantined_plugin_is_skipped_under_ignore() {
+    let report = run_with("trap", "Ignore", 1, CLUSTER);
+    assert!(report.unschedulable.is_empty(), "{report:?}");
+    assert_eq!(report.placements.len(), 2, "{report:?}");
 }
