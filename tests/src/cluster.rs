@@ -8,7 +8,9 @@ use kws_host::backend::kube::{KubeCluster, RateLimit};
 use kws_host::backend::{Backend, BindError, EventSink, PluginNotice, PodRef};
 use kws_host::config::Config;
 use kws_host::framework::Framework;
+use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
+use kws_host::runtime::{CompileCache, Loader};
 use kws_host::scheduler::Scheduler;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -332,7 +334,22 @@ impl RunningScheduler {
 
     /// [`RunningScheduler::start`] with the credentials of `kubeconfig`.
     pub fn start_with_kubeconfig(kubeconfig: &Path, config: Config) -> RunningScheduler {
-        spawn(kubeconfig.to_path_buf(), config, |backend| backend)
+        spawn(kubeconfig.to_path_buf(), config, None, |backend| backend)
+    }
+
+    /// [`RunningScheduler::start`] with the plugins of `dir`, watched as
+    /// `kube-wasm-scheduler run` watches its plugin directory, compiled
+    /// through a compile cache in `cache`.
+    pub fn start_watching(
+        cluster: &TestCluster,
+        config: Config,
+        dir: &Path,
+        cache: &Path,
+    ) -> RunningScheduler {
+        let watched = Some((dir.to_path_buf(), cache.to_path_buf()));
+        spawn(cluster.kubeconfig.clone(), config, watched, |backend| {
+            backend
+        })
     }
 
     /// [`RunningScheduler::start`], holding every bind until the test
@@ -342,7 +359,7 @@ impl RunningScheduler {
         config: Config,
     ) -> (RunningScheduler, mpsc::Receiver<HeldBind>) {
         let (held, binds) = mpsc::channel();
-        let scheduler = spawn(cluster.kubeconfig.clone(), config, move |inner| {
+        let scheduler = spawn(cluster.kubeconfig.clone(), config, None, move |inner| {
             HoldingBinds { inner, held }
         });
         (scheduler, binds)
@@ -356,17 +373,28 @@ impl RunningScheduler {
 }
 
 /// Runs the scheduler on its own thread, against the cluster `kubeconfig`
-/// reaches as `backend` wraps it.
+/// reaches as `backend` wraps it, with the built plugins or those of a
+/// watched directory (and its compile cache).
 fn spawn<B: Backend>(
     kubeconfig: PathBuf,
     config: Config,
+    watched: Option<(PathBuf, PathBuf)>,
     backend: impl FnOnce(KubeCluster) -> B + Send + 'static,
 ) -> RunningScheduler {
     let (started, wait) = mpsc::channel();
     let thread = std::thread::spawn(move || {
+        let (watch, plugins) = match &watched {
+            Some((dir, cache)) => {
+                let loader = Loader::new(Some(CompileCache::open(cache).unwrap()));
+                let (watch, plugins, refused) =
+                    PluginDir::open(dir, loader).unwrap_or_else(|e| panic!("{e}"));
+                assert!(refused.is_empty(), "{refused:?}");
+                (Some(watch), plugins)
+            }
+            None => (None, crate::plugins().to_vec()),
+        };
         let dir = crate::component_dir("plugins").display().to_string();
-        let framework =
-            Framework::new(&config, crate::plugins(), &dir).unwrap_or_else(|e| panic!("{e}"));
+        let framework = Framework::new(&config, &plugins, &dir).unwrap_or_else(|e| panic!("{e}"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -384,9 +412,15 @@ fn spawn<B: Backend>(
             Arc::new(backend(cluster)),
             runtime.handle().clone(),
             QueueTimings::from_config(&config),
-        );
+        )
+        .serving(&plugins);
+        let mut watch = watch;
+        if let Some(watch) = watch.as_mut() {
+            watch.follow(scheduler.plugin_updates()).unwrap();
+        }
         let _ = started.send(scheduler.stop_flag());
         scheduler.run();
+        drop(watch);
     });
     let stop = wait
         .recv_timeout(Duration::from_secs(120))

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod placements;
 
 use kws_host::runtime::{self, LoadedPlugin};
 use std::path::{Path, PathBuf};
