@@ -193,4 +193,12 @@ fn plugin_check_refuses_bad_files_with_the_reason() {
         text.contains("does not implement the kws:scheduler/plugin@0.1.0 world: no exported instance named `kws:scheduler/lifecycle@0.1.0`"),
         "{text}"
     );
+    let reads_files = future.with_file_name("reads-files.wasm");
+    let (ok, text) = check(&reads_files);
+    assert!(!ok);
+    assert!(
+        text.contains("reads-files.wasm: imports wasi:filesystem/")
+            && text.contains(": plugins get no filesystem"),
+        "{text}"
+    );
 }

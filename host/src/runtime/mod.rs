@@ -56,8 +56,33 @@ pub struct LoadError {
 }
 
 /// The interfaces a plugin may import and get: the host's functions, and
-/// the record types they use.
+/// the record types they use. Nothing else is served: no filesystem,
+/// network, environment, clock or randomness.
 pub const GRANTED_IMPORTS: [&str; 2] = ["kws:scheduler/host@0.1.0", "kws:scheduler/types@0.1.0"];
+
+/// Imports that ask for what no plugin ever gets are refused at load, so
+/// the author learns it from `plugin check` rather than from a trap on the
+/// first pod. Other WASI interfaces (`io`, `cli`, `clocks`, `random`) are
+/// declared by standard toolchains whether or not the code calls them:
+/// they load, and trap if called.
+fn refused_import(import: &str) -> Option<&'static str> {
+    let interface = import.split('@').next().unwrap_or(import);
+    if GRANTED_IMPORTS
+        .iter()
+        .any(|g| g.split('@').next() == Some(interface))
+    {
+        return None;
+    }
+    if interface.starts_with("kws:scheduler/") {
+        return Some("another version of the plugin world (this host serves kws:scheduler@0.1.0)");
+    }
+    match interface.split('/').next() {
+        Some("wasi:filesystem") => Some("plugins get no filesystem"),
+        Some("wasi:sockets" | "wasi:http") => Some("plugins get no network"),
+        Some("wasi:io" | "wasi:cli" | "wasi:clocks" | "wasi:random") => None,
+        _ => Some("no host provides it; plugins get only kws:scheduler/host"),
+    }
+}
 
 /// A plugin component, compiled and checked, ready to instantiate.
 pub struct LoadedPlugin {
@@ -158,10 +183,16 @@ impl Loader {
         }
         .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
         let ty = component.component_type();
-        let imports = ty
+        let imports: Vec<String> = ty
             .imports(engine())
             .map(|(name, _)| name.to_string())
             .collect();
+        if let Some((import, why)) = imports
+            .iter()
+            .find_map(|i| refused_import(i).map(|why| (i, why)))
+        {
+            return Err(fail(format!("imports {import}: {why}")));
+        }
         let exports = ty
             .exports(engine())
             .map(|(name, _)| name.to_string())
