@@ -261,7 +261,12 @@ impl Wasm {
 /// `bench-components/` of `$CARGO_TARGET_DIR`, of the target directory
 /// this executable was built in, or of `target/` in the workspace.
 pub fn component_path() -> Result<PathBuf> {
-    const FILE: &str = "bench-components/kws-bench-guest.wasm";
+    built_file("bench-components/kws-bench-guest.wasm")
+}
+
+/// A file `cargo xtask plugins` built, by its path under the target
+/// directory (`plugins/node-name.wasm`).
+pub fn built_file(relative: &str) -> Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("kws-bench lives one level below the workspace root");
@@ -278,7 +283,7 @@ pub fn component_path() -> Result<PathBuf> {
     }
     target_dirs.push(workspace.join("target"));
     let mut candidates: Vec<PathBuf> = Vec::new();
-    for path in target_dirs.iter().map(|d| d.join(FILE)) {
+    for path in target_dirs.iter().map(|d| d.join(relative)) {
         if !candidates.contains(&path) {
             candidates.push(path);
         }
@@ -286,7 +291,7 @@ pub fn component_path() -> Result<PathBuf> {
     match candidates.iter().find(|p| p.is_file()) {
         Some(found) => Ok(found.clone()),
         None => bail!(
-            "the bench component is missing; build it with `cargo xtask plugins` \
+            "{relative} is missing; build it with `cargo xtask plugins` \
              (with the same CARGO_TARGET_DIR). Looked for:\n  {}",
             candidates
                 .iter()

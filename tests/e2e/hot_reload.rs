@@ -246,15 +246,23 @@ fn versions_swap_bad_files_are_refused_and_removal_unloads() {
         "PluginRefused",
         &["not a valid component", "keeps serving"],
     );
+    // A component of another world version.
+    let future = std::fs::read(component_dir("test-plugins").join("wrong-world.wasm")).unwrap();
+    run.rename_in(&future);
+    assert_notice(
+        &run.notice(4),
+        "PluginRefused",
+        &["does not implement the kws:scheduler/plugin@0.1.0 world", "keeps serving"],
+    );
     assert_eq!(run.place("p3"), "node-v2");
 
     // Written in place in two halves: the half file is refused, the whole
     // one loads (its code comes from the compile cache: v1 was compiled at
     // startup).
     run.write_in_place_slowly(&v1);
-    assert_notice(&run.notice(4), "PluginRefused", &["keeps serving"]);
+    assert_notice(&run.notice(5), "PluginRefused", &["keeps serving"]);
     assert_notice(
-        &run.notice(5),
+        &run.notice(6),
         "PluginLoaded",
         &["Lane 1.0.0", "from the compile cache"],
     );
@@ -264,7 +272,7 @@ fn versions_swap_bad_files_are_refused_and_removal_unloads() {
     // placed without it; put back, it places them.
     std::fs::remove_file(run.lane_file()).unwrap();
     assert_notice(
-        &run.notice(6),
+        &run.notice(7),
         "PluginUnloaded",
         &["Lane 1.0.0", "was removed"],
     );
@@ -280,7 +288,7 @@ fn versions_swap_bad_files_are_refused_and_removal_unloads() {
     );
     run.rename_in(&lane(2));
     assert_notice(
-        &run.notice(7),
+        &run.notice(8),
         "PluginLoaded",
         &["Lane 2.0.0", "from the compile cache"],
     );
