@@ -14,7 +14,7 @@
 //! its own instance of every plugin.
 
 use crate::cache::{Cache, Snapshot};
-use crate::config::{Config, Profile};
+use crate::config::{Config, DEFAULT_PLUGINS, Profile};
 use crate::runtime::{CallContext, Limits, LoadedPlugin, PluginError, PluginPool};
 use crate::wit::{Code, ExtensionPoint, NodeId, Pod, Status};
 use k8s_openapi::api::core::v1 as core;
@@ -34,6 +34,8 @@ pub const MAX_NODE_SCORE: i64 = 100;
 /// A profile that cannot run with the plugins at hand.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameworkError {
+    /// Only for plugins that are not defaults: a missing default is left
+    /// out of the profile with a warning.
     #[error(
         "profile {profile}: plugin {plugin} is enabled but no plugin of that name was loaded from {dir}"
     )]
@@ -239,14 +241,31 @@ impl ProfileFramework {
                 pools.insert(plugin_name.to_string(), created.clone());
                 Ok(created)
             };
+        // A default plugin whose component is not in the directory is left
+        // out rather than refused: a directory built before that default
+        // existed (or a deployment that drops one on purpose) still
+        // schedules with the others. Any other plugin must be there.
+        let absent_default = |plugin_name: &str| {
+            let absent = !plugins.iter().any(|p| p.name() == plugin_name)
+                && DEFAULT_PLUGINS.iter().any(|d| d.name == plugin_name);
+            if absent {
+                tracing::warn!(
+                    "profile {name}: default plugin {plugin_name} is not in {plugin_dir}; \
+                     scheduling without it"
+                );
+            }
+            absent
+        };
         let filters = profile
             .filter
             .iter()
+            .filter(|p| !absent_default(p))
             .map(|p| pool(p, ExtensionPoint::Filter))
             .collect::<Result<_, _>>()?;
         let scorers = profile
             .score
             .iter()
+            .filter(|(p, _)| !absent_default(p))
             .map(|(p, weight)| Ok((pool(p, ExtensionPoint::Score)?, *weight)))
             .collect::<Result<_, _>>()?;
         Ok(ProfileFramework {
