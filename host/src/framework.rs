@@ -245,17 +245,21 @@ impl ProfileFramework {
         // out rather than refused: a directory built before that default
         // existed (or a deployment that drops one on purpose) still
         // schedules with the others. Any other plugin must be there.
-        let absent_default = |plugin_name: &str| {
-            let absent = !plugins.iter().any(|p| p.name() == plugin_name)
-                && DEFAULT_PLUGINS.iter().any(|d| d.name == plugin_name);
-            if absent {
-                tracing::warn!(
-                    "profile {name}: default plugin {plugin_name} is not in {plugin_dir}; \
-                     scheduling without it"
-                );
-            }
-            absent
-        };
+        let absent_defaults: Vec<&str> = profile
+            .plugin_names()
+            .into_iter()
+            .filter(|n| {
+                DEFAULT_PLUGINS.iter().any(|d| d.name == *n)
+                    && !plugins.iter().any(|p| p.name() == *n)
+            })
+            .collect();
+        for plugin_name in &absent_defaults {
+            tracing::warn!(
+                "profile {name}: default plugin {plugin_name} is not in {plugin_dir}; \
+                 scheduling without it"
+            );
+        }
+        let absent_default = |plugin_name: &str| absent_defaults.contains(&plugin_name);
         let filters = profile
             .filter
             .iter()
