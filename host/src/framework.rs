@@ -4,8 +4,8 @@
 //! As in kube-scheduler, a node passes Filter only if every filter plugin
 //! passes it, and its failure reason comes from the first plugin (in profile
 //! order) that rejects it; the search stops once enough feasible nodes are
-//! found (`percentageOfNodesToScore`), starting where the previous pod's
-//! search stopped. Scores are normalised to 0..=100 per plugin, weighted and
+//! found (`percentageOfNodesToScore`; only one when the profile has no score
+//! plugins), starting where the previous pod's search stopped. Scores are normalised to 0..=100 per plugin, weighted and
 //! summed; the highest total wins, ties broken at random (seeded, so runs
 //! repeat).
 //!
@@ -331,7 +331,13 @@ impl ProfileFramework {
     ) -> Result<(Vec<NodeId>, Diagnosis), String> {
         let nodes = &ctx.snapshot.nodes;
         let all = nodes.len();
-        let wanted = feasible_nodes_to_find(self.percentage, all);
+        // Without score plugins any feasible node will do, so kube-scheduler
+        // stops at the first one found from the rotating start.
+        let wanted = if self.scorers.is_empty() {
+            1
+        } else {
+            feasible_nodes_to_find(self.percentage, all)
+        };
         let start = self.next_start % all;
         let order: Vec<NodeId> = (0..all).map(|i| nodes[(start + i) % all].id).collect();
         let mut feasible = Vec::with_capacity(wanted);
