@@ -290,7 +290,14 @@ async fn the_higher_priority_pod_is_placed_first() {
         .unwrap();
     let mut urgent = pod("high", OURS, "1500m");
     urgent.spec.as_mut().unwrap().priority_class_name = Some("high".into());
-    pods.create(&PostParams::default(), &urgent).await.unwrap();
+    // The Priority admission plugin reads classes from its informer, which
+    // may not have seen the new one yet.
+    eventually(
+        "the apiserver to admit a pod of the new class",
+        Duration::from_secs(30),
+        || async { pods.create(&PostParams::default(), &urgent).await.ok() },
+    )
+    .await;
     assert_eq!(
         pods.get("high")
             .await
