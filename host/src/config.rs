@@ -152,16 +152,39 @@ pub struct DefaultPlugin {
     pub score_weight: Option<i64>,
 }
 
-/// The default plugins, in kube-scheduler's default order (its multiPoint
-/// list, from which the filter and score orders follow) with its weights.
-/// To ship a new plugin, add it here.
+/// The default plugins: kube-scheduler v1.37's default profile
+/// (`pkg/scheduler/apis/config/v1/default_plugins.go`), its multiPoint list
+/// in its order and with its weights, from which the filter and score orders
+/// follow:
+///
+/// | point  | plugins, in order (weight) |
+/// |--------|----------------------------|
+/// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread, InterPodAffinity |
+/// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), PodTopologySpread (2), InterPodAffinity (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
+///
+/// Left out of upstream's list: SchedulingGates and PrioritySort (the queue
+/// holds gated pods and orders by priority itself), the volume plugins
+/// (VolumeRestrictions, the *Limits plugins, VolumeBinding, VolumeZone:
+/// nothing to decide for pods without volumes, which is all we schedule
+/// yet), DefaultPreemption (no preemption) and DefaultBinder (built in).
+///
+/// Each default runs at every point it implements, as upstream's multiPoint
+/// expansion; the table says which. A default whose component is missing
+/// from the plugin directory is left out of the profile with a warning
+/// (see `framework`), so a directory built before a default plugin existed
+/// still schedules. To ship a new plugin, add it here.
 #[rustfmt::skip]
 pub const DEFAULT_PLUGINS: &[DefaultPlugin] = &[
-    DefaultPlugin { name: "NodeUnschedulable", filter: true, score_weight: None },
-    DefaultPlugin { name: "NodeName",          filter: true, score_weight: None },
-    DefaultPlugin { name: "TaintToleration",   filter: true, score_weight: Some(3) },
-    DefaultPlugin { name: "NodeAffinity",      filter: true, score_weight: Some(2) },
-    DefaultPlugin { name: "NodeResourcesFit",  filter: true, score_weight: Some(1) },
+    DefaultPlugin { name: "NodeUnschedulable",               filter: true,  score_weight: None },
+    DefaultPlugin { name: "NodeName",                        filter: true,  score_weight: None },
+    DefaultPlugin { name: "TaintToleration",                 filter: true,  score_weight: Some(3) },
+    DefaultPlugin { name: "NodeAffinity",                    filter: true,  score_weight: Some(2) },
+    DefaultPlugin { name: "NodePorts",                       filter: true,  score_weight: None },
+    DefaultPlugin { name: "NodeResourcesFit",                filter: true,  score_weight: Some(1) },
+    DefaultPlugin { name: "PodTopologySpread",               filter: true,  score_weight: Some(2) },
+    DefaultPlugin { name: "InterPodAffinity",                filter: true,  score_weight: Some(2) },
+    DefaultPlugin { name: "NodeResourcesBalancedAllocation", filter: false, score_weight: Some(1) },
+    DefaultPlugin { name: "ImageLocality",                   filter: false, score_weight: Some(1) },
 ];
 
 /// Upstream plugins at extension points we don't run whose job the
@@ -1492,18 +1515,39 @@ mod tests {
             .collect()
     }
 
-    const DEFAULT_FILTER: [&str; 5] = [
+    /// kube-scheduler v1.37's default filter and score plugins, in order,
+    /// less the volume plugins (see DEFAULT_PLUGINS).
+    const DEFAULT_FILTER: [&str; 8] = [
         "NodeUnschedulable",
         "NodeName",
         "TaintToleration",
         "NodeAffinity",
+        "NodePorts",
         "NodeResourcesFit",
+        "PodTopologySpread",
+        "InterPodAffinity",
     ];
-    const DEFAULT_SCORE: [(&str, i64); 3] = [
+    const DEFAULT_SCORE: [(&str, i64); 7] = [
         ("TaintToleration", 3),
         ("NodeAffinity", 2),
         ("NodeResourcesFit", 1),
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
+        ("NodeResourcesBalancedAllocation", 1),
+        ("ImageLocality", 1),
     ];
+
+    /// The defaults without `name`.
+    fn filter_without(name: &str) -> Vec<&'static str> {
+        DEFAULT_FILTER.into_iter().filter(|n| *n != name).collect()
+    }
+
+    fn score_without(name: &str) -> Vec<(&'static str, i64)> {
+        DEFAULT_SCORE
+            .into_iter()
+            .filter(|(n, _)| *n != name)
+            .collect()
+    }
 
     #[test]
     fn default_config() {
@@ -1521,7 +1565,14 @@ mod tests {
         assert_eq!(config.wasm.defaults.memory_limit_bytes, 128 * 1024 * 1024);
         assert!(config.wasm.plugins.is_empty());
         assert!(config.profile("default-scheduler").is_none());
-        assert_eq!(profile.plugin_names(), DEFAULT_FILTER);
+        assert_eq!(
+            profile.plugin_names(),
+            [
+                DEFAULT_FILTER.as_slice(),
+                &["NodeResourcesBalancedAllocation", "ImageLocality"]
+            ]
+            .concat()
+        );
     }
 
     #[test]
@@ -1538,35 +1589,24 @@ mod tests {
     #[test]
     fn disabling_one_plugin_at_one_point() {
         let p = profile("{plugins: {filter: {disabled: [{name: TaintToleration}]}}}");
-        assert_eq!(
-            names(&p.filter),
-            [
-                "NodeUnschedulable",
-                "NodeName",
-                "NodeAffinity",
-                "NodeResourcesFit"
-            ]
-        );
+        assert_eq!(names(&p.filter), filter_without("TaintToleration"));
         // Still scores.
         assert_eq!(weights(&p), DEFAULT_SCORE);
 
         let p = profile("{plugins: {score: {disabled: [{name: NodeAffinity}]}}}");
         assert_eq!(names(&p.filter), DEFAULT_FILTER);
-        assert_eq!(
-            weights(&p),
-            [("TaintToleration", 3), ("NodeResourcesFit", 1)]
-        );
+        assert_eq!(weights(&p), score_without("NodeAffinity"));
     }
 
     #[test]
     fn disabling_one_plugin_everywhere_with_multi_point() {
         let p = profile("{plugins: {multiPoint: {disabled: [{name: TaintToleration}]}}}");
         assert!(!p.filter.contains(&"TaintToleration".to_string()));
-        assert_eq!(weights(&p), [("NodeAffinity", 2), ("NodeResourcesFit", 1)]);
+        assert_eq!(weights(&p), score_without("TaintToleration"));
         // Disabling a plugin we don't have (e.g. from an upstream config)
         // does nothing, as upstream.
         let p = profile(
-            "{plugins: {multiPoint: {disabled: [{name: NodePorts}]}, filter: {disabled: [{name: VolumeZone}]}}}",
+            "{plugins: {multiPoint: {disabled: [{name: VolumeBinding}]}, filter: {disabled: [{name: VolumeZone}]}}}",
         );
         assert_eq!(p, Profile::with_default_plugins(DEFAULT_SCHEDULER_NAME));
     }
@@ -1613,7 +1653,9 @@ mod tests {
             p.plugin_names(),
             [
                 DEFAULT_FILTER.as_slice(),
-                &["MyFilter", "Other", "MyScore", "Heavy", "Zero"]
+                &["MyFilter", "Other"],
+                &["NodeResourcesBalancedAllocation", "ImageLocality"],
+                &["MyScore", "Heavy", "Zero"]
             ]
             .concat()
         );
@@ -1626,7 +1668,7 @@ mod tests {
             "{plugins: {score: {enabled: [{name: NodeAffinity}, {name: TaintToleration, weight: 0}]}}}",
         );
         assert_eq!(
-            weights(&p),
+            weights(&p)[..3],
             [
                 ("NodeAffinity", 2),
                 ("TaintToleration", 3),
@@ -1639,7 +1681,7 @@ mod tests {
               score: {enabled: [{name: NodeAffinity}]}}}",
         );
         assert_eq!(
-            weights(&p),
+            weights(&p)[..3],
             [
                 ("NodeAffinity", 9),
                 ("TaintToleration", 3),
@@ -1670,12 +1712,15 @@ mod tests {
                 "NodeUnschedulable",
                 "TaintToleration",
                 "NodeAffinity",
+                "NodePorts",
                 "NodeResourcesFit",
+                "PodTopologySpread",
+                "InterPodAffinity",
                 "NodeName"
             ]
         );
         assert_eq!(
-            weights(&p),
+            weights(&p)[..3],
             [
                 ("TaintToleration", 3),
                 ("NodeAffinity", 5),
@@ -1695,6 +1740,9 @@ mod tests {
                 "NodeUnschedulable",
                 "TaintToleration",
                 "NodeAffinity",
+                "NodePorts",
+                "PodTopologySpread",
+                "InterPodAffinity",
                 "First"
             ]
         );
@@ -2103,7 +2151,7 @@ profiles:
 - plugins:
     postFilter: {disabled: [{name: DefaultPreemption}]}
     filter: {enabled: [{name: MyFilter, weight: 3}]}
-  pluginConfig: [{name: NodePorts, args: {}}]
+  pluginConfig: [{name: VolumeBinding, args: {}}]
 wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
 ",
         );
@@ -2115,7 +2163,7 @@ wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
             "sched.yaml: percentageOfPlacementsToScore: ignored: kube-wasm-scheduler does not place pod groups yet",
             "sched.yaml: profiles[0].plugins.postFilter.disabled[0]: ignored: kube-wasm-scheduler runs no postFilter plugins, so `DefaultPreemption` is not running",
             "sched.yaml: profiles[0].plugins.filter.enabled[0].weight: ignored: only score plugins have weights",
-            "sched.yaml: profiles[0].pluginConfig: args of `NodePorts` are unused: the profile does not run it",
+            "sched.yaml: profiles[0].pluginConfig: args of `VolumeBinding` are unused: the profile does not run it",
             "sched.yaml: wasm.plugins: `Unused` has settings but no profile runs it",
         ];
         assert_eq!(logged, expected);
@@ -2351,21 +2399,17 @@ profiles:
             Config::from_yaml("example", &documented_example()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.parallelism, 8);
         let main = config.profile(DEFAULT_SCHEDULER_NAME).unwrap();
-        assert_eq!(
-            names(&main.filter),
-            [
-                "NodeUnschedulable",
-                "TaintToleration",
-                "NodeAffinity",
-                "NodeResourcesFit"
-            ]
-        );
+        assert_eq!(names(&main.filter), filter_without("NodeName"));
         assert_eq!(
             weights(main),
             [
                 ("NodeAffinity", 5),
                 ("TaintToleration", 3),
                 ("NodeResourcesFit", 1),
+                ("PodTopologySpread", 2),
+                ("InterPodAffinity", 2),
+                ("NodeResourcesBalancedAllocation", 1),
+                ("ImageLocality", 1),
                 ("MyScore", 1)
             ]
         );

@@ -4,8 +4,8 @@
 //! As in kube-scheduler, a node passes Filter only if every filter plugin
 //! passes it, and its failure reason comes from the first plugin (in profile
 //! order) that rejects it; the search stops once enough feasible nodes are
-//! found (`percentageOfNodesToScore`), starting where the previous pod's
-//! search stopped. Scores are normalised to 0..=100 per plugin, weighted and
+//! found (`percentageOfNodesToScore`; only one when the profile has no score
+//! plugins), starting where the previous pod's search stopped. Scores are normalised to 0..=100 per plugin, weighted and
 //! summed; the highest total wins, ties broken at random (seeded, so runs
 //! repeat).
 //!
@@ -20,7 +20,7 @@
 //! ([`Framework::swap`]): a cycle runs on the pools it started with.
 
 use crate::cache::{Cache, Snapshot};
-use crate::config::{Config, FailurePolicy, PluginSettings, Profile};
+use crate::config::{Config, DEFAULT_PLUGINS, FailurePolicy, PluginSettings, Profile};
 use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool};
 use crate::wit::{Code, ExtensionPoint, NodeId, Pod, Status};
 use k8s_openapi::api::core::v1 as core;
@@ -40,6 +40,8 @@ pub const MAX_NODE_SCORE: i64 = 100;
 /// A profile that cannot run with the plugins at hand.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameworkError {
+    /// Only for plugins that are not defaults: a missing default is left
+    /// out of the profile with a warning.
     #[error(
         "profile {profile}: plugin {plugin} is enabled but no plugin of that name was loaded from {dir}"
     )]
@@ -366,14 +368,35 @@ impl ProfileFramework {
             slots[index].points.push(point);
             index
         };
+        // A default plugin whose component is not in the directory is left
+        // out rather than refused: a directory built before that default
+        // existed (or a deployment that drops one on purpose) still
+        // schedules with the others. Any other plugin must be there.
+        let absent_defaults: Vec<&str> = profile
+            .plugin_names()
+            .into_iter()
+            .filter(|n| {
+                DEFAULT_PLUGINS.iter().any(|d| d.name == *n)
+                    && !plugins.iter().any(|p| p.name() == *n)
+            })
+            .collect();
+        for plugin_name in &absent_defaults {
+            tracing::warn!(
+                "profile {name}: default plugin {plugin_name} is not in {plugin_dir}; \
+                 scheduling without it"
+            );
+        }
+        let present = |plugin: &&String| !absent_defaults.contains(&plugin.as_str());
         let filters: Vec<usize> = profile
             .filter
             .iter()
+            .filter(present)
             .map(|p| slot_for(p, ExtensionPoint::Filter))
             .collect();
         let scorers: Vec<(usize, i64)> = profile
             .score
             .iter()
+            .filter(|(p, _)| present(&p))
             .map(|(p, weight)| (slot_for(p, ExtensionPoint::Score), *weight))
             .collect();
         for slot in &mut slots {
@@ -454,7 +477,13 @@ impl ProfileFramework {
     ) -> Result<(Vec<NodeId>, Diagnosis), String> {
         let nodes = &ctx.snapshot.nodes;
         let all = nodes.len();
-        let wanted = feasible_nodes_to_find(self.percentage, all);
+        // Without score plugins any feasible node will do, so kube-scheduler
+        // stops at the first one found from the rotating start.
+        let wanted = if self.scorers.is_empty() {
+            1
+        } else {
+            feasible_nodes_to_find(self.percentage, all)
+        };
         let start = self.next_start % all;
         let order: Vec<NodeId> = (0..all).map(|i| nodes[(start + i) % all].id).collect();
         let mut feasible = Vec::with_capacity(wanted);

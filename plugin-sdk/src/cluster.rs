@@ -2,6 +2,7 @@
 //! to date by the [`Change`]s the host sends.
 
 use crate::{Change, Node, NodeId, NodeUsage, Pod, Resources, lookup};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A node as a policy sees it: its spec and status, what its pods take from
 /// it, and the pods themselves.
@@ -63,6 +64,11 @@ impl Resources {
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
     nodes: Vec<Option<NodeInfo>>,
+    /// How many nodes there are; kept so that asking costs nothing.
+    len: usize,
+    /// For each image name a node reports (`status.images[].names`), how
+    /// many nodes report it: what kube-scheduler's image states count.
+    image_nodes: BTreeMap<String, usize>,
 }
 
 impl Cluster {
@@ -70,11 +76,23 @@ impl Cluster {
     pub fn apply(&mut self, changes: Vec<Change>) {
         for change in changes {
             match change {
-                Change::NodeSet((id, node)) => match self.slot(id) {
-                    Some(info) => info.node = node,
-                    none => *none = Some(NodeInfo::new(id, node)),
-                },
-                Change::NodeRemoved(id) => *self.slot(id) = None,
+                Change::NodeSet((id, node)) => {
+                    self.forget_images(id);
+                    self.count_images(&node, 1);
+                    match self.slot(id) {
+                        Some(info) => info.node = node,
+                        none => {
+                            *none = Some(NodeInfo::new(id, node));
+                            self.len += 1;
+                        }
+                    }
+                }
+                Change::NodeRemoved(id) => {
+                    self.forget_images(id);
+                    if self.slot(id).take().is_some() {
+                        self.len -= 1;
+                    }
+                }
                 Change::UsageSet((id, usage)) => {
                     if let Some(info) = self.slot(id) {
                         info.usage = usage;
@@ -103,6 +121,44 @@ impl Cluster {
     /// Every node, in id order.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
         self.nodes.iter().flatten()
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many nodes list an image under exactly this name (names are
+    /// compared as the nodes report them, without normalisation).
+    pub fn nodes_with_image(&self, name: &str) -> usize {
+        self.image_nodes.get(name).copied().unwrap_or(0)
+    }
+
+    fn forget_images(&mut self, id: NodeId) {
+        if let Some(old) = self.get(id).map(|info| info.node.clone()) {
+            self.count_images(&old, -1);
+        }
+    }
+
+    /// Adds (`delta` 1) or removes (-1) one node's image names; a name the
+    /// node lists twice counts once.
+    fn count_images(&mut self, node: &Node, delta: isize) {
+        let names: BTreeSet<&str> = node
+            .images
+            .iter()
+            .flat_map(|i| i.names.iter().map(String::as_str))
+            .collect();
+        for name in names {
+            let count = self.image_nodes.entry(name.to_string()).or_default();
+            *count = count.saturating_add_signed(delta);
+            if *count == 0 {
+                self.image_nodes.remove(name);
+            }
+        }
     }
 
     fn slot(&mut self, id: NodeId) -> &mut Option<NodeInfo> {
@@ -153,5 +209,36 @@ mod tests {
         cluster.apply(vec![Change::NodeRemoved(3)]);
         assert!(cluster.get(3).is_none());
         assert_eq!(cluster.nodes().count(), 0);
+        assert_eq!(cluster.len(), 0);
+    }
+
+    #[test]
+    fn image_counts_follow_node_changes() {
+        let mut cluster = Cluster::default();
+        let with = |name: &str, images: &[&str]| {
+            let mut n = node(name);
+            for image in images {
+                n = n.image(image, 10);
+            }
+            n.build()
+        };
+        cluster.apply(vec![
+            Change::NodeSet((0, with("a", &["nginx:latest", "redis:7", "nginx:latest"]))),
+            Change::NodeSet((1, with("b", &["nginx:latest"]))),
+            Change::NodeSet((2, with("c", &[]))),
+        ]);
+        assert_eq!(cluster.len(), 3);
+        assert_eq!(cluster.nodes_with_image("nginx:latest"), 2);
+        assert_eq!(cluster.nodes_with_image("redis:7"), 1);
+        assert_eq!(cluster.nodes_with_image("nginx"), 0);
+
+        cluster.apply(vec![
+            Change::NodeSet((0, with("a", &["redis:7"]))),
+            Change::NodeRemoved(1),
+            Change::NodeRemoved(7),
+        ]);
+        assert_eq!(cluster.len(), 2);
+        assert_eq!(cluster.nodes_with_image("nginx:latest"), 0);
+        assert_eq!(cluster.nodes_with_image("redis:7"), 1);
     }
 }

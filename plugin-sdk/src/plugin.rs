@@ -1,6 +1,6 @@
 //! The trait a policy implements.
 
-use crate::{ExtensionPoint, NodeInfo, Pod, Status};
+use crate::{Cluster, ExtensionPoint, NodeInfo, Pod, Status};
 use serde::de::DeserializeOwned;
 
 /// A placement policy. Implement the extension points you list in
@@ -31,6 +31,19 @@ pub trait Plugin: Sized + 'static {
     /// else `0..=100`.
     fn score(&self, _pod: &Pod, _node: &NodeInfo) -> Result<i64, String> {
         Ok(0)
+    }
+
+    /// What the SDK calls to score a node: [`Plugin::score`], unless the
+    /// plugin overrides this because a node's score depends on the rest of
+    /// the cluster too (ImageLocality weighs an image by how many nodes
+    /// have it). `cluster` holds every node, feasible or not.
+    fn score_with_cluster(
+        &self,
+        pod: &Pod,
+        node: &NodeInfo,
+        _cluster: &Cluster,
+    ) -> Result<i64, String> {
+        self.score(pod, node)
     }
 
     /// Maps the scores of every feasible node onto `0..=100`, in place.

@@ -111,7 +111,7 @@ impl<P: Plugin> Runner<P> {
         nodes
             .iter()
             .map(|&node| match self.cluster.get(node) {
-                Some(info) => plugin.score(pod, info),
+                Some(info) => plugin.score_with_cluster(pod, info, &self.cluster),
                 None => Err(unknown_node::<P>(node).reasons.concat()),
             })
             .collect()

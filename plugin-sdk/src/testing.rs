@@ -102,9 +102,14 @@ impl NodeBuilder {
         self
     }
 
-    pub fn image(mut self, name: &str, size_bytes: i64) -> Self {
+    pub fn image(self, name: &str, size_bytes: i64) -> Self {
+        self.images(&[name], size_bytes)
+    }
+
+    /// An image the node lists under several names (tag and digest, say).
+    pub fn images(mut self, names: &[&str], size_bytes: i64) -> Self {
         self.0.images.push(ContainerImage {
-            names: vec![name.to_string()],
+            names: names.iter().map(|n| n.to_string()).collect(),
             size_bytes,
         });
         self
@@ -133,13 +138,7 @@ pub fn pod(namespace: &str, name: &str) -> PodBuilder {
         pod_affinity: None,
         pod_anti_affinity: None,
         tolerations: Vec::new(),
-        containers: vec![Container {
-            name: "main".to_string(),
-            image: "registry.k8s.io/pause:3.10".to_string(),
-            requests: Resources::zero(),
-            limits: Resources::zero(),
-            host_ports: Vec::new(),
-        }],
+        containers: vec![bare_container("main", "registry.k8s.io/pause:3.10")],
         init_containers: Vec::new(),
         overhead: Resources::zero(),
         topology_spread_constraints: Vec::new(),
@@ -153,6 +152,16 @@ pub fn pod(namespace: &str, name: &str) -> PodBuilder {
             ..resources(DEFAULT_MILLI_CPU, DEFAULT_MEMORY)
         },
     })
+}
+
+fn bare_container(name: &str, image: &str) -> Container {
+    Container {
+        name: name.to_string(),
+        image: image.to_string(),
+        requests: Resources::zero(),
+        limits: Resources::zero(),
+        host_ports: Vec::new(),
+    }
 }
 
 impl PodBuilder {
@@ -219,11 +228,39 @@ impl PodBuilder {
         self
     }
 
-    pub fn host_port(mut self, port: i32) -> Self {
+    /// A TCP host port on every address (`hostIP` left empty).
+    pub fn host_port(self, port: i32) -> Self {
+        self.host_port_on("0.0.0.0", Protocol::Tcp, port)
+    }
+
+    /// A host port on one address and protocol, for the first container.
+    pub fn host_port_on(mut self, ip: &str, protocol: Protocol, port: i32) -> Self {
         self.0.containers[0].host_ports.push(HostPort {
-            ip: "0.0.0.0".to_string(),
-            protocol: Protocol::Tcp,
+            ip: ip.to_string(),
+            protocol,
             port,
+        });
+        self
+    }
+
+    /// The first container's image.
+    pub fn image(mut self, image: &str) -> Self {
+        self.0.containers[0].image = image.to_string();
+        self
+    }
+
+    /// Another container, requesting nothing.
+    pub fn container(mut self, name: &str, image: &str) -> Self {
+        self.0.containers.push(bare_container(name, image));
+        self
+    }
+
+    /// An init container, requesting nothing, holding `host_ports` (the host
+    /// gives only restartable init containers, sidecars, their ports).
+    pub fn init_container(mut self, name: &str, image: &str, host_ports: Vec<HostPort>) -> Self {
+        self.0.init_containers.push(Container {
+            host_ports,
+            ..bare_container(name, image)
         });
         self
     }

@@ -18,8 +18,11 @@ use kws_host::config::PluginSettings;
 use kws_host::model::{convert, manifest};
 use kws_host::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool};
 use kws_host::wit::{self, NodeId};
+use kws_plugin_balanced_allocation::BalancedAllocation;
+use kws_plugin_image_locality::ImageLocality;
 use kws_plugin_node_affinity::NodeAffinity;
 use kws_plugin_node_name::NodeName;
+use kws_plugin_node_ports::NodePorts;
 use kws_plugin_node_resources_fit::NodeResourcesFit;
 use kws_plugin_node_unschedulable::NodeUnschedulable;
 use kws_plugin_sdk::{self as sdk, ExtensionPoint, Plugin, Runner};
@@ -71,6 +74,10 @@ fn node_yaml(name: usize, shape: usize) -> String {
     let images = match i % 4 {
         3 => {
             "[{names: ['registry.example/app:v1', 'registry.example/app@sha256:0'], sizeBytes: 52428800}]"
+        }
+        1 => {
+            "[{names: ['docker.io/library/nginx:1.27', 'nginx:1.27'], sizeBytes: 209715200},
+              {names: ['registry.example/big:v2'], sizeBytes: 2147483648}]"
         }
         _ => "[]",
     };
@@ -1061,4 +1068,150 @@ fn node_name() {
     seen.assert_rejected(&[
         "UnschedulableAndUnresolvable: node(s) didn't match the requested node name",
     ]);
+}
+
+#[test]
+fn node_ports() {
+    // Every third bound pod holds TCP 0.0.0.0:8080.
+    let pods = pending(
+        "
+metadata: {name: no-ports}
+spec:
+  containers: [{name: c, image: i, ports: [{containerPort: 8080}]}]
+---
+metadata: {name: tcp-all}
+spec:
+  containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 8080}]}]
+---
+metadata: {name: tcp-specific}
+spec:
+  containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 8080, hostIP: 10.0.0.1}]}]
+---
+metadata: {name: udp}
+spec:
+  containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 8080, protocol: UDP}]}]
+---
+metadata: {name: sctp-other-port}
+spec:
+  containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 9090, protocol: SCTP}]}]
+---
+metadata: {name: second-container}
+spec:
+  containers:
+  - {name: a, image: i, ports: [{containerPort: 80, hostPort: 9000}]}
+  - {name: b, image: i, ports: [{containerPort: 81, hostPort: 8080}]}
+---
+metadata: {name: sidecar}
+spec:
+  initContainers: [{name: s, image: i, restartPolicy: Always, ports: [{containerPort: 80, hostPort: 8080}]}]
+  containers: [{name: c, image: i}]
+---
+metadata: {name: ordinary-init}
+spec:
+  initContainers: [{name: s, image: i, ports: [{containerPort: 80, hostPort: 8080}]}]
+  containers: [{name: c, image: i}]
+",
+    );
+    let seen = compare::<NodePorts>("{}", &pods);
+    seen.assert_rejected(&[
+        "Unschedulable: node(s) didn't have free ports for the requested pod ports",
+    ]);
+    let rejected = seen.rejections.values().sum::<usize>();
+    assert!(
+        rejected < seen.pairs / 2,
+        "most pods fit most nodes ({rejected} of {} rejected)",
+        seen.pairs
+    );
+}
+
+#[test]
+fn balanced_allocation() {
+    let pods = pending(
+        "
+metadata: {name: best-effort}
+spec:
+  containers: [{name: c, image: i}]
+---
+metadata: {name: cpu-only}
+spec:
+  containers: [{name: c, image: i, resources: {requests: {cpu: 700m}}}]
+---
+metadata: {name: memory-only}
+spec:
+  containers: [{name: c, image: i, resources: {requests: {memory: 3Gi}}}]
+---
+metadata: {name: both}
+spec:
+  containers:
+  - {name: a, image: i, resources: {requests: {cpu: 1500m, memory: 1Gi}}}
+  - {name: b, image: i, resources: {requests: {cpu: 250m, memory: 5Gi}}}
+---
+metadata: {name: over-committing}
+spec:
+  containers: [{name: c, image: i, resources: {requests: {cpu: '12', memory: 40Gi}}}]
+---
+metadata: {name: gpu-and-storage}
+spec:
+  containers: [{name: c, image: i, resources: {requests: {cpu: 100m, ephemeral-storage: 5Gi}, limits: {nvidia.com/gpu: '1'}}}]
+---
+metadata: {name: init-and-overhead}
+spec:
+  overhead: {cpu: 250m, memory: 120Mi}
+  initContainers: [{name: init, image: i, resources: {requests: {cpu: '3', memory: 100Mi}}}]
+  containers: [{name: c, image: i, resources: {requests: {cpu: 500m, memory: 2Gi}}}]
+",
+    );
+    let seen = compare::<BalancedAllocation>("{}", &pods);
+    assert!(seen.scores.contains(&0), "best effort scores 0");
+    assert!(seen.scores.len() >= 10, "varied scores: {:?}", seen.scores);
+    let seen = compare::<BalancedAllocation>(
+        r#"{"resources": [{"name": "cpu"}, {"name": "memory"}, {"name": "ephemeral-storage"},
+                          {"name": "nvidia.com/gpu", "weight": 1}]}"#,
+        &pods,
+    );
+    assert!(seen.scores.len() >= 10, "varied scores: {:?}", seen.scores);
+}
+
+#[test]
+fn image_locality() {
+    // Nodes of shape 3 (mod 4) have registry.example/app:v1 (50Mi); shape 1
+    // nginx:1.27 (200Mi, also as docker.io/library/nginx:1.27) and
+    // registry.example/big:v2 (2Gi).
+    let pods = pending(
+        "
+metadata: {name: app}
+spec:
+  containers: [{name: c, image: 'registry.example/app:v1'}]
+---
+metadata: {name: app-untagged}
+spec:
+  containers: [{name: c, image: registry.example/app}]
+---
+metadata: {name: app-digest}
+spec:
+  containers: [{name: c, image: 'registry.example/app@sha256:0'}]
+---
+metadata: {name: nginx-short-and-big}
+spec:
+  containers:
+  - {name: a, image: 'nginx:1.27'}
+  - {name: b, image: 'registry.example/big:v2'}
+---
+metadata: {name: init-big}
+spec:
+  initContainers: [{name: init, image: 'registry.example/big:v2'}]
+  containers: [{name: c, image: 'docker.io/library/nginx:1.27'}]
+---
+metadata: {name: nothing-local}
+spec:
+  containers: [{name: c, image: 'nginx'}]
+",
+    );
+    let seen = compare::<ImageLocality>("{}", &pods);
+    assert!(seen.scores.contains(&0));
+    assert!(
+        seen.scores.iter().any(|s| *s > 0),
+        "some node has some image: {:?}",
+        seen.scores
+    );
 }

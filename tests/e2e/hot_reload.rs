@@ -252,7 +252,10 @@ fn versions_swap_bad_files_are_refused_and_removal_unloads() {
     assert_notice(
         &run.notice(4),
         "PluginRefused",
-        &["does not implement the kws:scheduler/plugin@0.1.0 world", "keeps serving"],
+        &[
+            "does not implement the kws:scheduler/plugin@0.1.0 world",
+            "keeps serving",
+        ],
     );
     assert_eq!(run.place("p3"), "node-v2");
 

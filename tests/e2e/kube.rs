@@ -1,9 +1,11 @@
 //! kube-wasm-scheduler against a real kube-apiserver (built from the
 //! `k8s.io/kubernetes` Go module by `tests/cluster/start`): binding through
-//! the `binding` subresource, events, conditions, pods of other schedulers.
+//! the `binding` subresource, events, conditions, pods of other schedulers,
+//! scheduling gates and priority order.
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSchedulingGate};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kws_host::config::Config;
@@ -205,4 +207,124 @@ async fn five_hundred_pods_over_fifty_nodes_are_each_bound_once_within_allocatab
         scheduled.values().all(|&n| n == 1),
         "no pod was bound twice"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gated_pod_waits_for_its_gates_to_be_removed_then_is_bound() {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    nodes
+        .create(&PostParams::default(), &node("node-1", "4"))
+        .await
+        .unwrap();
+    let mut gated = pod("gated", OURS, "100m");
+    gated.spec.as_mut().unwrap().scheduling_gates = Some(vec![PodSchedulingGate {
+        name: "example.com/quota".into(),
+    }]);
+    pods.create(&PostParams::default(), &gated).await.unwrap();
+    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+    // A pod that needs no gate shows the scheduler is running.
+    pods.create(&PostParams::default(), &pod("free", OURS, "100m"))
+        .await
+        .unwrap();
+    eventually("free to be bound", Duration::from_secs(60), || async {
+        node_name(&pods.get("free").await.ok()?)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = pods.get("gated").await.unwrap();
+    assert_eq!(node_name(&held), None, "a gated pod is not bound");
+    // The apiserver marks a gated pod; the scheduler leaves the mark as it
+    // is and records no failure, since it made no attempt.
+    let condition = held
+        .status
+        .and_then(|s| s.conditions)
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled")
+        .expect("the apiserver's PodScheduled condition");
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_deref()),
+        ("False", Some("SchedulingGated"))
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    assert!(events_for(&events, "gated").await.is_empty());
+
+    // Removing the gate (an update the apiserver allows) releases it.
+    let mut open = pods.get("gated").await.unwrap();
+    open.spec.as_mut().unwrap().scheduling_gates = None;
+    pods.replace("gated", &PostParams::default(), &open)
+        .await
+        .unwrap();
+    let bound = eventually("gated to be bound", Duration::from_secs(60), || async {
+        node_name(&pods.get("gated").await.ok()?)
+    })
+    .await;
+    assert_eq!(bound, "node-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_higher_priority_pod_is_placed_first() {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    let high: PriorityClass = serde_json::from_value(serde_json::json!({
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "high"},
+        "value": 1000,
+    }))
+    .unwrap();
+    classes.create(&PostParams::default(), &high).await.unwrap();
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .create(&PostParams::default(), &node("node-1", "2"))
+        .await
+        .unwrap();
+    // Both wait for the scheduler: room for one, created low first.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("low", OURS, "1500m"))
+        .await
+        .unwrap();
+    let mut urgent = pod("high", OURS, "1500m");
+    urgent.spec.as_mut().unwrap().priority_class_name = Some("high".into());
+    // The Priority admission plugin reads classes from its informer, which
+    // may not have seen the new one yet.
+    eventually(
+        "the apiserver to admit a pod of the new class",
+        Duration::from_secs(30),
+        || async { pods.create(&PostParams::default(), &urgent).await.ok() },
+    )
+    .await;
+    assert_eq!(
+        pods.get("high")
+            .await
+            .unwrap()
+            .spec
+            .and_then(|s| s.priority),
+        Some(1000),
+        "the apiserver resolved the priority class"
+    );
+
+    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+    let bound = eventually("high to be bound", Duration::from_secs(60), || async {
+        node_name(&pods.get("high").await.ok()?)
+    })
+    .await;
+    assert_eq!(bound, "node-1");
+    let events: Api<Event> = Api::namespaced(client, "default");
+    eventually(
+        "low's FailedScheduling event",
+        Duration::from_secs(30),
+        || async {
+            events_for(&events, "low")
+                .await
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
+        },
+    )
+    .await;
+    assert_eq!(node_name(&pods.get("low").await.unwrap()), None);
 }

@@ -91,3 +91,38 @@ fn simulation_is_repeatable() {
         assert_eq!(simulate_file(&cluster, None), first);
     }
 }
+
+#[test]
+fn a_missing_default_plugin_is_left_out_but_other_plugins_are_required() {
+    let cluster = workspace().join("tests/e2e/clusters/host-ports.yaml");
+    let objects = manifest::read_file(&cluster).unwrap_or_else(|e| panic!("{e}"));
+    let without_node_ports: Vec<_> = plugins()
+        .iter()
+        .filter(|p| p.name() != "NodePorts")
+        .cloned()
+        .collect();
+    let report = simulate::run(
+        objects.clone(),
+        &Config::default(),
+        &without_node_ports,
+        "the test's directory",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        report.unschedulable.is_empty() && report.placements.len() == 5,
+        "without NodePorts no port conflicts are seen: {report:?}"
+    );
+
+    let config = Config::from_yaml(
+        "custom.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n\
+         profiles: [{plugins: {filter: {enabled: [{name: MyFilter}]}}}]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let error = simulate::run(objects, &config, plugins(), "the test's directory").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "profile kube-wasm-scheduler: plugin MyFilter is enabled but no plugin of that name \
+         was loaded from the test's directory"
+    );
+}

@@ -110,6 +110,24 @@ impl EmbeddedCluster {
         state.publish(ClusterEvent::PodApplied(pod));
     }
 
+    /// Replaces a pod (matched by uid) and tells the watchers, as an update
+    /// through the apiserver would (e.g. removing its scheduling gates).
+    /// Returns false, changing nothing, when no pod has that uid.
+    pub fn update_pod(&self, pod: core::Pod) -> bool {
+        let mut state = self.lock();
+        let Some(index) = state
+            .pods
+            .iter()
+            .position(|p| p.metadata.uid.is_some() && p.metadata.uid == pod.metadata.uid)
+        else {
+            return false;
+        };
+        let pod = Arc::new(pod);
+        state.pods[index] = pod.clone();
+        state.publish(ClusterEvent::PodApplied(pod));
+        true
+    }
+
     /// Deletes a pod by uid and tells the watchers.
     pub fn delete_pod(&self, uid: &str) {
         let mut state = self.lock();

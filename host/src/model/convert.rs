@@ -302,6 +302,18 @@ fn container(c: &core::Container) -> Container {
     }
 }
 
+/// An init container as plugins see it: only a restartable one (a sidecar)
+/// keeps `host-ports`, since only it holds them while the pod runs; an
+/// ordinary init container has exited by then (kube-scheduler's
+/// `GetHostPorts` leaves those out of port conflicts the same way).
+fn init_container(c: &core::Container) -> Container {
+    let mut init = container(c);
+    if c.restart_policy.as_deref() != Some("Always") {
+        init.host_ports.clear();
+    }
+    init
+}
+
 fn inclusion_policy(p: Option<&String>) -> Option<InclusionPolicy> {
     p.map(|p| match p.as_str() {
         "Ignore" => InclusionPolicy::Ignore,
@@ -367,7 +379,7 @@ pub fn pod(p: &core::Pod) -> Pod {
             .init_containers
             .iter()
             .flatten()
-            .map(container)
+            .map(init_container)
             .collect(),
         overhead: resources(spec.overhead.as_ref()),
         topology_spread_constraints: spec
@@ -483,6 +495,15 @@ mod tests {
             (ports[1].ip.as_str(), ports[1].protocol, ports[1].port),
             ("10.0.0.1", Protocol::Udp, 53)
         );
+    }
+
+    #[test]
+    fn only_sidecars_keep_their_host_ports() {
+        let p = only_pod(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers:\n  - {name: setup, image: i, ports: [{containerPort: 80, hostPort: 80}]}\n  - {name: proxy, image: i, restartPolicy: Always, ports: [{containerPort: 81, hostPort: 81}]}\n  containers:\n  - {name: a, image: i}\n",
+        );
+        assert!(p.init_containers[0].host_ports.is_empty());
+        assert_eq!(p.init_containers[1].host_ports[0].port, 81);
     }
 
     #[test]

@@ -1,0 +1,249 @@
+//! NodePorts: keeps a pod off nodes where a host port it asks for is
+//! already taken, as kube-scheduler's plugin of the same name (v1.37).
+//!
+//! A port is the triple (host IP, protocol, port). `0.0.0.0` (what an empty
+//! `hostIP` means) binds every address of the node, so it conflicts with the
+//! same protocol and port on any address; a specific address conflicts with
+//! itself and with `0.0.0.0`. TCP, UDP and SCTP never conflict with each
+//! other.
+//!
+//! Upstream's PreFilter returns Skip for a pod with no host ports, and its
+//! Filter is then never run; here the Filter returns Skip for such a pod,
+//! which lets every node through in the same way.
+//!
+//! The ports counted are those of the containers and of restartable init
+//! containers (sidecars), which hold their ports as long as the pod runs;
+//! the host leaves other init containers' ports out of the pod record.
+
+use kws_plugin_sdk::{ExtensionPoint, HostPort, NoArgs, NodeInfo, Plugin, Pod, Status};
+
+/// The reason kube-scheduler reports.
+pub const ERR_REASON: &str = "node(s) didn't have free ports for the requested pod ports";
+
+/// The address that binds every address of the node.
+const ALL_ADDRESSES: &str = "0.0.0.0";
+
+pub struct NodePorts;
+
+impl Plugin for NodePorts {
+    const NAME: &'static str = "NodePorts";
+    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+    type Args = NoArgs;
+
+    fn new(_: NoArgs) -> Result<Self, String> {
+        Ok(NodePorts)
+    }
+
+    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        let mut wanted = wanted_ports(pod).peekable();
+        if wanted.peek().is_none() {
+            return Status::skip();
+        }
+        let used = &node.usage.used_ports;
+        if wanted.any(|want| used.iter().any(|taken| conflicts(want, taken))) {
+            return Status::unschedulable(ERR_REASON);
+        }
+        Status::success()
+    }
+}
+
+/// The host ports the pod asks for: its containers' and its sidecars'.
+fn wanted_ports(pod: &Pod) -> impl Iterator<Item = &HostPort> {
+    pod.init_containers
+        .iter()
+        .chain(&pod.containers)
+        .flat_map(|c| &c.host_ports)
+        .filter(|p| p.port > 0)
+}
+
+/// Whether asking for `want` collides with `taken`, already in use.
+fn conflicts(want: &HostPort, taken: &HostPort) -> bool {
+    if want.port != taken.port || want.protocol != taken.protocol {
+        return false;
+    }
+    let (want_ip, taken_ip) = (address(&want.ip), address(&taken.ip));
+    want_ip == ALL_ADDRESSES || taken_ip == ALL_ADDRESSES || want_ip == taken_ip
+}
+
+/// An empty host IP binds every address, as upstream's sanitising does.
+fn address(ip: &str) -> &str {
+    if ip.is_empty() { ALL_ADDRESSES } else { ip }
+}
+
+kws_plugin_sdk::export_plugin!(NodePorts);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kws_plugin_sdk::testing::{node, node_info, pod};
+    use kws_plugin_sdk::{Code, Protocol, Runner};
+
+    /// `"TCP/127.0.0.1/8080"`, as upstream's test table writes ports.
+    fn port(spec: &str) -> HostPort {
+        let parts: Vec<&str> = spec.split('/').collect();
+        HostPort {
+            protocol: match parts[0] {
+                "TCP" => Protocol::Tcp,
+                "UDP" => Protocol::Udp,
+                "SCTP" => Protocol::Sctp,
+                other => panic!("unknown protocol {other}"),
+            },
+            ip: parts[1].to_string(),
+            port: parts[2].parse().unwrap(),
+        }
+    }
+
+    fn pod_with(ports: &[&str]) -> Pod {
+        let mut p = pod("default", "incoming");
+        for spec in ports {
+            let hp = port(spec);
+            p = p.host_port_on(&hp.ip, hp.protocol, hp.port);
+        }
+        p.build()
+    }
+
+    fn verdict(incoming: Pod, existing: &[&str]) -> Status {
+        let existing = pod_with(existing);
+        let n = node_info(0, node("m1").build(), vec![existing]);
+        NodePorts.filter(&incoming, &n)
+    }
+
+    /// Upstream's `TestNodePorts` table: (name, incoming, existing, fits).
+    #[test]
+    fn upstream_table() {
+        let cases: &[(&str, &[&str], &[&str], bool)] = &[
+            (
+                "other port",
+                &["UDP/127.0.0.1/8080"],
+                &["UDP/127.0.0.1/9090"],
+                true,
+            ),
+            (
+                "same udp port",
+                &["UDP/127.0.0.1/8080"],
+                &["UDP/127.0.0.1/8080"],
+                false,
+            ),
+            (
+                "same tcp port",
+                &["TCP/127.0.0.1/8080"],
+                &["TCP/127.0.0.1/8080"],
+                false,
+            ),
+            (
+                "different host ip",
+                &["TCP/127.0.0.1/8080"],
+                &["TCP/127.0.0.2/8080"],
+                true,
+            ),
+            (
+                "different protocol",
+                &["UDP/127.0.0.1/8080"],
+                &["TCP/127.0.0.1/8080"],
+                true,
+            ),
+            (
+                "second udp port conflict",
+                &["UDP/127.0.0.1/8000", "UDP/127.0.0.1/8080"],
+                &["UDP/127.0.0.1/8080"],
+                false,
+            ),
+            (
+                "first tcp port conflict",
+                &["TCP/127.0.0.1/8001", "UDP/127.0.0.1/8080"],
+                &["TCP/127.0.0.1/8001", "UDP/127.0.0.1/8081"],
+                false,
+            ),
+            (
+                "first tcp port conflict due to 0.0.0.0 hostIP",
+                &["TCP/0.0.0.0/8001"],
+                &["TCP/127.0.0.1/8001"],
+                false,
+            ),
+            (
+                "TCP hostPort conflict due to 0.0.0.0 hostIP",
+                &["TCP/10.0.10.10/8001", "TCP/0.0.0.0/8001"],
+                &["TCP/127.0.0.1/8001"],
+                false,
+            ),
+            (
+                "second tcp port conflict to 0.0.0.0 hostIP",
+                &["TCP/127.0.0.1/8001"],
+                &["TCP/0.0.0.0/8001"],
+                false,
+            ),
+            (
+                "second different protocol",
+                &["UDP/127.0.0.1/8001"],
+                &["TCP/0.0.0.0/8001"],
+                true,
+            ),
+            (
+                "UDP hostPort conflict due to 0.0.0.0 hostIP",
+                &["UDP/127.0.0.1/8001"],
+                &["TCP/0.0.0.0/8001", "UDP/0.0.0.0/8001"],
+                false,
+            ),
+            (
+                "sctp against tcp",
+                &["SCTP/0.0.0.0/9000"],
+                &["TCP/0.0.0.0/9000"],
+                true,
+            ),
+            (
+                "same sctp port",
+                &["SCTP/10.0.0.1/9000"],
+                &["SCTP/0.0.0.0/9000"],
+                false,
+            ),
+            (
+                "empty host ip binds all",
+                &["TCP//80"],
+                &["TCP/10.0.0.1/80"],
+                false,
+            ),
+        ];
+        for (name, incoming, existing, fits) in cases {
+            let status = verdict(pod_with(incoming), existing);
+            if *fits {
+                assert_eq!(status, Status::success(), "{name}");
+            } else {
+                assert_eq!(status.code, Code::Unschedulable, "{name}");
+                assert_eq!(status.reasons, [ERR_REASON], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pod_without_host_ports_is_skipped() {
+        let status = verdict(pod("default", "p").build(), &["TCP/0.0.0.0/80"]);
+        assert_eq!(status.code, Code::Skip);
+        assert!(status.passes());
+    }
+
+    #[test]
+    fn a_sidecars_port_counts() {
+        let sidecar = pod("default", "p")
+            .init_container("sidecar", "envoy", vec![port("TCP/0.0.0.0/8001")])
+            .build();
+        let status = verdict(sidecar, &["TCP/0.0.0.0/8001"]);
+        assert_eq!(status.code, Code::Unschedulable);
+    }
+
+    #[test]
+    fn runs_through_the_runner() {
+        let mut runner = Runner::<NodePorts>::configured("{}").unwrap();
+        let taken = pod_with(&["TCP/0.0.0.0/80"]);
+        runner.apply(vec![
+            kws_plugin_sdk::Change::NodeSet((0, node("a").build())),
+            kws_plugin_sdk::Change::NodeSet((1, node("b").build())),
+        ]);
+        runner.apply(vec![kws_plugin_sdk::Change::UsageSet((
+            1,
+            node_info(1, node("b").build(), vec![taken]).usage,
+        ))]);
+        let rejected = runner.filter(&pod_with(&["TCP/10.1.1.1/80"]), &[0, 1]);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].node, 1);
+    }
+}
