@@ -1,7 +1,8 @@
-//! The plugin's copy of the cluster: one [`NodeInfo`] per node id, kept up
-//! to date by the [`Change`]s the host sends.
+//! The plugin's copy of the cluster: one [`NodeInfo`] per node id and the
+//! namespaces' labels, kept up to date by the [`Change`]s the host sends.
 
-use crate::{Change, Node, NodeId, NodeUsage, Pod, Resources, lookup};
+use crate::{Change, Labels, Node, NodeId, NodeUsage, Pod, Resources, lookup};
+use std::collections::BTreeMap;
 
 /// A node as a policy sees it: its spec and status, what its pods take from
 /// it, and the pods themselves.
@@ -11,6 +12,12 @@ pub struct NodeInfo {
     pub node: Node,
     pub usage: NodeUsage,
     pub pods: Vec<Pod>,
+    /// How many of `pods` have pod affinity or anti-affinity of any kind,
+    /// and how many a required anti-affinity term: kube-scheduler's
+    /// `PodsWithAffinity` and `PodsWithRequiredAntiAffinity`, so that
+    /// affinity policies skip the nodes where no pod has terms.
+    pub pods_with_affinity: usize,
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -26,6 +33,8 @@ impl NodeInfo {
                 used_ports: Vec::new(),
             },
             pods: Vec::new(),
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
         }
     }
 
@@ -36,6 +45,31 @@ impl NodeInfo {
     /// The value of one of the node's labels.
     pub fn label(&self, key: &str) -> Option<&str> {
         lookup(&self.node.labels, key)
+    }
+
+    /// Recounts the pods with affinity terms after `pods` changed.
+    pub(crate) fn count_affinity(&mut self) {
+        self.pods_with_affinity = self.pods.iter().filter(|p| p.has_pod_affinity()).count();
+        self.pods_with_required_anti_affinity = self
+            .pods
+            .iter()
+            .filter(|p| p.has_required_anti_affinity())
+            .count();
+    }
+}
+
+impl Pod {
+    /// Whether the pod has pod affinity or anti-affinity (required or
+    /// preferred), as kube-scheduler's `podWithAffinity`.
+    pub fn has_pod_affinity(&self) -> bool {
+        self.pod_affinity.is_some() || self.pod_anti_affinity.is_some()
+    }
+
+    /// Whether the pod has a required anti-affinity term.
+    pub fn has_required_anti_affinity(&self) -> bool {
+        self.pod_anti_affinity
+            .as_ref()
+            .is_some_and(|a| !a.required.is_empty())
     }
 }
 
@@ -59,10 +93,12 @@ impl Resources {
     }
 }
 
-/// Every node the host has told the plugin about, indexed by [`NodeId`].
+/// Every node the host has told the plugin about, indexed by [`NodeId`],
+/// and every namespace's labels.
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
     nodes: Vec<Option<NodeInfo>>,
+    namespaces: BTreeMap<String, Labels>,
 }
 
 impl Cluster {
@@ -84,12 +120,20 @@ impl Cluster {
                     if let Some(info) = self.slot(placed.node) {
                         info.pods.retain(|p| p.uid != placed.pod.uid);
                         info.pods.push(placed.pod);
+                        info.count_affinity();
                     }
                 }
                 Change::PodRemoved(removed) => {
                     if let Some(info) = self.slot(removed.node) {
                         info.pods.retain(|p| p.uid != removed.uid);
+                        info.count_affinity();
                     }
+                }
+                Change::NamespaceSet(namespace) => {
+                    self.namespaces.insert(namespace.name, namespace.labels);
+                }
+                Change::NamespaceRemoved(name) => {
+                    self.namespaces.remove(&name);
                 }
             }
         }
@@ -103,6 +147,16 @@ impl Cluster {
     /// Every node, in id order.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
         self.nodes.iter().flatten()
+    }
+
+    /// A namespace's labels, or `None` if the host has not sent it.
+    pub fn namespace_labels(&self, name: &str) -> Option<&Labels> {
+        self.namespaces.get(name)
+    }
+
+    /// Every namespace with its labels, by name.
+    pub fn namespaces(&self) -> impl Iterator<Item = (&str, &Labels)> {
+        self.namespaces.iter().map(|(n, l)| (n.as_str(), l))
     }
 
     fn slot(&mut self, id: NodeId) -> &mut Option<NodeInfo> {

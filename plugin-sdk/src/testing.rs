@@ -249,11 +249,13 @@ pub fn node_info(id: NodeId, node: Node, pods: Vec<Pod>) -> NodeInfo {
             usage.used_ports.extend(c.host_ports.iter().cloned());
         }
     }
-    NodeInfo {
+    let mut info = NodeInfo {
         usage,
         pods,
         ..NodeInfo::new(id, node)
-    }
+    };
+    info.count_affinity();
+    info
 }
 
 fn add(total: &mut Resources, r: &Resources) {

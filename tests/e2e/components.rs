@@ -497,7 +497,7 @@ fn check<P: Plugin>(
             pool.normalize_score(0, ctx, record, &nodes, &scores),
             &subject,
         );
-        let natively = native.normalize_scores(&native_pod, scores);
+        let natively = native.normalize_scores(&native_pod, &nodes, scores);
         same_scores(
             "NormalizeScore",
             &subject,
