@@ -14,8 +14,9 @@
 //! ```
 
 use crate::{
-    Container, ContainerImage, HostPort, Node, NodeAffinity, NodeId, NodeInfo, NodeUsage, Operator,
-    Pod, Protocol, Requirement, Resources, Taint, TaintEffect, Toleration,
+    Container, ContainerImage, HostPort, LabelSelector, Node, NodeAffinity, NodeId, NodeInfo,
+    NodeUsage, Operator, Pod, PodAffinity, Protocol, Requirement, Resources, Taint, TaintEffect,
+    Toleration, TopologySpreadConstraint,
 };
 
 /// The default requests kube-scheduler assumes for scoring when a
@@ -36,6 +37,18 @@ pub fn requirement(key: &str, operator: Operator, values: &[&str]) -> Requiremen
         key: key.into(),
         operator,
         values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+/// A label selector with only `matchLabels`.
+pub fn match_labels(pairs: &[(&str, &str)]) -> LabelSelector {
+    let mut match_labels = Vec::new();
+    for (key, value) in pairs {
+        insert_sorted(&mut match_labels, key, value);
+    }
+    LabelSelector {
+        match_labels,
+        match_expressions: Vec::new(),
     }
 }
 
@@ -216,6 +229,21 @@ impl PodBuilder {
 
     pub fn toleration(mut self, toleration: Toleration) -> Self {
         self.0.tolerations.push(toleration);
+        self
+    }
+
+    pub fn topology_spread(mut self, constraint: TopologySpreadConstraint) -> Self {
+        self.0.topology_spread_constraints.push(constraint);
+        self
+    }
+
+    pub fn pod_affinity(mut self, affinity: PodAffinity) -> Self {
+        self.0.pod_affinity = Some(affinity);
+        self
+    }
+
+    pub fn pod_anti_affinity(mut self, affinity: PodAffinity) -> Self {
+        self.0.pod_anti_affinity = Some(affinity);
         self
     }
 
