@@ -36,7 +36,9 @@ use kws_plugin_sdk::{
     Cluster, ExtensionPoint, Labels, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, PodAffinityTerm,
     Status, lookup,
 };
-use std::collections::HashMap;
+// BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
+// which the sandbox refuses (the call traps).
+use std::collections::BTreeMap;
 
 /// The reason for a node where the pod's required affinity fails.
 pub const ERR_REASON_AFFINITY_RULES_NOT_MATCH: &str = "node(s) didn't match pod affinity rules";
@@ -145,19 +147,19 @@ fn matches_all(terms: &[Term], pod: &Pod) -> bool {
 type Domain = (String, String);
 
 /// PreScore's state: the score of each value of each topology key.
-type DomainScores = HashMap<String, HashMap<String, i64>>;
+type DomainScores = BTreeMap<String, BTreeMap<String, i64>>;
 
 /// PreFilter's state.
 struct Affinity {
     affinity: Vec<Term>,
     anti_affinity: Vec<Term>,
     /// Pods matching all the affinity terms, per domain of each term.
-    affinity_counts: HashMap<Domain, i64>,
+    affinity_counts: BTreeMap<Domain, i64>,
     /// Pods matching an anti-affinity term, per domain of that term.
-    anti_affinity_counts: HashMap<Domain, i64>,
+    anti_affinity_counts: BTreeMap<Domain, i64>,
     /// Existing pods' anti-affinity terms matching the incoming pod, per
     /// domain of the existing pod's node.
-    existing_anti_affinity_counts: HashMap<Domain, i64>,
+    existing_anti_affinity_counts: BTreeMap<Domain, i64>,
     matches_itself: bool,
 }
 
@@ -174,7 +176,7 @@ impl Affinity {
             .namespace_labels(&pod.namespace)
             .unwrap_or(&no_labels);
 
-        let mut existing_anti_affinity_counts = HashMap::new();
+        let mut existing_anti_affinity_counts = BTreeMap::new();
         for node in cluster
             .nodes()
             .filter(|n| n.pods_with_required_anti_affinity > 0)
@@ -191,8 +193,8 @@ impl Affinity {
             }
         }
 
-        let mut affinity_counts = HashMap::new();
-        let mut anti_affinity_counts = HashMap::new();
+        let mut affinity_counts = BTreeMap::new();
+        let mut anti_affinity_counts = BTreeMap::new();
         if !affinity.is_empty() || !anti_affinity.is_empty() {
             for node in cluster.nodes() {
                 for existing in &node.pods {

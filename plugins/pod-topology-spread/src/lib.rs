@@ -36,7 +36,9 @@ use kws_plugin_sdk::{
     Cluster, ExtensionPoint, InclusionPolicy, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Status,
     WhenUnsatisfiable, lookup,
 };
-use std::collections::HashMap;
+// BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
+// which the sandbox refuses (the call traps).
+use std::collections::BTreeMap;
 
 /// The reason for a node whose domain would be too crowded.
 pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str =
@@ -116,12 +118,12 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 /// PreFilter's state: matching pods per topology value, per constraint.
 struct Spread {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, usize>>,
+    counts: Vec<BTreeMap<String, usize>>,
 }
 
 impl Spread {
     fn new(pod: &Pod, cluster: &Cluster, constraints: Vec<Constraint>) -> Spread {
-        let mut counts: Vec<HashMap<String, usize>> = vec![HashMap::new(); constraints.len()];
+        let mut counts: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); constraints.len()];
         for node in cluster.nodes() {
             if !has_all_keys(node, &constraints) {
                 continue;
@@ -173,7 +175,7 @@ struct Scoring {
     ignored: Vec<bool>,
     /// Matching pods per topology value of the feasible nodes (not used
     /// for hostname constraints, which count the node's own pods).
-    counts: Vec<HashMap<String, usize>>,
+    counts: Vec<BTreeMap<String, usize>>,
     /// `ln(domains + 2)` per constraint.
     weights: Vec<f64>,
 }
@@ -195,7 +197,7 @@ impl Scoring {
             .iter()
             .map(|n| !has_all_keys(n, &constraints))
             .collect();
-        let mut counts: Vec<HashMap<String, usize>> = vec![HashMap::new(); constraints.len()];
+        let mut counts: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); constraints.len()];
         for (node, _) in feasible
             .iter()
             .zip(&ignored)
