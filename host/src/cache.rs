@@ -536,6 +536,42 @@ mod tests {
     }
 
     #[test]
+    fn namespaces_reach_plugins_only_when_their_labels_change() {
+        let team = |labels: &str| {
+            objects(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: team, labels: {{{labels}}}}}\n"
+            ))
+            .namespaces
+            .remove(0)
+        };
+        let mut cache = Cache::default();
+        cache.set_namespace(&team("team: a"));
+        let seen = cache.seq();
+        cache.set_namespace(&team("team: a"));
+        assert_eq!(cache.seq(), seen, "an unchanged namespace is not logged");
+        cache.set_namespace(&team("team: b"));
+        let Catchup::Changes([Change::NamespaceSet(ns)]) = cache.catchup(Some(seen)) else {
+            panic!("one namespace change expected");
+        };
+        assert_eq!(ns.labels, [("team".to_string(), "b".to_string())]);
+        let Catchup::Full(full) = cache.catchup(None) else {
+            panic!("a new instance gets the full state");
+        };
+        assert_eq!(full, [Change::NamespaceSet(ns.clone())]);
+        let seen = cache.seq();
+        cache.remove_namespace("team");
+        cache.remove_namespace("team");
+        assert!(matches!(
+            cache.catchup(Some(seen)),
+            Catchup::Changes([Change::NamespaceRemoved(name)]) if name == "team"
+        ));
+        let Catchup::Full(full) = cache.catchup(None) else {
+            panic!("a new instance gets the full state");
+        };
+        assert!(full.is_empty());
+    }
+
+    #[test]
     fn instances_catch_up_from_the_log() {
         let mut cache = Cache::default();
         cache.set_node(node("n1"));

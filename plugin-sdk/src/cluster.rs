@@ -208,4 +208,57 @@ mod tests {
         assert!(cluster.get(3).is_none());
         assert_eq!(cluster.nodes().count(), 0);
     }
+
+    #[test]
+    fn namespaces_and_affinity_counts_follow_the_changes() {
+        use crate::{Namespace, PodAffinity, PodAffinityTerm};
+        let labels = vec![("team".to_string(), "a".to_string())];
+        let mut cluster = Cluster::default();
+        cluster.apply(vec![Change::NamespaceSet(Namespace {
+            name: "team-a".into(),
+            labels: labels.clone(),
+        })]);
+        assert_eq!(cluster.namespace_labels("team-a"), Some(&labels));
+        assert_eq!(cluster.namespaces().count(), 1);
+        cluster.apply(vec![Change::NamespaceRemoved("team-a".into())]);
+        assert_eq!(cluster.namespace_labels("team-a"), None);
+
+        let term = PodAffinityTerm {
+            label_selector: None,
+            namespaces: vec![],
+            namespace_selector: None,
+            topology_key: "zone".into(),
+            match_label_keys: vec![],
+            mismatch_label_keys: vec![],
+        };
+        let anti = PodAffinity {
+            required: vec![term],
+            preferred: vec![],
+        };
+        cluster.apply(vec![
+            Change::NodeSet((0, node("n0").build())),
+            Change::PodAdded(PlacedPod {
+                node: 0,
+                pod: pod("d", "guard").pod_anti_affinity(anti).build(),
+            }),
+            Change::PodAdded(PlacedPod {
+                node: 0,
+                pod: pod("d", "plain").build(),
+            }),
+        ]);
+        let n0 = cluster.get(0).unwrap();
+        assert_eq!(
+            (n0.pods_with_affinity, n0.pods_with_required_anti_affinity),
+            (1, 1)
+        );
+        cluster.apply(vec![Change::PodRemoved(RemovedPod {
+            node: 0,
+            uid: "d/guard".into(),
+        })]);
+        let n0 = cluster.get(0).unwrap();
+        assert_eq!(
+            (n0.pods_with_affinity, n0.pods_with_required_anti_affinity),
+            (0, 0)
+        );
+    }
 }
