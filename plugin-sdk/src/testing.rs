@@ -157,6 +157,7 @@ pub fn pod(namespace: &str, name: &str) -> PodBuilder {
         overhead: Resources::zero(),
         topology_spread_constraints: Vec::new(),
         scheduling_gates: Vec::new(),
+        terminating: false,
         requests: Resources {
             pods: 1,
             ..Resources::zero()
@@ -229,6 +230,12 @@ impl PodBuilder {
 
     pub fn toleration(mut self, toleration: Toleration) -> Self {
         self.0.tolerations.push(toleration);
+        self
+    }
+
+    /// Marks the pod as being deleted (`deletionTimestamp` set).
+    pub fn terminating(mut self) -> Self {
+        self.0.terminating = true;
         self
     }
 

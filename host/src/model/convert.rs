@@ -382,6 +382,7 @@ pub fn pod(p: &core::Pod) -> Pod {
             .flatten()
             .map(|g| g.name.clone())
             .collect(),
+        terminating: p.metadata.deletion_timestamp.is_some(),
         requests: pod_requests(spec, false),
         non_zero_requests: pod_requests(spec, true),
     }

@@ -22,8 +22,6 @@
 //!   their selector from the Services, ReplicationControllers, ReplicaSets
 //!   and StatefulSets that select the pod. The host watches none of them,
 //!   so such pods are skipped, as upstream skips a pod nothing selects.
-//! - Terminating pods count (the pod record has no deletion timestamp);
-//!   upstream leaves them out.
 //! - Score state depends on all feasible nodes, so the host must send them
 //!   in one call (it does below 256 feasible nodes; above, it splits them
 //!   across workers and each part is scored as if it were all).
@@ -71,15 +69,18 @@ impl Constraint {
             && (!self.honor_node_taints || !has_untolerated_taint(pod, &node.node))
     }
 
-    /// The node's pods in `namespace` that the selector matches; none for
-    /// an empty selector, as upstream's `countPodsMatchSelector`.
+    /// The node's pods in `namespace` that the selector matches, leaving
+    /// out terminating pods; none for an empty selector, as upstream's
+    /// `countPodsMatchSelector`.
     fn count(&self, node: &NodeInfo, namespace: &str) -> usize {
         if self.selector.is_empty() {
             return 0;
         }
         node.pods
             .iter()
-            .filter(|p| p.namespace == namespace && self.selector.matches(&p.labels))
+            .filter(|p| {
+                !p.terminating && p.namespace == namespace && self.selector.matches(&p.labels)
+            })
             .count()
     }
 }

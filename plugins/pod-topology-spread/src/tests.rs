@@ -76,8 +76,8 @@ fn host(name: &str) -> Node {
     n(name, &[(LABEL_HOSTNAME, name)])
 }
 
-/// Existing pods: (node name, labels), in namespace `default` unless the
-/// label list starts with `ns=`.
+/// Existing pods: (node name, labels), in namespace `default` unless a
+/// label reads `ns=NAME`; `terminating` marks a pod being deleted.
 struct World {
     runner: Runner<PodTopologySpread>,
     names: Vec<String>,
@@ -97,6 +97,7 @@ fn world(nodes: Vec<Node>, pods: &[(&str, &[&str])]) -> World {
         for l in labels.iter() {
             match l.strip_prefix("ns=") {
                 Some(ns) => namespace = ns,
+                None if *l == "terminating" => p = p.terminating(),
                 None => p = p.label(l, ""),
             }
         }
@@ -636,4 +637,28 @@ fn args_are_validated_as_upstream() {
     );
     assert!(err(r#"{"defaultingType": "Auto"}"#).contains("Unsupported value: \"Auto\""));
     assert!(err(r#"{"weight": 1}"#).contains("unknown field `weight`"));
+}
+
+#[test]
+fn terminating_pods_do_not_count() {
+    let w = world(
+        hosts(&["node-a", "node-b"]),
+        &[("node-a", &["foo", "terminating"]), ("node-b", &["foo"])],
+    );
+    let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
+    assert_eq!(w.scores(&p, &["node-a", "node-b"]), [100, 0]);
+    let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, foo())]);
+    assert_eq!(w.codes(&p), [S, U]);
+}
+
+#[test]
+fn pods_without_constraints_get_no_default_spreading() {
+    // Upstream's System defaults need a selector from the Services and
+    // controllers selecting the pod, which the host does not watch: the
+    // pod is skipped at Filter and Score (docs/spread-and-affinity.md).
+    let w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
+    let p = incoming(&["foo"], vec![]);
+    assert_eq!(w.runner.filter(&p, &[0, 1])[0].status.code, Code::Skip);
+    let raw = w.runner.score(&p, &[0, 1]).unwrap();
+    assert_eq!(w.runner.normalize_scores(&p, &[0, 1], raw).unwrap(), [0, 0]);
 }
