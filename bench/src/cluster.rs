@@ -287,6 +287,7 @@ fn pod() -> Pod {
         overhead: Resources::zero(),
         topology_spread_constraints: Vec::new(),
         scheduling_gates: Vec::new(),
+        terminating: false,
         requests: pod_requests.clone(),
         non_zero_requests: pod_requests,
     }

@@ -14,10 +14,10 @@
 
 use crate::model::convert;
 use crate::wit::{
-    Change, HostPort, Node, NodeId, NodeUsage, PlacedPod, Pod, RemovedPod, Resources,
+    Change, HostPort, Namespace, Node, NodeId, NodeUsage, PlacedPod, Pod, RemovedPod, Resources,
 };
 use k8s_openapi::api::core::v1 as core;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// How many changes the log keeps before dropping the oldest; an instance
@@ -149,6 +149,8 @@ pub enum Catchup<'a> {
 pub struct Cache {
     nodes: HashMap<String, NodeEntry>,
     pods: HashMap<String, CachedPod>,
+    /// Namespace labels by name, for pod affinity's `namespaceSelector`.
+    namespaces: BTreeMap<String, Namespace>,
     log: ChangeLog,
     /// Node order for snapshots: names in the order they joined.
     order: Vec<String>,
@@ -182,7 +184,12 @@ impl Cache {
 
     /// The whole state as changes, for a fresh plugin instance.
     fn full_state(&self) -> Vec<Change> {
-        let mut changes = Vec::new();
+        let mut changes: Vec<Change> = self
+            .namespaces
+            .values()
+            .cloned()
+            .map(Change::NamespaceSet)
+            .collect();
         for name in &self.order {
             let entry = &self.nodes[name];
             let (Some(id), Some(record)) = (entry.id, &entry.record) else {
@@ -224,6 +231,23 @@ impl Cache {
         let snapshot = Arc::new(snapshot);
         self.snapshot = Some(snapshot.clone());
         snapshot
+    }
+
+    /// Adds or updates a namespace from the cluster; only a change to its
+    /// labels reaches the plugins.
+    pub fn set_namespace(&mut self, object: &core::Namespace) {
+        let record = convert::namespace(object);
+        if self.namespaces.get(&record.name) != Some(&record) {
+            self.log.push(Change::NamespaceSet(record.clone()));
+            self.namespaces.insert(record.name.clone(), record);
+        }
+    }
+
+    /// Forgets a deleted namespace.
+    pub fn remove_namespace(&mut self, name: &str) {
+        if self.namespaces.remove(name).is_some() {
+            self.log.push(Change::NamespaceRemoved(name.to_string()));
+        }
     }
 
     /// Adds or updates a node from the cluster.
@@ -509,6 +533,42 @@ mod tests {
             1000,
             "its pods are still counted"
         );
+    }
+
+    #[test]
+    fn namespaces_reach_plugins_only_when_their_labels_change() {
+        let team = |labels: &str| {
+            objects(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: team, labels: {{{labels}}}}}\n"
+            ))
+            .namespaces
+            .remove(0)
+        };
+        let mut cache = Cache::default();
+        cache.set_namespace(&team("team: a"));
+        let seen = cache.seq();
+        cache.set_namespace(&team("team: a"));
+        assert_eq!(cache.seq(), seen, "an unchanged namespace is not logged");
+        cache.set_namespace(&team("team: b"));
+        let Catchup::Changes([Change::NamespaceSet(ns)]) = cache.catchup(Some(seen)) else {
+            panic!("one namespace change expected");
+        };
+        assert_eq!(ns.labels, [("team".to_string(), "b".to_string())]);
+        let Catchup::Full(full) = cache.catchup(None) else {
+            panic!("a new instance gets the full state");
+        };
+        assert_eq!(full, [Change::NamespaceSet(ns.clone())]);
+        let seen = cache.seq();
+        cache.remove_namespace("team");
+        cache.remove_namespace("team");
+        assert!(matches!(
+            cache.catchup(Some(seen)),
+            Catchup::Changes([Change::NamespaceRemoved(name)]) if name == "team"
+        ));
+        let Catchup::Full(full) = cache.catchup(None) else {
+            panic!("a new instance gets the full state");
+        };
+        assert!(full.is_empty());
     }
 
     #[test]

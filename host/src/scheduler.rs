@@ -312,6 +312,14 @@ impl<B: Backend> Scheduler<B> {
                 self.cache
                     .remove_node(node.metadata.name.as_deref().unwrap_or_default());
             }
+            ClusterEvent::NamespaceApplied(namespace) => {
+                self.cache.set_namespace(&namespace);
+                self.queue.move_all_to_active_or_backoff(now);
+            }
+            ClusterEvent::NamespaceDeleted(namespace) => {
+                self.cache
+                    .remove_namespace(namespace.metadata.name.as_deref().unwrap_or_default());
+            }
             ClusterEvent::PodApplied(pod) => self.on_pod_applied(pod, now),
             ClusterEvent::PodDeleted(pod) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();

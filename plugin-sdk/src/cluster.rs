@@ -1,7 +1,7 @@
-//! The plugin's copy of the cluster: one [`NodeInfo`] per node id, kept up
-//! to date by the [`Change`]s the host sends.
+//! The plugin's copy of the cluster: one [`NodeInfo`] per node id and the
+//! namespaces' labels, kept up to date by the [`Change`]s the host sends.
 
-use crate::{Change, Node, NodeId, NodeUsage, Pod, Resources, lookup};
+use crate::{Change, Labels, Node, NodeId, NodeUsage, Pod, Resources, lookup};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A node as a policy sees it: its spec and status, what its pods take from
@@ -12,6 +12,12 @@ pub struct NodeInfo {
     pub node: Node,
     pub usage: NodeUsage,
     pub pods: Vec<Pod>,
+    /// How many of `pods` have pod affinity or anti-affinity of any kind,
+    /// and how many a required anti-affinity term: kube-scheduler's
+    /// `PodsWithAffinity` and `PodsWithRequiredAntiAffinity`, so that
+    /// affinity policies skip the nodes where no pod has terms.
+    pub pods_with_affinity: usize,
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -27,6 +33,8 @@ impl NodeInfo {
                 used_ports: Vec::new(),
             },
             pods: Vec::new(),
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
         }
     }
 
@@ -37,6 +45,31 @@ impl NodeInfo {
     /// The value of one of the node's labels.
     pub fn label(&self, key: &str) -> Option<&str> {
         lookup(&self.node.labels, key)
+    }
+
+    /// Recounts the pods with affinity terms after `pods` changed.
+    pub(crate) fn count_affinity(&mut self) {
+        self.pods_with_affinity = self.pods.iter().filter(|p| p.has_pod_affinity()).count();
+        self.pods_with_required_anti_affinity = self
+            .pods
+            .iter()
+            .filter(|p| p.has_required_anti_affinity())
+            .count();
+    }
+}
+
+impl Pod {
+    /// Whether the pod has pod affinity or anti-affinity (required or
+    /// preferred), as kube-scheduler's `podWithAffinity`.
+    pub fn has_pod_affinity(&self) -> bool {
+        self.pod_affinity.is_some() || self.pod_anti_affinity.is_some()
+    }
+
+    /// Whether the pod has a required anti-affinity term.
+    pub fn has_required_anti_affinity(&self) -> bool {
+        self.pod_anti_affinity
+            .as_ref()
+            .is_some_and(|a| !a.required.is_empty())
     }
 }
 
@@ -60,7 +93,8 @@ impl Resources {
     }
 }
 
-/// Every node the host has told the plugin about, indexed by [`NodeId`].
+/// Every node the host has told the plugin about, indexed by [`NodeId`],
+/// and every namespace's labels.
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
     nodes: Vec<Option<NodeInfo>>,
@@ -69,6 +103,7 @@ pub struct Cluster {
     /// For each image name a node reports (`status.images[].names`), how
     /// many nodes report it: what kube-scheduler's image states count.
     image_nodes: BTreeMap<String, usize>,
+    namespaces: BTreeMap<String, Labels>,
 }
 
 impl Cluster {
@@ -102,12 +137,20 @@ impl Cluster {
                     if let Some(info) = self.slot(placed.node) {
                         info.pods.retain(|p| p.uid != placed.pod.uid);
                         info.pods.push(placed.pod);
+                        info.count_affinity();
                     }
                 }
                 Change::PodRemoved(removed) => {
                     if let Some(info) = self.slot(removed.node) {
                         info.pods.retain(|p| p.uid != removed.uid);
+                        info.count_affinity();
                     }
+                }
+                Change::NamespaceSet(namespace) => {
+                    self.namespaces.insert(namespace.name, namespace.labels);
+                }
+                Change::NamespaceRemoved(name) => {
+                    self.namespaces.remove(&name);
                 }
             }
         }
@@ -159,6 +202,16 @@ impl Cluster {
                 self.image_nodes.remove(name);
             }
         }
+    }
+
+    /// A namespace's labels, or `None` if the host has not sent it.
+    pub fn namespace_labels(&self, name: &str) -> Option<&Labels> {
+        self.namespaces.get(name)
+    }
+
+    /// Every namespace with its labels, by name.
+    pub fn namespaces(&self) -> impl Iterator<Item = (&str, &Labels)> {
+        self.namespaces.iter().map(|(n, l)| (n.as_str(), l))
     }
 
     fn slot(&mut self, id: NodeId) -> &mut Option<NodeInfo> {
@@ -240,5 +293,58 @@ mod tests {
         assert_eq!(cluster.len(), 2);
         assert_eq!(cluster.nodes_with_image("nginx:latest"), 0);
         assert_eq!(cluster.nodes_with_image("redis:7"), 1);
+    }
+
+    #[test]
+    fn namespaces_and_affinity_counts_follow_the_changes() {
+        use crate::{Namespace, PodAffinity, PodAffinityTerm};
+        let labels = vec![("team".to_string(), "a".to_string())];
+        let mut cluster = Cluster::default();
+        cluster.apply(vec![Change::NamespaceSet(Namespace {
+            name: "team-a".into(),
+            labels: labels.clone(),
+        })]);
+        assert_eq!(cluster.namespace_labels("team-a"), Some(&labels));
+        assert_eq!(cluster.namespaces().count(), 1);
+        cluster.apply(vec![Change::NamespaceRemoved("team-a".into())]);
+        assert_eq!(cluster.namespace_labels("team-a"), None);
+
+        let term = PodAffinityTerm {
+            label_selector: None,
+            namespaces: vec![],
+            namespace_selector: None,
+            topology_key: "zone".into(),
+            match_label_keys: vec![],
+            mismatch_label_keys: vec![],
+        };
+        let anti = PodAffinity {
+            required: vec![term],
+            preferred: vec![],
+        };
+        cluster.apply(vec![
+            Change::NodeSet((0, node("n0").build())),
+            Change::PodAdded(PlacedPod {
+                node: 0,
+                pod: pod("d", "guard").pod_anti_affinity(anti).build(),
+            }),
+            Change::PodAdded(PlacedPod {
+                node: 0,
+                pod: pod("d", "plain").build(),
+            }),
+        ]);
+        let n0 = cluster.get(0).unwrap();
+        assert_eq!(
+            (n0.pods_with_affinity, n0.pods_with_required_anti_affinity),
+            (1, 1)
+        );
+        cluster.apply(vec![Change::PodRemoved(RemovedPod {
+            node: 0,
+            uid: "d/guard".into(),
+        })]);
+        let n0 = cluster.get(0).unwrap();
+        assert_eq!(
+            (n0.pods_with_affinity, n0.pods_with_required_anti_affinity),
+            (0, 0)
+        );
     }
 }

@@ -74,10 +74,10 @@ macro_rules! export_plugin {
 
                 fn normalize_score(
                     pod: $crate::Pod,
-                    _nodes: ::std::vec::Vec<$crate::NodeId>,
+                    nodes: ::std::vec::Vec<$crate::NodeId>,
                     scores: ::std::vec::Vec<i64>,
                 ) -> ::std::result::Result<::std::vec::Vec<i64>, ::std::string::String> {
-                    RUNNER.with_borrow(|runner| runner.normalize_scores(&pod, scores))
+                    RUNNER.with_borrow(|runner| runner.normalize_scores(&pod, &nodes, scores))
                 }
             }
 

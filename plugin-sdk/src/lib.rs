@@ -43,6 +43,7 @@ pub mod host;
 mod normalize;
 mod plugin;
 mod runner;
+pub mod selector;
 mod status;
 pub mod testing;
 
@@ -59,8 +60,8 @@ pub mod bindings {
 
 pub use bindings::kws::scheduler::types::{
     Change, Code, Container, ContainerImage, ExtensionPoint, HostPort, InclusionPolicy,
-    LabelSelector, Labels, Node, NodeAffinity, NodeId, NodeSelectorTerm, NodeStatus, NodeUsage,
-    Operator, PlacedPod, PluginMetadata, Pod, PodAffinity, PodAffinityTerm,
+    LabelSelector, Labels, Namespace, Node, NodeAffinity, NodeId, NodeSelectorTerm, NodeStatus,
+    NodeUsage, Operator, PlacedPod, PluginMetadata, Pod, PodAffinity, PodAffinityTerm,
     PreferredSchedulingTerm, Protocol, RemovedPod, Requirement, Resources, Status, Taint,
     TaintEffect, Toleration, TolerationOperator, TopologySpreadConstraint, WeightedPodAffinityTerm,
     WhenUnsatisfiable,

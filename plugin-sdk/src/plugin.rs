@@ -33,22 +33,45 @@ pub trait Plugin: Sized + 'static {
         Ok(0)
     }
 
-    /// What the SDK calls to score a node: [`Plugin::score`], unless the
-    /// plugin overrides this because a node's score depends on the rest of
-    /// the cluster too (ImageLocality weighs an image by how many nodes
-    /// have it). `cluster` holds every node, feasible or not.
-    fn score_with_cluster(
-        &self,
-        pod: &Pod,
-        node: &NodeInfo,
-        _cluster: &Cluster,
-    ) -> Result<i64, String> {
-        self.score(pod, node)
-    }
-
     /// Maps the scores of every feasible node onto `0..=100`, in place.
     fn normalize_scores(&self, _pod: &Pod, _scores: &mut [i64]) -> Result<(), String> {
         Ok(())
+    }
+
+    /// Filters a batch of nodes for one pod, one status per node in order.
+    /// The default asks [`Plugin::filter`] about each node. Override it when
+    /// the verdict needs per-pod state worked out from the whole cluster
+    /// first (kube-scheduler's PreFilter): compute it once here, then look
+    /// at each node. A plugin with nothing to say about the pod answers
+    /// [`Status::skip`] for every node (kube-scheduler's PreFilter `Skip`).
+    fn filter_all(&self, pod: &Pod, _cluster: &Cluster, nodes: &[&NodeInfo]) -> Vec<Status> {
+        nodes.iter().map(|node| self.filter(pod, node)).collect()
+    }
+
+    /// Scores a batch of nodes for one pod, in order. The default asks
+    /// [`Plugin::score`] about each node; override it to compute per-pod
+    /// state first (kube-scheduler's PreScore). `nodes` are the nodes that
+    /// passed Filter.
+    fn score_all(
+        &self,
+        pod: &Pod,
+        _cluster: &Cluster,
+        nodes: &[&NodeInfo],
+    ) -> Result<Vec<i64>, String> {
+        nodes.iter().map(|node| self.score(pod, node)).collect()
+    }
+
+    /// Normalises the scores of every feasible node (`nodes`, in the order
+    /// of `scores`). The default calls [`Plugin::normalize_scores`];
+    /// override it when normalisation depends on the nodes or the cluster.
+    fn normalize_all(
+        &self,
+        pod: &Pod,
+        _cluster: &Cluster,
+        _nodes: &[&NodeInfo],
+        scores: &mut [i64],
+    ) -> Result<(), String> {
+        self.normalize_scores(pod, scores)
     }
 }
 

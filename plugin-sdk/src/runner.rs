@@ -2,7 +2,8 @@
 //! inside the component and natively (in unit tests and benchmarks).
 
 use crate::{
-    Change, Cluster, ExtensionPoint, NodeId, NodeStatus, Plugin, PluginMetadata, Pod, Status,
+    Change, Cluster, Code, ExtensionPoint, NodeId, NodeInfo, NodeStatus, Plugin, PluginMetadata,
+    Pod, Status,
 };
 
 /// A plugin instance together with its copy of the cluster.
@@ -79,7 +80,8 @@ impl<P: Plugin> Runner<P> {
         &self.cluster
     }
 
-    /// Filters `nodes`; returns the ones that did not pass.
+    /// Filters `nodes`; returns the ones that did not pass, and every node
+    /// with `skip` when the plugin skipped the pod.
     pub fn filter(&self, pod: &Pod, nodes: &[NodeId]) -> Vec<NodeStatus> {
         let Some(plugin) = &self.plugin else {
             return nodes
@@ -90,42 +92,76 @@ impl<P: Plugin> Runner<P> {
                 })
                 .collect();
         };
-        nodes
+        let (known, mut unknown) = self.resolve(nodes);
+        let statuses = plugin.filter_all(pod, &self.cluster, &known);
+        let mut rejected: Vec<NodeStatus> = known
             .iter()
-            .filter_map(|&node| {
-                let status = match self.cluster.get(node) {
-                    Some(info) => plugin.filter(pod, info),
-                    None => unknown_node::<P>(node),
-                };
-                (!status.passes()).then_some(NodeStatus { node, status })
+            .zip(statuses)
+            .filter(|(_, status)| status.code != Code::Success)
+            .map(|(info, status)| NodeStatus {
+                node: info.id,
+                status,
             })
-            .collect()
+            .collect();
+        rejected.append(&mut unknown);
+        rejected
     }
 
     /// Scores `nodes`, in order.
     pub fn score(&self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
-        let plugin = self
-            .plugin
-            .as_ref()
-            .ok_or_else(|| not_configured::<P>().reasons.concat())?;
-        nodes
-            .iter()
-            .map(|&node| match self.cluster.get(node) {
-                Some(info) => plugin.score_with_cluster(pod, info, &self.cluster),
-                None => Err(unknown_node::<P>(node).reasons.concat()),
-            })
-            .collect()
+        let plugin = self.plugin()?;
+        let known = self.resolve_all(nodes)?;
+        plugin.score_all(pod, &self.cluster, &known)
     }
 
-    pub fn normalize_scores(&self, pod: &Pod, mut scores: Vec<i64>) -> Result<Vec<i64>, String> {
-        let plugin = self
-            .plugin
-            .as_ref()
-            .ok_or_else(|| not_configured::<P>().reasons.concat())?;
+    /// Normalises the scores of `nodes` (in the same order).
+    pub fn normalize_scores(
+        &self,
+        pod: &Pod,
+        nodes: &[NodeId],
+        mut scores: Vec<i64>,
+    ) -> Result<Vec<i64>, String> {
+        let plugin = self.plugin()?;
         if P::EXTENSION_POINTS.contains(&ExtensionPoint::NormalizeScore) {
-            plugin.normalize_scores(pod, &mut scores)?;
+            let known = self.resolve_all(nodes)?;
+            plugin.normalize_all(pod, &self.cluster, &known, &mut scores)?;
         }
         Ok(scores)
+    }
+
+    fn plugin(&self) -> Result<&P, String> {
+        self.plugin
+            .as_ref()
+            .ok_or_else(|| not_configured::<P>().reasons.concat())
+    }
+
+    /// The nodes the plugin knows, and an error status for each id it does
+    /// not.
+    fn resolve(&self, nodes: &[NodeId]) -> (Vec<&NodeInfo>, Vec<NodeStatus>) {
+        let mut known = Vec::with_capacity(nodes.len());
+        let mut unknown = Vec::new();
+        for &node in nodes {
+            match self.cluster.get(node) {
+                Some(info) => known.push(info),
+                None => unknown.push(NodeStatus {
+                    node,
+                    status: unknown_node::<P>(node),
+                }),
+            }
+        }
+        (known, unknown)
+    }
+
+    /// Every node of `nodes`, or the error for the first unknown one.
+    fn resolve_all(&self, nodes: &[NodeId]) -> Result<Vec<&NodeInfo>, String> {
+        nodes
+            .iter()
+            .map(|&node| {
+                self.cluster
+                    .get(node)
+                    .ok_or_else(|| unknown_node::<P>(node).reasons.concat())
+            })
+            .collect()
     }
 }
 

@@ -14,8 +14,9 @@
 //! ```
 
 use crate::{
-    Container, ContainerImage, HostPort, Node, NodeAffinity, NodeId, NodeInfo, NodeUsage, Operator,
-    Pod, Protocol, Requirement, Resources, Taint, TaintEffect, Toleration,
+    Container, ContainerImage, HostPort, LabelSelector, Node, NodeAffinity, NodeId, NodeInfo,
+    NodeUsage, Operator, Pod, PodAffinity, Protocol, Requirement, Resources, Taint, TaintEffect,
+    Toleration, TopologySpreadConstraint,
 };
 
 /// The default requests kube-scheduler assumes for scoring when a
@@ -36,6 +37,18 @@ pub fn requirement(key: &str, operator: Operator, values: &[&str]) -> Requiremen
         key: key.into(),
         operator,
         values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+/// A label selector with only `matchLabels`.
+pub fn match_labels(pairs: &[(&str, &str)]) -> LabelSelector {
+    let mut match_labels = Vec::new();
+    for (key, value) in pairs {
+        insert_sorted(&mut match_labels, key, value);
+    }
+    LabelSelector {
+        match_labels,
+        match_expressions: Vec::new(),
     }
 }
 
@@ -143,6 +156,7 @@ pub fn pod(namespace: &str, name: &str) -> PodBuilder {
         overhead: Resources::zero(),
         topology_spread_constraints: Vec::new(),
         scheduling_gates: Vec::new(),
+        terminating: false,
         requests: Resources {
             pods: 1,
             ..Resources::zero()
@@ -228,6 +242,27 @@ impl PodBuilder {
         self
     }
 
+    /// Marks the pod as being deleted (`deletionTimestamp` set).
+    pub fn terminating(mut self) -> Self {
+        self.0.terminating = true;
+        self
+    }
+
+    pub fn topology_spread(mut self, constraint: TopologySpreadConstraint) -> Self {
+        self.0.topology_spread_constraints.push(constraint);
+        self
+    }
+
+    pub fn pod_affinity(mut self, affinity: PodAffinity) -> Self {
+        self.0.pod_affinity = Some(affinity);
+        self
+    }
+
+    pub fn pod_anti_affinity(mut self, affinity: PodAffinity) -> Self {
+        self.0.pod_anti_affinity = Some(affinity);
+        self
+    }
+
     /// A TCP host port on every address (`hostIP` left empty).
     pub fn host_port(self, port: i32) -> Self {
         self.host_port_on("0.0.0.0", Protocol::Tcp, port)
@@ -286,11 +321,13 @@ pub fn node_info(id: NodeId, node: Node, pods: Vec<Pod>) -> NodeInfo {
             usage.used_ports.extend(c.host_ports.iter().cloned());
         }
     }
-    NodeInfo {
+    let mut info = NodeInfo {
         usage,
         pods,
         ..NodeInfo::new(id, node)
-    }
+    };
+    info.count_affinity();
+    info
 }
 
 fn add(total: &mut Resources, r: &Resources) {

@@ -20,11 +20,13 @@ use kws_host::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool};
 use kws_host::wit::{self, NodeId};
 use kws_plugin_balanced_allocation::BalancedAllocation;
 use kws_plugin_image_locality::ImageLocality;
+use kws_plugin_inter_pod_affinity::InterPodAffinity;
 use kws_plugin_node_affinity::NodeAffinity;
 use kws_plugin_node_name::NodeName;
 use kws_plugin_node_ports::NodePorts;
 use kws_plugin_node_resources_fit::NodeResourcesFit;
 use kws_plugin_node_unschedulable::NodeUnschedulable;
+use kws_plugin_pod_topology_spread::PodTopologySpread;
 use kws_plugin_sdk::{self as sdk, ExtensionPoint, Plugin, Runner};
 use kws_plugin_taint_toleration::TaintToleration;
 use kws_tests::plugins;
@@ -215,6 +217,21 @@ fn bound_pod_yaml(node: usize, shape: usize, j: usize) -> String {
         ),
         _ => "  initContainers: [{name: init, image: i, resources: {requests: {cpu: '2'}}}]
   containers: [{name: c, image: i, resources: {requests: {cpu: 1500m, memory: 2Gi}}}]
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: topology.kubernetes.io/zone
+        labelSelector: {matchLabels: {avoid: app-2}}
+        namespaceSelector: {matchLabels: {team: b}}
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: kubernetes.io/hostname
+        labelSelector: {matchLabels: {app: app-0}}
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 20
+        podAffinityTerm:
+          topologyKey: topology.kubernetes.io/zone
+          labelSelector: {matchLabels: {app: app-1}}
 "
         .to_string(),
     };
@@ -233,9 +250,13 @@ fn parse(yaml: &str) -> manifest::Manifests {
     manifest::parse("components.yaml", yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
-/// Adds the nodes and the pods bound to them (by `spec.nodeName`) to the cache.
+/// Adds the namespaces, the nodes and the pods bound to them (by
+/// `spec.nodeName`) to the cache.
 fn add(cache: &mut Cache, yaml: &str) {
     let objects = parse(yaml);
+    for namespace in &objects.namespaces {
+        cache.set_namespace(namespace);
+    }
     for node in objects.nodes {
         cache.set_node(Arc::new(node));
     }
@@ -247,7 +268,17 @@ fn add(cache: &mut Cache, yaml: &str) {
 
 /// The cluster both sides start from.
 fn cluster() -> Cache {
-    let mut yaml = String::new();
+    let mut yaml = String::from(
+        "---
+apiVersion: v1
+kind: Namespace
+metadata: {name: bound, labels: {team: a}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: pending, labels: {team: b}}
+",
+    );
     for i in 0..NODES {
         yaml += &node_yaml(i, i);
         for j in 0..bound_count(i) {
@@ -505,7 +536,7 @@ fn check<P: Plugin>(
             pool.normalize_score(0, ctx, record, &nodes, &scores),
             &subject,
         );
-        let natively = native.normalize_scores(&native_pod, scores);
+        let natively = native.normalize_scores(&native_pod, &nodes, scores);
         same_scores(
             "NormalizeScore",
             &subject,
@@ -1213,5 +1244,136 @@ spec:
         seen.scores.iter().any(|s| *s > 0),
         "some node has some image: {:?}",
         seen.scores
+    );
+}
+
+#[test]
+fn pod_topology_spread() {
+    let pods = pending(
+        "
+metadata: {namespace: bound, name: no-constraints, labels: {app: app-0}}
+spec:
+  containers: [{name: c, image: i}]
+---
+metadata: {namespace: bound, name: zone-hard, labels: {app: app-0}}
+spec:
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: app-0}}}
+  containers: [{name: c, image: i}]
+---
+metadata: {namespace: bound, name: host-hard-min-domains, labels: {app: app-1}}
+spec:
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, minDomains: 60, labelSelector: {matchLabels: {app: app-1}}}
+  containers: [{name: c, image: i}]
+---
+metadata: {namespace: bound, name: missing-key, labels: {app: app-0}}
+spec:
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: disktype, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: app-0}}}
+  containers: [{name: c, image: i}]
+---
+metadata: {namespace: bound, name: policies, labels: {app: app-0, tier: x}}
+spec:
+  nodeSelector: {tier: frontend}
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, nodeTaintsPolicy: Honor, nodeAffinityPolicy: Ignore, matchLabelKeys: [tier], labelSelector: {matchExpressions: [{key: app, operator: Exists}]}}
+  containers: [{name: c, image: i}]
+---
+metadata: {namespace: bound, name: soft-zone-and-host, labels: {app: app-0}}
+spec:
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: app-0}}}
+  - {maxSkew: 2, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchExpressions: [{key: app, operator: In, values: [app-0, app-1]}]}}
+  containers: [{name: c, image: i}]
+---
+metadata: {namespace: bound, name: soft-missing-key, labels: {app: app-2}}
+spec:
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: tier, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: app-2}}}
+  containers: [{name: c, image: i}]
+",
+    );
+    let seen = compare::<PodTopologySpread>("{}", &pods);
+    seen.assert_rejected(&[
+        "Skip: ",
+        "Unschedulable: node(s) didn't match pod topology spread constraints",
+        "UnschedulableAndUnresolvable: node(s) didn't match pod topology spread constraints (missing required label)",
+    ]);
+    assert!(seen.normalized.len() > 2, "{:?}", seen.normalized);
+}
+
+#[test]
+fn inter_pod_affinity() {
+    let pods = pending(
+        "
+metadata: {name: plain, labels: {app: app-9}}
+spec:
+  containers: [{name: c, image: i}]
+---
+metadata: {name: avoided, labels: {avoid: app-2}}
+spec:
+  containers: [{name: c, image: i}]
+---
+metadata: {name: near-app-1, labels: {app: app-9}}
+spec:
+  affinity:
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: topology.kubernetes.io/zone
+        labelSelector: {matchLabels: {app: app-1}}
+        namespaces: [bound]
+  containers: [{name: c, image: i}]
+---
+metadata: {name: first-of-group, labels: {group: g}}
+spec:
+  affinity:
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: disktype
+        labelSelector: {matchLabels: {group: g}}
+  containers: [{name: c, image: i}]
+---
+metadata: {name: one-per-node, labels: {app: app-0}}
+spec:
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: kubernetes.io/hostname
+        labelSelector: {matchLabels: {app: app-0}}
+        namespaceSelector: {matchLabels: {team: a}}
+  containers: [{name: c, image: i}]
+---
+metadata: {name: preferences, labels: {app: app-0}}
+spec:
+  affinity:
+    podAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 30
+        podAffinityTerm:
+          topologyKey: topology.kubernetes.io/zone
+          labelSelector: {matchLabels: {app: app-1}}
+          namespaceSelector: {}
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 50
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector: {matchLabels: {app: app-2}}
+          namespaces: [bound]
+  containers: [{name: c, image: i}]
+",
+    );
+    let seen = compare::<InterPodAffinity>("{}", &pods);
+    seen.assert_rejected(&[
+        "Skip: ",
+        "UnschedulableAndUnresolvable: node(s) didn't match pod affinity rules",
+        "Unschedulable: node(s) didn't match pod anti-affinity rules",
+        "Unschedulable: node(s) didn't satisfy existing pods anti-affinity rules",
+    ]);
+    assert!(seen.normalized.len() > 2, "{:?}", seen.normalized);
+    compare::<InterPodAffinity>(
+        r#"{"hardPodAffinityWeight": 5, "ignorePreferredTermsOfExistingPods": true}"#,
+        &pods,
     );
 }

@@ -328,3 +328,87 @@ async fn the_higher_priority_pod_is_placed_first() {
     .await;
     assert_eq!(node_name(&pods.get("low").await.unwrap()), None);
 }
+
+/// The profile with PodTopologySpread and InterPodAffinity enabled (the
+/// shared test profile of `clusters/spread-and-affinity.config.yaml`).
+fn spread_and_affinity_config() -> Config {
+    let path = kws_tests::workspace().join("tests/e2e/clusters/spread-and-affinity.config.yaml");
+    Config::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_labels_are_watched_for_pod_affinity_namespace_selectors() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Patch, PatchParams};
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    for name in ["node-1", "node-2"] {
+        let mut n = node(name, "4");
+        n.metadata.labels = Some([("kubernetes.io/hostname".to_string(), name.to_string())].into());
+        nodes.create(&PostParams::default(), &n).await.unwrap();
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let team: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "team-a"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &team)
+        .await
+        .unwrap();
+    // The cache runs on node-1, bound by someone else.
+    let mut cache = pod("cache", "default-scheduler", "100m");
+    cache.metadata.namespace = Some("team-a".into());
+    cache.metadata.labels = Some([("app".to_string(), "cache".to_string())].into());
+    cache.spec.as_mut().unwrap().node_name = Some("node-1".into());
+    Api::<Pod>::namespaced(client.clone(), "team-a")
+        .create(&PostParams::default(), &cache)
+        .await
+        .unwrap();
+    // The client must run beside a cache of a namespace labelled team=a.
+    let mut client_pod = pod("client", OURS, "100m");
+    client_pod.spec.as_mut().unwrap().affinity = Some(
+        serde_json::from_value(serde_json::json!({"podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "topologyKey": "kubernetes.io/hostname",
+                "labelSelector": {"matchLabels": {"app": "cache"}},
+                "namespaceSelector": {"matchLabels": {"team": "a"}},
+            }],
+        }}))
+        .unwrap(),
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &client_pod)
+        .await
+        .unwrap();
+
+    let _scheduler = RunningScheduler::start(&cluster, spread_and_affinity_config());
+    let condition = eventually(
+        "the PodScheduled=False condition",
+        Duration::from_secs(60),
+        || async {
+            let pod = pods.get("client").await.ok()?;
+            pod.status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        },
+    )
+    .await;
+    assert_eq!(
+        condition.message.as_deref(),
+        Some("0/2 nodes are available: 2 node(s) didn't match pod affinity rules.")
+    );
+
+    // Labelling the namespace makes the cache's namespace selected: the
+    // client is retried and bound beside it.
+    let labels = serde_json::json!({"metadata": {"labels": {"team": "a"}}});
+    namespaces
+        .patch("team-a", &PatchParams::default(), &Patch::Merge(&labels))
+        .await
+        .unwrap();
+    let bound = eventually("client to be bound", Duration::from_secs(60), || async {
+        node_name(&pods.get("client").await.ok()?)
+    })
+    .await;
+    assert_eq!(bound, "node-1");
+}

@@ -22,6 +22,7 @@ struct State {
     /// In creation order.
     pods: Vec<Arc<core::Pod>>,
     nodes: Vec<Arc<core::Node>>,
+    namespaces: Vec<Arc<core::Namespace>>,
     events: Vec<RecordedEvent>,
     plugin_notices: Vec<PluginNotice>,
     sinks: Vec<EventSink>,
@@ -60,6 +61,7 @@ impl EmbeddedCluster {
             state: Mutex::new(State {
                 pods: objects.pods.into_iter().map(Arc::new).collect(),
                 nodes: objects.nodes.into_iter().map(Arc::new).collect(),
+                namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
                 ..State::default()
             }),
         }
@@ -169,6 +171,9 @@ impl EmbeddedCluster {
 impl Backend for EmbeddedCluster {
     fn watch(&self, sink: EventSink) {
         let mut state = self.lock();
+        for namespace in &state.namespaces {
+            let _ = sink.send(ClusterEvent::NamespaceApplied(namespace.clone()));
+        }
         for node in &state.nodes {
             let _ = sink.send(ClusterEvent::NodeApplied(node.clone()));
         }

@@ -4,7 +4,7 @@
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
 use k8s_openapi::api::events::v1 as events;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -271,7 +271,22 @@ async fn follow<K, F>(
 
 impl Backend for KubeCluster {
     fn watch(&self, sink: EventSink) {
-        let unsynced = Arc::new(AtomicUsize::new(2));
+        let unsynced = Arc::new(AtomicUsize::new(3));
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        self.runtime.spawn(follow(
+            "namespaces",
+            namespaces,
+            watcher::Config::default(),
+            sink.clone(),
+            unsynced.clone(),
+            |namespace, deleted| {
+                if deleted {
+                    ClusterEvent::NamespaceDeleted(namespace)
+                } else {
+                    ClusterEvent::NamespaceApplied(namespace)
+                }
+            },
+        ));
         let nodes: Api<Node> = Api::all(self.client.clone());
         let node_sink = sink.clone();
         self.runtime.spawn(follow(

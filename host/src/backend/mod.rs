@@ -19,7 +19,11 @@ pub enum ClusterEvent {
     /// A node was added or changed.
     NodeApplied(Arc<core::Node>),
     NodeDeleted(Arc<core::Node>),
-    /// Every node and pod that existed when the watch started has been
+    /// A namespace was added or changed (its labels matter to pod
+    /// affinity's `namespaceSelector`).
+    NamespaceApplied(Arc<core::Namespace>),
+    NamespaceDeleted(Arc<core::Namespace>),
+    /// Every node, pod and namespace that existed when the watch started has been
     /// reported: the scheduler's view is complete enough to decide on.
     Synced,
 }

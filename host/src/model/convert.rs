@@ -6,10 +6,10 @@
 
 use super::quantity::Quantity;
 use crate::wit::{
-    Container, ContainerImage, HostPort, InclusionPolicy, LabelSelector, Node, NodeAffinity,
-    NodeSelectorTerm, Operator, Pod, PodAffinity, PodAffinityTerm, PreferredSchedulingTerm,
-    Protocol, Requirement, Resources, Taint, TaintEffect, Toleration, TolerationOperator,
-    TopologySpreadConstraint, WeightedPodAffinityTerm, WhenUnsatisfiable,
+    Container, ContainerImage, HostPort, InclusionPolicy, LabelSelector, Namespace, Node,
+    NodeAffinity, NodeSelectorTerm, Operator, Pod, PodAffinity, PodAffinityTerm,
+    PreferredSchedulingTerm, Protocol, Requirement, Resources, Taint, TaintEffect, Toleration,
+    TolerationOperator, TopologySpreadConstraint, WeightedPodAffinityTerm, WhenUnsatisfiable,
 };
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
@@ -394,8 +394,17 @@ pub fn pod(p: &core::Pod) -> Pod {
             .flatten()
             .map(|g| g.name.clone())
             .collect(),
+        terminating: p.metadata.deletion_timestamp.is_some(),
         requests: pod_requests(spec, false),
         non_zero_requests: pod_requests(spec, true),
+    }
+}
+
+/// The namespace as plugins see it: its name and labels.
+pub fn namespace(n: &core::Namespace) -> Namespace {
+    Namespace {
+        name: n.metadata.name.clone().unwrap_or_default(),
+        labels: pairs(n.metadata.labels.as_ref()),
     }
 }
 

@@ -43,25 +43,33 @@ impl Plugin for ImageLocality {
         Ok(ImageLocality)
     }
 
-    fn score_with_cluster(
+    /// A node's score weighs each image by how many nodes have it, so it
+    /// needs the whole cluster.
+    fn score_all(
         &self,
         pod: &Pod,
-        node: &NodeInfo,
         cluster: &Cluster,
-    ) -> Result<i64, String> {
-        let total_nodes = cluster.len();
-        let containers = pod.init_containers.iter().chain(&pod.containers);
-        let mut sum = 0i64;
-        let mut count = 0i64;
-        for container in containers {
-            count += 1;
-            let name = normalized_image_name(&container.image);
-            if let Some(size) = image_size(node, &name) {
-                sum += scaled_image_score(size, cluster.nodes_with_image(&name), total_nodes);
-            }
-        }
-        Ok(priority(sum, count))
+        nodes: &[&NodeInfo],
+    ) -> Result<Vec<i64>, String> {
+        Ok(nodes.iter().map(|node| score(pod, node, cluster)).collect())
     }
+}
+
+/// One node's score: the images it has, each weighed by its size and by
+/// the share of nodes that have it, scaled to 0..=100.
+fn score(pod: &Pod, node: &NodeInfo, cluster: &Cluster) -> i64 {
+    let total_nodes = cluster.len();
+    let containers = pod.init_containers.iter().chain(&pod.containers);
+    let mut sum = 0i64;
+    let mut count = 0i64;
+    for container in containers {
+        count += 1;
+        let name = normalized_image_name(&container.image);
+        if let Some(size) = image_size(node, &name) {
+            sum += scaled_image_score(size, cluster.nodes_with_image(&name), total_nodes);
+        }
+    }
+    priority(sum, count)
 }
 
 /// `name:latest` when `name` has no tag, else `name` as it is.

@@ -463,6 +463,9 @@ mod tests {
         );
         let scores = runner.score(&p, &[0, 2]).unwrap();
         assert_eq!(scores, [0, 10]);
-        assert_eq!(runner.normalize_scores(&p, scores).unwrap(), [0, 100]);
+        assert_eq!(
+            runner.normalize_scores(&p, &[0, 2], scores).unwrap(),
+            [0, 100]
+        );
     }
 }

@@ -310,6 +310,9 @@ mod tests {
         assert_eq!(rejected[0].node, 1);
         let scores = runner.score(&p, &[0, 2]).unwrap();
         assert_eq!(scores, [0, 1]);
-        assert_eq!(runner.normalize_scores(&p, scores).unwrap(), [100, 0]);
+        assert_eq!(
+            runner.normalize_scores(&p, &[0, 2], scores).unwrap(),
+            [100, 0]
+        );
     }
 }

@@ -1,0 +1,357 @@
+//! PodTopologySpread: spreads matching pods across topology domains (zones,
+//! nodes, any node label), as kube-scheduler's plugin of the same name
+//! (v1.37, with minDomains, node inclusion policies and matchLabelKeys, all
+//! GA there).
+//!
+//! Filter (the pod's `DoNotSchedule` constraints): once per pod, count the
+//! pods matching each constraint's selector in the pod's namespace per
+//! topology value, over every node that has all the constraints' topology
+//! keys and passes the constraint's node inclusion policies (PreFilter).
+//! A node without a constraint's key is rejected for good; a node where
+//! `matching + (1 if the pod matches itself) - global minimum > maxSkew` is
+//! rejected until pods move. The global minimum is 0 while fewer domains
+//! than `minDomains` exist.
+//!
+//! Score (the `ScheduleAnyway` constraints): per feasible node, the sum
+//! over constraints of `matching pods in its domain * ln(domains + 2) +
+//! maxSkew - 1`, rounded; normalised so the fewest matching pods score 100
+//! and feasible nodes missing a topology key score 0.
+//!
+//! Where this differs from upstream, knowingly:
+//! - Default constraints (for pods without constraints of their own) take
+//!   their selector from the Services, ReplicationControllers, ReplicaSets
+//!   and StatefulSets that select the pod. The host watches none of them,
+//!   so such pods are skipped, as upstream skips a pod nothing selects.
+//! - Score state depends on all feasible nodes, so the host must send them
+//!   in one call (it does below 256 feasible nodes; above, it splits them
+//!   across workers and each part is scored as if it were all).
+
+mod args;
+
+use args::PodTopologySpreadArgs;
+use kws_plugin_sdk::selector::{Selector, has_untolerated_taint, matches_required_node_affinity};
+use kws_plugin_sdk::{
+    Cluster, ExtensionPoint, InclusionPolicy, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Status,
+    WhenUnsatisfiable, lookup,
+};
+// BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
+// which the sandbox refuses (the call traps).
+use std::collections::BTreeMap;
+
+/// The reason for a node whose domain would be too crowded.
+pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str =
+    "node(s) didn't match pod topology spread constraints";
+/// The reason for a node that lacks a constraint's topology key.
+pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+
+/// The hostname label: per-node domains, counted at Score time.
+const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+
+pub struct PodTopologySpread;
+
+/// A constraint with its selector parsed and its defaults filled in.
+#[derive(Debug)]
+struct Constraint {
+    max_skew: i32,
+    topology_key: String,
+    selector: Selector,
+    min_domains: i32,
+    honor_node_affinity: bool,
+    honor_node_taints: bool,
+}
+
+impl Constraint {
+    /// Whether the node's domain counts for this constraint
+    /// (`matchNodeInclusionPolicies`).
+    fn includes(&self, pod: &Pod, node: &NodeInfo) -> bool {
+        (!self.honor_node_affinity || matches_required_node_affinity(pod, &node.node))
+            && (!self.honor_node_taints || !has_untolerated_taint(pod, &node.node))
+    }
+
+    /// The node's pods in `namespace` that the selector matches, leaving
+    /// out terminating pods; none for an empty selector, as upstream's
+    /// `countPodsMatchSelector`.
+    fn count(&self, node: &NodeInfo, namespace: &str) -> usize {
+        if self.selector.is_empty() {
+            return 0;
+        }
+        node.pods
+            .iter()
+            .filter(|p| {
+                !p.terminating && p.namespace == namespace && self.selector.matches(&p.labels)
+            })
+            .count()
+    }
+}
+
+/// The pod's constraints with the given `whenUnsatisfiable`.
+fn constraints(pod: &Pod, action: WhenUnsatisfiable) -> Result<Vec<Constraint>, String> {
+    pod.topology_spread_constraints
+        .iter()
+        .filter(|c| c.when_unsatisfiable == action)
+        .map(|c| {
+            let own: Vec<(String, String)> = c
+                .match_label_keys
+                .iter()
+                .filter_map(|key| lookup(&pod.labels, key).map(|v| (key.clone(), v.to_string())))
+                .collect();
+            let selector = Selector::parse(c.label_selector.as_ref())?.with_labels(own);
+            Ok(Constraint {
+                max_skew: c.max_skew,
+                topology_key: c.topology_key.clone(),
+                selector,
+                min_domains: c.min_domains.unwrap_or(1),
+                honor_node_affinity: c.node_affinity_policy != Some(InclusionPolicy::Ignore),
+                honor_node_taints: c.node_taints_policy == Some(InclusionPolicy::Honor),
+            })
+        })
+        .collect()
+}
+
+/// Whether the node has every constraint's topology key.
+fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
+    constraints
+        .iter()
+        .all(|c| node.label(&c.topology_key).is_some())
+}
+
+/// PreFilter's state: matching pods per topology value, per constraint.
+struct Spread {
+    constraints: Vec<Constraint>,
+    counts: Vec<BTreeMap<String, usize>>,
+}
+
+impl Spread {
+    fn new(pod: &Pod, cluster: &Cluster, constraints: Vec<Constraint>) -> Spread {
+        let mut counts: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); constraints.len()];
+        for node in cluster.nodes() {
+            if !has_all_keys(node, &constraints) {
+                continue;
+            }
+            for (c, counts) in constraints.iter().zip(&mut counts) {
+                if !c.includes(pod, node) {
+                    continue;
+                }
+                let value = node.label(&c.topology_key).unwrap_or_default();
+                *counts.entry(value.to_string()).or_default() += c.count(node, &pod.namespace);
+            }
+        }
+        Spread {
+            constraints,
+            counts,
+        }
+    }
+
+    /// The smallest count among the constraint's domains, or 0 while there
+    /// are fewer domains than `minDomains`.
+    fn global_minimum(&self, i: usize) -> usize {
+        let counts = &self.counts[i];
+        if counts.len() < self.constraints[i].min_domains.max(0) as usize {
+            return 0;
+        }
+        counts.values().copied().min().unwrap_or(0)
+    }
+
+    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        for (i, c) in self.constraints.iter().enumerate() {
+            let Some(value) = node.label(&c.topology_key) else {
+                return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
+            };
+            let own = usize::from(c.selector.matches(&pod.labels));
+            let matching = self.counts[i].get(value).copied().unwrap_or(0);
+            let skew = (matching + own) as i64 - self.global_minimum(i) as i64;
+            if skew > i64::from(c.max_skew) {
+                return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);
+            }
+        }
+        Status::success()
+    }
+}
+
+/// PreScore's state for one set of feasible nodes.
+struct Scoring {
+    constraints: Vec<Constraint>,
+    /// Feasible nodes that lack a topology key: scored 0.
+    ignored: Vec<bool>,
+    /// Matching pods per topology value of the feasible nodes (not used
+    /// for hostname constraints, which count the node's own pods).
+    counts: Vec<BTreeMap<String, usize>>,
+    /// `ln(domains + 2)` per constraint.
+    weights: Vec<f64>,
+}
+
+impl Scoring {
+    /// `None` when the pod has no soft constraints (PreScore `Skip`).
+    fn new(
+        pod: &Pod,
+        cluster: &Cluster,
+        feasible: &[&NodeInfo],
+    ) -> Result<Option<Scoring>, String> {
+        let constraints = constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
+        if constraints.is_empty() {
+            return Ok(None);
+        }
+        // Only pods' own constraints reach here, so every node must have all
+        // the topology keys (upstream's requireAllTopologies).
+        let ignored: Vec<bool> = feasible
+            .iter()
+            .map(|n| !has_all_keys(n, &constraints))
+            .collect();
+        let mut counts: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); constraints.len()];
+        for (node, _) in feasible
+            .iter()
+            .zip(&ignored)
+            .filter(|(_, ignored)| !**ignored)
+        {
+            for (c, counts) in constraints.iter().zip(&mut counts) {
+                if c.topology_key != LABEL_HOSTNAME {
+                    let value = node.label(&c.topology_key).unwrap_or_default();
+                    counts.entry(value.to_string()).or_default();
+                }
+            }
+        }
+        let scored = ignored.iter().filter(|i| !**i).count();
+        let weights = constraints
+            .iter()
+            .zip(&counts)
+            .map(|(c, counts)| {
+                let size = if c.topology_key == LABEL_HOSTNAME {
+                    scored
+                } else {
+                    counts.len()
+                };
+                ((size + 2) as f64).ln()
+            })
+            .collect();
+        for node in cluster.nodes() {
+            if !has_all_keys(node, &constraints) {
+                continue;
+            }
+            for (c, counts) in constraints.iter().zip(&mut counts) {
+                if !c.includes(pod, node) {
+                    continue;
+                }
+                let value = node.label(&c.topology_key).unwrap_or_default();
+                if let Some(count) = counts.get_mut(value) {
+                    *count += c.count(node, &pod.namespace);
+                }
+            }
+        }
+        Ok(Some(Scoring {
+            constraints,
+            ignored,
+            counts,
+            weights,
+        }))
+    }
+
+    fn score(&self, pod: &Pod, node: &NodeInfo, ignored: bool) -> i64 {
+        if ignored {
+            return 0;
+        }
+        let mut score = 0.0;
+        for (i, c) in self.constraints.iter().enumerate() {
+            let Some(value) = node.label(&c.topology_key) else {
+                continue;
+            };
+            let count = if c.topology_key == LABEL_HOSTNAME {
+                c.count(node, &pod.namespace)
+            } else {
+                self.counts[i].get(value).copied().unwrap_or(0)
+            };
+            score += count as f64 * self.weights[i] + f64::from(c.max_skew - 1);
+        }
+        score.round() as i64
+    }
+}
+
+impl Plugin for PodTopologySpread {
+    const NAME: &'static str = "PodTopologySpread";
+    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[
+        ExtensionPoint::Filter,
+        ExtensionPoint::Score,
+        ExtensionPoint::NormalizeScore,
+    ];
+    type Args = PodTopologySpreadArgs;
+
+    fn new(args: PodTopologySpreadArgs) -> Result<Self, String> {
+        args.validate()?;
+        Ok(PodTopologySpread)
+    }
+
+    fn filter_all(&self, pod: &Pod, cluster: &Cluster, nodes: &[&NodeInfo]) -> Vec<Status> {
+        let constraints = match constraints(pod, WhenUnsatisfiable::DoNotSchedule) {
+            Ok(c) => c,
+            Err(e) => {
+                let message = format!("get constraints from pod: {e}");
+                return nodes.iter().map(|_| Status::error(&message)).collect();
+            }
+        };
+        if constraints.is_empty() {
+            return nodes.iter().map(|_| Status::skip()).collect();
+        }
+        let spread = Spread::new(pod, cluster, constraints);
+        nodes.iter().map(|node| spread.filter(pod, node)).collect()
+    }
+
+    fn score_all(
+        &self,
+        pod: &Pod,
+        cluster: &Cluster,
+        nodes: &[&NodeInfo],
+    ) -> Result<Vec<i64>, String> {
+        let Some(scoring) = Scoring::new(pod, cluster, nodes)? else {
+            return Ok(vec![0; nodes.len()]);
+        };
+        Ok(nodes
+            .iter()
+            .zip(&scoring.ignored)
+            .map(|(node, ignored)| scoring.score(pod, node, *ignored))
+            .collect())
+    }
+
+    /// The fewest matching pods score 100: `100 * (max + min - score) /
+    /// max` over the nodes not ignored; ignored nodes score 0, and all
+    /// score 100 when the highest score is 0.
+    fn normalize_all(
+        &self,
+        pod: &Pod,
+        _cluster: &Cluster,
+        nodes: &[&NodeInfo],
+        scores: &mut [i64],
+    ) -> Result<(), String> {
+        let constraints = constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
+        if constraints.is_empty() {
+            return Ok(());
+        }
+        let ignored: Vec<bool> = nodes
+            .iter()
+            .map(|n| !has_all_keys(n, &constraints))
+            .collect();
+        let counted = || {
+            scores
+                .iter()
+                .zip(&ignored)
+                .filter(|(_, ignored)| !**ignored)
+                .map(|(s, _)| *s)
+        };
+        let min = counted().min().unwrap_or(i64::MAX);
+        let max = counted().max().unwrap_or(0).max(0);
+        for (score, ignored) in scores.iter_mut().zip(&ignored) {
+            *score = if *ignored {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *score) / max
+            };
+        }
+        Ok(())
+    }
+}
+
+kws_plugin_sdk::export_plugin!(PodTopologySpread);
+
+#[cfg(test)]
+mod tests;
