@@ -140,6 +140,35 @@ pub fn feasible_nodes_to_find(percentage: Option<u32>, all: usize) -> usize {
     (all * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
+/// One cycle on every node with every plugin's answer, for `explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleReport {
+    /// The profile's filter plugins, in the order they run.
+    pub filters: Vec<String>,
+    /// Every node of the snapshot, in snapshot order.
+    pub nodes: Vec<NodeReport>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeReport {
+    pub node: String,
+    /// The first filter plugin (index into [`CycleReport::filters`]) that
+    /// did not pass the node, and its status; `None` if the node is
+    /// feasible. The plugins before it passed it.
+    pub rejected: Option<(usize, Status)>,
+    /// Feasible nodes only: each score plugin in profile order.
+    pub scores: Vec<PluginScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginScore {
+    pub plugin: String,
+    pub raw: i64,
+    /// After NormalizeScore; the raw score when the plugin has none.
+    pub normalized: i64,
+    pub weight: i64,
+}
+
 /// The plugins of one profile, ready to run cycles.
 pub struct ProfileFramework {
     pub scheduler_name: String,
@@ -178,6 +207,11 @@ impl Framework {
         self.profiles
             .iter_mut()
             .find(|p| p.scheduler_name == scheduler_name)
+    }
+
+    /// Every profile, in the configuration's order.
+    pub fn profiles(&self) -> &[ProfileFramework] {
+        &self.profiles
     }
 
     pub fn handles(&self, scheduler_name: &str) -> bool {
@@ -427,30 +461,114 @@ impl ProfileFramework {
         let mut totals = vec![0i64; feasible.len()];
         let chunks = self.chunks(feasible);
         for (plugin, weight) in &self.scorers {
-            let results = self.on_workers(&chunks, |worker, chunk| {
-                plugin.score(worker, ctx, pod, chunk)
-            });
-            let mut scores = Vec::with_capacity(feasible.len());
-            for result in results {
-                scores.extend(result.map_err(|e| e.to_string())?);
-            }
-            if plugin.plugin().implements(ExtensionPoint::NormalizeScore) {
-                scores = plugin
-                    .normalize_score(0, ctx, pod, feasible, &scores)
-                    .map_err(|e| e.to_string())?;
-            }
-            for ((total, score), node) in totals.iter_mut().zip(&scores).zip(feasible) {
-                if !(0..=MAX_NODE_SCORE).contains(score) {
-                    let name = ctx.snapshot.node(*node).map_or("?", |n| n.name.as_str());
-                    return Err(format!(
-                        "plugin {} returned an invalid result from score: {score} for node {name}, outside 0..={MAX_NODE_SCORE}",
-                        plugin.name()
-                    ));
-                }
+            let (raw, normalized) = self.plugin_scores(plugin, ctx, pod, feasible, &chunks)?;
+            for (total, score) in totals.iter_mut().zip(normalized.as_ref().unwrap_or(&raw)) {
                 *total += score * weight;
             }
         }
         Ok(totals)
+    }
+
+    /// One score plugin over the feasible nodes: its raw scores, and the
+    /// normalised ones when the plugin normalises (else the raw ones count),
+    /// each checked to lie in 0..=[`MAX_NODE_SCORE`].
+    fn plugin_scores(
+        &self,
+        plugin: &PluginPool,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        feasible: &[NodeId],
+        chunks: &[&[NodeId]],
+    ) -> Result<(Vec<i64>, Option<Vec<i64>>), String> {
+        let results = self.on_workers(chunks, |worker, chunk| {
+            plugin.score(worker, ctx, pod, chunk)
+        });
+        let mut raw = Vec::with_capacity(feasible.len());
+        for result in results {
+            raw.extend(result.map_err(|e| e.to_string())?);
+        }
+        let normalized = if plugin.plugin().implements(ExtensionPoint::NormalizeScore) {
+            Some(
+                plugin
+                    .normalize_score(0, ctx, pod, feasible, &raw)
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        let counted = normalized.as_ref().unwrap_or(&raw);
+        if let Some((score, node)) = counted
+            .iter()
+            .zip(feasible)
+            .find(|(score, _)| !(0..=MAX_NODE_SCORE).contains(*score))
+        {
+            let name = ctx.snapshot.node(*node).map_or("?", |n| n.name.as_str());
+            return Err(format!(
+                "plugin {} returned an invalid result from score: {score} for node {name}, outside 0..={MAX_NODE_SCORE}",
+                plugin.name()
+            ));
+        }
+        Ok((raw, normalized))
+    }
+
+    /// Runs the whole cycle for `pod` on every node, whatever
+    /// `percentageOfNodesToScore` says, and reports each plugin's verdict
+    /// and score (what `explain` prints). Chooses nothing and changes no
+    /// state: the rotating start index stays where it was.
+    pub fn explain(
+        &self,
+        cache: &Cache,
+        snapshot: &Arc<Snapshot>,
+        object: &Arc<core::Pod>,
+        pod: &Pod,
+    ) -> Result<CycleReport, String> {
+        let ctx = CallContext {
+            cache,
+            snapshot,
+            pod: object,
+        };
+        let all: Vec<NodeId> = snapshot.nodes.iter().map(|n| n.id).collect();
+        let verdicts = self.filter_batch(ctx, pod, &all)?;
+        let feasible: Vec<NodeId> = all
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| verdict.is_none())
+            .map(|(node, _)| *node)
+            .collect();
+        let mut scores = vec![Vec::with_capacity(self.scorers.len()); feasible.len()];
+        if !feasible.is_empty() {
+            let chunks = self.chunks(&feasible);
+            for (plugin, weight) in &self.scorers {
+                let (raw, normalized) = self.plugin_scores(plugin, ctx, pod, &feasible, &chunks)?;
+                let normalized = normalized.unwrap_or_else(|| raw.clone());
+                for ((node_scores, raw), normalized) in scores.iter_mut().zip(raw).zip(normalized) {
+                    node_scores.push(PluginScore {
+                        plugin: plugin.name().to_string(),
+                        raw,
+                        normalized,
+                        weight: *weight,
+                    });
+                }
+            }
+        }
+        let mut scores = scores.into_iter();
+        let nodes = snapshot
+            .nodes
+            .iter()
+            .zip(verdicts)
+            .map(|(node, rejected)| NodeReport {
+                node: node.name.clone(),
+                scores: match rejected {
+                    None => scores.next().unwrap_or_default(),
+                    Some(_) => Vec::new(),
+                },
+                rejected,
+            })
+            .collect();
+        Ok(CycleReport {
+            filters: self.filters.iter().map(|p| p.name().to_string()).collect(),
+            nodes,
+        })
     }
 
     /// The highest total wins; among equals each has the same chance

@@ -7,12 +7,14 @@
 //! each pod the [`framework`] runs the profile's plugins through the
 //! [`runtime`] (wasmtime), picks a node, assumes the pod there and hands it
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
-//! Kubernetes objects into the records plugins see ([`wit`]).
+//! Kubernetes objects into the records plugins see ([`wit`]). [`simulate`]
+//! and [`explain`] run the framework on a cluster file.
 
 pub mod backend;
 pub mod binder;
 pub mod cache;
 pub mod config;
+pub mod explain;
 pub mod framework;
 pub mod model;
 pub mod queue;

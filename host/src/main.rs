@@ -9,7 +9,7 @@ use kws_host::model::manifest;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
 use kws_host::wit::ExtensionPoint;
-use kws_host::{runtime, simulate};
+use kws_host::{explain, runtime, simulate};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,6 +31,25 @@ enum Command {
         cluster: PathBuf,
         /// A KubeSchedulerConfiguration-style file; default: one profile
         /// `kube-wasm-scheduler` with the default plugins.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The directory of plugin components (`*.wasm`).
+        #[arg(long, env = "KWS_PLUGIN_DIR")]
+        plugins: PathBuf,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Explain where one pending pod would go and why: every node's verdict
+    /// from each filter plugin, and each score plugin's score.
+    Explain {
+        /// Nodes, pods, namespaces and priority classes (multi-document YAML).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The pending pod, `namespace/name`.
+        #[arg(long)]
+        pod: String,
+        /// A KubeSchedulerConfiguration-style file; the pod's
+        /// `schedulerName` picks the profile (else the first).
         #[arg(long)]
         config: Option<PathBuf>,
         /// The directory of plugin components (`*.wasm`).
@@ -116,6 +135,28 @@ fn run() -> Result<()> {
             match output {
                 Output::Text => print!("{}", report.to_text()),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            }
+        }
+        Command::Explain {
+            cluster,
+            pod,
+            config,
+            plugins,
+            output,
+        } => {
+            let config = load_config(config.as_deref())?;
+            let objects = manifest::read_file(&cluster)?;
+            let plugins_found = load_plugins(&plugins)?;
+            let explanation = explain::explain(
+                &objects,
+                &config,
+                &plugins_found,
+                &plugins.display().to_string(),
+                &pod,
+            )?;
+            match output {
+                Output::Text => print!("{}", explanation.to_text()),
+                Output::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
             }
         }
         Command::Plugin {
