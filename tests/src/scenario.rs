@@ -243,6 +243,9 @@ impl Generator {
         if labels.contains_key("gpu") {
             capacity["nvidia.com/gpu"] = json!(rng.range(1, 4).to_string());
         }
+        if rng.chance(10) {
+            capacity["example.com/dongle"] = json!(rng.range(1, 2).to_string());
+        }
         let mut status = json!({"capacity": capacity.clone()});
         if rng.chance(50) {
             let mut allocatable = capacity;
@@ -334,6 +337,9 @@ impl Generator {
             }
             if rng.chance(8) {
                 requests.insert("nvidia.com/gpu".into(), json!(rng.range(1, 2).to_string()));
+            }
+            if rng.chance(4) {
+                requests.insert("example.com/dongle".into(), json!("1"));
             }
             let use_limits = rng.chance(25);
             if use_limits {

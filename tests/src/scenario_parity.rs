@@ -198,9 +198,7 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
             continue;
         }
         if fa == Some(false) {
-            if a["filters"].as_array().and_then(|f| f.last())
-                != b["filters"].as_array().and_then(|f| f.last())
-            {
+            if rejection(a) != rejection(b) {
                 differences.push(format!(
                     "{node}: rejected by ours {}, by kube-scheduler {}",
                     verdict(a),
@@ -218,6 +216,25 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
         }
     }
     differences
+}
+
+/// What rejected a node: the last filter entry's plugin, code and reasons,
+/// the reasons in sorted order. kube-scheduler's NodeResourcesFit lists the
+/// extended resources a node lacks in Go map order, which changes from run
+/// to run; the order is never shown to users (the failure message sorts
+/// them), so it is not compared.
+fn rejection(node: &Value) -> Option<(Value, Value, Vec<String>)> {
+    let last = node["filters"].as_array()?.last()?;
+    let mut reasons: Vec<String> = last["reasons"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    reasons.sort();
+    Some((last["plugin"].clone(), last["code"].clone(), reasons))
 }
 
 /// A node's last filter entry: `Plugin Code [reasons]`, or `feasible`.
@@ -289,6 +306,31 @@ mod tests {
         )]);
         let theirs = explanation(vec![node("a", json!([]), true, json!(300))]);
         assert!(compare(&ours, &theirs).is_empty());
+    }
+
+    #[test]
+    fn the_order_of_reasons_does_not_count() {
+        let reject = |reasons: Value| json!([{"plugin": "NodeResourcesFit", "code": "Unschedulable", "reasons": reasons}]);
+        let ours = explanation(vec![node(
+            "a",
+            reject(json!(["Insufficient a", "Insufficient b"])),
+            false,
+            Value::Null,
+        )]);
+        let same = explanation(vec![node(
+            "a",
+            reject(json!(["Insufficient b", "Insufficient a"])),
+            false,
+            Value::Null,
+        )]);
+        let fewer = explanation(vec![node(
+            "a",
+            reject(json!(["Insufficient b"])),
+            false,
+            Value::Null,
+        )]);
+        assert!(compare(&ours, &same).is_empty());
+        assert_eq!(compare(&ours, &fewer).len(), 1);
     }
 
     #[test]
