@@ -292,3 +292,80 @@ fn explain_reports_every_node_of_the_example() {
     let bound = kws_host::explain::explain(&objects, &config, plugins(), &dir, "default/nowhere");
     assert!(bound.is_err_and(|e| e.to_string().contains("no pod default/nowhere")),);
 }
+
+/// How many generated scenarios the real apiserver checks (server-side dry
+/// run of every object).
+const APISERVER_SCENARIOS: u64 = 100;
+
+/// The generator's objects are ones a real kube-apiserver (v1.37.2, from
+/// the test cluster) accepts: every Node and Pod of the first scenarios is
+/// created with `dryRun=All`, which runs defaulting, admission and
+/// validation without storing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_scenarios_are_accepted_by_the_apiserver() {
+    use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+    use kube::Api;
+    use kube::api::PostParams;
+    let cluster = kws_tests::cluster::TestCluster::start();
+    let client = cluster.client().await;
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let mut namespaces_made = std::collections::HashSet::new();
+    let mut refused = Vec::new();
+    let mut checked = 0;
+    for seed in DEFAULT_SEED..DEFAULT_SEED + APISERVER_SCENARIOS {
+        let scenario = scenario::generate(seed, Features::DEFAULT);
+        for document in serde_yaml::Deserializer::from_str(&scenario.yaml) {
+            let object: serde_json::Value =
+                serde::Deserialize::deserialize(document).expect("generated YAML parses");
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let result = match object["kind"].as_str() {
+                Some("Namespace") => {
+                    // Pods need their namespace to exist: create it for real once.
+                    if name == "default" || !namespaces_made.insert(name.clone()) {
+                        continue;
+                    }
+                    let namespace: Namespace = serde_json::from_value(object).unwrap();
+                    Api::<Namespace>::all(client.clone())
+                        .create(&PostParams::default(), &namespace)
+                        .await
+                        .map(drop)
+                }
+                Some("Node") => {
+                    let node: Node = serde_json::from_value(object).unwrap();
+                    Api::<Node>::all(client.clone())
+                        .create(&dry_run, &node)
+                        .await
+                        .map(drop)
+                }
+                Some("Pod") => {
+                    let namespace = object["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("default")
+                        .to_string();
+                    let pod: Pod = serde_json::from_value(object).unwrap();
+                    Api::<Pod>::namespaced(client.clone(), &namespace)
+                        .create(&dry_run, &pod)
+                        .await
+                        .map(drop)
+                }
+                other => panic!("seed {seed}: unexpected kind {other:?}"),
+            };
+            checked += 1;
+            if let Err(error) = result {
+                refused.push(format!("seed {seed}: {name}: {error}"));
+            }
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "the apiserver refused {} of {checked} generated objects:\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+}
