@@ -310,3 +310,116 @@ impl Explanation {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::NodeReport;
+
+    fn score(plugin: &str, raw: i64, normalized: i64, weight: i64) -> PluginScore {
+        PluginScore {
+            plugin: plugin.into(),
+            raw,
+            normalized,
+            weight,
+        }
+    }
+
+    fn report() -> CycleReport {
+        CycleReport {
+            filters: vec!["A".into(), "B".into(), "C".into()],
+            nodes: vec![
+                NodeReport {
+                    node: "z".into(),
+                    rejected: None,
+                    scores: vec![score("S", 3, 100, 2), score("T", 7, 7, 1)],
+                },
+                NodeReport {
+                    node: "m".into(),
+                    rejected: Some((
+                        1,
+                        Status {
+                            code: Code::UnschedulableAndUnresolvable,
+                            reasons: vec!["no".into()],
+                        },
+                    )),
+                    scores: Vec::new(),
+                },
+                NodeReport {
+                    node: "a".into(),
+                    rejected: None,
+                    scores: vec![score("S", 0, 0, 2), score("T", 207, 100, 1)],
+                },
+            ],
+        }
+    }
+
+    fn explanation(report: CycleReport) -> Explanation {
+        Explanation {
+            pod: "default/p".into(),
+            profile: "kube-wasm-scheduler".into(),
+            pre_filter: PreFilterVerdict {
+                code: "Success",
+                plugin: String::new(),
+                reasons: Vec::new(),
+            },
+            nodes: nodes(report),
+        }
+    }
+
+    #[test]
+    fn nodes_are_sorted_with_the_filters_up_to_the_rejecting_one() {
+        let e = explanation(report());
+        let names: Vec<&str> = e.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["a", "m", "z"]);
+        let m = &e.nodes[1];
+        assert!(!m.feasible);
+        assert_eq!(m.total, None);
+        let filters: Vec<(&str, &str)> = m
+            .filters
+            .iter()
+            .map(|f| (f.plugin.as_str(), f.code))
+            .collect();
+        assert_eq!(
+            filters,
+            [("A", "Success"), ("B", "UnschedulableAndUnresolvable")]
+        );
+        assert_eq!(e.nodes[2].filters.len(), 3);
+        assert_eq!(e.nodes[2].total, Some(207));
+        assert_eq!(e.nodes[0].total, Some(100));
+    }
+
+    #[test]
+    fn the_verdict_names_the_winner_the_ties_or_why_nothing_fits() {
+        let e = explanation(report());
+        assert_eq!(e.verdict(), "goes to z (total 207)");
+        assert!(
+            e.to_text().contains("z     fits    S 100x2 (raw 3), T 7x1"),
+            "{}",
+            e.to_text()
+        );
+
+        let mut tie = report();
+        tie.nodes[2].scores = vec![score("S", 100, 100, 2), score("T", 7, 7, 1)];
+        assert_eq!(
+            explanation(tie).verdict(),
+            "goes to one of a, z (tied at total 207, chosen at random)"
+        );
+
+        let mut none = report();
+        for node in &mut none.nodes {
+            node.rejected = Some((
+                0,
+                Status {
+                    code: Code::Unschedulable,
+                    reasons: vec!["Insufficient cpu".into()],
+                },
+            ));
+            node.scores.clear();
+        }
+        assert_eq!(
+            explanation(none).verdict(),
+            "unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
+        );
+    }
+}
