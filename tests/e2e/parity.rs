@@ -52,9 +52,26 @@ struct Case {
 }
 
 /// Runs every case through both schedulers; returns one report per case
-/// that disagrees (or failed on either side). The oracle answers in its own
-/// process while our explanations run on [`HOST_THREADS`] threads.
+/// that disagrees (or failed on either side), with the replay commands.
 fn run(cases: &[Case]) -> Vec<String> {
+    let compared = compared_plugins();
+    differences(cases)
+        .into_iter()
+        .map(|(case, differences)| {
+            format!(
+                "{} pod {}:\n  {}\nreplay:\n{}",
+                case.file.display(),
+                case.pod,
+                differences.join("\n  "),
+                replay_commands(&case.file, &case.pod, &compared)
+            )
+        })
+        .collect()
+}
+
+/// The cases that disagree and their differences. The oracle answers in
+/// its own process while our explanations run on [`HOST_THREADS`] threads.
+fn differences(cases: &[Case]) -> Vec<(&Case, Vec<String>)> {
     let compared = compared_plugins();
     let plugin_dir = component_dir("plugins").display().to_string();
     let mut oracle = Oracle::start();
@@ -112,13 +129,7 @@ fn run(cases: &[Case]) -> Vec<String> {
             (_, Err(e)) => vec![format!("kube-scheduler failed: {e}")],
         };
         if !differences.is_empty() {
-            failures.push(format!(
-                "{} pod {}:\n  {}\nreplay:\n{}",
-                case.file.display(),
-                case.pod,
-                differences.join("\n  "),
-                replay_commands(&case.file, &case.pod, &compared)
-            ));
+            failures.push((case, differences));
         }
     }
     failures
@@ -183,6 +194,45 @@ fn generated_scenarios_match_kube_scheduler() {
         &failures,
         first_failing.as_deref(),
     );
+}
+
+/// The suite finds a real difference in generated scenarios: with the
+/// known PreFilter difference switched on in the generator, the scenarios
+/// that hit it disagree, and only in the documented way.
+#[test]
+fn generated_scenarios_find_the_known_prefilter_difference() {
+    let dir = scratch("match-fields");
+    let features = Features {
+        node_name_match_fields: true,
+        ..Features::DEFAULT
+    };
+    let cases: Vec<Case> = (DEFAULT_SEED..DEFAULT_SEED + 300)
+        .map(|seed| {
+            let scenario = scenario::generate(seed, features);
+            let file = dir.join(format!("seed-{seed}.yaml"));
+            std::fs::write(&file, &scenario.yaml).unwrap();
+            Case {
+                file,
+                pod: scenario.pod,
+            }
+        })
+        .collect();
+    let found = differences(&cases);
+    assert!(
+        !found.is_empty(),
+        "no generated scenario hit the matchFields difference"
+    );
+    let documented = r#"by kube-scheduler NodeAffinity UnschedulableAndUnresolvable ["node(s) didn't satisfy plugin(s) [NodeAffinity]"]"#;
+    for (case, differences) in &found {
+        for difference in differences {
+            assert!(
+                difference.ends_with(documented),
+                "{} pod {}: not the documented difference: {difference}",
+                case.file.display(),
+                case.pod
+            );
+        }
+    }
 }
 
 /// Every pending pod of every `tests/parity/cases/*.yaml`.
