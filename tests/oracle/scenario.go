@@ -18,6 +18,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
@@ -131,9 +132,10 @@ func decodeStrict(raw json.RawMessage, into any) error {
 	return decoder.Decode(into)
 }
 
-// admit applies the admission plugins that change what the scheduler sees:
-// Priority (spec.priority from the class or the global default) and
-// DefaultTolerationSeconds.
+// admit applies what the apiserver does to a new pod that changes what the
+// scheduler sees: the Priority and DefaultTolerationSeconds admission
+// plugins, and the pod strategy's merge of matchLabelKeys and
+// mismatchLabelKeys into label selectors.
 func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 	if pod.Spec.Priority == nil {
 		var priority int32
@@ -161,6 +163,7 @@ func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 		}
 		pod.Spec.Priority = ptr.To(priority)
 	}
+	mergeLabelKeys(pod)
 	for _, key := range admissionTaints {
 		tolerated := false
 		for _, t := range pod.Spec.Tolerations {
@@ -211,4 +214,49 @@ func (s *Scenario) bound() []*v1.Pod {
 		pods = append(pods, pod)
 	}
 	return pods
+}
+
+// mergeLabelKeys does what the apiserver's pod strategy does on create
+// (PrepareForCreate, features MatchLabelKeysInPodAffinity and
+// MatchLabelKeysInPodTopologySpreadSelectorMerge, both on in v1.37): for
+// each key of matchLabelKeys (mismatchLabelKeys) the pod has a label for,
+// `key In (value)` (`NotIn`) is appended to the term's label selector. A nil
+// selector stays nil (it matches nothing either way). kube-scheduler relies
+// on this for pod affinity, so a pod that skipped it would be scheduled as
+// if the keys were not there.
+func mergeLabelKeys(pod *v1.Pod) {
+	apply := func(selector *metav1.LabelSelector, keys []string, op metav1.LabelSelectorOperator) {
+		for _, key := range keys {
+			if value, ok := pod.Labels[key]; ok {
+				selector.MatchExpressions = append(selector.MatchExpressions,
+					metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: []string{value}})
+			}
+		}
+	}
+	term := func(t *v1.PodAffinityTerm) {
+		if t.LabelSelector == nil {
+			return
+		}
+		apply(t.LabelSelector, t.MatchLabelKeys, metav1.LabelSelectorOpIn)
+		apply(t.LabelSelector, t.MismatchLabelKeys, metav1.LabelSelectorOpNotIn)
+	}
+	if a := pod.Spec.Affinity; a != nil {
+		for _, affinity := range []*v1.PodAffinity{a.PodAffinity, (*v1.PodAffinity)(a.PodAntiAffinity)} {
+			if affinity == nil {
+				continue
+			}
+			for i := range affinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				term(&affinity.RequiredDuringSchedulingIgnoredDuringExecution[i])
+			}
+			for i := range affinity.PreferredDuringSchedulingIgnoredDuringExecution {
+				term(&affinity.PreferredDuringSchedulingIgnoredDuringExecution[i].PodAffinityTerm)
+			}
+		}
+	}
+	for i := range pod.Spec.TopologySpreadConstraints {
+		c := &pod.Spec.TopologySpreadConstraints[i]
+		if c.LabelSelector != nil {
+			apply(c.LabelSelector, c.MatchLabelKeys, metav1.LabelSelectorOpIn)
+		}
+	}
 }

@@ -513,6 +513,14 @@ impl Generator {
             2 => term["namespaceSelector"] = json!({}),
             _ => {}
         }
+        // The apiserver merges `key In/NotIn (the pod's value)` into the
+        // selector; a key the selector already uses is refused.
+        let selector = term["labelSelector"].to_string();
+        if !selector.contains("\"tier\"") && self.rng.chance(20) {
+            term["matchLabelKeys"] = json!(["tier"]);
+        } else if !selector.contains("\"app\"") && self.rng.chance(20) {
+            term["mismatchLabelKeys"] = json!(["app"]);
+        }
         term
     }
 
@@ -616,6 +624,7 @@ mod tests {
             "preferredDuringSchedulingIgnoredDuringExecution:",
             "minDomains:",
             "matchLabelKeys:",
+            "mismatchLabelKeys:",
             "nodeAffinityPolicy:",
             "unschedulable: true",
             "initContainers:",
