@@ -230,7 +230,13 @@ impl Generator {
                 json!({"key": "team", "value": "a", "effect": "NoSchedule"}),
                 json!({"key": "noisy", "effect": "PreferNoSchedule"}),
             ];
-            let taints: Vec<Value> = rng.subset(&pool, 8).into_iter().cloned().collect();
+            let mut taints: Vec<Value> = rng.subset(&pool, 8).into_iter().cloned().collect();
+            if spec.contains_key("unschedulable") && rng.chance(50) {
+                // What the node lifecycle controller adds to a cordoned node.
+                taints.push(
+                    json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}),
+                );
+            }
             if !taints.is_empty() {
                 spec.insert("taints".into(), json!(taints));
             }
@@ -304,9 +310,14 @@ impl Generator {
             affinity.insert(kind.into(), self.pod_affinity());
             spec["affinity"] = Value::Object(affinity);
         }
-        json!({"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": name, "namespace": namespace, "labels": labels},
-               "spec": spec})
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+                             "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                             "spec": spec});
+        if !incoming && self.rng.chance(5) {
+            // A finished pod no longer counts on its node.
+            pod["status"] = json!({"phase": self.rng.pick(&["Succeeded", "Failed"])});
+        }
+        pod
     }
 
     fn container(&mut self, name: &str, first: bool) -> Value {
@@ -430,6 +441,7 @@ impl Generator {
                 json!({"key": "maintenance", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}),
                 json!({"key": "team", "operator": "Equal", "value": "b"}),
                 json!({"key": "noisy", "operator": "Exists", "effect": "PreferNoSchedule"}),
+                json!({"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}),
                 json!({"operator": "Exists", "effect": "NoSchedule"}),
             ];
             let tolerations: Vec<Value> = self.rng.subset(&pool, 30).into_iter().cloned().collect();
@@ -627,6 +639,8 @@ mod tests {
             "mismatchLabelKeys:",
             "nodeAffinityPolicy:",
             "unschedulable: true",
+            "node.kubernetes.io/unschedulable",
+            "phase: Succeeded",
             "initContainers:",
             "limits:",
             "images:",
