@@ -41,6 +41,10 @@ pub struct Explanation {
     /// profile when none has that name.
     #[serde(skip)]
     pub profile: String,
+    /// The pod's scheduling gates: while any is left the scheduler does not
+    /// try the pod at all, whatever the nodes say.
+    #[serde(skip)]
+    pub scheduling_gates: Vec<String>,
     /// PreFilter's verdict. We run no PreFilter plugins yet, so always
     /// Success; the field keeps the format kube-scheduler's view needs.
     pub pre_filter: PreFilterVerdict,
@@ -155,6 +159,7 @@ pub fn explain(
     Ok(Explanation {
         pod: pod_name,
         profile: profile.scheduler_name.clone(),
+        scheduling_gates: record.scheduling_gates.clone(),
         pre_filter: PreFilterVerdict {
             code: code_name(Code::Success),
             plugin: String::new(),
@@ -307,6 +312,13 @@ impl Explanation {
             let _ = writeln!(text, "{}", line.trim_end());
         }
         let _ = writeln!(text, "{}", self.verdict());
+        if !self.scheduling_gates.is_empty() {
+            let _ = writeln!(
+                text,
+                "but the pod is not tried until its scheduling gates are removed: {}",
+                self.scheduling_gates.join(", ")
+            );
+        }
         text
     }
 }
@@ -358,6 +370,7 @@ mod tests {
         Explanation {
             pod: "default/p".into(),
             profile: "kube-wasm-scheduler".into(),
+            scheduling_gates: Vec::new(),
             pre_filter: PreFilterVerdict {
                 code: "Success",
                 plugin: String::new(),
@@ -387,6 +400,15 @@ mod tests {
         assert_eq!(e.nodes[2].filters.len(), 3);
         assert_eq!(e.nodes[2].total, Some(207));
         assert_eq!(e.nodes[0].total, Some(100));
+    }
+
+    #[test]
+    fn scheduling_gates_are_named() {
+        let mut e = explanation(report());
+        e.scheduling_gates = vec!["example.com/quota".into()];
+        assert!(e.to_text().ends_with(
+            "goes to z (total 207)\nbut the pod is not tried until its scheduling gates are removed: example.com/quota\n"
+        ));
     }
 
     #[test]
