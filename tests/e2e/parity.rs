@@ -1,8 +1,9 @@
 //! Parity with kube-scheduler, proven against its own code: random
 //! scenarios (`kws_tests::scenario`), the hand-written cases of
-//! `tests/parity/cases` and the README's example go through our `explain` and through the oracle
-//! (`tests/oracle`: kube-scheduler v1.37.2's framework and default plugins),
-//! restricted to the plugins our default profile has; feasible nodes, the
+//! `tests/parity/cases` and the README's example go through our `explain`
+//! and through the oracle (`tests/oracle`: kube-scheduler v1.37.2's
+//! framework and default plugins), restricted to the plugins our default
+//! profile has; feasible nodes, the
 //! reason for each rejected node and each weighted total must be the same.
 //! `tests/parity/differences` holds the places where we knowingly differ
 //! (`docs/parity.md`), each with the exact difference expected.
@@ -25,7 +26,8 @@ const DEFAULT_SCENARIOS: u64 = 2000;
 const DEFAULT_SEED: u64 = 1;
 /// Threads running our side (the oracle is a process of its own).
 const HOST_THREADS: usize = 2;
-/// Disagreements printed in full; the rest are counted.
+/// Disagreeing cases, and differences per case, printed in full; the rest
+/// are counted.
 const SHOWN: usize = 10;
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -49,24 +51,6 @@ fn scratch(name: &str) -> PathBuf {
 struct Case {
     file: PathBuf,
     pod: String,
-}
-
-/// Runs every case through both schedulers; returns one report per case
-/// that disagrees (or failed on either side), with the replay commands.
-fn run(cases: &[Case]) -> Vec<String> {
-    let compared = compared_plugins();
-    differences(cases)
-        .into_iter()
-        .map(|(case, differences)| {
-            format!(
-                "{} pod {}:\n  {}\nreplay:\n{}",
-                case.file.display(),
-                case.pod,
-                differences.join("\n  "),
-                replay_commands(&case.file, &case.pod, &compared)
-            )
-        })
-        .collect()
 }
 
 /// The cases that disagree and their differences. The oracle answers in
@@ -135,26 +119,38 @@ fn differences(cases: &[Case]) -> Vec<(&Case, Vec<String>)> {
     failures
 }
 
-fn report(what: &str, total: usize, failures: &[String], first_scenario: Option<&Path>) {
-    if failures.is_empty() {
+/// Panics if any case disagrees: the differences of the first [`SHOWN`]
+/// cases with the commands that replay them, and with `with_yaml` the first
+/// failing scenario itself.
+fn report(what: &str, total: usize, found: &[(&Case, Vec<String>)], with_yaml: bool) {
+    let Some((first, _)) = found.first() else {
         return;
-    }
+    };
+    let compared = compared_plugins();
     let mut message = format!(
         "{} of {total} {what} disagree with kube-scheduler:\n\n",
-        failures.len()
+        found.len()
     );
-    for failure in failures.iter().take(SHOWN) {
-        message.push_str(failure);
-        message.push_str("\n\n");
+    for (case, differences) in found.iter().take(SHOWN) {
+        let mut lines = differences[..differences.len().min(SHOWN)].join("\n  ");
+        if differences.len() > SHOWN {
+            lines.push_str(&format!("\n  ... and {} more", differences.len() - SHOWN));
+        }
+        message.push_str(&format!(
+            "{} pod {}:\n  {lines}\nreplay:\n{}\n\n",
+            case.file.display(),
+            case.pod,
+            replay_commands(&case.file, &case.pod, &compared)
+        ));
     }
-    if failures.len() > SHOWN {
-        message.push_str(&format!("... and {} more\n", failures.len() - SHOWN));
+    if found.len() > SHOWN {
+        message.push_str(&format!("... and {} more\n", found.len() - SHOWN));
     }
-    if let Some(file) = first_scenario {
-        let yaml = std::fs::read_to_string(file).unwrap_or_default();
+    if with_yaml {
+        let yaml = std::fs::read_to_string(&first.file).unwrap_or_default();
         message.push_str(&format!(
             "\nthe first scenario, {}:\n{yaml}",
-            file.display()
+            first.file.display()
         ));
     }
     panic!("{message}");
@@ -178,22 +174,13 @@ fn generated_scenarios_match_kube_scheduler() {
             }
         })
         .collect();
-    let failures = run(&cases);
+    let found = differences(&cases);
     eprintln!(
         "{count} generated scenarios (seeds {first}..{}) compared in {:.1?}",
         first + count,
         started.elapsed()
     );
-    let first_failing = failures
-        .first()
-        .and_then(|f| f.split(' ').next())
-        .map(PathBuf::from);
-    report(
-        "generated scenarios",
-        cases.len(),
-        &failures,
-        first_failing.as_deref(),
-    );
+    report("generated scenarios", cases.len(), &found, true);
 }
 
 /// The suite finds a real difference in generated scenarios: with the
@@ -273,8 +260,8 @@ fn hand_written_cases_match_kube_scheduler() {
         cases.len(),
         dir.display()
     );
-    let failures = run(&cases);
-    report("hand-written cases", cases.len(), &failures, None);
+    let found = differences(&cases);
+    report("hand-written cases", cases.len(), &found, false);
 }
 
 /// Each `tests/parity/differences/NAME.yaml` explains its pod `NAME` (in
