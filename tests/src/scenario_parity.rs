@@ -5,10 +5,10 @@
 //!
 //! What must agree (see `docs/parity.md`): the set of nodes; the PreFilter
 //! verdict; which nodes are feasible; for each rejected node, the plugin
-//! that rejected it, its code and its reasons; for each feasible node, the
-//! weighted total. Per-plugin scores are printed when totals differ but not
-//! compared on their own: kube-scheduler leaves out plugins that skip at
-//! PreScore (they add nothing), we list them with their zero.
+//! that rejected it, its code and its reasons (as a set); for each feasible
+//! node, the weighted total and what each plugin adds to it (kube-scheduler
+//! leaves out plugins that skip at PreScore, we list them with their zero:
+//! both add nothing).
 
 use kws_host::config::Config;
 use kws_host::explain;
@@ -205,7 +205,7 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
                     verdict(b)
                 ));
             }
-        } else if a["total"] != b["total"] {
+        } else if a["total"] != b["total"] || contributions(a) != contributions(b) {
             differences.push(format!(
                 "{node}: total: ours {} ({}) kube-scheduler {} ({})",
                 a["total"],
@@ -235,6 +235,23 @@ fn rejection(node: &Value) -> Option<(Value, Value, Vec<String>)> {
         .unwrap_or_default();
     reasons.sort();
     Some((last["plugin"].clone(), last["code"].clone(), reasons))
+}
+
+/// What each score plugin adds to a node's total (normalised score times
+/// weight), leaving out those that add nothing: kube-scheduler omits a
+/// plugin skipped at PreScore, we list it with 0. Equal totals made of
+/// different parts are a difference too.
+fn contributions(node: &Value) -> std::collections::BTreeMap<String, i64> {
+    node["scores"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let part = s["normalized"].as_i64().unwrap_or(0) * s["weight"].as_i64().unwrap_or(0);
+            (s["plugin"].as_str().unwrap_or_default().to_string(), part)
+        })
+        .filter(|(_, part)| *part != 0)
+        .collect()
 }
 
 /// A node's last filter entry: `Plugin Code [reasons]`, or `feasible`.
@@ -306,6 +323,26 @@ mod tests {
         )]);
         let theirs = explanation(vec![node("a", json!([]), true, json!(300))]);
         assert!(compare(&ours, &theirs).is_empty());
+    }
+
+    #[test]
+    fn equal_totals_from_different_plugins_differ() {
+        let scored = |parts: Value| {
+            let mut n = node("a", json!([]), true, json!(200));
+            n["scores"] = parts;
+            explanation(vec![n])
+        };
+        let ours = scored(json!([
+            {"plugin": "A", "raw": 1, "normalized": 100, "weight": 2},
+            {"plugin": "B", "raw": 0, "normalized": 0, "weight": 1}
+        ]));
+        let skipped = scored(json!([{"plugin": "A", "raw": 1, "normalized": 100, "weight": 2}]));
+        let shifted = scored(json!([
+            {"plugin": "A", "raw": 1, "normalized": 0, "weight": 2},
+            {"plugin": "B", "raw": 0, "normalized": 100, "weight": 2}
+        ]));
+        assert!(compare(&ours, &skipped).is_empty());
+        assert_eq!(compare(&ours, &shifted).len(), 1);
     }
 
     #[test]
