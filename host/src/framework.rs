@@ -237,6 +237,35 @@ fn point_name(point: ExtensionPoint) -> &'static str {
     }
 }
 
+/// One cycle on every node with every plugin's answer, for `explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleReport {
+    /// The profile's filter plugins, in the order they run.
+    pub filters: Vec<String>,
+    /// Every node of the snapshot, in snapshot order.
+    pub nodes: Vec<NodeReport>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeReport {
+    pub node: String,
+    /// The first filter plugin (index into [`CycleReport::filters`]) that
+    /// did not pass the node, and its status; `None` if the node is
+    /// feasible. The plugins before it passed it.
+    pub rejected: Option<(usize, Status)>,
+    /// Feasible nodes only: each score plugin in profile order.
+    pub scores: Vec<PluginScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginScore {
+    pub plugin: String,
+    pub raw: i64,
+    /// After NormalizeScore; the raw score when the plugin has none.
+    pub normalized: i64,
+    pub weight: i64,
+}
+
 /// The plugins of one profile, ready to run cycles.
 pub struct ProfileFramework {
     pub scheduler_name: String,
@@ -281,6 +310,11 @@ impl Framework {
         self.profiles
             .iter_mut()
             .find(|p| p.scheduler_name == scheduler_name)
+    }
+
+    /// Every profile, in the configuration's order.
+    pub fn profiles(&self) -> &[ProfileFramework] {
+        &self.profiles
     }
 
     pub fn handles(&self, scheduler_name: &str) -> bool {
@@ -620,11 +654,10 @@ impl ProfileFramework {
         feasible: &[NodeId],
     ) -> Result<Vec<i64>, String> {
         let mut totals = vec![0i64; feasible.len()];
-        let chunks = self.chunks(feasible);
         for &(slot, weight) in &self.scorers {
             let slot = &self.slots[slot];
-            let scores = match self.plugin_scores(slot, ctx, pod, feasible, &chunks) {
-                Ok(scores) => scores,
+            let scores = match self.plugin_scores(slot, ctx, pod, feasible) {
+                Ok((raw, normalized)) => normalized.unwrap_or(raw),
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "score", &error);
                     continue;
@@ -638,25 +671,93 @@ impl ProfileFramework {
         Ok(totals)
     }
 
-    /// One plugin's normalised scores for the feasible nodes.
+    /// One score plugin over the feasible nodes: its raw scores, and the
+    /// normalised ones when the plugin normalises (else the raw ones
+    /// count); the pool checks they lie in 0..=[`MAX_NODE_SCORE`]. One call
+    /// with every feasible node, not one per worker: a plugin's scores may
+    /// depend on the whole set (PodTopologySpread counts over it, as
+    /// kube-scheduler's PreScore does).
     fn plugin_scores(
         &self,
         slot: &Slot,
         ctx: CallContext<'_>,
         pod: &Pod,
         feasible: &[NodeId],
-        chunks: &[&[NodeId]],
-    ) -> Result<Vec<i64>, PluginError> {
+    ) -> Result<(Vec<i64>, Option<Vec<i64>>), PluginError> {
         let pool = slot.pool()?;
-        let results = self.on_workers(chunks, |worker, chunk| pool.score(worker, ctx, pod, chunk));
-        let mut scores = Vec::with_capacity(feasible.len());
-        for result in results {
-            scores.extend(result?);
+        let raw = pool.score(0, ctx, pod, feasible)?;
+        let normalized = if pool.plugin().implements(ExtensionPoint::NormalizeScore) {
+            Some(pool.normalize_score(0, ctx, pod, feasible, &raw)?)
+        } else {
+            None
+        };
+        Ok((raw, normalized))
+    }
+
+    /// Runs the whole cycle for `pod` on every node, whatever
+    /// `percentageOfNodesToScore` says, and reports each plugin's verdict
+    /// and score (what `explain` prints). Chooses nothing and changes no
+    /// state: the rotating start index stays where it was.
+    pub fn explain(
+        &self,
+        cache: &Cache,
+        snapshot: &Arc<Snapshot>,
+        object: &Arc<core::Pod>,
+        pod: &Pod,
+    ) -> Result<CycleReport, String> {
+        let ctx = CallContext {
+            cache,
+            snapshot,
+            pod: object,
+        };
+        let all: Vec<NodeId> = snapshot.nodes.iter().map(|n| n.id).collect();
+        let verdicts = self.filter_batch(ctx, pod, &all)?;
+        let feasible: Vec<NodeId> = all
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| verdict.is_none())
+            .map(|(node, _)| *node)
+            .collect();
+        let mut scores = vec![Vec::with_capacity(self.scorers.len()); feasible.len()];
+        if !feasible.is_empty() {
+            for &(slot, weight) in &self.scorers {
+                let slot = &self.slots[slot];
+                let (raw, normalized) = self
+                    .plugin_scores(slot, ctx, pod, &feasible)
+                    .map_err(|e| e.to_string())?;
+                let normalized = normalized.unwrap_or_else(|| raw.clone());
+                for ((node_scores, raw), normalized) in scores.iter_mut().zip(raw).zip(normalized) {
+                    node_scores.push(PluginScore {
+                        plugin: slot.name.clone(),
+                        raw,
+                        normalized,
+                        weight,
+                    });
+                }
+            }
         }
-        if pool.plugin().implements(ExtensionPoint::NormalizeScore) {
-            scores = pool.normalize_score(0, ctx, pod, feasible, &scores)?;
-        }
-        Ok(scores)
+        let mut scores = scores.into_iter();
+        let nodes = snapshot
+            .nodes
+            .iter()
+            .zip(verdicts)
+            .map(|(node, rejected)| NodeReport {
+                node: node.name.clone(),
+                scores: match rejected {
+                    None => scores.next().unwrap_or_default(),
+                    Some(_) => Vec::new(),
+                },
+                rejected,
+            })
+            .collect();
+        Ok(CycleReport {
+            filters: self
+                .filters
+                .iter()
+                .map(|&slot| self.slots[slot].name.clone())
+                .collect(),
+            nodes,
+        })
     }
 
     /// The highest total wins; among equals each has the same chance

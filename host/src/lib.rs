@@ -9,12 +9,13 @@
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
 //! Kubernetes objects into the records plugins see ([`wit`]);
 //! [`plugin_dir`] watches the plugin files and hands new versions to the
-//! loop.
+//! loop. [`simulate`] and [`explain`] run the framework on a cluster file.
 
 pub mod backend;
 pub mod binder;
 pub mod cache;
 pub mod config;
+pub mod explain;
 pub mod framework;
 pub mod model;
 pub mod plugin_dir;

@@ -10,7 +10,7 @@ use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
 use kws_host::wit::ExtensionPoint;
-use kws_host::{runtime, simulate};
+use kws_host::{explain, runtime, simulate};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +32,27 @@ enum Command {
         cluster: PathBuf,
         /// A KubeSchedulerConfiguration-style file; default: one profile
         /// `kube-wasm-scheduler` with the default plugins.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The directory of plugin components (`*.wasm`).
+        #[arg(long, env = "KWS_PLUGIN_DIR")]
+        plugins: PathBuf,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Explain where one pending pod would go and why: every node's verdict
+    /// from each filter plugin, and each score plugin's score.
+    Explain {
+        /// Nodes, pods, namespaces and priority classes (multi-document YAML).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The pending pod, `namespace/name`.
+        #[arg(long)]
+        pod: String,
+        /// A KubeSchedulerConfiguration-style file; the pod's
+        /// `schedulerName` picks the profile (else the first).
         #[arg(long)]
         config: Option<PathBuf>,
         /// The directory of plugin components (`*.wasm`).
@@ -144,11 +165,7 @@ fn run() -> Result<()> {
         } => {
             let config = load_config(config.as_deref())?;
             let objects = manifest::read_file(&cluster)?;
-            let loaded = cache
-                .loader()
-                .load_dir(&plugins)
-                .with_context(|| format!("loading plugins from {}", plugins.display()))?;
-            let plugins_found = usable_plugins(&plugins, loaded)?;
+            let plugins_found = load_plugins(&plugins, &cache)?;
             let report = simulate::run(
                 objects,
                 &config,
@@ -158,6 +175,29 @@ fn run() -> Result<()> {
             match output {
                 Output::Text => print!("{}", report.to_text()),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            }
+        }
+        Command::Explain {
+            cluster,
+            pod,
+            config,
+            plugins,
+            output,
+            cache,
+        } => {
+            let config = load_config(config.as_deref())?;
+            let objects = manifest::read_file(&cluster)?;
+            let plugins_found = load_plugins(&plugins, &cache)?;
+            let explanation = explain::explain(
+                &objects,
+                &config,
+                &plugins_found,
+                &plugins.display().to_string(),
+                &pod,
+            )?;
+            match output {
+                Output::Text => print!("{}", explanation.to_text()),
+                Output::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
             }
         }
         Command::Plugin {
@@ -242,6 +282,15 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
         Some(path) => Ok(Config::from_file(path)?),
         None => Ok(Config::default()),
     }
+}
+
+/// Loads a plugin directory once (`simulate`, `explain`).
+fn load_plugins(dir: &Path, cache: &CacheArgs) -> Result<Vec<Arc<runtime::LoadedPlugin>>> {
+    let loaded = cache
+        .loader()
+        .load_dir(dir)
+        .with_context(|| format!("loading plugins from {}", dir.display()))?;
+    usable_plugins(dir, loaded)
 }
 
 /// The plugins a directory gave; a refused file is reported and skipped.

@@ -1,11 +1,14 @@
 //! Helpers for the end-to-end tests in `e2e/`: where the plugin components
 //! are, loaded once per test binary, and a real test cluster to run
 //! against ([`cluster`]) and the objects and checks its tests share
-//! ([`api`]).
+//! ([`api`]), and random scheduling scenarios for the parity test
+//! ([`scenario`]).
 
 pub mod api;
 pub mod cluster;
 pub mod placements;
+pub mod scenario;
+pub mod scenario_parity;
 
 use kws_host::runtime::{self, LoadedPlugin};
 use std::path::{Path, PathBuf};

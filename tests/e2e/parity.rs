@@ -1,0 +1,414 @@
+//! Parity with kube-scheduler, proven against its own code: random
+//! scenarios (`kws_tests::scenario`), the hand-written cases of
+//! `tests/parity/cases` and the README's example go through our `explain`
+//! and through the oracle (`tests/oracle`: kube-scheduler v1.37.2's
+//! framework and default plugins), restricted to the plugins our default
+//! profile has; feasible nodes, the
+//! reason for each rejected node and each weighted total must be the same.
+//! `tests/parity/differences` holds the places where we knowingly differ
+//! (`docs/parity.md`), each with the exact difference expected.
+//!
+//! `KWS_PARITY_SCENARIOS` sets how many scenarios (default 2000),
+//! `KWS_PARITY_SEED` the first seed (default 1). The scenarios are written
+//! to `<target>/tmp/parity/`; a failure prints the commands that replay it.
+
+use kws_tests::scenario::{self, Features};
+use kws_tests::scenario_parity::{
+    Oracle, compare, compared_plugins, host_explain, replay_commands,
+};
+use kws_tests::{component_dir, plugins, workspace};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+const DEFAULT_SCENARIOS: u64 = 2000;
+const DEFAULT_SEED: u64 = 1;
+/// Threads running our side (the oracle is a process of its own).
+const HOST_THREADS: usize = 2;
+/// Disagreeing cases, and differences per case, printed in full; the rest
+/// are counted.
+const SHOWN: usize = 10;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+    })
+}
+
+/// A fresh directory under cargo's per-target temp dir.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("parity")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
+/// One comparison to make: a scenario file and a pending pod in it.
+struct Case {
+    file: PathBuf,
+    pod: String,
+}
+
+/// The cases that disagree and their differences. The oracle answers in
+/// its own process while our explanations run on [`HOST_THREADS`] threads.
+fn differences(cases: &[Case]) -> Vec<(&Case, Vec<String>)> {
+    let compared = compared_plugins();
+    let plugin_dir = component_dir("plugins").display().to_string();
+    let mut oracle = Oracle::start();
+    let mut input = oracle.take_input();
+    let requests: Vec<String> = cases
+        .iter()
+        .map(|c| Oracle::request(&c.file, &c.pod, &compared))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let (theirs, ours) = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for request in requests {
+                writeln!(input, "{request}").expect("the oracle takes requests");
+            }
+        });
+        let answers = scope.spawn(|| {
+            let started = Instant::now();
+            let answers: Vec<_> = cases.iter().map(|_| oracle.answer()).collect();
+            eprintln!(
+                "oracle: {} answers in {:.1?}",
+                answers.len(),
+                started.elapsed()
+            );
+            answers
+        });
+        let workers: Vec<_> = (0..HOST_THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(case) = cases.get(i) else {
+                            return done;
+                        };
+                        done.push((
+                            i,
+                            host_explain(&case.file, &case.pod, plugins(), &plugin_dir),
+                        ));
+                    }
+                })
+            })
+            .collect();
+        let mut ours: Vec<_> = workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("an explain worker panicked"))
+            .collect();
+        ours.sort_by_key(|(i, _)| *i);
+        (answers.join().expect("the oracle reader panicked"), ours)
+    });
+    let mut failures = Vec::new();
+    for ((case, theirs), (_, ours)) in cases.iter().zip(theirs).zip(ours) {
+        let differences = match (ours, theirs) {
+            (Ok(ours), Ok(theirs)) => compare(&ours, &theirs),
+            (Err(e), _) => vec![format!("ours failed: {e}")],
+            (_, Err(e)) => vec![format!("kube-scheduler failed: {e}")],
+        };
+        if !differences.is_empty() {
+            failures.push((case, differences));
+        }
+    }
+    failures
+}
+
+/// Panics if any case disagrees: the differences of the first [`SHOWN`]
+/// cases with the commands that replay them, and with `with_yaml` the first
+/// failing scenario itself.
+fn report(what: &str, total: usize, found: &[(&Case, Vec<String>)], with_yaml: bool) {
+    let Some((first, _)) = found.first() else {
+        return;
+    };
+    let compared = compared_plugins();
+    let mut message = format!(
+        "{} of {total} {what} disagree with kube-scheduler:\n\n",
+        found.len()
+    );
+    for (case, differences) in found.iter().take(SHOWN) {
+        let mut lines = differences[..differences.len().min(SHOWN)].join("\n  ");
+        if differences.len() > SHOWN {
+            lines.push_str(&format!("\n  ... and {} more", differences.len() - SHOWN));
+        }
+        message.push_str(&format!(
+            "{} pod {}:\n  {lines}\nreplay:\n{}\n\n",
+            case.file.display(),
+            case.pod,
+            replay_commands(&case.file, &case.pod, &compared)
+        ));
+    }
+    if found.len() > SHOWN {
+        message.push_str(&format!("... and {} more\n", found.len() - SHOWN));
+    }
+    if with_yaml {
+        let yaml = std::fs::read_to_string(&first.file).unwrap_or_default();
+        message.push_str(&format!(
+            "\nthe first scenario, {}:\n{yaml}",
+            first.file.display()
+        ));
+    }
+    panic!("{message}");
+}
+
+#[test]
+fn generated_scenarios_match_kube_scheduler() {
+    let count = env_number("KWS_PARITY_SCENARIOS", DEFAULT_SCENARIOS);
+    let first = env_number("KWS_PARITY_SEED", DEFAULT_SEED);
+    let dir = scratch("generated");
+    let started = Instant::now();
+    let cases: Vec<Case> = (first..first + count)
+        .map(|seed| {
+            let scenario = scenario::generate(seed, Features::DEFAULT);
+            let file = dir.join(format!("seed-{seed}.yaml"));
+            std::fs::write(&file, &scenario.yaml)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            Case {
+                file,
+                pod: scenario.pod,
+            }
+        })
+        .collect();
+    let found = differences(&cases);
+    eprintln!(
+        "{count} generated scenarios (seeds {first}..{}) compared in {:.1?}",
+        first + count,
+        started.elapsed()
+    );
+    report("generated scenarios", cases.len(), &found, true);
+}
+
+/// The suite finds a real difference in generated scenarios: with the
+/// known PreFilter difference switched on in the generator, the scenarios
+/// that hit it disagree, and only in the documented way.
+#[test]
+fn generated_scenarios_find_the_known_prefilter_difference() {
+    let dir = scratch("match-fields");
+    let features = Features {
+        node_name_match_fields: true,
+        ..Features::DEFAULT
+    };
+    let cases: Vec<Case> = (DEFAULT_SEED..DEFAULT_SEED + 300)
+        .map(|seed| {
+            let scenario = scenario::generate(seed, features);
+            let file = dir.join(format!("seed-{seed}.yaml"));
+            std::fs::write(&file, &scenario.yaml).unwrap();
+            Case {
+                file,
+                pod: scenario.pod,
+            }
+        })
+        .collect();
+    let found = differences(&cases);
+    assert!(
+        !found.is_empty(),
+        "no generated scenario hit the matchFields difference"
+    );
+    let documented = r#"by kube-scheduler NodeAffinity UnschedulableAndUnresolvable ["node(s) didn't satisfy plugin(s) [NodeAffinity]"]"#;
+    for (case, differences) in &found {
+        for difference in differences {
+            assert!(
+                difference.ends_with(documented),
+                "{} pod {}: not the documented difference: {difference}",
+                case.file.display(),
+                case.pod
+            );
+        }
+    }
+}
+
+/// Every pending pod of every `tests/parity/cases/*.yaml`, and of the
+/// README's example cluster.
+#[test]
+fn hand_written_cases_match_kube_scheduler() {
+    let dir = workspace().join("tests/parity/cases");
+    let mut files = vec![workspace().join("examples/cluster.yaml")];
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        files.push(entry.unwrap().path());
+    }
+    let mut cases = Vec::new();
+    for file in files {
+        if file.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let objects = kws_host::model::manifest::read_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        for pod in &objects.pods {
+            let spec = pod.spec.as_ref();
+            if spec
+                .and_then(|s| s.node_name.as_deref())
+                .is_none_or(str::is_empty)
+            {
+                cases.push(Case {
+                    file: file.clone(),
+                    pod: format!(
+                        "{}/{}",
+                        pod.metadata.namespace.as_deref().unwrap_or("default"),
+                        pod.metadata.name.as_deref().unwrap_or_default()
+                    ),
+                });
+            }
+        }
+    }
+    assert!(
+        cases.len() >= 5,
+        "only {} cases in {}",
+        cases.len(),
+        dir.display()
+    );
+    let found = differences(&cases);
+    report("hand-written cases", cases.len(), &found, false);
+}
+
+/// Each `tests/parity/differences/NAME.yaml` explains its pod `NAME` (in
+/// `default`) with exactly the differences in `NAME.expected`, one per line:
+/// the places `docs/parity.md` lists. When one is fixed, this fails and the
+/// case moves to `cases/`.
+#[test]
+fn known_differences_are_exactly_as_documented() {
+    let dir = workspace().join("tests/parity/differences");
+    let compared = compared_plugins();
+    let plugin_dir = component_dir("plugins").display().to_string();
+    let mut oracle = Oracle::start();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let file = entry.unwrap().path();
+        if file.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        let pod = format!("default/{name}");
+        let expected_file = file.with_extension("expected");
+        let expected = std::fs::read_to_string(&expected_file)
+            .unwrap_or_else(|e| panic!("{}: {e}", expected_file.display()));
+        let theirs = oracle
+            .ask(&Oracle::request(&file, &pod, &compared))
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let ours = host_explain(&file, &pod, plugins(), &plugin_dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let found = compare(&ours, &theirs).join("\n");
+        assert_eq!(
+            found.trim(),
+            expected.trim(),
+            "{} no longer differs as {} says (update docs/parity.md)\nreplay:\n{}",
+            file.display(),
+            expected_file.display(),
+            replay_commands(&file, &pod, &compared)
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no known differences in {}", dir.display());
+}
+
+/// `explain` on the README's example: the numbers the README shows.
+#[test]
+fn explain_reports_every_node_of_the_example() {
+    let objects = kws_host::model::manifest::read_file(&workspace().join("examples/cluster.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = component_dir("plugins").display().to_string();
+    let config = kws_host::config::Config::default();
+    let web = kws_host::explain::explain(&objects, &config, plugins(), &dir, "default/web")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = web.to_text();
+    assert!(
+        text.contains("node-b  TaintToleration: node(s) had untolerated taint(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("node-c  NodeUnschedulable: node(s) were unschedulable"),
+        "{text}"
+    );
+    // The totals grow as score plugins join the default profile; the
+    // winner stays (kube-scheduler's full profile picks node-a too).
+    assert!(text.contains("\ngoes to node-a (total "), "{text}");
+    let too_big = kws_host::explain::explain(&objects, &config, plugins(), &dir, "default/too-big")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        too_big.to_text().ends_with("unschedulable: 0/4 nodes are available: 1 node(s) had untolerated taint(s), 1 node(s) were unschedulable, 2 Insufficient cpu.\n"),
+        "{}",
+        too_big.to_text()
+    );
+    let bound = kws_host::explain::explain(&objects, &config, plugins(), &dir, "default/nowhere");
+    assert!(bound.is_err_and(|e| e.to_string().contains("no pod default/nowhere")),);
+}
+
+/// How many generated scenarios the real apiserver checks (server-side dry
+/// run of every object).
+const APISERVER_SCENARIOS: u64 = 100;
+
+/// The generator's objects are ones a real kube-apiserver (v1.37.2, from
+/// the test cluster) accepts: every Node and Pod of the first scenarios is
+/// created with `dryRun=All`, which runs defaulting, admission and
+/// validation without storing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_scenarios_are_accepted_by_the_apiserver() {
+    use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+    use kube::Api;
+    use kube::api::PostParams;
+    let cluster = kws_tests::cluster::TestCluster::start();
+    let client = cluster.client().await;
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let mut namespaces_made = std::collections::HashSet::new();
+    let mut refused = Vec::new();
+    let mut checked = 0;
+    for seed in DEFAULT_SEED..DEFAULT_SEED + APISERVER_SCENARIOS {
+        let scenario = scenario::generate(seed, Features::DEFAULT);
+        for document in serde_yaml::Deserializer::from_str(&scenario.yaml) {
+            let object: serde_json::Value =
+                serde::Deserialize::deserialize(document).expect("generated YAML parses");
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let result = match object["kind"].as_str() {
+                Some("Namespace") => {
+                    // Pods need their namespace to exist: create it for real once.
+                    if name == "default" || !namespaces_made.insert(name.clone()) {
+                        continue;
+                    }
+                    let namespace: Namespace = serde_json::from_value(object).unwrap();
+                    Api::<Namespace>::all(client.clone())
+                        .create(&PostParams::default(), &namespace)
+                        .await
+                        .map(drop)
+                }
+                Some("Node") => {
+                    let node: Node = serde_json::from_value(object).unwrap();
+                    Api::<Node>::all(client.clone())
+                        .create(&dry_run, &node)
+                        .await
+                        .map(drop)
+                }
+                Some("Pod") => {
+                    let namespace = object["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("default")
+                        .to_string();
+                    let pod: Pod = serde_json::from_value(object).unwrap();
+                    Api::<Pod>::namespaced(client.clone(), &namespace)
+                        .create(&dry_run, &pod)
+                        .await
+                        .map(drop)
+                }
+                other => panic!("seed {seed}: unexpected kind {other:?}"),
+            };
+            checked += 1;
+            if let Err(error) = result {
+                refused.push(format!("seed {seed}: {name}: {error}"));
+            }
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "the apiserver refused {} of {checked} generated objects:\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+}

@@ -1,0 +1,262 @@
+package main
+
+// Reading a scenario file: the multi-document YAML (or JSON) of Nodes, Pods,
+// Namespaces and PriorityClasses that `kube-wasm-scheduler simulate` and
+// `explain` read, turned into the objects the apiserver would store:
+// defaulted by the apiserver's own defaulting functions, with the admission
+// steps that change what the scheduler sees (priority from the class, the
+// default not-ready/unreachable tolerations).
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	_ "k8s.io/kubernetes/pkg/apis/core/install"
+	_ "k8s.io/kubernetes/pkg/apis/scheduling/install"
+	"k8s.io/utils/ptr"
+)
+
+// Scenario is a cluster as the scheduler sees it.
+type Scenario struct {
+	Nodes      []*v1.Node
+	Pods       []*v1.Pod
+	Namespaces []*v1.Namespace
+}
+
+// defaultTolerationSeconds is what the DefaultTolerationSeconds admission
+// plugin gives pods for the not-ready and unreachable taints.
+const defaultTolerationSeconds = 300
+
+var admissionTaints = []string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
+
+// readScenario reads and defaults the objects of a scenario file.
+func readScenario(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s Scenario
+	var classes []*schedulingv1.PriorityClass
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for doc := 1; ; doc++ {
+		var raw json.RawMessage
+		if err := decoder.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("%s: document %d: %w", path, doc, err)
+		}
+		if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+			continue
+		}
+		if err := s.add(raw, &classes); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", path, doc, err)
+		}
+	}
+	for _, pod := range s.Pods {
+		if err := admit(pod, classes); err != nil {
+			return nil, fmt.Errorf("%s: pod %s/%s: %w", path, pod.Namespace, pod.Name, err)
+		}
+	}
+	return &s, nil
+}
+
+func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityClass) error {
+	var meta struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return err
+	}
+	switch meta.Kind {
+	case "List":
+		for i, item := range meta.Items {
+			if err := s.add(item, classes); err != nil {
+				return fmt.Errorf("items[%d]: %w", i, err)
+			}
+		}
+	case "Node":
+		node := &v1.Node{}
+		if err := decodeStrict(raw, node); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(node)
+		s.Nodes = append(s.Nodes, node)
+	case "Pod":
+		pod := &v1.Pod{}
+		if err := decodeStrict(raw, pod); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(pod)
+		if pod.Namespace == "" {
+			pod.Namespace = "default"
+		}
+		if pod.UID == "" {
+			pod.UID = types.UID(pod.Namespace + "/" + pod.Name)
+		}
+		s.Pods = append(s.Pods, pod)
+	case "Namespace":
+		ns := &v1.Namespace{}
+		if err := decodeStrict(raw, ns); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(ns)
+		s.Namespaces = append(s.Namespaces, ns)
+	case "PriorityClass":
+		pc := &schedulingv1.PriorityClass{}
+		if err := decodeStrict(raw, pc); err != nil {
+			return err
+		}
+		*classes = append(*classes, pc)
+	default:
+		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace and PriorityClass objects", meta.Kind)
+	}
+	return nil
+}
+
+func decodeStrict(raw json.RawMessage, into any) error {
+	decoder := json.NewDecoder(bytes.NewReader(raw))
+	decoder.DisallowUnknownFields()
+	return decoder.Decode(into)
+}
+
+// admit applies what the apiserver does to a new pod that changes what the
+// scheduler sees: the Priority and DefaultTolerationSeconds admission
+// plugins, and the pod strategy's merge of matchLabelKeys and
+// mismatchLabelKeys into label selectors.
+func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
+	if pod.Spec.Priority == nil {
+		var priority int32
+		switch name := pod.Spec.PriorityClassName; name {
+		case "system-node-critical":
+			priority = 2000001000
+		case "system-cluster-critical":
+			priority = 2000000000
+		case "":
+			for _, c := range classes {
+				if c.GlobalDefault {
+					priority = c.Value
+				}
+			}
+		default:
+			found := false
+			for _, c := range classes {
+				if c.Name == name {
+					priority, found = c.Value, true
+				}
+			}
+			if !found {
+				return fmt.Errorf("no PriorityClass with name %s was found", name)
+			}
+		}
+		pod.Spec.Priority = ptr.To(priority)
+	}
+	mergeLabelKeys(pod)
+	for _, key := range admissionTaints {
+		tolerated := false
+		for _, t := range pod.Spec.Tolerations {
+			if (t.Key == key || t.Key == "") &&
+				(t.Effect == "" || t.Effect == v1.TaintEffectNoExecute) {
+				tolerated = true
+			}
+		}
+		if !tolerated {
+			pod.Spec.Tolerations = append(pod.Spec.Tolerations, v1.Toleration{
+				Key:               key,
+				Operator:          v1.TolerationOpExists,
+				Effect:            v1.TaintEffectNoExecute,
+				TolerationSeconds: ptr.To[int64](defaultTolerationSeconds),
+			})
+		}
+	}
+	return nil
+}
+
+// pending returns the pod `namespace/name` of the scenario, which must not
+// be bound yet.
+func (s *Scenario) pending(ref string) (*v1.Pod, error) {
+	namespace, name, ok := strings.Cut(ref, "/")
+	if !ok {
+		namespace, name = "default", ref
+	}
+	for _, pod := range s.Pods {
+		if pod.Namespace == namespace && pod.Name == name {
+			if pod.Spec.NodeName != "" {
+				return nil, fmt.Errorf("pod %s is already bound to node %s", ref, pod.Spec.NodeName)
+			}
+			return pod, nil
+		}
+	}
+	return nil, fmt.Errorf("no pod %s in the scenario", ref)
+}
+
+// bound returns the pods the scheduler's cache would hold: bound to a node
+// and not finished (kube-scheduler's informer leaves out Succeeded and
+// Failed pods).
+func (s *Scenario) bound() []*v1.Pod {
+	var pods []*v1.Pod
+	for _, pod := range s.Pods {
+		if pod.Spec.NodeName == "" || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
+			continue
+		}
+		pods = append(pods, pod)
+	}
+	return pods
+}
+
+// mergeLabelKeys does what the apiserver's pod strategy does on create
+// (PrepareForCreate, features MatchLabelKeysInPodAffinity and
+// MatchLabelKeysInPodTopologySpreadSelectorMerge, both on in v1.37): for
+// each key of matchLabelKeys (mismatchLabelKeys) the pod has a label for,
+// `key In (value)` (`NotIn`) is appended to the term's label selector. A nil
+// selector stays nil (it matches nothing either way). kube-scheduler relies
+// on this for pod affinity, so a pod that skipped it would be scheduled as
+// if the keys were not there.
+func mergeLabelKeys(pod *v1.Pod) {
+	apply := func(selector *metav1.LabelSelector, keys []string, op metav1.LabelSelectorOperator) {
+		for _, key := range keys {
+			if value, ok := pod.Labels[key]; ok {
+				selector.MatchExpressions = append(selector.MatchExpressions,
+					metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: []string{value}})
+			}
+		}
+	}
+	term := func(t *v1.PodAffinityTerm) {
+		if t.LabelSelector == nil {
+			return
+		}
+		apply(t.LabelSelector, t.MatchLabelKeys, metav1.LabelSelectorOpIn)
+		apply(t.LabelSelector, t.MismatchLabelKeys, metav1.LabelSelectorOpNotIn)
+	}
+	if a := pod.Spec.Affinity; a != nil {
+		for _, affinity := range []*v1.PodAffinity{a.PodAffinity, (*v1.PodAffinity)(a.PodAntiAffinity)} {
+			if affinity == nil {
+				continue
+			}
+			for i := range affinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				term(&affinity.RequiredDuringSchedulingIgnoredDuringExecution[i])
+			}
+			for i := range affinity.PreferredDuringSchedulingIgnoredDuringExecution {
+				term(&affinity.PreferredDuringSchedulingIgnoredDuringExecution[i].PodAffinityTerm)
+			}
+		}
+	}
+	for i := range pod.Spec.TopologySpreadConstraints {
+		c := &pod.Spec.TopologySpreadConstraints[i]
+		if c.LabelSelector != nil {
+			apply(c.LabelSelector, c.MatchLabelKeys, metav1.LabelSelectorOpIn)
+		}
+	}
+}
