@@ -27,41 +27,17 @@ enum Command {
     /// Schedule the pending pods of a manifest file on an in-memory cluster
     /// and print where each one goes.
     Simulate {
-        /// Nodes, pods, namespaces and priority classes (multi-document YAML).
-        #[arg(long)]
-        cluster: PathBuf,
-        /// A KubeSchedulerConfiguration-style file; default: one profile
-        /// `kube-wasm-scheduler` with the default plugins.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// The directory of plugin components (`*.wasm`).
-        #[arg(long, env = "KWS_PLUGIN_DIR")]
-        plugins: PathBuf,
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
         #[command(flatten)]
-        cache: CacheArgs,
+        offline: Offline,
     },
     /// Explain where one pending pod would go and why: every node's verdict
     /// from each filter plugin, and each score plugin's score.
     Explain {
-        /// Nodes, pods, namespaces and priority classes (multi-document YAML).
-        #[arg(long)]
-        cluster: PathBuf,
         /// The pending pod, `namespace/name`.
         #[arg(long)]
         pod: String,
-        /// A KubeSchedulerConfiguration-style file; the pod's
-        /// `schedulerName` picks the profile (else the first).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// The directory of plugin components (`*.wasm`).
-        #[arg(long, env = "KWS_PLUGIN_DIR")]
-        plugins: PathBuf,
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
         #[command(flatten)]
-        cache: CacheArgs,
+        offline: Offline,
     },
     /// Work with plugin components.
     Plugin {
@@ -92,6 +68,39 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         kube_api_burst: u32,
     },
+}
+
+/// What `simulate` and `explain` run on: a cluster file, no apiserver.
+#[derive(clap::Args)]
+struct Offline {
+    /// Nodes, pods, namespaces and priority classes (multi-document YAML).
+    #[arg(long)]
+    cluster: PathBuf,
+    /// A KubeSchedulerConfiguration-style file; default: one profile
+    /// `kube-wasm-scheduler` with the default plugins. A pod's
+    /// `schedulerName` picks its profile.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The directory of plugin components (`*.wasm`).
+    #[arg(long, env = "KWS_PLUGIN_DIR")]
+    plugins: PathBuf,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+impl Offline {
+    fn load(&self) -> Result<(Config, manifest::Manifests, Vec<Arc<runtime::LoadedPlugin>>)> {
+        let config = load_config(self.config.as_deref())?;
+        let objects = manifest::read_file(&self.cluster)?;
+        let plugins = load_plugins(&self.plugins, &self.cache)?;
+        Ok((config, objects, plugins))
+    }
+
+    fn plugin_dir(&self) -> String {
+        self.plugins.display().to_string()
+    }
 }
 
 #[derive(clap::Args)]
@@ -156,46 +165,19 @@ fn run() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Simulate {
-            cluster,
-            config,
-            plugins,
-            output,
-            cache,
-        } => {
-            let config = load_config(config.as_deref())?;
-            let objects = manifest::read_file(&cluster)?;
-            let plugins_found = load_plugins(&plugins, &cache)?;
-            let report = simulate::run(
-                objects,
-                &config,
-                &plugins_found,
-                &plugins.display().to_string(),
-            )?;
-            match output {
+        Command::Simulate { offline } => {
+            let (config, objects, plugins) = offline.load()?;
+            let report = simulate::run(objects, &config, &plugins, &offline.plugin_dir())?;
+            match offline.output {
                 Output::Text => print!("{}", report.to_text()),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             }
         }
-        Command::Explain {
-            cluster,
-            pod,
-            config,
-            plugins,
-            output,
-            cache,
-        } => {
-            let config = load_config(config.as_deref())?;
-            let objects = manifest::read_file(&cluster)?;
-            let plugins_found = load_plugins(&plugins, &cache)?;
-            let explanation = explain::explain(
-                &objects,
-                &config,
-                &plugins_found,
-                &plugins.display().to_string(),
-                &pod,
-            )?;
-            match output {
+        Command::Explain { pod, offline } => {
+            let (config, objects, plugins) = offline.load()?;
+            let explanation =
+                explain::explain(&objects, &config, &plugins, &offline.plugin_dir(), &pod)?;
+            match offline.output {
                 Output::Text => print!("{}", explanation.to_text()),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
             }
