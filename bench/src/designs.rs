@@ -288,7 +288,7 @@ pub fn built_file(relative: &str) -> Result<PathBuf> {
             candidates.push(path);
         }
     }
-    match candidates.iter().find(|p| p.is_file()) {
+    match candidates.iter().find(|p| p.exists()) {
         Some(found) => Ok(found.clone()),
         None => bail!(
             "{relative} is missing; build it with `cargo xtask plugins` \

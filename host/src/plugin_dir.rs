@@ -22,6 +22,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long the directory must be still before it is scanned.
 pub const QUIET: Duration = Duration::from_millis(100);
+/// The longest a scan waits for quiet: a directory written to without
+/// pause (a writer swapping files every few milliseconds) is still scanned.
+const MAX_WAIT: Duration = Duration::from_millis(500);
 /// How often the directory is scanned with no event at all.
 const RESCAN: Duration = Duration::from_secs(5);
 
@@ -207,12 +210,13 @@ impl PluginDir {
     }
 }
 
-/// Swallows events until none came for [`QUIET`].
+/// Swallows events until none came for [`QUIET`], or [`MAX_WAIT`] passed.
 fn wait_until_quiet(wakeups: &Receiver<()>) {
+    let latest = Instant::now() + MAX_WAIT;
     let mut deadline = Instant::now() + QUIET;
     loop {
         match wakeups.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(()) => deadline = Instant::now() + QUIET,
+            Ok(()) => deadline = (Instant::now() + QUIET).min(latest),
             Err(_) => return,
         }
     }
@@ -298,6 +302,34 @@ mod tests {
         assert_eq!(
             summary(&[update]),
             [format!("refused {}", dir.join("b.wasm").display())]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_directory_written_without_pause_is_still_scanned() {
+        let dir = temp_dir("busy");
+        let (sender, updates) = channel();
+        let (mut watch, _, _) = PluginDir::open(&dir, Loader::default()).unwrap();
+        watch.follow(move |u| sender.send(u).is_ok()).unwrap();
+        let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let writer = {
+            let (dir, writing) = (dir.clone(), writing.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    std::fs::write(dir.join("c.wasm"), n.to_le_bytes()).unwrap();
+                    std::thread::sleep(QUIET / 5);
+                }
+            })
+        };
+        let update = updates.recv_timeout(MAX_WAIT * 10);
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(
+            matches!(update, Ok(PluginUpdate::Refused(_))),
+            "scanned while the writes went on: {update:?}"
         );
         let _ = std::fs::remove_dir_all(dir);
     }
