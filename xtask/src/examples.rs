@@ -1,0 +1,336 @@
+//! `cargo xtask examples`: builds the example policy (LabelZone) of every
+//! language under `plugins/examples/` into
+//! `<target-dir>/examples/<language>.wasm`.
+//!
+//! Rust is a workspace member built with the other component crates. Go,
+//! JavaScript, Python and C are built here from source with pinned tools:
+//! - Go: the installed Go (`go.mod` pins the toolchain), `GOOS=wasip1`
+//!   `-buildmode=c-shared`, then the world is embedded and the module wrapped
+//!   into a component with our deny-all `wasi_snapshot_preview1` adapter
+//!   (`plugins/examples/go/wasi-stub.wat`);
+//! - JavaScript: componentize-qjs from `package-lock.json`, installed with
+//!   `npm ci` under `$KWS_CACHE/examples/javascript`;
+//! - Python: componentize-py from `requirements.txt`, in a venv under
+//!   `$KWS_CACHE/examples/python`;
+//! - C: bindings from `wit-bindgen-c`, Debian's clang and wasi-libc, then
+//!   `wit-component` (what `wasm-tools component new` does).
+//!
+//! The `wasm-tools` and `wit-bindgen` steps run through their library
+//! crates, so nothing needs `cargo install`. A language is rebuilt only when
+//! its sources, the WIT or its tool versions change (a digest of them is kept
+//! beside the component), so a warm `cargo xtask test` pays only for hashing.
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::run;
+use wit_component::{ComponentEncoder, StringEncoding};
+use wit_parser::Resolve;
+
+/// The languages built here, each from `plugins/examples/<language>/`.
+pub const LANGUAGES: [&str; 4] = ["c", "go", "javascript", "python"];
+
+/// The world every example implements.
+const WORLD: &str = "plugin";
+
+/// Builds every language's example into `<target_dir>/examples/` (Rust's is
+/// put there by the component build) and returns that directory.
+pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
+    let out = target_dir.join("examples");
+    std::fs::create_dir_all(&out)?;
+    let scratch = target_dir.join("examples-build");
+    for language in LANGUAGES {
+        let source = root.join("plugins/examples").join(language);
+        let work = scratch.join(language);
+        std::fs::create_dir_all(&work)?;
+        let tools = match language {
+            "go" => go_version()?,
+            "javascript" => npm_tools(&source)?.display().to_string(),
+            "python" => componentize_py(&source)?.display().to_string(),
+            "c" => clang_version()?,
+            _ => unreachable!("LANGUAGES lists only these"),
+        };
+        let component = out.join(format!("{language}.wasm"));
+        let stamp = out.join(format!(".{language}.inputs"));
+        let digest = inputs_digest(root, &source, &tools)?;
+        if component.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&digest) {
+            continue;
+        }
+        eprintln!("building the {language} example");
+        let bytes = match language {
+            "go" => build_go(root, &source, &work)?,
+            "javascript" => build_javascript(root, &source, &work)?,
+            "python" => build_python(root, &source, &work)?,
+            _ => build_c(root, &source, &work)?,
+        };
+        write_atomically(&component, &bytes)?;
+        std::fs::write(&stamp, digest)?;
+    }
+    eprintln!("examples ready in {}", out.display());
+    Ok(out)
+}
+
+/// A digest of everything a language's component is built from: its
+/// sources, the WIT, and the tools (versions or install locations).
+fn inputs_digest(root: &Path, source: &Path, tools: &str) -> Result<String> {
+    let mut files = Vec::new();
+    collect_files(source, &mut files)?;
+    collect_files(&root.join("wit"), &mut files)?;
+    files.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(tools.as_bytes());
+    for file in files {
+        hasher.update(
+            file.strip_prefix(root)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hasher.update(std::fs::read(&file)?);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with('.') || name == "__pycache__" || name == "node_modules" {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The WIT package in `wit/` and its `plugin` world.
+fn world(root: &Path) -> Result<(Resolve, wit_parser::WorldId)> {
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve.push_dir(root.join("wit"))?;
+    let world = resolve.select_world(&[package], Some(WORLD))?;
+    Ok((resolve, world))
+}
+
+/// `wasm-tools component new`: wraps a core module that carries its world
+/// (a `component-type` custom section) into a component.
+fn component_new(core: &[u8], adapter: Option<&[u8]>) -> Result<Vec<u8>> {
+    let mut encoder = ComponentEncoder::default();
+    encoder.module(core)?.validate(true);
+    if let Some(adapter) = adapter {
+        encoder.adapter("wasi_snapshot_preview1", adapter)?;
+    }
+    encoder.encode()
+}
+
+fn go_version() -> Result<String> {
+    let version = output(Command::new("go").arg("version"))
+        .context("Go is needed for the Go example (1.24 or later)")?;
+    Ok(version.trim().to_string())
+}
+
+/// Big Go for `GOOS=wasip1` as a reactor, the `plugin` world embedded, and
+/// the deny-all WASI adapter in place of `wasi_snapshot_preview1`.
+fn build_go(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+    let core = work.join("core.wasm");
+    run(Command::new("go")
+        .current_dir(source)
+        .env("GOOS", "wasip1")
+        .env("GOARCH", "wasm")
+        .args(["build", "-trimpath", "-buildmode=c-shared", "-o"])
+        .arg(&core)
+        .arg("."))?;
+    let mut module = std::fs::read(&core)?;
+    let (resolve, world) = world(root)?;
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        StringEncoding::UTF8,
+        false,
+    )?;
+    let adapter = wasi_stub(&source.join("wasi-stub.wat"))?;
+    component_new(&module, Some(&adapter))
+}
+
+/// The deny-all `wasi_snapshot_preview1` adapter: the WAT module with an
+/// empty world attached, as `wasm-tools component embed` would.
+fn wasi_stub(wat_file: &Path) -> Result<Vec<u8>> {
+    let mut module = wat::parse_file(wat_file)?;
+    let mut resolve = Resolve::default();
+    let package = resolve.push_str("wasi-stub.wit", "package kws:wasi-stub;\nworld stub {}\n")?;
+    let world = resolve.select_world(&[package], Some("stub"))?;
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        StringEncoding::UTF8,
+        false,
+    )?;
+    Ok(module)
+}
+
+/// Installs the npm packages of `package-lock.json` under the cache (again
+/// only when the lock changes) and returns the componentize-qjs CLI.
+fn npm_tools(source: &Path) -> Result<PathBuf> {
+    let tools = cache_dir().join("examples/javascript");
+    std::fs::create_dir_all(&tools)?;
+    let lock = std::fs::read(source.join("package-lock.json"))?;
+    let cli = tools.join("node_modules/componentize-qjs/cli.mjs");
+    if std::fs::read(tools.join("package-lock.json")).ok() != Some(lock.clone()) || !cli.exists() {
+        std::fs::copy(source.join("package.json"), tools.join("package.json"))?;
+        std::fs::write(tools.join("package-lock.json"), &lock)?;
+        run(Command::new("npm")
+            .current_dir(&tools)
+            .args(["ci", "--no-audit", "--no-fund"]))
+        .context("npm is needed for the JavaScript example")?;
+    }
+    Ok(cli)
+}
+
+/// componentize-qjs (QuickJS), every WASI import replaced by a trap, no
+/// component-model async.
+fn build_javascript(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+    let out = work.join("javascript.wasm");
+    run(Command::new("node")
+        .current_dir(source)
+        .arg(npm_tools(source)?)
+        .arg("--wit")
+        .arg(root.join("wit"))
+        .args([
+            "--world",
+            WORLD,
+            "--js",
+            "label-zone.js",
+            "--stub-wasi",
+            "--sync",
+        ])
+        .arg("--output")
+        .arg(&out))?;
+    Ok(std::fs::read(out)?)
+}
+
+/// The componentize-py of `requirements.txt`, in a venv under the cache.
+fn componentize_py(source: &Path) -> Result<PathBuf> {
+    let requirements = source.join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)?;
+    let wanted = wanted
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("componentize-py=="))
+        .context("requirements.txt pins componentize-py==VERSION")?
+        .to_string();
+    let venv = cache_dir().join("examples/python");
+    let cli = venv.join("bin/componentize-py");
+    let installed = output(Command::new(&cli).arg("--version")).unwrap_or_default();
+    if !installed.split_whitespace().any(|w| w == wanted) {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+            .context("python3 with venv is needed for the Python example")?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "-r"])
+            .arg(&requirements))?;
+    }
+    Ok(cli)
+}
+
+/// componentize-py with every WASI import replaced by a trap.
+fn build_python(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+    let out = work.join("python.wasm");
+    run(Command::new(componentize_py(source)?)
+        .current_dir(work)
+        .arg("--wit-path")
+        .arg(root.join("wit"))
+        .args([
+            "--world",
+            WORLD,
+            "componentize",
+            "--stub-wasi",
+            "--python-path",
+        ])
+        .arg(source)
+        .args(["app", "--output"])
+        .arg(&out))?;
+    Ok(std::fs::read(out)?)
+}
+
+fn clang_version() -> Result<String> {
+    let version = output(Command::new("clang").arg("--version")).context(
+        "clang is needed for the C example: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32",
+    )?;
+    Ok(version.lines().next().unwrap_or_default().to_string())
+}
+
+/// Bindings from `wit-bindgen-c` in `<work>/gen`, the policy and its helper
+/// compiled by clang against wasi-libc as a reactor, then `component new`.
+/// The sources avoid stdio, so the module imports nothing from WASI and needs
+/// no adapter.
+fn build_c(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+    let generated = work.join("gen");
+    std::fs::create_dir_all(&generated)?;
+    let (mut resolve, world) = world(root)?;
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts::default()
+        .build()
+        .generate(&mut resolve, world, &mut files)?;
+    for (name, contents) in files.iter() {
+        std::fs::write(generated.join(name), contents)?;
+    }
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(source)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let core = work.join("core.wasm");
+    run(Command::new("clang")
+        .args([
+            "--target=wasm32-wasi",
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-mexec-model=reactor",
+        ])
+        .arg("-I")
+        .arg(&generated)
+        .arg("-I")
+        .arg(source)
+        .args(&sources)
+        .arg(generated.join("plugin.c"))
+        .arg(generated.join("plugin_component_type.o"))
+        .arg("-o")
+        .arg(&core))?;
+    component_new(&std::fs::read(core)?, None)
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("KWS_CACHE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kws"),
+        PathBuf::from,
+    )
+}
+
+/// Writes under a temporary name and renames, so a host watching the
+/// directory never sees a half-written component.
+fn write_atomically(file: &Path, bytes: &[u8]) -> Result<()> {
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let partial = file.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, file)?;
+    Ok(())
+}
+
+fn output(command: &mut Command) -> Result<String> {
+    let out = command
+        .output()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
