@@ -1,6 +1,6 @@
 //! `cargo xtask examples`: builds the example policy (LabelZone) of every
 //! language under `plugins/examples/` into
-//! `<target-dir>/examples/<language>.wasm`.
+//! `<target-dir>/example-plugins/<language>.wasm`.
 //!
 //! Rust is a workspace member built with the other component crates. Go,
 //! JavaScript, Python and C are built here from source with pinned tools:
@@ -38,7 +38,7 @@ const WORLD: &str = "plugin";
 /// Builds every language's example into `<target_dir>/examples/` (Rust's is
 /// put there by the component build) and returns that directory.
 pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
-    let out = target_dir.join("examples");
+    let out = target_dir.join("example-plugins");
     std::fs::create_dir_all(&out)?;
     let scratch = target_dir.join("examples-build");
     for language in LANGUAGES {

@@ -6,7 +6,7 @@
 //! examples load them from. Benchmark-only components go to
 //! `<target-dir>/bench-components/`, misbehaving test fixtures to
 //! `<target-dir>/test-plugins/`. The example policy of every language goes
-//! to `<target-dir>/examples/<language>.wasm` ([`examples`]).
+//! to `<target-dir>/example-plugins/<language>.wasm` ([`examples`]).
 
 mod examples;
 
@@ -22,7 +22,7 @@ usage: cargo xtask <task> [args]
 tasks:
   plugins           build every plugin component into <target-dir>/plugins
   examples          build the example policy of every language (Rust, Go,
-                    JavaScript, Python, C) into <target-dir>/examples
+                    JavaScript, Python, C) into <target-dir>/example-plugins
   simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
                     (ARGS go to `kube-wasm-scheduler simulate`)
   test              build the plugins and examples, then fmt --check, clippy -D warnings and
@@ -74,7 +74,7 @@ struct ComponentCrate {
     package: String,
     /// The file name cargo gives the artifact (the lib name).
     artifact: String,
-    /// `plugins`, `examples`, `bench-components` or `test-plugins`.
+    /// `plugins`, `example-plugins`, `bench-components` or `test-plugins`.
     destination: &'static str,
     /// The component's file name, without `.wasm`.
     file_stem: String,
@@ -107,7 +107,7 @@ fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
         let manifest = Path::new(package["manifest_path"].as_str().unwrap_or_default());
         let relative = manifest.strip_prefix(root).unwrap_or(manifest);
         let destination = if relative.starts_with("plugins/examples") {
-            "examples"
+            "example-plugins"
         } else if relative.starts_with("plugins") {
             "plugins"
         } else if relative.starts_with("bench/guest") {
@@ -129,7 +129,7 @@ fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
         let Some(lib) = lib else { continue };
         let name = package["name"].as_str().unwrap_or_default();
         let file_stem = match destination {
-            "examples" => relative
+            "example-plugins" => relative
                 .parent()
                 .and_then(Path::file_name)
                 .context("an example crate lives in plugins/examples/<language>")?
