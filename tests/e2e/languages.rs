@@ -15,33 +15,32 @@ use kws_host::runtime::{GRANTED_IMPORTS, Limits, LoadedPlugin, PluginError, Plug
 use kws_host::simulate::{self, Report};
 use kws_host::wit::ExtensionPoint;
 use kws_tests::{component_dir, plugins, workspace};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 fn component_file(language: &str) -> PathBuf {
     component_dir("example-plugins").join(format!("{language}.wasm"))
 }
 
+const LANGUAGES: [&str; 5] = ["rust", "go", "javascript", "python", "c"];
+
 /// Each language's component, compiled once per test binary.
 fn example(language: &str) -> Arc<LoadedPlugin> {
-    static LOADED: OnceLock<Mutex<BTreeMap<String, Arc<OnceLock<Arc<LoadedPlugin>>>>>> =
-        OnceLock::new();
-    let cell = LOADED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(language.to_string())
-        .or_default()
-        .clone();
-    cell.get_or_init(|| {
-        let file = component_file(language);
-        Arc::new(LoadedPlugin::load(&file).unwrap_or_else(|e| {
-            panic!("{e} (built by `cargo xtask examples`)");
-        }))
-    })
-    .clone()
+    static LOADED: [OnceLock<Arc<LoadedPlugin>>; LANGUAGES.len()] =
+        [const { OnceLock::new() }; LANGUAGES.len()];
+    let index = LANGUAGES
+        .iter()
+        .position(|l| *l == language)
+        .expect("one of LANGUAGES");
+    LOADED[index]
+        .get_or_init(|| {
+            let file = component_file(language);
+            Arc::new(LoadedPlugin::load(&file).unwrap_or_else(|e| {
+                panic!("{e} (built by `cargo xtask examples`)");
+            }))
+        })
+        .clone()
 }
 
 /// The scenario through the simulate pipeline, with the default plugins
