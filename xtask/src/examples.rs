@@ -1,6 +1,7 @@
 //! `cargo xtask examples`: builds the example policy (LabelZone) of every
 //! language under `plugins/examples/` into
-//! `<target-dir>/example-plugins/<language>.wasm`.
+//! `<target-dir>/example-plugins/<language>.wasm` (and a policy of your own
+//! in a folder beside them into `<folder>.wasm`).
 //!
 //! Rust is a workspace member built with the other component crates. Go,
 //! JavaScript, Python and C are built here from source with pinned tools:
@@ -29,42 +30,86 @@ use crate::run;
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
 
-/// The languages built here, each from `plugins/examples/<language>/`.
-pub const LANGUAGES: [&str; 4] = ["c", "go", "javascript", "python"];
+/// A language built here, recognised by a file in the example's folder.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Language {
+    /// `go.mod`
+    Go,
+    /// `package.json`; its `main` is the entry module.
+    JavaScript,
+    /// `requirements.txt`; the app module is `app.py`.
+    Python,
+    /// `*.c` files.
+    C,
+}
+
+impl Language {
+    /// What the folder holds; `None` for Rust (a workspace member, built
+    /// with the other component crates) and anything else.
+    fn of(folder: &Path) -> Result<Option<Language>> {
+        Ok(if folder.join("Cargo.toml").exists() {
+            None
+        } else if folder.join("go.mod").exists() {
+            Some(Language::Go)
+        } else if folder.join("package.json").exists() {
+            Some(Language::JavaScript)
+        } else if folder.join("requirements.txt").exists() {
+            Some(Language::Python)
+        } else if c_sources(folder)?.is_empty() {
+            None
+        } else {
+            Some(Language::C)
+        })
+    }
+}
 
 /// The world every example implements.
 const WORLD: &str = "plugin";
 
-/// Builds every language's example into `<target_dir>/examples/` (Rust's is
-/// put there by the component build) and returns that directory.
+/// Builds every example folder under `plugins/examples/` that is not a Rust
+/// crate into `<target_dir>/example-plugins/<folder>.wasm` (Rust's are put
+/// there by the component build), and returns that directory. A copy of an
+/// example in a folder of its own is built the same way.
 pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
     let out = target_dir.join("example-plugins");
     std::fs::create_dir_all(&out)?;
     let scratch = target_dir.join("examples-build");
-    for language in LANGUAGES {
-        let source = root.join("plugins/examples").join(language);
-        let work = scratch.join(language);
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root.join("plugins/examples"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    for source in folders {
+        let Some(language) = Language::of(&source)? else {
+            continue;
+        };
+        let name = source
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let work = scratch.join(&name);
         std::fs::create_dir_all(&work)?;
         let tools = match language {
-            "go" => go_version()?,
-            "javascript" => npm_tools(&source)?.display().to_string(),
-            "python" => componentize_py(&source)?.display().to_string(),
-            "c" => clang_version()?,
-            _ => unreachable!("LANGUAGES lists only these"),
+            Language::Go => go_version()?,
+            Language::JavaScript => npm_tools(&source)?.display().to_string(),
+            Language::Python => componentize_py(&source)?.display().to_string(),
+            Language::C => clang_version()?,
         };
-        let component = out.join(format!("{language}.wasm"));
-        let stamp = out.join(format!(".{language}.inputs"));
+        let component = out.join(format!("{name}.wasm"));
+        let stamp = out.join(format!(".{name}.inputs"));
         let digest = inputs_digest(root, &source, &tools)?;
         if component.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&digest) {
             continue;
         }
-        eprintln!("building the {language} example");
+        eprintln!("building plugins/examples/{name}");
         let bytes = match language {
-            "go" => build_go(root, &source, &work)?,
-            "javascript" => build_javascript(root, &source, &work)?,
-            "python" => build_python(root, &source, &work)?,
-            _ => build_c(root, &source, &work)?,
-        };
+            Language::Go => build_go(root, &source, &work),
+            Language::JavaScript => build_javascript(root, &source, &work),
+            Language::Python => build_python(root, &source, &work),
+            Language::C => build_c(root, &source, &work),
+        }
+        .with_context(|| format!("building plugins/examples/{name}"))?;
         write_atomically(&component, &bytes)?;
         std::fs::write(&stamp, digest)?;
     }
@@ -196,20 +241,18 @@ fn npm_tools(source: &Path) -> Result<PathBuf> {
 /// componentize-qjs (QuickJS), every WASI import replaced by a trap, no
 /// component-model async.
 fn build_javascript(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
-    let out = work.join("javascript.wasm");
+    let manifest = source.join("package.json");
+    let package: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest)?)?;
+    let entry = package["main"]
+        .as_str()
+        .with_context(|| format!("{}: `main` names the entry module", manifest.display()))?;
+    let out = work.join("component.wasm");
     run(Command::new("node")
         .current_dir(source)
         .arg(npm_tools(source)?)
         .arg("--wit")
         .arg(root.join("wit"))
-        .args([
-            "--world",
-            WORLD,
-            "--js",
-            "label-zone.js",
-            "--stub-wasi",
-            "--sync",
-        ])
+        .args(["--world", WORLD, "--js", entry, "--stub-wasi", "--sync"])
         .arg("--output")
         .arg(&out))?;
     Ok(std::fs::read(out)?)
@@ -239,7 +282,7 @@ fn componentize_py(source: &Path) -> Result<PathBuf> {
 
 /// componentize-py with every WASI import replaced by a trap.
 fn build_python(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
-    let out = work.join("python.wasm");
+    let out = work.join("component.wasm");
     run(Command::new(componentize_py(source)?)
         .current_dir(work)
         .arg("--wit-path")
@@ -279,11 +322,7 @@ fn build_c(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
     for (name, contents) in files.iter() {
         std::fs::write(generated.join(name), contents)?;
     }
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(source)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .collect();
-    sources.sort();
+    let sources = c_sources(source)?;
     let core = work.join("core.wasm");
     run(Command::new("clang")
         .args([
@@ -303,6 +342,16 @@ fn build_c(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
         .arg("-o")
         .arg(&core))?;
     component_new(&std::fs::read(core)?, None)
+}
+
+/// The `.c` files of a folder, sorted.
+fn c_sources(folder: &Path) -> Result<Vec<PathBuf>> {
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    Ok(sources)
 }
 
 fn cache_dir() -> PathBuf {
