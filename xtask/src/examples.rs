@@ -21,12 +21,11 @@
 //! its sources, the WIT or its tool versions change (a digest of them is kept
 //! beside the component), so a warm `cargo xtask test` pays only for hashing.
 
+use crate::run;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use crate::run;
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
 
