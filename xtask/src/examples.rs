@@ -382,3 +382,95 @@ fn output(command: &mut Command) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use wit_parser::{SizeAlign, Type, TypeDefKind};
+
+    /// The Go example reads records at offsets written by hand in
+    /// `kws/abi.go`; they must be the canonical ABI's for the current WIT.
+    #[test]
+    fn go_abi_offsets_follow_the_wit() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let (resolve, _) = world(root).unwrap();
+        let mut sizes = SizeAlign::default();
+        sizes.fill(&resolve).unwrap();
+        let named = |name: &str| {
+            let (id, _) = resolve
+                .types
+                .iter()
+                .find(|(_, t)| t.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no WIT type {name}"));
+            Type::Id(id)
+        };
+        let field = |record: &str, field: &str| {
+            let Type::Id(id) = named(record) else {
+                unreachable!()
+            };
+            let TypeDefKind::Record(r) = &resolve.types[id].kind else {
+                panic!("{record} is not a record");
+            };
+            let types: Vec<Type> = r.fields.iter().map(|f| f.ty).collect();
+            let index = r.fields.iter().position(|f| f.name == field).unwrap();
+            sizes.field_offsets(&types)[index].0.size_wasm32()
+        };
+        let (pod, node) = (named("pod"), named("node"));
+        // A list is laid out as a string is: a pointer and a length.
+        let list = Type::String;
+        let expected = BTreeMap::from([
+            ("podNamespace", field("pod", "namespace")),
+            ("podName", field("pod", "name")),
+            ("podLabels", field("pod", "labels")),
+            ("podAnnotations", field("pod", "annotations")),
+            (
+                "paramsNodes",
+                sizes.field_offsets(&[pod, list])[1].0.size_wasm32(),
+            ),
+            (
+                "paramsScores",
+                sizes.field_offsets(&[pod, list, list])[2].0.size_wasm32(),
+            ),
+            ("changeSize", sizes.size(&named("change")).size_wasm32()),
+            // One tag byte, then the payload at the variant's alignment.
+            (
+                "changePayload",
+                sizes.align(&named("change")).align_wasm32(),
+            ),
+            (
+                "nodeSetNode",
+                sizes.field_offsets(&[Type::U32, node])[1].0.size_wasm32(),
+            ),
+            ("nodeName", field("node", "name")),
+            ("nodeLabels", field("node", "labels")),
+            (
+                "pairSize",
+                sizes
+                    .record(&[Type::String, Type::String])
+                    .size
+                    .size_wasm32(),
+            ),
+            (
+                "nodeStatusSize",
+                sizes.size(&named("node-status")).size_wasm32(),
+            ),
+        ]);
+        let go = std::fs::read_to_string(root.join("plugins/examples/go/kws/abi.go")).unwrap();
+        let written: BTreeMap<&str, usize> = go
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.trim().split_once('=')?;
+                let value = value.split("//").next()?.trim().parse().ok()?;
+                Some((name.trim(), value))
+            })
+            .collect();
+        for (name, offset) in expected {
+            assert_eq!(
+                written.get(name),
+                Some(&offset),
+                "plugins/examples/go/kws/abi.go: {name} must be {offset} for wit/scheduler.wit"
+            );
+        }
+    }
+}
