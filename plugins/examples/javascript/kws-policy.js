@@ -19,13 +19,14 @@ export function log(message, level = 'info') {
   host.log(level, message);
 }
 
-/** A policy rejects a node by throwing this from `filter`. */
-export class Unschedulable extends Error {
-  constructor(reason, { resolvable = false } = {}) {
-    super(reason);
-    this.reason = reason;
-    this.resolvable = resolvable;
-  }
+/**
+ * What a policy's `filter` returns to reject a node (anything else, such as
+ * `undefined`, lets it through). `resolvable: true` means the node may fit
+ * after the cluster changes; by default only a spec change can make it fit.
+ * A return value, not an exception: throwing costs QuickJS far more.
+ */
+export function unschedulable(reason, { resolvable = false } = {}) {
+  return { code: resolvable ? 'unschedulable' : 'unschedulable-and-unresolvable', reasons: [reason] };
 }
 
 /** A policy refuses its args by throwing this from `configure`. */
@@ -117,14 +118,13 @@ export function exportPolicy(spec) {
       const pod = podView(podRecord);
       const rejected = [];
       for (const id of ids) {
+        let status;
         try {
-          configured().filter(pod, node(id));
+          status = configured().filter(pod, node(id));
         } catch (e) {
-          const status = e instanceof Unschedulable
-            ? { code: e.resolvable ? 'unschedulable' : 'unschedulable-and-unresolvable', reasons: [e.reason] }
-            : { code: 'error', reasons: [String(e.message ?? e)] };
-          rejected.push({ node: id, status });
+          status = { code: 'error', reasons: [String(e.message ?? e)] };
         }
+        if (status && status.code !== 'success') rejected.push({ node: id, status });
       }
       return rejected;
     },

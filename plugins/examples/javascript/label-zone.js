@@ -9,7 +9,7 @@
 //
 // Build: `cargo xtask examples` (componentize-qjs, pinned in package.json).
 
-import { exportPolicy, intArg, log, Unschedulable } from './kws-policy.js';
+import { exportPolicy, intArg, log, unschedulable } from './kws-policy.js';
 
 const REQUIRED_LABEL = 'example.kws.dev/required-label';
 const ZONE = 'example.kws.dev/zone';
@@ -31,8 +31,9 @@ export const { lifecycle, filter, score } = exportPolicy({
       filter(pod, node) {
         const key = pod.annotations.get(REQUIRED_LABEL);
         if (key !== undefined && !node.labels.has(key)) {
-          throw new Unschedulable(`node(s) didn't have label ${key}`);
+          return unschedulable(`node(s) didn't have label ${key}`);
         }
+        return undefined;
       },
 
       score(pod, node) {
