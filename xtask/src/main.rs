@@ -5,7 +5,10 @@
 //! `<target-dir>/plugins/`, the directory the host, the tests and the
 //! examples load them from. Benchmark-only components go to
 //! `<target-dir>/bench-components/`, misbehaving test fixtures to
-//! `<target-dir>/test-plugins/`.
+//! `<target-dir>/test-plugins/`. The example policy of every language goes
+//! to `<target-dir>/example-plugins/<language>.wasm` ([`examples`]).
+
+mod examples;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -18,9 +21,11 @@ usage: cargo xtask <task> [args]
 
 tasks:
   plugins           build every plugin component into <target-dir>/plugins
+  examples          build the example policy of every language (Rust, Go,
+                    JavaScript, Python, C) into <target-dir>/example-plugins
   simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
                     (ARGS go to `kube-wasm-scheduler simulate`)
-  test              build the plugins, then fmt --check, clippy -D warnings and
+  test              build the plugins and examples, then fmt --check, clippy -D warnings and
                     every test of the workspace
 ";
 
@@ -31,6 +36,7 @@ fn main() -> Result<()> {
     let root = workspace_root()?;
     match task.as_str() {
         "plugins" => build_components(&root).map(|_| ()),
+        "examples" => build_examples(&root).map(|_| ()),
         "simulate" => simulate(&root, &rest),
         "test" => test(&root),
         "" | "help" | "--help" | "-h" => {
@@ -68,12 +74,16 @@ struct ComponentCrate {
     package: String,
     /// The file name cargo gives the artifact (the lib name).
     artifact: String,
-    /// `plugins`, `bench-components` or `test-plugins`.
+    /// `plugins`, `example-plugins`, `bench-components` or `test-plugins`.
     destination: &'static str,
+    /// The component's file name, without `.wasm`.
+    file_stem: String,
 }
 
 /// Finds the component crates: every member under `plugins/`,
-/// `bench/guest*` or `tests/fixtures/`.
+/// `bench/guest*` or `tests/fixtures/`. The Rust example policy,
+/// `plugins/examples/rust`, goes with the other languages' examples as
+/// `rust.wasm`.
 fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
     let output = Command::new(cargo())
         .current_dir(root)
@@ -96,7 +106,9 @@ fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let manifest = Path::new(package["manifest_path"].as_str().unwrap_or_default());
         let relative = manifest.strip_prefix(root).unwrap_or(manifest);
-        let destination = if relative.starts_with("plugins") {
+        let destination = if relative.starts_with("plugins/examples") {
+            "example-plugins"
+        } else if relative.starts_with("plugins") {
             "plugins"
         } else if relative.starts_with("bench/guest") {
             "bench-components"
@@ -115,10 +127,24 @@ fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
                     .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
             });
         let Some(lib) = lib else { continue };
+        let name = package["name"].as_str().unwrap_or_default();
+        let file_stem = match destination {
+            "example-plugins" => relative
+                .parent()
+                .and_then(Path::file_name)
+                .context("an example crate lives in plugins/examples/<language>")?
+                .to_string_lossy()
+                .to_string(),
+            _ => name
+                .trim_start_matches("kws-plugin-")
+                .trim_start_matches("kws-fixture-")
+                .to_string(),
+        };
         crates.push(ComponentCrate {
-            package: package["name"].as_str().unwrap_or_default().to_string(),
+            package: name.to_string(),
             artifact: lib["name"].as_str().unwrap_or_default().replace('-', "_"),
             destination,
+            file_stem,
         });
     }
     Ok((target_dir, crates))
@@ -140,12 +166,7 @@ fn build_components(root: &Path) -> Result<PathBuf> {
     for c in &crates {
         let destination = target_dir.join(c.destination);
         std::fs::create_dir_all(&destination)?;
-        let file_name = format!(
-            "{}.wasm",
-            c.package
-                .trim_start_matches("kws-plugin-")
-                .trim_start_matches("kws-fixture-")
-        );
+        let file_name = format!("{}.wasm", c.file_stem);
         let from = built.join(format!("{}.wasm", c.artifact));
         // Write under a temporary name and rename, so a host watching the
         // directory never sees a half-copied component.
@@ -199,6 +220,17 @@ fn ensure_wasm_target(root: &Path) -> Result<()> {
     run(Command::new("cp").arg("-r").arg(unpacked).arg(&rustlib))
 }
 
+/// Builds every component crate (the Rust example among them), then the
+/// other languages' examples; returns the plugin directory.
+fn build_examples(root: &Path) -> Result<PathBuf> {
+    let plugins = build_components(root)?;
+    let target_dir = plugins
+        .parent()
+        .context("the plugin directory is inside the target directory")?;
+    examples::build(root, target_dir)?;
+    Ok(plugins)
+}
+
 fn simulate(root: &Path, args: &[String]) -> Result<()> {
     let plugins = build_components(root)?;
     let mut command = Command::new(cargo());
@@ -213,7 +245,7 @@ fn simulate(root: &Path, args: &[String]) -> Result<()> {
 }
 
 fn test(root: &Path) -> Result<()> {
-    let plugins = build_components(root)?;
+    let plugins = build_examples(root)?;
     run(Command::new(cargo())
         .current_dir(root)
         .args(["fmt", "--all", "--check"]))?;

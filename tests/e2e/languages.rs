@@ -1,0 +1,207 @@
+//! The example policy, LabelZone, written in Rust, Go, JavaScript, Python
+//! and C (`plugins/examples/`), built from source by `cargo xtask examples`
+//! into `<target-dir>/example-plugins/<language>.wasm`.
+//!
+//! Each language's component must: pass `kube-wasm-scheduler plugin check`
+//! importing nothing but the host interface; place the pods of the shared
+//! scenario (`languages/example-policy.yaml`, beside the default plugins)
+//! exactly as the Rust one does and as worked out by hand
+//! (`example-policy.expected`); and refuse bad args with the Rust one's
+//! message.
+
+use kws_host::config::{Config, PluginSettings};
+use kws_host::model::manifest;
+use kws_host::runtime::{GRANTED_IMPORTS, LoadedPlugin, PluginError, PluginPool};
+use kws_host::simulate::{self, Report};
+use kws_host::wit::ExtensionPoint;
+use kws_tests::{component_dir, plugins, workspace};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+fn component_file(language: &str) -> PathBuf {
+    component_dir("example-plugins").join(format!("{language}.wasm"))
+}
+
+const LANGUAGES: [&str; 5] = ["rust", "go", "javascript", "python", "c"];
+
+/// Each language's component, compiled once per test binary.
+fn example(language: &str) -> Arc<LoadedPlugin> {
+    static LOADED: [OnceLock<Arc<LoadedPlugin>>; LANGUAGES.len()] =
+        [const { OnceLock::new() }; LANGUAGES.len()];
+    let index = LANGUAGES
+        .iter()
+        .position(|l| *l == language)
+        .expect("one of LANGUAGES");
+    LOADED[index]
+        .get_or_init(|| {
+            let file = component_file(language);
+            Arc::new(LoadedPlugin::load(&file).unwrap_or_else(|e| {
+                panic!("{e} (built by `cargo xtask examples`)");
+            }))
+        })
+        .clone()
+}
+
+/// The scenario through the simulate pipeline, with the default plugins
+/// and one language's LabelZone.
+fn simulate_scenario(language: &str) -> Report {
+    let dir = workspace().join("tests/e2e/languages");
+    let objects =
+        manifest::read_file(&dir.join("example-policy.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = Config::from_file(&dir.join("example-policy.config.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut loaded = plugins().to_vec();
+    loaded.push(example(language));
+    let examples = component_dir("example-plugins").display().to_string();
+    simulate::run(objects, &config, &loaded, &examples)
+        .unwrap_or_else(|e| panic!("{language}: {e}"))
+}
+
+fn rust_report() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| simulate_scenario("rust"))
+}
+
+/// The message a component's `configure` refuses `args` with.
+fn refusal(language: &str, args: &str) -> String {
+    match PluginPool::new(
+        example(language),
+        args.to_string(),
+        PluginSettings::default(),
+        1,
+    ) {
+        Err(PluginError::Configure { detail, .. }) => detail,
+        Err(other) => panic!("{language}: {args} failed otherwise: {other}"),
+        Ok(_) => panic!("{language}: {args} was accepted"),
+    }
+}
+
+/// The `kube-wasm-scheduler` binary beside the test executable, built if
+/// this run did not build it.
+fn scheduler_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in <target>/<profile>/deps");
+    let binary = profile_dir.join("kube-wasm-scheduler");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args([
+                "build",
+                "--package",
+                "kws-host",
+                "--bin",
+                "kube-wasm-scheduler",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building kube-wasm-scheduler failed");
+    }
+    binary
+}
+
+fn check_language(language: &str) {
+    // `plugin check` compiles the component in its own process: start it
+    // first so it overlaps with the compilation in this one.
+    let check = Command::new(scheduler_binary())
+        .args(["plugin", "check"])
+        .arg(component_file(language))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let plugin = example(language);
+    assert_eq!(plugin.name(), "LabelZone", "{language}");
+    assert!(plugin.implements(ExtensionPoint::Filter), "{language}");
+    assert!(plugin.implements(ExtensionPoint::Score), "{language}");
+    assert!(
+        !plugin.implements(ExtensionPoint::NormalizeScore),
+        "{language}"
+    );
+    // Rust's wasm32-wasip2 build declares WASI imports it never calls (they
+    // trap); every other language's build imports nothing but the host.
+    let no_wasi = language != "rust";
+    for import in &plugin.imports {
+        assert!(
+            GRANTED_IMPORTS.contains(&import.as_str()) || !no_wasi,
+            "{language} imports {import}, which the host does not grant"
+        );
+    }
+
+    let report = simulate_scenario(language);
+    let expected =
+        std::fs::read_to_string(workspace().join("tests/e2e/languages/example-policy.expected"))
+            .unwrap();
+    assert_eq!(
+        report.to_text(),
+        expected,
+        "{language} versus the expectation"
+    );
+    assert_eq!(&report, rust_report(), "{language} versus Rust");
+
+    for args in [r#"{"sameZone": 150}"#, r#"{"noZone": -1}"#] {
+        assert_eq!(
+            refusal(language, args),
+            refusal("rust", args),
+            "{language}: {args}"
+        );
+    }
+    let unknown = refusal(language, r#"{"sameZone": 90, "bogus": 1}"#);
+    assert!(
+        unknown.starts_with("LabelZone: invalid args: unknown field `bogus`"),
+        "{language}: {unknown}"
+    );
+    // serde words a type error its own way; the helpers of the other
+    // languages name the field.
+    if language != "rust" {
+        assert_eq!(
+            refusal(language, r#"{"otherZone": "ten"}"#),
+            "LabelZone: invalid args: otherZone: expected an integer",
+            "{language}"
+        );
+    }
+
+    let output = check.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{language}: plugin check failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("plugin: LabelZone 0.1.0"),
+        "{language}: {text}"
+    );
+    assert!(
+        !(no_wasi && text.contains("not granted")),
+        "{language} has imports the host does not grant: {text}"
+    );
+}
+
+#[test]
+fn rust() {
+    check_language("rust");
+}
+
+#[test]
+fn go() {
+    check_language("go");
+}
+
+#[test]
+fn javascript() {
+    check_language("javascript");
+}
+
+#[test]
+fn python() {
+    check_language("python");
+}
+
+#[test]
+fn c() {
+    check_language("c");
+}
