@@ -11,7 +11,8 @@
 
 use kws_host::config::{Config, PluginSettings};
 use kws_host::model::manifest;
-use kws_host::runtime::{GRANTED_IMPORTS, LoadedPlugin, PluginError, PluginPool};
+use kws_host::plugin_dir::{PluginDir, PluginUpdate};
+use kws_host::runtime::{GRANTED_IMPORTS, LoadedPlugin, Loader, PluginError, PluginPool};
 use kws_host::simulate::{self, Report};
 use kws_host::wit::ExtensionPoint;
 use kws_tests::{component_dir, plugins, workspace};
@@ -25,7 +26,9 @@ fn component_file(language: &str) -> PathBuf {
 
 const LANGUAGES: [&str; 5] = ["rust", "go", "javascript", "python", "c"];
 
-/// Each language's component, compiled once per test binary.
+/// Each language's component, compiled once per test binary: hot-loaded,
+/// by renaming it into a watched plugin directory as an author would drop
+/// it in.
 fn example(language: &str) -> Arc<LoadedPlugin> {
     static LOADED: [OnceLock<Arc<LoadedPlugin>>; LANGUAGES.len()] =
         [const { OnceLock::new() }; LANGUAGES.len()];
@@ -33,14 +36,27 @@ fn example(language: &str) -> Arc<LoadedPlugin> {
         .iter()
         .position(|l| *l == language)
         .expect("one of LANGUAGES");
-    LOADED[index]
-        .get_or_init(|| {
-            let file = component_file(language);
-            Arc::new(LoadedPlugin::load(&file).unwrap_or_else(|e| {
-                panic!("{e} (built by `cargo xtask examples`)");
-            }))
-        })
-        .clone()
+    LOADED[index].get_or_init(|| hot_load(language)).clone()
+}
+
+fn hot_load(language: &str) -> Arc<LoadedPlugin> {
+    let dir = std::env::temp_dir().join(format!("kws-languages-{language}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut watch, loaded, refused) = PluginDir::open(&dir, Loader::default()).unwrap();
+    assert!(loaded.is_empty() && refused.is_empty());
+    let (sender, updates) = std::sync::mpsc::channel();
+    watch.follow(move |u| sender.send(u).is_ok()).unwrap();
+    let staged = dir.join(format!(".{language}.wasm"));
+    std::fs::copy(component_file(language), &staged)
+        .unwrap_or_else(|e| panic!("{language}: {e} (built by `cargo xtask examples`)"));
+    std::fs::rename(&staged, dir.join(format!("{language}.wasm"))).unwrap();
+    let update = updates.recv_timeout(std::time::Duration::from_secs(300));
+    let _ = std::fs::remove_dir_all(&dir);
+    match update {
+        Ok(PluginUpdate::Loaded(plugin)) => plugin,
+        other => panic!("{language}: dropped into a watched directory: {other:?}"),
+    }
 }
 
 /// The scenario through the simulate pipeline, with the default plugins
