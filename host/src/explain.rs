@@ -128,19 +128,7 @@ pub fn explain(
             node: node.to_string(),
         });
     }
-    let mut cache = Cache::default();
-    for node in &objects.nodes {
-        cache.set_node(Arc::new(node.clone()));
-    }
-    for pod in &objects.pods {
-        let finished = matches!(
-            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        );
-        if let (Some(node), false) = (bound_node(pod), finished) {
-            cache.set_bound_pod(convert::pod(pod), node);
-        }
-    }
+    let mut cache = cache(objects);
     let framework = Framework::new(config, plugins, plugin_dir)?;
     let record = convert::pod(object);
     let profile = framework
@@ -167,6 +155,30 @@ pub fn explain(
         },
         nodes: nodes(report),
     })
+}
+
+/// The cache the scheduler would hold once it has watched `objects`: every
+/// namespace (pod affinity's `namespaceSelector` and existing pods' terms
+/// are resolved against their labels), every node, and every bound pod that
+/// has not finished.
+fn cache(objects: &Manifests) -> Cache {
+    let mut cache = Cache::default();
+    for namespace in &objects.namespaces {
+        cache.set_namespace(namespace);
+    }
+    for node in &objects.nodes {
+        cache.set_node(Arc::new(node.clone()));
+    }
+    for pod in &objects.pods {
+        let finished = matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        );
+        if let (Some(node), false) = (bound_node(pod), finished) {
+            cache.set_bound_pod(convert::pod(pod), node);
+        }
+    }
+    cache
 }
 
 fn bound_node(pod: &k8s_openapi::api::core::v1::Pod) -> Option<&str> {
@@ -378,6 +390,45 @@ mod tests {
             },
             nodes: nodes(report),
         }
+    }
+
+    #[test]
+    fn the_cache_holds_namespaces_nodes_and_running_bound_pods() {
+        let objects = crate::model::manifest::parse(
+            "inline",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {env: prod}}\n---\n\
+             apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: running, namespace: team-a}\n\
+             spec: {nodeName: n1, containers: [{name: c, image: i}]}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: done, namespace: team-a}\n\
+             spec: {nodeName: n1, containers: [{name: c, image: i}]}\nstatus: {phase: Succeeded}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: pending, namespace: team-a}\n\
+             spec: {containers: [{name: c, image: i}]}\n",
+        )
+        .unwrap();
+        let crate::cache::Catchup::Full(state) = cache(&objects).catchup(None) else {
+            panic!("a new instance gets the full state");
+        };
+        let namespaces: Vec<_> = state
+            .iter()
+            .filter_map(|c| match c {
+                crate::wit::Change::NamespaceSet(ns) => Some((ns.name.as_str(), ns.labels.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            namespaces,
+            [("team-a", vec![("env".to_string(), "prod".to_string())])],
+            "namespace labels reach the plugins, as from the informers"
+        );
+        let pods: Vec<_> = state
+            .iter()
+            .filter_map(|c| match c {
+                crate::wit::Change::PodAdded(p) => Some(p.pod.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pods, ["running"]);
     }
 
     #[test]

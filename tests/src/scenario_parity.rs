@@ -131,30 +131,11 @@ impl Drop for Oracle {
     }
 }
 
-/// Default plugins not compared yet: their parity runs still disagree with
-/// kube-scheduler (docs/parity.md, "Not at parity yet"). Each one leaves
-/// this list with the fix that makes the suite pass with it.
-pub const NOT_AT_PARITY_YET: [&str; 2] = ["PodTopologySpread", "InterPodAffinity"];
-
-/// Our default profile without [`NOT_AT_PARITY_YET`]: what both sides run.
-pub fn compared_config() -> Config {
-    let mut config = Config::default();
-    for profile in &mut config.profiles {
-        profile
-            .filter
-            .retain(|name| !NOT_AT_PARITY_YET.contains(&name.as_str()));
-        profile
-            .score
-            .retain(|(name, _)| !NOT_AT_PARITY_YET.contains(&name.as_str()));
-    }
-    config
-}
-
-/// The plugins of the compared profile, filter and score, in order: the
+/// The plugins of our default profile, filter and score, in order: the
 /// ones to compare (the oracle runs kube-scheduler's profile restricted to
 /// them). Widens by itself as plugins join the default profile.
 pub fn compared_plugins() -> Vec<String> {
-    let config = compared_config();
+    let config = Config::default();
     let profile = &config.profiles[0];
     let mut names: Vec<String> = profile.filter.clone();
     for (name, _) in &profile.score {
@@ -173,7 +154,7 @@ pub fn host_explain(
     plugin_dir: &str,
 ) -> Result<Value, String> {
     let objects = manifest::read_file(file).map_err(|e| e.to_string())?;
-    let explanation = explain::explain(&objects, &compared_config(), plugins, plugin_dir, pod)
+    let explanation = explain::explain(&objects, &Config::default(), plugins, plugin_dir, pod)
         .map_err(|e| e.to_string())?;
     serde_json::to_value(&explanation).map_err(|e| e.to_string())
 }

@@ -1,14 +1,16 @@
 //! Reading Kubernetes manifests the way `kubectl create -f` and the
 //! apiserver would: strict field checking, the apiserver's defaulting and
 //! admission (namespace, scheduler name, priority, requests from limits,
-//! default toleration seconds, allocatable from capacity) and its validation
+//! default toleration seconds, `matchLabelKeys`/`mismatchLabelKeys` merged
+//! into label selectors, allocatable from capacity) and its validation
 //! messages, so that the embedded cluster and a real one see the same
 //! objects.
 
 use super::quantity::Quantity;
-use k8s_openapi::api::core::v1::{Container, Namespace, Node, Pod, Toleration};
+use k8s_openapi::api::core::v1::{Container, Namespace, Node, Pod, PodAffinityTerm, Toleration};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -639,7 +641,77 @@ fn default_pod(pod: &mut Pod, classes: &PriorityClasses) -> Result<(), String> {
             });
         }
     }
+    merge_label_keys(pod);
     Ok(())
+}
+
+/// The pod strategy's create-time merge (features MatchLabelKeysInPodAffinity
+/// and MatchLabelKeysInPodTopologySpreadSelectorMerge, both on in v1.37):
+/// for each key of a pod affinity term's `matchLabelKeys`
+/// (`mismatchLabelKeys`) that the pod has a label for, `key In (value)`
+/// (`NotIn`) is appended to the term's label selector; likewise
+/// `matchLabelKeys` of spread constraints. kube-scheduler's InterPodAffinity
+/// reads only the merged selector, so a pod that skipped this would be
+/// placed as if the keys were not there. A missing selector stays missing
+/// (it selects nothing either way). The keys stay in the spec, as on the
+/// apiserver.
+fn merge_label_keys(pod: &mut Pod) {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let append = |selector: &mut LabelSelector, keys: &Option<Vec<String>>, operator: &str| {
+        for key in keys.iter().flatten() {
+            if let Some(value) = labels.get(key) {
+                selector
+                    .match_expressions
+                    .get_or_insert_with(Vec::new)
+                    .push(LabelSelectorRequirement {
+                        key: key.clone(),
+                        operator: operator.to_string(),
+                        values: Some(vec![value.clone()]),
+                    });
+            }
+        }
+    };
+    let merge_term = |term: &mut PodAffinityTerm| {
+        if let Some(selector) = &mut term.label_selector {
+            append(selector, &term.match_label_keys, "In");
+            append(selector, &term.mismatch_label_keys, "NotIn");
+        }
+    };
+    let Some(spec) = &mut pod.spec else {
+        return;
+    };
+    if let Some(affinity) = &mut spec.affinity {
+        let affinity_terms = affinity.pod_affinity.iter_mut().flat_map(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .iter_mut()
+                .flatten()
+                .chain(
+                    a.preferred_during_scheduling_ignored_during_execution
+                        .iter_mut()
+                        .flatten()
+                        .map(|w| &mut w.pod_affinity_term),
+                )
+        });
+        let anti_affinity_terms = affinity.pod_anti_affinity.iter_mut().flat_map(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .iter_mut()
+                .flatten()
+                .chain(
+                    a.preferred_during_scheduling_ignored_during_execution
+                        .iter_mut()
+                        .flatten()
+                        .map(|w| &mut w.pod_affinity_term),
+                )
+        });
+        affinity_terms
+            .chain(anti_affinity_terms)
+            .for_each(merge_term);
+    }
+    for constraint in spec.topology_spread_constraints.iter_mut().flatten() {
+        if let Some(selector) = &mut constraint.label_selector {
+            append(selector, &constraint.match_label_keys, "In");
+        }
+    }
 }
 
 /// Applies the apiserver's defaulting to a node: allocatable defaults to
@@ -699,6 +771,71 @@ mod tests {
         assert_eq!(tolerations.len(), 2, "DefaultTolerationSeconds adds two");
         assert_eq!(tolerations[0].toleration_seconds, Some(300));
         assert!(pod.metadata.uid.as_ref().is_some_and(|u| u.len() == 36));
+    }
+
+    #[test]
+    fn match_label_keys_are_merged_into_selectors_as_on_create() {
+        let objects = parse_ok(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: api, labels: {tier: backend, track: canary}}\nspec:\n  containers: [{name: c, image: i}]\n  affinity:\n    podAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - labelSelector: {matchLabels: {app: web}}\n        matchLabelKeys: [tier, missing]\n        mismatchLabelKeys: [track]\n        topologyKey: zone\n      - matchLabelKeys: [tier]\n        topologyKey: zone\n    podAntiAffinity:\n      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 5\n        podAffinityTerm:\n          labelSelector: {}\n          matchLabelKeys: [tier]\n          topologyKey: zone\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}, matchLabelKeys: [track]}\n",
+        );
+        let spec = objects.pods[0].spec.as_ref().unwrap();
+        let expressions = |selector: &LabelSelector| -> Vec<(String, String, Vec<String>)> {
+            selector
+                .match_expressions
+                .iter()
+                .flatten()
+                .map(|r| {
+                    (
+                        r.key.clone(),
+                        r.operator.clone(),
+                        r.values.clone().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        };
+        let triple =
+            |k: &str, op: &str, v: &str| (k.to_string(), op.to_string(), vec![v.to_string()]);
+        let affinity = spec.affinity.as_ref().unwrap();
+        let required = affinity
+            .pod_affinity
+            .as_ref()
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            expressions(required[0].label_selector.as_ref().unwrap()),
+            [
+                triple("tier", "In", "backend"),
+                triple("track", "NotIn", "canary")
+            ],
+            "keys the pod has no label for add nothing"
+        );
+        assert_eq!(
+            required[0].match_label_keys.as_deref(),
+            Some(&["tier".to_string(), "missing".to_string()][..]),
+            "the keys stay in the spec"
+        );
+        assert!(
+            required[1].label_selector.is_none(),
+            "a term without a selector selects nothing and stays so"
+        );
+        let preferred = &affinity
+            .pod_anti_affinity
+            .as_ref()
+            .unwrap()
+            .preferred_during_scheduling_ignored_during_execution
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(
+            expressions(preferred.pod_affinity_term.label_selector.as_ref().unwrap()),
+            [triple("tier", "In", "backend")]
+        );
+        let spread = &spec.topology_spread_constraints.as_ref().unwrap()[0];
+        assert_eq!(
+            expressions(spread.label_selector.as_ref().unwrap()),
+            [triple("track", "In", "canary")]
+        );
     }
 
     #[test]
