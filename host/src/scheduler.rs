@@ -25,7 +25,7 @@ use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use crate::runtime::LoadedPlugin;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -64,10 +64,8 @@ pub struct Scheduler<B: Backend> {
     /// started; no pod is scheduled before (it could land on a node whose
     /// pods are not all known yet).
     synced: bool,
-    /// The loaded version of each plugin, by name, and the file it came
-    /// from (every file that serves, by path, with the name it serves).
+    /// The loaded version of each plugin, by name (each knows its file).
     plugins: HashMap<String, Arc<LoadedPlugin>>,
-    plugin_files: HashMap<PathBuf, String>,
     inputs_sender: Sender<Input>,
     stop: Arc<AtomicBool>,
 }
@@ -93,7 +91,6 @@ impl<B: Backend> Scheduler<B> {
             gated: Default::default(),
             synced: false,
             plugins: HashMap::new(),
-            plugin_files: HashMap::new(),
             inputs_sender: sender,
             stop: Arc::default(),
         }
@@ -103,8 +100,6 @@ impl<B: Backend> Scheduler<B> {
     /// later [`PluginUpdate`]s about those files replace them.
     pub fn serving(mut self, plugins: &[Arc<LoadedPlugin>]) -> Self {
         for plugin in plugins {
-            self.plugin_files
-                .insert(plugin.file.clone(), plugin.name().to_string());
             self.plugins
                 .insert(plugin.name().to_string(), plugin.clone());
         }
@@ -234,10 +229,8 @@ impl<B: Backend> Scheduler<B> {
                 let previous = self.plugins.get(&name).map(|p| describe(p));
                 match self.framework.swap(&plugin) {
                     Ok(profiles) => {
-                        let replaced_other_name = self
-                            .plugin_files
-                            .insert(file.clone(), name.clone())
-                            .filter(|old| *old != name);
+                        let replaced_other_name =
+                            self.served_from(&file).filter(|old| *old != name);
                         if let Some(old) = replaced_other_name {
                             self.framework.unload(&old);
                             self.plugins.remove(&old);
@@ -267,14 +260,14 @@ impl<B: Backend> Scheduler<B> {
                 }
             }
             PluginUpdate::Refused(error) => {
-                let serving = match self.plugin_files.get(&error.file) {
+                let serving = match self.served_from(&error.file) {
                     Some(name) => format!("; {name} keeps serving its previous version"),
                     None => String::new(),
                 };
                 self.notice(true, "PluginRefused", format!("{error}{serving}"));
             }
             PluginUpdate::Removed(file) => {
-                if let Some(name) = self.plugin_files.remove(&file) {
+                if let Some(name) = self.served_from(&file) {
                     let profiles = self.framework.unload(&name);
                     let plugin = self.plugins.remove(&name);
                     let message = format!(
@@ -286,6 +279,14 @@ impl<B: Backend> Scheduler<B> {
                 }
             }
         }
+    }
+
+    /// The name of the plugin `file` serves, if it serves one.
+    fn served_from(&self, file: &Path) -> Option<String> {
+        self.plugins
+            .values()
+            .find(|p| p.file == file)
+            .map(|p| p.name().to_string())
     }
 
     fn notice(&mut self, warning: bool, reason: &'static str, message: String) {

@@ -135,7 +135,11 @@ pub fn matches_required_node_affinity(pod: &Pod, node: &Node) -> bool {
     selector && required.is_none_or(|terms| terms.iter().any(|t| term_matches(t, node)))
 }
 
-fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
+/// Whether every requirement of a node selector term holds for the node; a
+/// term with no requirements, or one kube-scheduler cannot parse (an `In`
+/// without values, a `Gt` whose bound is no integer, a field other than
+/// `metadata.name`...), matches no node.
+pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
     let empty = term.match_expressions.is_empty() && term.match_fields.is_empty();
     !empty
         && term
@@ -211,6 +215,22 @@ mod tests {
     use super::*;
     use crate::testing::{node, pod, requirement};
     use crate::{NodeAffinity, Operator::*};
+
+    #[test]
+    fn node_selectors_need_every_pair() {
+        let n = node("n1").label("zone", "a").label("disk", "ssd").build();
+        let selecting = |pairs: &[(&str, &str)]| {
+            let mut p = pod("default", "p");
+            for (key, value) in pairs {
+                p = p.node_selector(key, value);
+            }
+            matches_required_node_affinity(&p.build(), &n)
+        };
+        assert!(selecting(&[]));
+        assert!(selecting(&[("disk", "ssd"), ("zone", "a")]));
+        assert!(!selecting(&[("disk", "ssd"), ("zone", "b")]));
+        assert!(!selecting(&[("gpu", "")]));
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         let mut l: Labels = pairs

@@ -124,9 +124,7 @@ impl Running {
     /// Replaces `lane.wasm` the careful way: staged under a hidden name,
     /// renamed into place.
     fn rename_in(&self, bytes: &[u8]) {
-        let staged = self.dir.join(".lane.wasm.tmp");
-        std::fs::write(&staged, bytes).unwrap();
-        std::fs::rename(&staged, self.lane_file()).unwrap();
+        kws_tests::rename_into(&self.dir, "lane.wasm", bytes);
     }
 
     /// Overwrites `lane.wasm` in place, in two writes with a pause longer
@@ -337,8 +335,7 @@ fn a_pinned_plugin_refuses_other_digests() {
 #[test]
 fn a_second_file_cannot_take_a_served_name() {
     let run = Running::start("names", &lane(1), config(""));
-    std::fs::write(run.dir.join(".other.tmp"), lane(2)).unwrap();
-    std::fs::rename(run.dir.join(".other.tmp"), run.dir.join("other-lane.wasm")).unwrap();
+    kws_tests::rename_into(&run.dir, "other-lane.wasm", &lane(2));
     assert_notice(
         &run.notice(1),
         "PluginRefused",

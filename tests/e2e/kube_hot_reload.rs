@@ -19,7 +19,6 @@ use kws_tests::component_dir;
 use kws_tests::placements::placements;
 use serde_json::json;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -39,13 +38,6 @@ fn lane_node(name: &str, lane: &str) -> Node {
         },
     }))
     .unwrap()
-}
-
-/// Renames `bytes` into `dir/lane.wasm`, as a careful writer would.
-fn rename_in(dir: &Path, bytes: &[u8]) {
-    let staged = dir.join(".lane.wasm.tmp");
-    std::fs::write(&staged, bytes).unwrap();
-    std::fs::rename(&staged, dir.join("lane.wasm")).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -116,7 +108,7 @@ profiles:
                     continue;
                 }
                 swaps += 1;
-                rename_in(&dir, &versions[swaps % 2]);
+                kws_tests::rename_into(&dir, "lane.wasm", &versions[swaps % 2]);
             }
             swaps
         })

@@ -47,10 +47,9 @@ fn hot_load(language: &str) -> Arc<LoadedPlugin> {
     assert!(loaded.is_empty() && refused.is_empty());
     let (sender, updates) = std::sync::mpsc::channel();
     watch.follow(move |u| sender.send(u).is_ok()).unwrap();
-    let staged = dir.join(format!(".{language}.wasm"));
-    std::fs::copy(component_file(language), &staged)
+    let bytes = std::fs::read(component_file(language))
         .unwrap_or_else(|e| panic!("{language}: {e} (built by `cargo xtask examples`)"));
-    std::fs::rename(&staged, dir.join(format!("{language}.wasm"))).unwrap();
+    kws_tests::rename_into(&dir, &format!("{language}.wasm"), &bytes);
     let update = updates.recv_timeout(std::time::Duration::from_secs(300));
     let _ = std::fs::remove_dir_all(&dir);
     match update {

@@ -62,3 +62,11 @@ pub fn faulty() -> Arc<LoadedPlugin> {
         })
         .clone()
 }
+
+/// Writes `bytes` to `dir/name` as a careful writer does: staged under a
+/// hidden name, then renamed into place, so a watcher never sees half of it.
+pub fn rename_into(dir: &Path, name: &str, bytes: &[u8]) {
+    let staged = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&staged, bytes).unwrap_or_else(|e| panic!("{}: {e}", staged.display()));
+    std::fs::rename(&staged, dir.join(name)).unwrap();
+}

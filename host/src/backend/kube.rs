@@ -383,9 +383,7 @@ impl Backend for KubeCluster {
             note: Some(notice.message.clone()),
             regarding: Some(regarding.clone()),
             reporting_controller: Some(REPORTING_CONTROLLER.to_string()),
-            reporting_instance: Some(
-                std::env::var("POD_NAME").unwrap_or_else(|_| REPORTING_CONTROLLER.to_string()),
-            ),
+            reporting_instance: regarding.name.clone(),
             ..Default::default()
         };
         self.limiter.acquire().await;

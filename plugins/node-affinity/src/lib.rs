@@ -17,6 +17,7 @@
 //! plus those of `addedAffinity`'s preferred terms. Normalised with
 //! kube-scheduler's DefaultNormalizeScore, so the best nodes score 100.
 
+use kws_plugin_sdk::selector::matches_required_node_affinity;
 use kws_plugin_sdk::{
     ExtensionPoint, NodeInfo, NodeSelectorTerm, Operator, Plugin, Pod, PreferredSchedulingTerm,
     Status, default_normalize_score,
@@ -73,10 +74,7 @@ impl Plugin for NodeAffinity {
         {
             return Status::unresolvable(ERR_REASON_ENFORCED);
         }
-        let required = pod.node_affinity.as_ref().and_then(|a| a.required.as_ref());
-        if !selector::matches_labels(&pod.node_selector, node)
-            || required.is_some_and(|terms| !selector::matches_any(terms, node))
-        {
+        if !matches_required_node_affinity(pod, node) {
             return Status::unresolvable(ERR_REASON_POD);
         }
         Status::success()

@@ -16,36 +16,16 @@
 //! apiserver validates those in pods; kube-scheduler would also reject
 //! malformed ones in `addedAffinity`.
 
-use kws_plugin_sdk::{
-    Node, NodeSelectorTerm, Operator, PreferredSchedulingTerm, Requirement, lookup,
-};
+use kws_plugin_sdk::selector::term_matches;
+use kws_plugin_sdk::{Node, NodeSelectorTerm, Operator, PreferredSchedulingTerm, Requirement};
 
 /// The one node field `matchFields` can select on; any other key reads as
 /// the empty string.
 pub const NODE_NAME_FIELD: &str = "metadata.name";
 
-/// Whether the node's labels include every pair of `selector` (a pod's
-/// `nodeSelector`).
-pub fn matches_labels(selector: &[(String, String)], node: &Node) -> bool {
-    selector
-        .iter()
-        .all(|(key, value)| lookup(&node.labels, key) == Some(value.as_str()))
-}
-
 /// Whether any of the terms matches the node.
 pub fn matches_any(terms: &[NodeSelectorTerm], node: &Node) -> bool {
     terms.iter().any(|term| term_matches(term, node))
-}
-
-/// Whether every requirement of a non-empty term holds for the node.
-pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
-    let empty = term.match_expressions.is_empty() && term.match_fields.is_empty();
-    !empty
-        && term
-            .match_expressions
-            .iter()
-            .all(|r| label_matches(r, node))
-        && term.match_fields.iter().all(|r| field_matches(r, node))
 }
 
 /// The sum of the weights of the preferred terms that match the node.
@@ -55,45 +35,6 @@ pub fn preferred_score(terms: &[PreferredSchedulingTerm], node: &Node) -> i64 {
         .filter(|t| term_matches(&t.preference, node))
         .map(|t| i64::from(t.weight))
         .sum()
-}
-
-fn label_matches(r: &Requirement, node: &Node) -> bool {
-    if expression_error(r).is_some() {
-        return false;
-    }
-    let label = lookup(&node.labels, &r.key);
-    let listed = |value: &str| r.values.iter().any(|v| v == value);
-    match r.operator {
-        Operator::In => label.is_some_and(listed),
-        Operator::NotIn => label.is_none_or(|value| !listed(value)),
-        Operator::Exists => label.is_some(),
-        Operator::DoesNotExist => label.is_none(),
-        // Both sides are integers; a label that is not one never matches.
-        Operator::Gt | Operator::Lt => {
-            let (Some(Ok(label)), Ok(bound)) =
-                (label.map(str::parse::<i64>), r.values[0].parse::<i64>())
-            else {
-                return false;
-            };
-            if r.operator == Operator::Gt {
-                label > bound
-            } else {
-                label < bound
-            }
-        }
-    }
-}
-
-fn field_matches(r: &Requirement, node: &Node) -> bool {
-    if field_error(r).is_some() {
-        return false;
-    }
-    let field = if r.key == NODE_NAME_FIELD {
-        node.name.as_str()
-    } else {
-        ""
-    };
-    (field == r.values[0]) == (r.operator == Operator::In)
 }
 
 /// Why kube-scheduler would refuse a label requirement: the sub-field and
@@ -404,26 +345,6 @@ mod tests {
         assert!(!term_matches(&term(vec![], vec![]), &n));
         assert!(!matches_any(&[], &n));
         assert!(!matches_any(&[term(vec![], vec![])], &n));
-    }
-
-    #[test]
-    fn node_selectors_need_every_pair() {
-        let n = node("n1").label("zone", "a").label("disk", "ssd").build();
-        let pairs = |p: &[(&str, &str)]| {
-            p.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<Vec<_>>()
-        };
-        assert!(matches_labels(&[], &n));
-        assert!(matches_labels(
-            &pairs(&[("disk", "ssd"), ("zone", "a")]),
-            &n
-        ));
-        assert!(!matches_labels(
-            &pairs(&[("disk", "ssd"), ("zone", "b")]),
-            &n
-        ));
-        assert!(!matches_labels(&pairs(&[("gpu", "")]), &n));
     }
 
     #[test]

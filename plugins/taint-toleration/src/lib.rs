@@ -11,9 +11,10 @@
 //! tolerate, normalised with kube-scheduler's DefaultNormalizeScore
 //! reversed, so nodes with the fewest such taints score 100.
 
+use kws_plugin_sdk::selector::tolerates;
 use kws_plugin_sdk::{
-    ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, Status, Taint, TaintEffect, Toleration,
-    TolerationOperator, default_normalize_score, host,
+    ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, Status, Taint, TaintEffect,
+    default_normalize_score, host,
 };
 
 /// The reason kube-scheduler reports for an untolerated taint.
@@ -81,19 +82,6 @@ impl Plugin for TaintToleration {
     }
 }
 
-/// `v1.Toleration.ToleratesTaint`: an empty effect matches every effect and
-/// an empty key every key (whatever the operator: the apiserver only allows
-/// it with Exists); Exists matches any value, Equal the same value.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let effect_ok = toleration.effect.is_none_or(|e| e == taint.effect);
-    let key_ok = toleration.key.is_empty() || toleration.key == taint.key;
-    let value_ok = match toleration.operator {
-        TolerationOperator::Exists => true,
-        TolerationOperator::Equal => toleration.value == taint.value,
-    };
-    effect_ok && key_ok && value_ok
-}
-
 kws_plugin_sdk::export_plugin!(TaintToleration);
 
 #[cfg(test)]
@@ -102,7 +90,7 @@ mod tests {
     use TaintEffect::{NoExecute, NoSchedule, PreferNoSchedule};
     use TolerationOperator::{Equal, Exists};
     use kws_plugin_sdk::testing::{node, node_info, pod};
-    use kws_plugin_sdk::{Change, Code, Node, Runner};
+    use kws_plugin_sdk::{Change, Code, Node, Runner, Toleration, TolerationOperator};
 
     fn toleration(
         key: &str,
