@@ -294,7 +294,7 @@ pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// `*.wasm` and not hidden.
-pub fn is_plugin_file(path: &Path) -> bool {
+fn is_plugin_file(path: &Path) -> bool {
     path.extension().is_some_and(|x| x == "wasm")
         && path
             .file_name()

@@ -177,10 +177,6 @@ impl PluginPool {
         &self.plugin
     }
 
-    pub fn settings(&self) -> &PluginSettings {
-        &self.settings
-    }
-
     /// The message of a quarantine that began since the last call, once.
     pub fn take_quarantine_notice(&self) -> Option<String> {
         self.health().unreported.take()
