@@ -7,6 +7,7 @@ use crate::queue::QueuedPod;
 use crate::scheduler::Input;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
+use std::time::Instant;
 use tokio::runtime::Handle;
 
 /// The result of a bind, sent back to the scheduling loop.
@@ -15,6 +16,8 @@ pub struct BindOutcome {
     pub pod: QueuedPod,
     pub node: String,
     pub result: Result<(), BindError>,
+    /// When the pod's scheduling attempt began: the attempt ends here.
+    pub attempt_started: Instant,
 }
 
 /// Runs binds and status reports as tasks on a tokio runtime.
@@ -35,7 +38,7 @@ impl<B: Backend> Binder<B> {
 
     /// Binds `pod` to `node` and, if that worked, records the `Scheduled`
     /// event; then reports back with [`Input::Bound`].
-    pub fn bind(&self, pod: QueuedPod, node: String) {
+    pub fn bind(&self, pod: QueuedPod, node: String, attempt_started: Instant) {
         let backend = self.backend.clone();
         let results = self.results.clone();
         self.runtime.spawn(async move {
@@ -44,7 +47,12 @@ impl<B: Backend> Binder<B> {
             if result.is_ok() {
                 backend.report_scheduled(&target, &node).await;
             }
-            let _ = results.send(Input::Bound(Box::new(BindOutcome { pod, node, result })));
+            let _ = results.send(Input::Bound(Box::new(BindOutcome {
+                pod,
+                node,
+                result,
+                attempt_started,
+            })));
         });
     }
 

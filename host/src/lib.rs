@@ -9,7 +9,8 @@
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
 //! Kubernetes objects into the records plugins see ([`wit`]);
 //! [`plugin_dir`] watches the plugin files and hands new versions to the
-//! loop. [`simulate`] and [`explain`] run the framework on a cluster file.
+//! loop. [`metrics`] times each attempt. [`simulate`] and [`explain`] run
+//! the framework on a cluster file.
 
 pub mod backend;
 pub mod binder;
@@ -17,6 +18,7 @@ pub mod cache;
 pub mod config;
 pub mod explain;
 pub mod framework;
+pub mod metrics;
 pub mod model;
 pub mod plugin_dir;
 pub mod queue;

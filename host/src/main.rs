@@ -10,7 +10,7 @@ use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
 use kws_host::wit::ExtensionPoint;
-use kws_host::{explain, runtime, simulate};
+use kws_host::{explain, metrics, runtime, simulate};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -67,6 +67,11 @@ enum Command {
         /// Requests allowed in a burst above the rate.
         #[arg(long, default_value_t = 100)]
         kube_api_burst: u32,
+        /// Serve `/metrics` (scheduling latency histograms, under
+        /// kube-scheduler's metric names) and `/healthz` over plain HTTP on
+        /// this address, e.g. `0.0.0.0:10251`. Off when not given.
+        #[arg(long)]
+        metrics_address: Option<std::net::SocketAddr>,
     },
 }
 
@@ -192,6 +197,7 @@ fn run() -> Result<()> {
             cache,
             kube_api_qps,
             kube_api_burst,
+            metrics_address,
         } => {
             let config = load_config(config.as_deref())?;
             let (mut plugin_dir, loaded, refused) = PluginDir::open(&plugins, cache.loader())
@@ -216,6 +222,13 @@ fn run() -> Result<()> {
                 QueueTimings::from_config(&config),
             )
             .serving(&plugins_found);
+            if let Some(address) = metrics_address {
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind(address))
+                    .with_context(|| format!("serving metrics on {address}"))?;
+                tracing::info!(%address, "serving /metrics");
+                runtime.spawn(metrics::serve(listener, scheduler.metrics()));
+            }
             plugin_dir.follow(scheduler.plugin_updates())?;
             scheduler.run();
         }

@@ -19,6 +19,7 @@ use crate::backend::{Backend, ClusterEvent, EventSink, PluginNotice, PodRef};
 use crate::binder::{BindOutcome, Binder};
 use crate::cache::Cache;
 use crate::framework::{Framework, Outcome};
+use crate::metrics::{AttemptResult, Metrics};
 use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
@@ -68,6 +69,7 @@ pub struct Scheduler<B: Backend> {
     plugins: HashMap<String, Arc<LoadedPlugin>>,
     inputs_sender: Sender<Input>,
     stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 }
 
 impl<B: Backend> Scheduler<B> {
@@ -93,6 +95,7 @@ impl<B: Backend> Scheduler<B> {
             plugins: HashMap::new(),
             inputs_sender: sender,
             stop: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -112,6 +115,11 @@ impl<B: Backend> Scheduler<B> {
     pub fn plugin_updates(&self) -> impl Fn(PluginUpdate) -> bool + Send + 'static {
         let sender = self.inputs_sender.clone();
         move |update| sender.send(Input::Plugin(update)).is_ok()
+    }
+
+    /// How long attempts take, for [`metrics::serve`](crate::metrics::serve).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Set it to make [`Scheduler::run`] return after the cycle in progress.
@@ -380,8 +388,23 @@ impl<B: Backend> Scheduler<B> {
     }
 
     fn on_bound(&mut self, outcome: BindOutcome, now: Instant) {
-        let BindOutcome { pod, node, result } = outcome;
+        let BindOutcome {
+            pod,
+            node,
+            result,
+            attempt_started,
+        } = outcome;
         let target = PodRef::of(&pod.object);
+        let attempt = if result.is_ok() {
+            AttemptResult::Scheduled
+        } else {
+            AttemptResult::Error
+        };
+        self.metrics.observe_attempt(
+            &pod.record.scheduler_name,
+            attempt,
+            attempt_started.elapsed(),
+        );
         match result {
             Ok(()) => tracing::debug!(pod = %target, node, "bound"),
             Err(error) => {
@@ -405,6 +428,7 @@ impl<B: Backend> Scheduler<B> {
 
     /// One scheduling cycle.
     fn schedule_one(&mut self, pod: QueuedPod) {
+        let started = Instant::now();
         let target = PodRef::of(&pod.object);
         let _span = tracing::debug_span!("cycle", pod = %target, attempt = pod.attempts).entered();
         let scheduler_name = pod.record.scheduler_name.clone();
@@ -414,6 +438,7 @@ impl<B: Backend> Scheduler<B> {
         };
         let snapshot = self.cache.snapshot();
         let outcome = profile.schedule(&self.cache, &snapshot, &pod.object, &pod.record);
+        self.metrics.observe_algorithm(started.elapsed());
         if let Outcome::Scheduled { node } = &outcome {
             tracing::debug!(pod = %target, node, plugins = profile.versions(), "scheduled");
         }
@@ -430,17 +455,23 @@ impl<B: Backend> Scheduler<B> {
                 }
                 self.queue.done(pod.uid());
                 self.tasks_in_flight += 1;
-                self.binder.bind(pod, node);
+                self.binder.bind(pod, node, started);
             }
             Outcome::Unschedulable(diagnosis) => {
                 let message = diagnosis.message();
                 tracing::info!(pod = %target, %message, "unschedulable");
+                let took = started.elapsed();
+                self.metrics
+                    .observe_attempt(&scheduler_name, AttemptResult::Unschedulable, took);
                 self.queue
                     .requeue(pod.uid(), Failure::Unschedulable(message.clone()), now);
                 self.report(&pod, "Unschedulable", message);
             }
             Outcome::Failed(message) => {
                 tracing::info!(pod = %target, %message, "scheduling failed; retrying after backoff");
+                let took = started.elapsed();
+                self.metrics
+                    .observe_attempt(&scheduler_name, AttemptResult::Error, took);
                 self.queue
                     .requeue(pod.uid(), Failure::Error(message.clone()), now);
                 self.report(&pod, "SchedulerError", message);

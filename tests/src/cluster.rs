@@ -439,3 +439,98 @@ impl Drop for RunningScheduler {
         }
     }
 }
+
+/// How to run the real kube-scheduler against a [`TestCluster`].
+#[derive(Debug, Clone)]
+pub struct UpstreamOptions {
+    /// `profiles[0].schedulerName`: pods with this `schedulerName` are its.
+    pub scheduler_name: String,
+    /// `clientConnection.qps` and `burst`.
+    pub qps: f64,
+    pub burst: u32,
+    /// Serve `/metrics` (HTTPS, self-signed) on this loopback port, open to
+    /// anonymous scrapers.
+    pub metrics_port: Option<u16>,
+}
+
+impl Default for UpstreamOptions {
+    /// kube-scheduler's own defaults: `default-scheduler`, 50 qps, burst 100.
+    fn default() -> Self {
+        UpstreamOptions {
+            scheduler_name: "default-scheduler".into(),
+            qps: 50.0,
+            burst: 100,
+            metrics_port: None,
+        }
+    }
+}
+
+/// kube-scheduler (built from the same `k8s.io/kubernetes` module as the
+/// apiserver, default profile) running in its own process against a test
+/// cluster; stopped when dropped.
+pub struct UpstreamScheduler {
+    child: Child,
+    log: PathBuf,
+}
+
+impl UpstreamScheduler {
+    /// Starts it; it schedules once its informers have synced (about a
+    /// second). Its log goes to `upstream-scheduler-<n>.log` beside the
+    /// cluster's.
+    pub fn start(cluster: &TestCluster, options: &UpstreamOptions) -> UpstreamScheduler {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        build_harness();
+        let log = cluster.dir.join(format!(
+            "upstream-scheduler-{}.log",
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::File::create(&log).expect("a log file");
+        let mut command = Command::new(harness_binary());
+        command
+            .arg("scheduler")
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .arg("--scheduler-name")
+            .arg(&options.scheduler_name)
+            .arg("--qps")
+            .arg(options.qps.to_string())
+            .arg("--burst")
+            .arg(options.burst.to_string())
+            .arg("--stop-on-stdin-eof");
+        if let Some(port) = options.metrics_port {
+            command
+                .arg("--secure-port")
+                .arg(port.to_string())
+                .arg("--")
+                .arg("--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics");
+        }
+        let child = command
+            .stdin(Stdio::piped())
+            .stdout(file.try_clone().expect("a log file"))
+            .stderr(file)
+            .spawn()
+            .expect("the harness runs");
+        UpstreamScheduler { child, log }
+    }
+
+    /// The process id, e.g. to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its log so far (to explain a failure).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for UpstreamScheduler {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}

@@ -25,8 +25,11 @@ tasks:
                     JavaScript, Python, C) into <target-dir>/example-plugins
   simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
                     (ARGS go to `kube-wasm-scheduler simulate`)
-  test              build the plugins and examples, then fmt --check, clippy -D warnings and
-                    every test of the workspace
+  test              build the plugins and examples, then fmt --check, clippy -D warnings,
+                    every test of the workspace, and a small side-by-side load run
+  perf [ARGS]       release build, then the side-by-side load runs of `kws-perf` on real
+                    test clusters (ARGS go to kws-perf, e.g. --size 5000/1000/5000
+                    --workload scheduling-basic); tables and plots go to bench/results
 ";
 
 fn main() -> Result<()> {
@@ -39,6 +42,7 @@ fn main() -> Result<()> {
         "examples" => build_examples(&root).map(|_| ()),
         "simulate" => simulate(&root, &rest),
         "test" => test(&root),
+        "perf" => perf(&root, &rest),
         "" | "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -259,8 +263,59 @@ fn test(root: &Path) -> Result<()> {
     ]))?;
     run(Command::new(cargo())
         .current_dir(root)
-        .env("KWS_PLUGIN_DIR", plugins)
-        .args(["test", "--workspace"]))
+        .env("KWS_PLUGIN_DIR", &plugins)
+        .args(["test", "--workspace"]))?;
+    // The load driver end to end, small, with the debug build: it checks
+    // that every contender places every pod; its figures mean nothing here.
+    let target_dir = plugins
+        .parent()
+        .context("the plugin directory is inside the target directory")?;
+    run(Command::new(cargo()).current_dir(root).args([
+        "build",
+        "--package",
+        "kws-host",
+        "--package",
+        "kws-perf",
+    ]))?;
+    let debug = target_dir.join("debug");
+    run(Command::new(debug.join("kws-perf"))
+        .args(["--size", "500/100/1000", "--workload", "scheduling-basic"])
+        .arg("--scheduler")
+        .arg(debug.join("kube-wasm-scheduler"))
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--compile-cache")
+        .arg(target_dir.join("perf-compile-cache"))
+        .arg("--out")
+        .arg(target_dir.join("perf-smoke")))
+}
+
+/// The side-by-side comparison with release builds; results go to
+/// `bench/results/`.
+fn perf(root: &Path, args: &[String]) -> Result<()> {
+    let plugins = build_components(root)?;
+    let target_dir = plugins
+        .parent()
+        .context("the plugin directory is inside the target directory")?;
+    run(Command::new(cargo()).current_dir(root).args([
+        "build",
+        "--release",
+        "--package",
+        "kws-host",
+        "--package",
+        "kws-perf",
+    ]))?;
+    let release = target_dir.join("release");
+    run(Command::new(release.join("kws-perf"))
+        .arg("--scheduler")
+        .arg(release.join("kube-wasm-scheduler"))
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--compile-cache")
+        .arg(target_dir.join("perf-compile-cache"))
+        .arg("--out")
+        .arg(root.join("bench/results"))
+        .args(args))
 }
 
 fn cargo() -> String {

@@ -22,6 +22,31 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use wasmtime::{Store, Trap};
 
+/// Changes per `apply` call when an instance catches up (about 20 ms of
+/// guest work for the SDK's table at 5000 nodes and 36 000 pods).
+const APPLY_CHUNK: usize = 1024;
+
+/// The first status about a node that was not in `nodes`, if any. Linear
+/// when statuses come in the order the nodes were asked (as the SDK
+/// answers); any order is accepted.
+fn first_not_asked(nodes: &[NodeId], statuses: &[NodeStatus]) -> Option<NodeId> {
+    let mut cursor = 0;
+    let mut asked: Option<std::collections::HashSet<NodeId>> = None;
+    for status in statuses {
+        if asked.is_none() {
+            if let Some(found) = nodes[cursor..].iter().position(|n| *n == status.node) {
+                cursor += found + 1;
+                continue;
+            }
+            asked = Some(nodes.iter().copied().collect());
+        }
+        if asked.as_ref().is_some_and(|a| !a.contains(&status.node)) {
+            return Some(status.node);
+        }
+    }
+    None
+}
+
 /// What a call needs from the scheduling cycle.
 #[derive(Clone, Copy)]
 pub struct CallContext<'a> {
@@ -195,13 +220,10 @@ impl PluginPool {
             ctx,
             "filter",
             |b, s| b.kws_scheduler_filter().call_filter(s, pod, nodes),
-            |statuses| match statuses.iter().find(|s| !nodes.contains(&s.node)) {
+            |statuses| match first_not_asked(nodes, &statuses) {
                 Some(bad) => Err(self.invalid(
                     "filter",
-                    format!(
-                        "a status for node id {}, which was not asked about",
-                        bad.node
-                    ),
+                    format!("a status for node id {bad}, which was not asked about"),
                 )),
                 None => Ok(statuses),
             },
@@ -431,14 +453,24 @@ impl PluginPool {
 
     fn sync(&self, live: &mut Live, cache: &Cache) -> Result<(), PluginError> {
         let lifecycle = live.bindings.kws_scheduler_lifecycle();
-        live.store
-            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
-        let applied = match cache.catchup(live.synced) {
-            Catchup::Changes([]) => Ok(()),
-            Catchup::Changes(changes) => lifecycle.call_apply(&mut live.store, changes),
-            Catchup::Full(changes) => lifecycle.call_apply(&mut live.store, &changes),
+        let full;
+        let changes = match cache.catchup(live.synced) {
+            Catchup::Changes(changes) => changes,
+            Catchup::Full(changes) => {
+                full = changes;
+                &full[..]
+            }
         };
-        applied.map_err(|e| self.fault("apply", e))?;
+        // A new instance's first sync carries the whole cluster: in chunks,
+        // each with the call deadline, so that the deadline bounds a call's
+        // work and not the cluster's size.
+        for chunk in changes.chunks(APPLY_CHUNK) {
+            live.store
+                .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+            lifecycle
+                .call_apply(&mut live.store, chunk)
+                .map_err(|e| self.fault("apply", e))?;
+        }
         live.synced = Some(cache.seq());
         Ok(())
     }
@@ -498,4 +530,33 @@ fn ungranted_import(error: &wasmtime::Error) -> Option<String> {
     let cause = error.root_cause().to_string();
     let rest = cause.strip_prefix("unknown import: ")?;
     Some(rest.split(" has not been defined").next()?.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wit::{Code, Status};
+
+    fn rejected(node: NodeId) -> NodeStatus {
+        NodeStatus {
+            node,
+            status: Status {
+                code: Code::Unschedulable,
+                reasons: vec!["no".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn statuses_about_nodes_not_asked_about_are_found_in_any_order() {
+        let nodes = [4, 7, 9, 12];
+        let in_order: Vec<_> = [4, 9, 12].map(rejected).into();
+        assert_eq!(first_not_asked(&nodes, &in_order), None);
+        let shuffled: Vec<_> = [12, 4, 7].map(rejected).into();
+        assert_eq!(first_not_asked(&nodes, &shuffled), None);
+        let stranger: Vec<_> = [7, 8].map(rejected).into();
+        assert_eq!(first_not_asked(&nodes, &stranger), Some(8));
+        let twice_then_stranger: Vec<_> = [9, 4, 5].map(rejected).into();
+        assert_eq!(first_not_asked(&nodes, &twice_then_stranger), Some(5));
+    }
 }

@@ -1,0 +1,253 @@
+//! The workloads, after kube-scheduler's `scheduler_perf` test cases: what
+//! the nodes look like, which pods exist before measuring (init pods, placed
+//! by the scheduler under test) and which pods are measured.
+//!
+//! Nodes and pods follow scheduler_perf's templates: a node has 4 cpus,
+//! 32Gi and room for 110 pods, a `kubernetes.io/hostname` label and no
+//! kubelet; a pod is one pause container requesting 100m and 500Mi.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use serde_json::{Value, json};
+use std::fmt;
+use std::str::FromStr;
+
+/// Zones of the topology workloads.
+const ZONES: [&str; 3] = ["zone-a", "zone-b", "zone-c"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Plain pods: filter and score on resources alone.
+    SchedulingBasic,
+    /// Measured pods require nodes in zone-a or zone-b by node affinity.
+    NodeAffinity,
+    /// Nodes in 3 zones; measured pods spread over zones (maxSkew 5,
+    /// DoNotSchedule), as scheduler_perf's TopologySpreading.
+    TopologySpreading,
+    /// Every pod (init and measured) has a required anti-affinity to the
+    /// others on `kubernetes.io/hostname`: at most one per node.
+    PodAntiAffinity,
+    /// SchedulingBasic while pods that fit no node (8 cpus) are added, one
+    /// per four measured pods: every cluster change retries them.
+    UnschedulableChurn,
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Workload::SchedulingBasic => "SchedulingBasic",
+            Workload::NodeAffinity => "NodeAffinity",
+            Workload::TopologySpreading => "TopologySpreading",
+            Workload::PodAntiAffinity => "PodAntiAffinity",
+            Workload::UnschedulableChurn => "UnschedulableChurn",
+        };
+        f.write_str(name)
+    }
+}
+
+/// How big a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub nodes: usize,
+    pub init_pods: usize,
+    pub measured_pods: usize,
+}
+
+impl FromStr for Size {
+    type Err = String;
+
+    /// `NODES/INIT/MEASURED`, e.g. `5000/1000/5000`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let numbers: Result<Vec<usize>, _> = parts.iter().map(|p| p.parse::<usize>()).collect();
+        match numbers.as_deref() {
+            Ok([nodes, init_pods, measured_pods]) if *nodes > 0 && *measured_pods > 0 => Ok(Size {
+                nodes: *nodes,
+                init_pods: *init_pods,
+                measured_pods: *measured_pods,
+            }),
+            _ => Err(format!(
+                "`{s}`: expected NODES/INIT_PODS/MEASURED_PODS with at least one node and one measured pod, e.g. 5000/1000/5000"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.nodes, self.init_pods, self.measured_pods
+        )
+    }
+}
+
+/// What a pod is for in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Init,
+    Measured,
+    /// Fits no node; never bound.
+    Unschedulable,
+}
+
+impl Workload {
+    /// Whether the workload can place `size`: with required anti-affinity
+    /// every pod needs a node of its own.
+    pub fn check(self, size: Size) -> Result<(), String> {
+        if self == Workload::PodAntiAffinity && size.init_pods + size.measured_pods > size.nodes {
+            return Err(format!(
+                "{self} places at most one pod per node: {} init + {} measured pods do not fit on {} nodes",
+                size.init_pods, size.measured_pods, size.nodes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Node `i` of the cluster.
+    pub fn node(self, i: usize) -> Node {
+        let name = format!("node-{i}");
+        let mut labels = json!({"kubernetes.io/hostname": name});
+        match self {
+            Workload::NodeAffinity | Workload::TopologySpreading => {
+                labels["topology.kubernetes.io/zone"] = json!(ZONES[i % ZONES.len()]);
+            }
+            _ => {}
+        }
+        let resources = json!({"cpu": "4", "memory": "32Gi", "pods": "110"});
+        serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "status": {
+                "capacity": resources,
+                "allocatable": resources,
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                "phase": "Running",
+            },
+        }))
+        .expect("a valid node")
+    }
+
+    /// Pod `name` with `role`, for the scheduler named `scheduler`.
+    pub fn pod(self, name: &str, role: Role, scheduler: &str) -> Pod {
+        let cpu = if role == Role::Unschedulable {
+            "8"
+        } else {
+            "100m"
+        };
+        let mut pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"role": role_label(role), "color": "green"}},
+            "spec": {
+                "schedulerName": scheduler,
+                "containers": [{
+                    "name": "pause",
+                    "image": "registry.k8s.io/pause:3.10",
+                    "resources": {"requests": {"cpu": cpu, "memory": "500Mi"}},
+                }],
+            },
+        });
+        let spec = &mut pod["spec"];
+        match (self, role) {
+            (Workload::NodeAffinity, Role::Measured) => {
+                spec["affinity"] = node_affinity();
+            }
+            (Workload::TopologySpreading, Role::Measured) => {
+                spec["topologySpreadConstraints"] = json!([{
+                    "maxSkew": 5,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {"role": "measured"}},
+                }]);
+            }
+            (Workload::PodAntiAffinity, Role::Init | Role::Measured) => {
+                spec["affinity"] = json!({"podAntiAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [{
+                        "labelSelector": {"matchLabels": {"color": "green"}},
+                        "topologyKey": "kubernetes.io/hostname",
+                    }],
+                }});
+            }
+            _ => {}
+        }
+        serde_json::from_value(pod).expect("a valid pod")
+    }
+
+    /// How many unschedulable pods go with the measured ones.
+    pub fn unschedulable_pods(self, size: Size) -> usize {
+        match self {
+            Workload::UnschedulableChurn => size.measured_pods / 4,
+            _ => 0,
+        }
+    }
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Init => "init",
+        Role::Measured => "measured",
+        Role::Unschedulable => "unschedulable",
+    }
+}
+
+fn node_affinity() -> Value {
+    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{
+            "key": "topology.kubernetes.io/zone",
+            "operator": "In",
+            "values": ["zone-a", "zone-b"],
+        }]}],
+    }}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_refuse_with_the_expected_form() {
+        let size: Size = "500/0/1000".parse().unwrap();
+        assert_eq!(size.nodes, 500);
+        assert_eq!(size.init_pods, 0);
+        assert_eq!(size.measured_pods, 1000);
+        for bad in ["500/1000", "0/0/10", "a/b/c", "5/0/0"] {
+            let error = bad.parse::<Size>().unwrap_err();
+            assert!(error.contains(bad), "{error}");
+        }
+    }
+
+    #[test]
+    fn anti_affinity_needs_a_node_per_pod() {
+        let size = Size {
+            nodes: 100,
+            init_pods: 50,
+            measured_pods: 51,
+        };
+        assert!(Workload::PodAntiAffinity.check(size).is_err());
+        assert!(Workload::SchedulingBasic.check(size).is_ok());
+    }
+
+    #[test]
+    fn templates_carry_what_each_workload_is_about() {
+        let node = Workload::TopologySpreading.node(4);
+        let labels = node.metadata.labels.unwrap();
+        assert_eq!(labels["topology.kubernetes.io/zone"], "zone-b");
+        assert_eq!(labels["kubernetes.io/hostname"], "node-4");
+
+        let pod = Workload::NodeAffinity.pod("p", Role::Measured, "s");
+        assert!(pod.spec.as_ref().unwrap().affinity.is_some());
+        let init = Workload::NodeAffinity.pod("p", Role::Init, "s");
+        assert!(init.spec.as_ref().unwrap().affinity.is_none());
+
+        let big = Workload::UnschedulableChurn.pod("u", Role::Unschedulable, "s");
+        let requests = big.spec.unwrap().containers[0]
+            .resources
+            .clone()
+            .unwrap()
+            .requests
+            .unwrap();
+        assert_eq!(requests["cpu"].0, "8");
+    }
+}
