@@ -43,9 +43,11 @@ const HEADLINE: usize = 5000;
 const SAMPLES: usize = 10;
 
 /// The component's limits. At 15000 nodes (about 110 000 pods) the first
-/// sync takes more than the default 1 s deadline and the guest's copy of
-/// the cluster more than the default 128 MiB, so both are raised; the
-/// limits do not change what a call costs.
+/// sync runs past the default 1 s deadline and needs 256 to 384 MiB of
+/// guest memory, over the default 128 MiB (the full state arrives in one
+/// call, so the lowered changes and the table built from them are in
+/// memory together), so both are raised; the limits do not change what a
+/// call costs.
 fn settings() -> PluginSettings {
     PluginSettings {
         call_timeout: Duration::from_secs(60),
