@@ -30,7 +30,7 @@ pub struct Cluster {
 impl Cluster {
     /// `nodes` nodes and one pending pod.
     pub fn generate(nodes: usize) -> Cluster {
-        let mut rng = SplitMix64(0x6b77_735f_6265_6e63);
+        let mut rng = SplitMix64::new(0x6b77_735f_6265_6e63);
         let (nodes, usages) = (0..nodes).map(|i| node(i, &mut rng)).unzip();
         Cluster {
             nodes,
@@ -48,7 +48,7 @@ const INSTANCE_TYPES: [(&str, i64, i64); 4] = [
     ("r6i.2xlarge", 8, 64),
 ];
 
-const ZONES: [&str; 3] = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
+pub(crate) const ZONES: [&str; 3] = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
 
 /// (repository, tag, size in MiB) of the images a node may have pulled.
 const IMAGES: [(&str, &str, i64); 10] = [
@@ -295,9 +295,13 @@ fn pod() -> Pod {
 
 /// A small deterministic generator (SplitMix64): no dependency, same data
 /// on every machine.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -307,7 +311,7 @@ impl SplitMix64 {
     }
 
     /// Uniform enough in `0..n` for test data.
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
