@@ -286,6 +286,7 @@ fn pod() -> Pod {
         init_containers: Vec::new(),
         overhead: Resources::zero(),
         topology_spread_constraints: Vec::new(),
+        default_spread_selector: None,
         scheduling_gates: Vec::new(),
         terminating: false,
         requests: pod_requests.clone(),

@@ -14,6 +14,7 @@ use crate::model::convert;
 use crate::model::manifest::Manifests;
 use crate::runtime::LoadedPlugin;
 use crate::wit::{Code, Status};
+use crate::workloads::Workloads;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -130,7 +131,7 @@ pub fn explain(
     }
     let mut cache = cache(objects);
     let framework = Framework::new(config, plugins, plugin_dir)?;
-    let record = convert::pod(object);
+    let record = cycle_record(objects, object);
     let profile = framework
         .profiles()
         .iter()
@@ -179,6 +180,19 @@ fn cache(objects: &Manifests) -> Cache {
         }
     }
     cache
+}
+
+/// The pending pod's record as the scheduler sends it in a cycle: with the
+/// default spread selector deduced from the Services and controllers the
+/// scheduler would hold once it has watched `objects`.
+fn cycle_record(objects: &Manifests, pod: &k8s_openapi::api::core::v1::Pod) -> crate::wit::Pod {
+    let mut workloads = Workloads::default();
+    for workload in &objects.workloads {
+        workloads.apply(workload.clone());
+    }
+    let mut record = convert::pod(pod);
+    record.default_spread_selector = workloads.default_spread_selector(pod);
+    record
 }
 
 fn bound_node(pod: &k8s_openapi::api::core::v1::Pod) -> Option<&str> {
@@ -390,6 +404,28 @@ mod tests {
             },
             nodes: nodes(report),
         }
+    }
+
+    #[test]
+    fn the_pending_pod_carries_the_selector_its_services_give() {
+        let objects = crate::model::manifest::parse(
+            "inline",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop, labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: q, labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n",
+        )
+        .unwrap();
+        let selected = cycle_record(&objects, &objects.pods[0]);
+        let selector = selected
+            .default_spread_selector
+            .expect("the Service selects p");
+        assert_eq!(
+            selector.match_labels,
+            [("app".to_string(), "web".to_string())]
+        );
+        // The Service is in another namespace than q.
+        assert_eq!(
+            cycle_record(&objects, &objects.pods[1]).default_spread_selector,
+            None
+        );
     }
 
     #[test]

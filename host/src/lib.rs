@@ -3,7 +3,9 @@
 //!
 //! Follow a pod through the modules: a [`backend`] (the embedded cluster, or
 //! a real one) feeds pods and nodes to the [`scheduler`] loop, which keeps
-//! the [`cache`] of what runs where and the [`queue`] of pods to place. For
+//! the [`cache`] of what runs where, the [`workloads`] that select pods
+//! (PodTopologySpread's default spreading) and the [`queue`] of pods to
+//! place. For
 //! each pod the [`framework`] runs the profile's plugins through the
 //! [`runtime`] (wasmtime), picks a node, assumes the pod there and hands it
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
@@ -26,3 +28,4 @@ pub mod runtime;
 pub mod scheduler;
 pub mod simulate;
 pub mod wit;
+pub mod workloads;

@@ -24,6 +24,7 @@ use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use crate::runtime::LoadedPlugin;
+use crate::workloads::Workloads;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,6 +55,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(200);
 pub struct Scheduler<B: Backend> {
     framework: Framework,
     cache: Cache,
+    /// What PodTopologySpread's default selector is deduced from.
+    workloads: Workloads,
     queue: SchedulingQueue,
     binder: Binder<B>,
     inputs: Receiver<Input>,
@@ -86,6 +89,7 @@ impl<B: Backend> Scheduler<B> {
         Scheduler {
             framework,
             cache: Cache::default(),
+            workloads: Workloads::default(),
             queue: SchedulingQueue::new(timings),
             binder: Binder::new(backend, runtime, sender.clone()),
             inputs,
@@ -339,6 +343,10 @@ impl<B: Backend> Scheduler<B> {
                     self.queue.move_all_to_active_or_backoff(now);
                 }
             }
+            // As kube-scheduler, no pod is retried for these: no plugin
+            // registers for their events.
+            ClusterEvent::WorkloadApplied(workload) => self.workloads.apply(workload),
+            ClusterEvent::WorkloadDeleted(workload) => self.workloads.delete(&workload),
             ClusterEvent::Synced => self.synced = true,
         }
     }
@@ -427,9 +435,12 @@ impl<B: Backend> Scheduler<B> {
     }
 
     /// One scheduling cycle.
-    fn schedule_one(&mut self, pod: QueuedPod) {
+    fn schedule_one(&mut self, mut pod: QueuedPod) {
         let started = Instant::now();
         let target = PodRef::of(&pod.object);
+        // Deduced afresh each cycle, as upstream's PreFilter and PreScore do
+        // from the listers.
+        pod.record.default_spread_selector = self.workloads.default_spread_selector(&pod.object);
         let _span = tracing::debug_span!("cycle", pod = %target, attempt = pod.attempts).entered();
         let scheduler_name = pod.record.scheduler_name.clone();
         let Some(profile) = self.framework.profile_mut(&scheduler_name) else {

@@ -138,14 +138,14 @@ fn plugin_check_describes_a_good_plugin() {
         "{text}"
     );
     assert!(
-        text.contains("kws:scheduler/types@0.1.0 (granted)"),
+        text.contains("kws:scheduler/types@0.2.0 (granted)"),
         "{text}"
     );
     assert!(
         text.contains("wasi:cli/environment@0.2.6 (not granted: traps if called)"),
         "{text}"
     );
-    assert!(text.contains("  kws:scheduler/filter@0.1.0\n"), "{text}");
+    assert!(text.contains("  kws:scheduler/filter@0.2.0\n"), "{text}");
     let digest = text
         .lines()
         .find_map(|l| l.strip_prefix("sha256: "))
@@ -190,7 +190,7 @@ fn plugin_check_refuses_bad_files_with_the_reason() {
     let (ok, text) = check(&future);
     assert!(!ok);
     assert!(
-        text.contains("does not implement the kws:scheduler/plugin@0.1.0 world: no exported instance named `kws:scheduler/lifecycle@0.1.0`"),
+        text.contains("does not implement the kws:scheduler/plugin@0.2.0 world: no exported instance named `kws:scheduler/lifecycle@0.2.0`"),
         "{text}"
     );
     let reads_files = future.with_file_name("reads-files.wasm");

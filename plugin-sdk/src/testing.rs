@@ -155,6 +155,7 @@ pub fn pod(namespace: &str, name: &str) -> PodBuilder {
         init_containers: Vec::new(),
         overhead: Resources::zero(),
         topology_spread_constraints: Vec::new(),
+        default_spread_selector: None,
         scheduling_gates: Vec::new(),
         terminating: false,
         requests: Resources {
@@ -250,6 +251,13 @@ impl PodBuilder {
 
     pub fn topology_spread(mut self, constraint: TopologySpreadConstraint) -> Self {
         self.0.topology_spread_constraints.push(constraint);
+        self
+    }
+
+    /// Sets the selector the host computes for default spreading (what the
+    /// Services and controllers selecting the pod select).
+    pub fn default_spread_selector(mut self, selector: LabelSelector) -> Self {
+        self.0.default_spread_selector = Some(selector);
         self
     }
 

@@ -340,13 +340,39 @@ fn explain_reports_every_node_of_the_example() {
 /// run of every object).
 const APISERVER_SCENARIOS: u64 = 100;
 
+/// Creates a namespaced object with `dryRun=All`, in the namespace it names
+/// (`default` when none).
+async fn dry_run_create<K>(client: &kube::Client, object: serde_json::Value) -> kube::Result<()>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let typed: K = serde_json::from_value(object).expect("generated objects decode");
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..kube::api::PostParams::default()
+    };
+    kube::Api::<K>::namespaced(client.clone(), &namespace)
+        .create(&dry_run, &typed)
+        .await
+        .map(drop)
+}
+
 /// The generator's objects are ones a real kube-apiserver (v1.37.2, from
-/// the test cluster) accepts: every Node and Pod of the first scenarios is
+/// the test cluster) accepts: every object of the first scenarios is
 /// created with `dryRun=All`, which runs defaulting, admission and
 /// validation without storing anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_scenarios_are_accepted_by_the_apiserver() {
-    use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+    use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+    use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
     use kube::Api;
     use kube::api::PostParams;
     let cluster = kws_tests::cluster::TestCluster::start();
@@ -386,17 +412,13 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
                         .await
                         .map(drop)
                 }
-                Some("Pod") => {
-                    let namespace = object["metadata"]["namespace"]
-                        .as_str()
-                        .unwrap_or("default")
-                        .to_string();
-                    let pod: Pod = serde_json::from_value(object).unwrap();
-                    Api::<Pod>::namespaced(client.clone(), &namespace)
-                        .create(&dry_run, &pod)
-                        .await
-                        .map(drop)
+                Some("Pod") => dry_run_create::<Pod>(&client, object).await,
+                Some("Service") => dry_run_create::<Service>(&client, object).await,
+                Some("ReplicationController") => {
+                    dry_run_create::<ReplicationController>(&client, object).await
                 }
+                Some("ReplicaSet") => dry_run_create::<ReplicaSet>(&client, object).await,
+                Some("StatefulSet") => dry_run_create::<StatefulSet>(&client, object).await,
                 other => panic!("seed {seed}: unexpected kind {other:?}"),
             };
             checked += 1;

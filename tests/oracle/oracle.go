@@ -12,10 +12,12 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config/latest"
@@ -128,6 +130,23 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 			return nil, err
 		}
 	}
+	// PodTopologySpread's default constraints select what the Services and
+	// controllers selecting the pod select (helper.DefaultSelector).
+	for _, objects := range []struct {
+		indexer toolscache.Indexer
+		items   []runtime.Object
+	}{
+		{factory.Core().V1().Services().Informer().GetIndexer(), asObjects(s.Services)},
+		{factory.Core().V1().ReplicationControllers().Informer().GetIndexer(), asObjects(s.ReplicationControllers)},
+		{factory.Apps().V1().ReplicaSets().Informer().GetIndexer(), asObjects(s.ReplicaSets)},
+		{factory.Apps().V1().StatefulSets().Informer().GetIndexer(), asObjects(s.StatefulSets)},
+	} {
+		for _, o := range objects.items {
+			if err := objects.indexer.Add(o); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f, err := frameworkruntime.NewFramework(ctx, plugins.NewInTreeRegistry(), profile,
@@ -237,4 +256,13 @@ func reasons(s *fwk.Status) []string {
 		return r
 	}
 	return []string{}
+}
+
+// asObjects lists typed objects as runtime.Objects, for an indexer.
+func asObjects[T runtime.Object](items []T) []runtime.Object {
+	objects := make([]runtime.Object, len(items))
+	for i, item := range items {
+		objects[i] = item
+	}
+	return objects
 }

@@ -1,8 +1,9 @@
 package main
 
 // Reading a scenario file: the multi-document YAML (or JSON) of Nodes, Pods,
-// Namespaces and PriorityClasses that `kube-wasm-scheduler simulate` and
-// `explain` read, turned into the objects the apiserver would store:
+// Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets
+// and StatefulSets that `kube-wasm-scheduler simulate` and `explain` read,
+// turned into the objects the apiserver would store:
 // defaulted by the apiserver's own defaulting functions, with the admission
 // steps that change what the scheduler sees (priority from the class, the
 // default not-ready/unreachable tolerations).
@@ -16,12 +17,15 @@ import (
 	"os"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	_ "k8s.io/kubernetes/pkg/apis/apps/install"
 	_ "k8s.io/kubernetes/pkg/apis/core/install"
 	_ "k8s.io/kubernetes/pkg/apis/scheduling/install"
 	"k8s.io/utils/ptr"
@@ -32,6 +36,12 @@ type Scenario struct {
 	Nodes      []*v1.Node
 	Pods       []*v1.Pod
 	Namespaces []*v1.Namespace
+	// What PodTopologySpread's default constraints take their selector
+	// from (helper.DefaultSelector).
+	Services               []*v1.Service
+	ReplicationControllers []*v1.ReplicationController
+	ReplicaSets            []*appsv1.ReplicaSet
+	StatefulSets           []*appsv1.StatefulSet
 }
 
 // defaultTolerationSeconds is what the DefaultTolerationSeconds admission
@@ -114,6 +124,30 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 		}
 		legacyscheme.Scheme.Default(ns)
 		s.Namespaces = append(s.Namespaces, ns)
+	case "Service":
+		svc := &v1.Service{}
+		if err := decodeNamespaced(raw, svc, &svc.ObjectMeta); err != nil {
+			return err
+		}
+		s.Services = append(s.Services, svc)
+	case "ReplicationController":
+		rc := &v1.ReplicationController{}
+		if err := decodeNamespaced(raw, rc, &rc.ObjectMeta); err != nil {
+			return err
+		}
+		s.ReplicationControllers = append(s.ReplicationControllers, rc)
+	case "ReplicaSet":
+		rs := &appsv1.ReplicaSet{}
+		if err := decodeNamespaced(raw, rs, &rs.ObjectMeta); err != nil {
+			return err
+		}
+		s.ReplicaSets = append(s.ReplicaSets, rs)
+	case "StatefulSet":
+		ss := &appsv1.StatefulSet{}
+		if err := decodeNamespaced(raw, ss, &ss.ObjectMeta); err != nil {
+			return err
+		}
+		s.StatefulSets = append(s.StatefulSets, ss)
 	case "PriorityClass":
 		pc := &schedulingv1.PriorityClass{}
 		if err := decodeStrict(raw, pc); err != nil {
@@ -121,7 +155,22 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 		}
 		*classes = append(*classes, pc)
 	default:
-		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace and PriorityClass objects", meta.Kind)
+		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace, PriorityClass, Service, ReplicationController, ReplicaSet and StatefulSet objects", meta.Kind)
+	}
+	return nil
+}
+
+// decodeNamespaced decodes a namespaced object strictly, applies the
+// apiserver's defaulting (a ReplicationController's selector from its
+// template's labels, ...) and puts it in `default` when it names no
+// namespace.
+func decodeNamespaced(raw json.RawMessage, into runtime.Object, meta *metav1.ObjectMeta) error {
+	if err := decodeStrict(raw, into); err != nil {
+		return err
+	}
+	legacyscheme.Scheme.Default(into)
+	if meta.Namespace == "" {
+		meta.Namespace = "default"
 	}
 	return nil
 }

@@ -2,7 +2,10 @@
 //! labels, zones, taints, resources and images, pods already bound to them,
 //! namespaces with labels, and one pending pod, `incoming`, with requests,
 //! selectors, node affinity, pod affinity and anti-affinity, tolerations,
-//! host ports and topology spread constraints.
+//! host ports and topology spread constraints; and Services, ReplicaSets,
+//! StatefulSets and ReplicationControllers selecting or owning some pods
+//! (PodTopologySpread's default constraints take their selector from
+//! them).
 //!
 //! A scenario is a function of its seed, so a failure is replayed from its
 //! number alone, and is written as the multi-document YAML that `simulate`,
@@ -44,6 +47,10 @@ pub struct Features {
     pub pod_affinity: bool,
     /// Images on nodes and in containers (ImageLocality).
     pub images: bool,
+    /// Services selecting pods, and ReplicaSets, StatefulSets and
+    /// ReplicationControllers controlling them (PodTopologySpread's
+    /// default constraints for pods without constraints of their own).
+    pub workloads: bool,
 }
 
 impl Features {
@@ -58,6 +65,7 @@ impl Features {
         spread: true,
         pod_affinity: true,
         images: true,
+        workloads: true,
     };
 }
 
@@ -164,6 +172,15 @@ pub fn generate(seed: u64, features: Features) -> Scenario {
         .unwrap_or("default")
         .to_string();
     objects.push(incoming);
+    if features.workloads {
+        // From a generator of their own, so that the rest of a seed's
+        // scenario stays what it was before workloads existed.
+        let mut rng = Rng(seed ^ 0x776f_726b_6c6f_6164);
+        if rng.chance(60) {
+            let workloads = workloads(&mut rng, &mut objects);
+            objects.extend(workloads);
+        }
+    }
     let mut yaml = format!(
         "# Generated parity scenario, seed {seed}: {node_count} nodes, {bound} bound pods, pending pod {namespace}/{INCOMING}.\n"
     );
@@ -176,6 +193,111 @@ pub fn generate(seed: u64, features: Features) -> Scenario {
         pod: format!("{namespace}/{INCOMING}"),
         yaml,
     }
+}
+
+/// The controller kinds PodTopologySpread's default selector follows:
+/// (apiVersion, kind, name suffix).
+const CONTROLLERS: &[(&str, &str, &str)] = &[
+    ("apps/v1", "ReplicaSet", "rs"),
+    ("apps/v1", "StatefulSet", "sts"),
+    ("v1", "ReplicationController", "rc"),
+];
+
+/// Services and controllers for the pods among `objects`: some pods get a
+/// controller (an owner reference with `controller: true`, sometimes to an
+/// object that does not exist), every controller named gets an object
+/// (keyed by namespace, kind and the pod's `app`), and a few Services
+/// select pods by `app` and `tier`, one of them often the incoming pod.
+fn workloads(rng: &mut Rng, objects: &mut [Value]) -> Vec<Value> {
+    let mut controllers: Vec<(String, usize, String)> = Vec::new();
+    let mut services: Vec<(String, serde_json::Map<String, Value>)> = Vec::new();
+    for object in objects.iter_mut().filter(|o| o["kind"] == "Pod") {
+        let incoming = object["metadata"]["name"] == INCOMING;
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let labels = object["metadata"]["labels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if incoming && !labels.is_empty() && rng.chance(50) {
+            let selector: serde_json::Map<String, Value> = labels
+                .iter()
+                .filter(|_| rng.chance(70))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !selector.is_empty() {
+                services.push((namespace.clone(), selector));
+            }
+        }
+        if !rng.chance(if incoming { 50 } else { 30 }) {
+            continue;
+        }
+        let kind = rng.range(0, CONTROLLERS.len() as i64 - 1) as usize;
+        let (api_version, kind_name, suffix) = CONTROLLERS[kind];
+        let app = labels.get("app").and_then(Value::as_str).unwrap_or("other");
+        let name = format!("{app}-{suffix}");
+        let reference = json!({"apiVersion": api_version, "kind": kind_name, "name": name,
+                               "uid": format!("{namespace}-{name}"), "controller": true});
+        object["metadata"]["ownerReferences"] = json!([reference]);
+        // A controller that is gone: the pod keeps its reference.
+        if !rng.chance(8) && !controllers.contains(&(namespace.clone(), kind, app.to_string())) {
+            controllers.push((namespace, kind, app.to_string()));
+        }
+    }
+    for _ in 0..rng.range(0, 2) {
+        let mut selector = serde_json::Map::new();
+        if rng.chance(80) {
+            selector.insert("app".into(), json!(rng.pick(APPS)));
+        }
+        if rng.chance(40) {
+            selector.insert("tier".into(), json!(rng.pick(TIERS)));
+        }
+        services.push((rng.pick(NAMESPACES).0.to_string(), selector));
+    }
+    let mut made = Vec::new();
+    for (i, (namespace, selector)) in services.into_iter().enumerate() {
+        let mut spec = json!({"ports": [{"port": 80}]});
+        // A Service without selector selects nothing.
+        if !selector.is_empty() || rng.chance(50) {
+            spec["selector"] = Value::Object(selector);
+        }
+        made.push(json!({"apiVersion": "v1", "kind": "Service",
+                         "metadata": {"name": format!("svc-{i}"), "namespace": namespace},
+                         "spec": spec}));
+    }
+    for (namespace, kind, app) in controllers {
+        let (api_version, kind_name, suffix) = CONTROLLERS[kind];
+        // Every selector below selects these labels, as the apiserver
+        // requires of a controller's template.
+        let template = json!({"metadata": {"labels": {"app": app, "tier": "frontend"}},
+                              "spec": {"containers": [{"name": "c", "image": "registry.example/tiny:1"}]}});
+        let mut spec = json!({"template": template});
+        if kind_name == "ReplicationController" {
+            // Without a selector, the template's labels become it.
+            if rng.chance(70) {
+                spec["selector"] = json!({"app": app});
+            }
+        } else {
+            spec["selector"] = match rng.range(0, 3) {
+                0 => json!({"matchLabels": {"app": app}}),
+                1 => json!({"matchLabels": {"app": app},
+                            "matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                2 => json!({"matchExpressions": [
+                    {"key": "app", "operator": "In", "values": [app, "other"]}]}),
+                _ => json!({"matchLabels": {"app": app},
+                            "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["backend"]}]}),
+            };
+            if kind_name == "StatefulSet" {
+                spec["serviceName"] = json!(app);
+            }
+        }
+        made.push(json!({"apiVersion": api_version, "kind": kind_name,
+                         "metadata": {"name": format!("{app}-{suffix}"), "namespace": namespace},
+                         "spec": spec}));
+    }
+    made
 }
 
 struct Generator {
@@ -645,6 +767,11 @@ mod tests {
             "limits:",
             "images:",
             "nvidia.com/gpu",
+            "kind: Service",
+            "kind: ReplicaSet",
+            "kind: StatefulSet",
+            "kind: ReplicationController",
+            "ownerReferences:",
         ] {
             assert!(all.contains(field), "{field} never generated");
         }
@@ -652,6 +779,7 @@ mod tests {
             host_ports: false,
             spread: false,
             pod_affinity: false,
+            workloads: false,
             ..Features::DEFAULT
         };
         let none: String = (0..300).map(|seed| generate(seed, without).yaml).collect();
@@ -660,12 +788,45 @@ mod tests {
             "topologySpreadConstraints:",
             "podAffinity:",
             "podAntiAffinity:",
+            "kind: Service",
+            "ownerReferences:",
         ] {
             assert!(
                 !none.contains(field),
                 "{field} generated while switched off"
             );
         }
+    }
+
+    #[test]
+    fn some_incoming_pods_get_default_spreading() {
+        let mut applies = 0;
+        for seed in 0..300 {
+            let scenario = generate(seed, Features::DEFAULT);
+            let objects = kws_host::model::manifest::parse("s", &scenario.yaml).unwrap();
+            let mut workloads = kws_host::workloads::Workloads::default();
+            objects
+                .workloads
+                .iter()
+                .for_each(|w| workloads.apply(w.clone()));
+            let incoming = objects
+                .pods
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(INCOMING))
+                .unwrap();
+            let own = incoming
+                .spec
+                .as_ref()
+                .and_then(|s| s.topology_spread_constraints.as_ref())
+                .is_some_and(|c| !c.is_empty());
+            if !own && workloads.default_spread_selector(incoming).is_some() {
+                applies += 1;
+            }
+        }
+        assert!(
+            applies >= 30,
+            "default spreading applies in {applies} of 300 scenarios"
+        );
     }
 
     #[test]

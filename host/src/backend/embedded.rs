@@ -4,6 +4,7 @@
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
 use crate::model::manifest::Manifests;
+use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -23,6 +24,7 @@ struct State {
     pods: Vec<Arc<core::Pod>>,
     nodes: Vec<Arc<core::Node>>,
     namespaces: Vec<Arc<core::Namespace>>,
+    workloads: Vec<Workload>,
     events: Vec<RecordedEvent>,
     plugin_notices: Vec<PluginNotice>,
     sinks: Vec<EventSink>,
@@ -62,6 +64,7 @@ impl EmbeddedCluster {
                 pods: objects.pods.into_iter().map(Arc::new).collect(),
                 nodes: objects.nodes.into_iter().map(Arc::new).collect(),
                 namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
+                workloads: objects.workloads,
                 ..State::default()
             }),
         }
@@ -173,6 +176,9 @@ impl Backend for EmbeddedCluster {
         let mut state = self.lock();
         for namespace in &state.namespaces {
             let _ = sink.send(ClusterEvent::NamespaceApplied(namespace.clone()));
+        }
+        for workload in &state.workloads {
+            let _ = sink.send(ClusterEvent::WorkloadApplied(workload.clone()));
         }
         for node in &state.nodes {
             let _ = sink.send(ClusterEvent::NodeApplied(node.clone()));

@@ -3,8 +3,12 @@
 //! events and the `PodScheduled` condition, as kube-scheduler writes them.
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
+use crate::workloads::Workload;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    Binding, Namespace, Node, ObjectReference, Pod, ReplicationController, Service,
+};
 use k8s_openapi::api::events::v1 as events;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -269,9 +273,45 @@ async fn follow<K, F>(
     }
 }
 
+impl KubeCluster {
+    /// Follows every object of one workload kind, in all namespaces.
+    fn follow_workloads<K>(
+        &self,
+        kind: &'static str,
+        sink: &EventSink,
+        unsynced: &Arc<AtomicUsize>,
+        wrap: fn(Arc<K>) -> Workload,
+    ) where
+        K: Resource<DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        self.runtime.spawn(follow(
+            kind,
+            api,
+            watcher::Config::default(),
+            sink.clone(),
+            unsynced.clone(),
+            move |object, deleted| {
+                if deleted {
+                    ClusterEvent::WorkloadDeleted(wrap(object))
+                } else {
+                    ClusterEvent::WorkloadApplied(wrap(object))
+                }
+            },
+        ));
+    }
+}
+
 impl Backend for KubeCluster {
     fn watch(&self, sink: EventSink) {
-        let unsynced = Arc::new(AtomicUsize::new(3));
+        // Namespaces, nodes, pods and the four workload kinds.
+        let unsynced = Arc::new(AtomicUsize::new(7));
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         self.runtime.spawn(follow(
             "namespaces",
@@ -303,6 +343,22 @@ impl Backend for KubeCluster {
                 }
             },
         ));
+        // PodTopologySpread's default selector is deduced from these, as
+        // kube-scheduler's plugin reads them from its listers.
+        self.follow_workloads::<Service>("services", &sink, &unsynced, Workload::Service);
+        self.follow_workloads::<ReplicationController>(
+            "replicationcontrollers",
+            &sink,
+            &unsynced,
+            Workload::ReplicationController,
+        );
+        self.follow_workloads::<ReplicaSet>("replicasets", &sink, &unsynced, Workload::ReplicaSet);
+        self.follow_workloads::<StatefulSet>(
+            "statefulsets",
+            &sink,
+            &unsynced,
+            Workload::StatefulSet,
+        );
         // As kube-scheduler: finished pods take no resources and need no
         // scheduling.
         let pods: Api<Pod> = Api::all(self.client.clone());

@@ -5,6 +5,7 @@
 pub mod embedded;
 pub mod kube;
 
+use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use std::future::Future;
 use std::sync::Arc;
@@ -23,7 +24,12 @@ pub enum ClusterEvent {
     /// affinity's `namespaceSelector`).
     NamespaceApplied(Arc<core::Namespace>),
     NamespaceDeleted(Arc<core::Namespace>),
-    /// Every node, pod and namespace that existed when the watch started has been
+    /// A Service, ReplicationController, ReplicaSet or StatefulSet was
+    /// added or changed (PodTopologySpread's default selector is deduced
+    /// from them).
+    WorkloadApplied(Workload),
+    WorkloadDeleted(Workload),
+    /// Every node, pod, namespace and workload that existed when the watch started has been
     /// reported: the scheduler's view is complete enough to decide on.
     Synced,
 }

@@ -388,6 +388,7 @@ pub fn pod(p: &core::Pod) -> Pod {
             .flatten()
             .map(spread_constraint)
             .collect(),
+        default_spread_selector: None,
         scheduling_gates: spec
             .scheduling_gates
             .iter()

@@ -4,16 +4,26 @@
 //! default toleration seconds, `matchLabelKeys`/`mismatchLabelKeys` merged
 //! into label selectors, allocatable from capacity) and its validation
 //! messages, so that the embedded cluster and a real one see the same
-//! objects.
+//! objects. Services, ReplicationControllers, ReplicaSets and StatefulSets
+//! are read for their selectors (PodTopologySpread's default spreading,
+//! see [`crate::workloads`]); their other fields are decoded strictly but
+//! not validated.
 
 use super::quantity::Quantity;
-use k8s_openapi::api::core::v1::{Container, Namespace, Node, Pod, PodAffinityTerm, Toleration};
+use crate::workloads::Workload;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    Container, Namespace, Node, Pod, PodAffinityTerm, ReplicationController, Service, Toleration,
+};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The objects of a manifest file, defaulted as the apiserver stores them.
 #[derive(Debug, Default, Clone)]
@@ -22,6 +32,8 @@ pub struct Manifests {
     pub pods: Vec<Pod>,
     pub namespaces: Vec<Namespace>,
     pub priority_classes: Vec<PriorityClass>,
+    /// Services, ReplicationControllers, ReplicaSets and StatefulSets.
+    pub workloads: Vec<Workload>,
 }
 
 /// A manifest the apiserver would refuse, located by file and document.
@@ -64,6 +76,7 @@ pub enum FieldErrorKind {
         supported: &'static [&'static str],
     },
     Duplicate(String),
+    Forbidden(&'static str),
 }
 
 impl fmt::Display for FieldError {
@@ -84,6 +97,7 @@ impl fmt::Display for FieldError {
                 )
             }
             FieldErrorKind::Duplicate(value) => write!(f, "{path}: Duplicate value: \"{value}\""),
+            FieldErrorKind::Forbidden(detail) => write!(f, "{path}: Forbidden: {detail}"),
         }
     }
 }
@@ -118,8 +132,9 @@ const SYSTEM_PRIORITY_CLASSES: [(&str, i32); 2] = [
 /// The scheduler a pod gets when it names none.
 pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
 
-/// Reads a multi-document YAML file of Nodes, Pods, Namespaces and
-/// PriorityClasses (also inside `kind: List`).
+/// Reads a multi-document YAML file of Nodes, Pods, Namespaces,
+/// PriorityClasses, Services, ReplicationControllers, ReplicaSets and
+/// StatefulSets (also inside `kind: List`).
 ///
 /// ```no_run
 /// let objects = kws_host::model::manifest::read_file("examples/cluster.yaml".as_ref())?;
@@ -237,15 +252,302 @@ fn add_object(
             check(&kind, &class.metadata.name, errors)?;
             objects.priority_classes.push(class);
         }
+        ("v1", "Service") => {
+            let mut service: Service = decode(json, "Service")?;
+            check(&kind, &service.metadata.name, validate_service(&service))?;
+            default_namespace(&mut service.metadata);
+            objects.workloads.push(Workload::Service(Arc::new(service)));
+        }
+        ("v1", "ReplicationController") => {
+            let mut rc: ReplicationController = decode(json, "ReplicationController")?;
+            default_replication_controller(&mut rc);
+            check(
+                &kind,
+                &rc.metadata.name,
+                validate_replication_controller(&rc),
+            )?;
+            default_namespace(&mut rc.metadata);
+            objects
+                .workloads
+                .push(Workload::ReplicationController(Arc::new(rc)));
+        }
+        ("apps/v1", "ReplicaSet" | "StatefulSet") => {
+            // The spec and its selector are required: say so before
+            // decoding, which would only report a missing field.
+            let mut errors = name_errors(&decode_name(&json));
+            if json["spec"]["selector"].is_null() {
+                errors.push(required("spec.selector", ""));
+            }
+            check(&kind, &decode_name(&json), errors)?;
+            let workload = if kind == "ReplicaSet" {
+                let mut rs: ReplicaSet = decode(json, "ReplicaSet")?;
+                let errors = controller_selector_errors(
+                    &rs.spec.selector,
+                    rs.spec
+                        .template
+                        .as_ref()
+                        .and_then(|t| t.metadata.as_ref())
+                        .and_then(|m| m.labels.as_ref()),
+                    "deployment",
+                );
+                check(&kind, &rs.metadata.name, errors)?;
+                default_namespace(&mut rs.metadata);
+                Workload::ReplicaSet(Arc::new(rs))
+            } else {
+                let mut ss: StatefulSet = decode(json, "StatefulSet")?;
+                let errors = controller_selector_errors(
+                    &ss.spec.selector,
+                    ss.spec
+                        .template
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.labels.as_ref()),
+                    "statefulset",
+                );
+                check(&kind, &ss.metadata.name, errors)?;
+                default_namespace(&mut ss.metadata);
+                Workload::StatefulSet(Arc::new(ss))
+            };
+            objects.workloads.push(workload);
+        }
         ("", _) => return Err("apiVersion not set".to_string()),
         (_, "") => return Err("kind not set".to_string()),
         _ => {
             return Err(format!(
-                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces and PriorityClasses)"
+                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets and StatefulSets)"
             ));
         }
     }
     Ok(())
+}
+
+/// `metadata.name` of an object not decoded yet, for error messages.
+fn decode_name(json: &serde_json::Value) -> Option<String> {
+    json["metadata"]["name"].as_str().map(str::to_string)
+}
+
+/// Objects without a namespace are created in `default`.
+fn default_namespace(meta: &mut ObjectMeta) {
+    if meta.namespace.as_deref().unwrap_or_default().is_empty() {
+        meta.namespace = Some("default".to_string());
+    }
+}
+
+/// A Service's name and selector; `spec.ports` is required unless the
+/// Service is headless or an ExternalName, as the apiserver checks.
+fn validate_service(service: &Service) -> Vec<FieldError> {
+    let mut errors = name_errors(&service.metadata.name);
+    let spec = service.spec.as_ref();
+    let headless = spec.and_then(|s| s.cluster_ip.as_deref()) == Some("None");
+    let external = spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName");
+    if spec
+        .and_then(|s| s.ports.as_ref())
+        .is_none_or(Vec::is_empty)
+        && !headless
+        && !external
+    {
+        errors.push(required("spec.ports", ""));
+    }
+    for (key, value) in spec.and_then(|s| s.selector.as_ref()).into_iter().flatten() {
+        errors.extend(label_errors("spec.selector", key, value));
+    }
+    errors
+}
+
+/// The ReplicationController defaulting: a missing or empty selector (and
+/// missing labels) take the template's labels.
+fn default_replication_controller(rc: &mut ReplicationController) {
+    let Some(spec) = &mut rc.spec else {
+        return;
+    };
+    let template_labels = spec
+        .template
+        .as_ref()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    if spec.selector.as_ref().is_none_or(BTreeMap::is_empty) && !template_labels.is_empty() {
+        spec.selector = Some(template_labels.clone());
+    }
+    if rc.metadata.labels.as_ref().is_none_or(BTreeMap::is_empty) && !template_labels.is_empty() {
+        rc.metadata.labels = Some(template_labels);
+    }
+}
+
+/// A ReplicationController needs a selector (after defaulting) and a
+/// template whose labels it selects.
+fn validate_replication_controller(rc: &ReplicationController) -> Vec<FieldError> {
+    let mut errors = name_errors(&rc.metadata.name);
+    let spec = rc.spec.as_ref();
+    let selector = spec
+        .and_then(|s| s.selector.as_ref())
+        .filter(|s| !s.is_empty());
+    let Some(selector) = selector else {
+        errors.push(required("spec.selector", ""));
+        return errors;
+    };
+    for (key, value) in selector {
+        errors.extend(label_errors("spec.selector", key, value));
+    }
+    match spec.and_then(|s| s.template.as_ref()) {
+        None => errors.push(required("spec.template", "")),
+        Some(template) => {
+            let labels = template.metadata.as_ref().and_then(|m| m.labels.as_ref());
+            let selected = selector
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+            if !selected {
+                errors.push(invalid(
+                    "spec.template.metadata.labels",
+                    format!("{:?}", labels.cloned().unwrap_or_default()),
+                    "`selector` does not match template `labels`",
+                ));
+            }
+        }
+    }
+    errors
+}
+
+/// The selector of a ReplicaSet or StatefulSet (`what` names the kind in
+/// upstream's message, which says `deployment` for ReplicaSets): a valid,
+/// non-empty label selector that selects the template's labels.
+fn controller_selector_errors(
+    selector: &LabelSelector,
+    template_labels: Option<&BTreeMap<String, String>>,
+    what: &str,
+) -> Vec<FieldError> {
+    let mut errors = label_selector_errors("spec.selector", selector);
+    if !errors.is_empty() {
+        return errors;
+    }
+    let labels = selector.match_labels.iter().flatten();
+    let expressions = selector.match_expressions.iter().flatten();
+    if labels.clone().next().is_none() && expressions.clone().next().is_none() {
+        errors.push(invalid(
+            "spec.selector",
+            "{}",
+            format!("empty selector is invalid for {what}"),
+        ));
+        return errors;
+    }
+    let empty = BTreeMap::new();
+    let template = template_labels.unwrap_or(&empty);
+    let selected = labels.clone().all(|(k, v)| template.get(k) == Some(v))
+        && expressions.clone().all(|r| {
+            let value = template.get(&r.key);
+            let listed = |v: &String| r.values.iter().flatten().any(|x| x == v);
+            match r.operator.as_str() {
+                "In" => value.is_some_and(listed),
+                "NotIn" => value.is_none_or(|v| !listed(v)),
+                "Exists" => value.is_some(),
+                _ => value.is_none(),
+            }
+        });
+    if !selected {
+        errors.push(invalid(
+            "spec.template.metadata.labels",
+            format!("{template:?}"),
+            "`selector` does not match template `labels`",
+        ));
+    }
+    errors
+}
+
+/// `ValidateLabelSelector`: each requirement's operator and values, and
+/// every key and value well formed.
+fn label_selector_errors(path: &str, selector: &LabelSelector) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (key, value) in selector.match_labels.iter().flatten() {
+        errors.extend(label_errors(&format!("{path}.matchLabels"), key, value));
+    }
+    for (i, r) in selector.match_expressions.iter().flatten().enumerate() {
+        let path = format!("{path}.matchExpressions[{i}]");
+        let values = r.values.as_deref().unwrap_or_default();
+        match r.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => errors.push(required(
+                format!("{path}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if !values.is_empty() => errors.push(FieldError {
+                path: format!("{path}.values"),
+                kind: FieldErrorKind::Forbidden(
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                ),
+            }),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errors.push(invalid(
+                format!("{path}.operator"),
+                other,
+                "not a valid selector operator",
+            )),
+        }
+        errors.extend(label_key_errors(&format!("{path}.key"), &r.key));
+        for (v, value) in values.iter().enumerate() {
+            errors.extend(label_value_errors(&format!("{path}.values[{v}]"), value));
+        }
+    }
+    errors
+}
+
+/// A label `key: value` of a map at `path` (`path.key` names the value).
+fn label_errors(path: &str, key: &str, value: &str) -> Vec<FieldError> {
+    let mut errors = label_key_errors(path, key);
+    errors.extend(label_value_errors(&format!("{path}.{key}"), value));
+    errors
+}
+
+const LABEL_NAME_ERROR: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const LABEL_VALUE_ERROR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
+/// Alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
+fn is_label_word(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    !bytes.is_empty()
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `IsQualifiedName`: an optional DNS-subdomain prefix and `/`, then a
+/// name of at most 63 characters.
+fn label_key_errors(path: &str, key: &str) -> Vec<FieldError> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let mut errors = Vec::new();
+    if prefix.is_some_and(|p| !is_dns1123_subdomain(p)) {
+        errors.push(invalid(
+            path,
+            key,
+            format!("prefix part {DNS1123_SUBDOMAIN_ERROR}"),
+        ));
+    }
+    if name.len() > 63 {
+        errors.push(invalid(
+            path,
+            key,
+            "name part must be no more than 63 characters",
+        ));
+    }
+    if !is_label_word(name) {
+        errors.push(invalid(path, key, LABEL_NAME_ERROR));
+    }
+    errors
+}
+
+/// `IsValidLabelValue`: empty, or a label word of at most 63 characters.
+fn label_value_errors(path: &str, value: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if value.len() > 63 {
+        errors.push(invalid(path, value, "must be no more than 63 characters"));
+    }
+    if !value.is_empty() && !is_label_word(value) {
+        errors.push(invalid(path, value, LABEL_VALUE_ERROR));
+    }
+    errors
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
@@ -380,6 +682,7 @@ fn validate_node(node: &Node) -> Vec<FieldError> {
 
 fn validate_pod(pod: &Pod) -> Vec<FieldError> {
     let mut errors = name_errors(&pod.metadata.name);
+    errors.extend(owner_reference_errors(&pod.metadata));
     let Some(spec) = &pod.spec else {
         errors.push(required("spec.containers", ""));
         return errors;
@@ -448,6 +751,39 @@ fn validate_pod(pod: &Pod) -> Vec<FieldError> {
             &format!("spec.tolerations[{i}]"),
             toleration,
         ));
+    }
+    errors
+}
+
+/// `ValidateOwnerReferences`: each reference names its apiVersion, kind,
+/// name and uid, and at most one is the controller (PodTopologySpread's
+/// default selector follows it).
+fn owner_reference_errors(meta: &ObjectMeta) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut controller: Option<String> = None;
+    for (i, owner) in meta.owner_references.iter().flatten().enumerate() {
+        let path = format!("metadata.ownerReferences[{i}]");
+        for (field, value) in [
+            ("apiVersion", &owner.api_version),
+            ("kind", &owner.kind),
+            ("name", &owner.name),
+            ("uid", &owner.uid),
+        ] {
+            if value.is_empty() {
+                errors.push(required(format!("{path}.{field}"), "must not be empty"));
+            }
+        }
+        if owner.controller == Some(true) {
+            let this = format!("{}/{}", owner.kind, owner.name);
+            match &controller {
+                Some(first) => errors.push(invalid(
+                    "metadata.ownerReferences",
+                    &this,
+                    format!("Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}"),
+                )),
+                None => controller = Some(this),
+            }
+        }
     }
     errors
 }
@@ -909,7 +1245,7 @@ mod tests {
         );
         assert_eq!(
             parse_err("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"),
-            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces and PriorityClasses)"
+            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets and StatefulSets)"
         );
         assert_eq!(
             parse_err(&format!("{POD}---\n{POD}")),
@@ -947,5 +1283,83 @@ mod tests {
         ));
         assert_eq!(objects.nodes.len(), 2);
         assert_eq!(objects.pods.len(), 1);
+    }
+
+    const RS: &str = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: i}]}\n";
+
+    #[test]
+    fn services_and_controllers_are_read_into_their_namespace() {
+        let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: old, namespace: team}\nspec:\n  template:\n    metadata: {labels: {app: old}}\n    spec: {containers: [{name: c, image: i}]}\n";
+        let service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n";
+        let objects = parse_ok(&format!("{RS}---\n{rc}---\n{service}"));
+        assert_eq!(objects.workloads.len(), 3);
+        let Workload::ReplicationController(rc) = &objects.workloads[1] else {
+            panic!("{:?}", objects.workloads[1]);
+        };
+        // The selector defaults to the template's labels, as on create.
+        let selector = rc.spec.as_ref().and_then(|s| s.selector.clone());
+        assert_eq!(
+            selector,
+            Some([("app".to_string(), "old".to_string())].into())
+        );
+        assert_eq!(rc.metadata.namespace.as_deref(), Some("team"));
+        let Workload::Service(service) = &objects.workloads[2] else {
+            panic!("{:?}", objects.workloads[2]);
+        };
+        assert_eq!(service.metadata.namespace.as_deref(), Some("default"));
+    }
+
+    #[test]
+    fn malformed_selectors_are_refused_naming_object_and_field() {
+        assert_eq!(
+            parse_err(&RS.replace("  selector: {matchLabels: {app: web}}\n", "")),
+            "test.yaml: document 1: ReplicaSet \"web\" is invalid: spec.selector: Required value"
+        );
+        assert_eq!(
+            parse_err(&RS.replace(
+                "{matchLabels: {app: web}}",
+                "{matchExpressions: [{key: app, operator: In}]}"
+            )),
+            "test.yaml: document 1: ReplicaSet \"web\" is invalid: spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+        );
+        assert_eq!(
+            parse_err(&RS.replace("{matchLabels: {app: web}}", "{}")),
+            "test.yaml: document 1: ReplicaSet \"web\" is invalid: spec.selector: Invalid value: \"{}\": empty selector is invalid for deployment"
+        );
+        assert!(
+            parse_err(&RS.replace("{matchLabels: {app: web}}", "{matchLabels: {app: db}}"))
+                .ends_with("spec.template.metadata.labels: Invalid value: \"{\"app\": \"web\"}\": `selector` does not match template `labels`"),
+        );
+        let service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: -web}, ports: [{port: 80}]}\n";
+        assert!(
+            parse_err(service).starts_with(
+                "test.yaml: document 1: Service \"web\" is invalid: spec.selector.app: Invalid value: \"-web\": a valid label must be"
+            ),
+            "{}",
+            parse_err(service)
+        );
+        let no_ports =
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}}\n";
+        assert_eq!(
+            parse_err(no_ports),
+            "test.yaml: document 1: Service \"web\" is invalid: spec.ports: Required value"
+        );
+        let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: old}\nspec: {selector: {app: old}}\n";
+        assert_eq!(
+            parse_err(rc),
+            "test.yaml: document 1: ReplicationController \"old\" is invalid: spec.template: Required value"
+        );
+    }
+
+    #[test]
+    fn a_pod_has_at_most_one_controller() {
+        let owned = POD.replace(
+            "metadata: {name: web}",
+            "metadata:\n  name: web\n  ownerReferences:\n  - {apiVersion: apps/v1, kind: ReplicaSet, name: a, uid: u1, controller: true}\n  - {apiVersion: apps/v1, kind: ReplicaSet, name: b, uid: '', controller: true}",
+        );
+        assert_eq!(
+            parse_err(&owned),
+            "test.yaml: document 1: Pod \"web\" is invalid: [metadata.ownerReferences[1].uid: Required value: must not be empty, metadata.ownerReferences: Invalid value: \"ReplicaSet/b\": Only one reference can have Controller set to true. Found \"true\" in references for ReplicaSet/a and ReplicaSet/b]"
+        );
     }
 }

@@ -58,7 +58,7 @@ pub struct LoadError {
 /// The interfaces a plugin may import and get: the host's functions, and
 /// the record types they use. Nothing else is served: no filesystem,
 /// network, environment, clock or randomness.
-pub const GRANTED_IMPORTS: [&str; 2] = ["kws:scheduler/host@0.1.0", "kws:scheduler/types@0.1.0"];
+pub const GRANTED_IMPORTS: [&str; 2] = ["kws:scheduler/host@0.2.0", "kws:scheduler/types@0.2.0"];
 
 /// Imports that ask for what no plugin ever gets are refused at load, so
 /// the author learns it from `plugin check` rather than from a trap on the
@@ -74,7 +74,7 @@ fn refused_import(import: &str) -> Option<&'static str> {
         return None;
     }
     if interface.starts_with("kws:scheduler/") {
-        return Some("another version of the plugin world (this host serves kws:scheduler@0.1.0)");
+        return Some("another version of the plugin world (this host serves kws:scheduler@0.2.0)");
     }
     match interface.split('/').next() {
         Some("wasi:filesystem") => Some("plugins get no filesystem"),
@@ -206,7 +206,7 @@ impl Loader {
             .map_err(|e| fail(format!("cannot link its imports: {e:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|e| {
             fail(format!(
-                "does not implement the kws:scheduler/plugin@0.1.0 world: {e:#}"
+                "does not implement the kws:scheduler/plugin@0.2.0 world: {e:#}"
             ))
         })?;
         let mut store = new_store("(loading)".into(), Limits::default());

@@ -12,7 +12,7 @@
 // `{ tag, val }`, s64/u64 are numbers, and a function returning
 // `result<_, string>` returns normally or throws the error string.
 
-import host from 'kws:scheduler/host@0.1.0';
+import host from 'kws:scheduler/host@0.2.0';
 
 /** Writes to the host's log; the host tags it with the plugin's name. */
 export function log(message, level = 'info') {

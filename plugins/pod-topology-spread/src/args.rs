@@ -6,8 +6,7 @@
 //! zone spreading with maxSkew 5 and hostname spreading with maxSkew 3,
 //! both ScheduleAnyway. Default constraints take their selector from the
 //! Services, ReplicationControllers, ReplicaSets and StatefulSets that
-//! select the pod; the host does not watch those objects, so no pod gets a
-//! selector and default constraints never apply (see the crate docs).
+//! select the pod (see the crate docs).
 
 use serde::Deserialize;
 
@@ -43,11 +42,25 @@ pub struct DefaultConstraint {
 }
 
 impl PodTopologySpreadArgs {
+    /// Whether the System default constraints apply (`defaultingType`
+    /// unset or `System`); otherwise `defaultConstraints` do.
+    pub fn is_system_defaulting(&self) -> bool {
+        self.defaulting_type() == "System"
+    }
+
+    /// `defaultingType` after v1 defaulting: unset or empty is `System`.
+    fn defaulting_type(&self) -> &str {
+        match self.defaulting_type.as_deref() {
+            None | Some("") => "System",
+            Some(t) => t,
+        }
+    }
+
     /// Checks the args; the error lists every problem, as upstream's
     /// aggregate does.
     pub fn validate(&self) -> Result<(), String> {
         let mut errors = Vec::new();
-        match self.defaulting_type.as_deref().unwrap_or("System") {
+        match self.defaulting_type() {
             "System" if !self.default_constraints.is_empty() => errors.push(
                 "defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty"
                     .to_string(),

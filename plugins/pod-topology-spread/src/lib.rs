@@ -17,11 +17,17 @@
 //! maxSkew - 1`, rounded; normalised so the fewest matching pods score 100
 //! and feasible nodes missing a topology key score 0.
 //!
+//! Default constraints: a pod without constraints of its own gets the
+//! profile's default ones (`defaultingType: System`: hostname maxSkew 3 and
+//! zone maxSkew 5, both ScheduleAnyway; `List`: the args'
+//! `defaultConstraints`), all with the selector the host computed as
+//! upstream's `helper.DefaultSelector` (the pod's `default-spread-selector`:
+//! what the Services, ReplicationControllers, ReplicaSets and StatefulSets
+//! selecting it select). A pod nothing selects gets none. With the System
+//! defaults, Score does not require nodes to carry every topology key: a
+//! node without a zone label still spreads by hostname.
+//!
 //! Where this differs from upstream, knowingly:
-//! - Default constraints (for pods without constraints of their own) take
-//!   their selector from the Services, ReplicationControllers, ReplicaSets
-//!   and StatefulSets that select the pod. The host watches none of them,
-//!   so such pods are skipped, as upstream skips a pod nothing selects.
 //! - Score state depends on all feasible nodes, so the host must send them
 //!   in one call (it does below 256 feasible nodes; above, it splits them
 //!   across workers and each part is scored as if it were all).
@@ -48,10 +54,20 @@ pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
 /// The hostname label: per-node domains, counted at Score time.
 const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
 
-pub struct PodTopologySpread;
+/// The zone label, the System defaults' second key.
+const LABEL_TOPOLOGY_ZONE: &str = "topology.kubernetes.io/zone";
+
+pub struct PodTopologySpread {
+    /// The default constraints with their action; their selectors are
+    /// filled in per pod.
+    defaults: Vec<(WhenUnsatisfiable, Constraint)>,
+    /// `defaultingType: System`: Score leaves no node out for lacking a
+    /// default constraint's key (upstream's `requireAllTopologies` false).
+    system_defaulted: bool,
+}
 
 /// A constraint with its selector parsed and its defaults filled in.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Constraint {
     max_skew: i32,
     topology_key: String,
@@ -85,8 +101,74 @@ impl Constraint {
     }
 }
 
-/// The pod's constraints with the given `whenUnsatisfiable`.
-fn constraints(pod: &Pod, action: WhenUnsatisfiable) -> Result<Vec<Constraint>, String> {
+/// A default constraint as upstream's `filterTopologySpreadConstraints`
+/// reads it: `minDomains` 1, node affinity honoured and taints ignored
+/// unless given (a policy other than `Honor` counts as ignoring). Its
+/// `matchLabelKeys` never matter: the default selector replaces the one
+/// they would narrow.
+fn default_constraint(
+    max_skew: i32,
+    topology_key: &str,
+    min_domains: Option<i32>,
+    node_affinity_policy: Option<&str>,
+    node_taints_policy: Option<&str>,
+) -> Constraint {
+    Constraint {
+        max_skew,
+        topology_key: topology_key.to_string(),
+        selector: Selector::nothing(),
+        min_domains: min_domains.unwrap_or(1),
+        honor_node_affinity: node_affinity_policy.is_none_or(|p| p == "Honor"),
+        honor_node_taints: node_taints_policy == Some("Honor"),
+    }
+}
+
+impl PodTopologySpread {
+    /// The constraints that apply to the pod with the given
+    /// `whenUnsatisfiable`: its own, or, when it has none, the default
+    /// ones (upstream's `getConstraints` and `initPreScoreState`).
+    fn constraints(&self, pod: &Pod, action: WhenUnsatisfiable) -> Result<Vec<Constraint>, String> {
+        if pod.topology_spread_constraints.is_empty() {
+            self.default_constraints(pod, action)
+        } else {
+            own_constraints(pod, action)
+        }
+    }
+
+    /// Upstream's `buildDefaultConstraints`: the default constraints with
+    /// this action, each selecting what the pod's default selector selects;
+    /// none when that selector is missing or empty.
+    fn default_constraints(
+        &self,
+        pod: &Pod,
+        action: WhenUnsatisfiable,
+    ) -> Result<Vec<Constraint>, String> {
+        let selector = Selector::parse(pod.default_spread_selector.as_ref())
+            .map_err(|e| format!("default spread selector: {e}"))?;
+        if pod.default_spread_selector.is_none() || selector.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .defaults
+            .iter()
+            .filter(|(when, _)| *when == action)
+            .map(|(_, c)| Constraint {
+                selector: selector.clone(),
+                ..c.clone()
+            })
+            .collect())
+    }
+
+    /// Whether Score leaves out feasible nodes that lack a constraint's
+    /// topology key: always for the pod's own constraints, for default ones
+    /// only when they come from the args (`defaultingType: List`).
+    fn require_all_topologies(&self, pod: &Pod) -> bool {
+        !pod.topology_spread_constraints.is_empty() || !self.system_defaulted
+    }
+}
+
+/// The pod's own constraints with the given `whenUnsatisfiable`.
+fn own_constraints(pod: &Pod, action: WhenUnsatisfiable) -> Result<Vec<Constraint>, String> {
     pod.topology_spread_constraints
         .iter()
         .filter(|c| c.when_unsatisfiable == action)
@@ -183,20 +265,22 @@ struct Scoring {
 
 impl Scoring {
     /// `None` when the pod has no soft constraints (PreScore `Skip`).
+    /// With `require_all`, feasible nodes lacking a topology key are
+    /// ignored (scored 0) and nodes lacking one count for no domain;
+    /// without, a node's missing label counts as the value `""`.
     fn new(
         pod: &Pod,
         cluster: &Cluster,
         feasible: &[&NodeInfo],
-    ) -> Result<Option<Scoring>, String> {
-        let constraints = constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
+        constraints: Vec<Constraint>,
+        require_all: bool,
+    ) -> Option<Scoring> {
         if constraints.is_empty() {
-            return Ok(None);
+            return None;
         }
-        // Only pods' own constraints reach here, so every node must have all
-        // the topology keys (upstream's requireAllTopologies).
         let ignored: Vec<bool> = feasible
             .iter()
-            .map(|n| !has_all_keys(n, &constraints))
+            .map(|n| require_all && !has_all_keys(n, &constraints))
             .collect();
         let mut counts: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); constraints.len()];
         for (node, _) in feasible
@@ -225,7 +309,7 @@ impl Scoring {
             })
             .collect();
         for node in cluster.nodes() {
-            if !has_all_keys(node, &constraints) {
+            if require_all && !has_all_keys(node, &constraints) {
                 continue;
             }
             for (c, counts) in constraints.iter().zip(&mut counts) {
@@ -238,12 +322,12 @@ impl Scoring {
                 }
             }
         }
-        Ok(Some(Scoring {
+        Some(Scoring {
             constraints,
             ignored,
             counts,
             weights,
-        }))
+        })
     }
 
     fn score(&self, pod: &Pod, node: &NodeInfo, ignored: bool) -> i64 {
@@ -277,11 +361,48 @@ impl Plugin for PodTopologySpread {
 
     fn new(args: PodTopologySpreadArgs) -> Result<Self, String> {
         args.validate()?;
-        Ok(PodTopologySpread)
+        if args.is_system_defaulting() {
+            return Ok(PodTopologySpread {
+                defaults: vec![
+                    (
+                        WhenUnsatisfiable::ScheduleAnyway,
+                        default_constraint(3, LABEL_HOSTNAME, None, None, None),
+                    ),
+                    (
+                        WhenUnsatisfiable::ScheduleAnyway,
+                        default_constraint(5, LABEL_TOPOLOGY_ZONE, None, None, None),
+                    ),
+                ],
+                system_defaulted: true,
+            });
+        }
+        let defaults = args
+            .default_constraints
+            .iter()
+            .map(|c| {
+                let when = if c.when_unsatisfiable == "DoNotSchedule" {
+                    WhenUnsatisfiable::DoNotSchedule
+                } else {
+                    WhenUnsatisfiable::ScheduleAnyway
+                };
+                let constraint = default_constraint(
+                    c.max_skew,
+                    &c.topology_key,
+                    c.min_domains,
+                    c.node_affinity_policy.as_deref(),
+                    c.node_taints_policy.as_deref(),
+                );
+                (when, constraint)
+            })
+            .collect();
+        Ok(PodTopologySpread {
+            defaults,
+            system_defaulted: false,
+        })
     }
 
     fn filter_all(&self, pod: &Pod, cluster: &Cluster, nodes: &[&NodeInfo]) -> Vec<Status> {
-        let constraints = match constraints(pod, WhenUnsatisfiable::DoNotSchedule) {
+        let constraints = match self.constraints(pod, WhenUnsatisfiable::DoNotSchedule) {
             Ok(c) => c,
             Err(e) => {
                 let message = format!("get constraints from pod: {e}");
@@ -301,7 +422,9 @@ impl Plugin for PodTopologySpread {
         cluster: &Cluster,
         nodes: &[&NodeInfo],
     ) -> Result<Vec<i64>, String> {
-        let Some(scoring) = Scoring::new(pod, cluster, nodes)? else {
+        let constraints = self.constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
+        let require_all = self.require_all_topologies(pod);
+        let Some(scoring) = Scoring::new(pod, cluster, nodes, constraints, require_all) else {
             return Ok(vec![0; nodes.len()]);
         };
         Ok(nodes
@@ -321,13 +444,14 @@ impl Plugin for PodTopologySpread {
         nodes: &[&NodeInfo],
         scores: &mut [i64],
     ) -> Result<(), String> {
-        let constraints = constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
+        let constraints = self.constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
         if constraints.is_empty() {
             return Ok(());
         }
+        let require_all = self.require_all_topologies(pod);
         let ignored: Vec<bool> = nodes
             .iter()
-            .map(|n| !has_all_keys(n, &constraints))
+            .map(|n| require_all && !has_all_keys(n, &constraints))
             .collect();
         let counted = || {
             scores

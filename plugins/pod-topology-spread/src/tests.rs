@@ -651,14 +651,151 @@ fn terminating_pods_do_not_count() {
     assert_eq!(w.codes(&p), [S, U]);
 }
 
+// Default constraints: TestPreScoreStateEmptyNodes, TestPodTopologySpreadScore
+// ("system defaulting, ...") and TestPreFilterState ("default constraints
+// and a service"). The host computes the default selector from the
+// Services and controllers selecting the pod; here it is given directly.
+
+/// `world`, with the plugin configured by `args`.
+fn world_with(args: &str, nodes: Vec<Node>, pods: &[(&str, &[&str])]) -> World {
+    let mut w = world(nodes, pods);
+    w.runner.configure(args).unwrap();
+    w
+}
+
+/// The incoming pod without constraints of its own, labelled `foo`, with
+/// the default selector `foo` (as a Service selecting `foo: ""` gives).
+fn selected_by_foo() -> Pod {
+    pod("default", "p")
+        .label("foo", "")
+        .default_spread_selector(LabelSelector {
+            match_labels: vec![("foo".into(), "".into())],
+            match_expressions: vec![],
+        })
+        .build()
+}
+
 #[test]
-fn pods_without_constraints_get_no_default_spreading() {
-    // Upstream's System defaults need a selector from the Services and
-    // controllers selecting the pod, which the host does not watch: the
-    // pod is skipped at Filter and Score (docs/spread-and-affinity.md).
+fn pods_nothing_selects_get_no_default_spreading() {
     let w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
     let p = incoming(&["foo"], vec![]);
     assert_eq!(w.runner.filter(&p, &[0, 1])[0].status.code, Code::Skip);
     let raw = w.runner.score(&p, &[0, 1]).unwrap();
     assert_eq!(w.runner.normalize_scores(&p, &[0, 1], raw).unwrap(), [0, 0]);
+    // An empty selector is as none: upstream skips when `selector.Empty()`.
+    let mut p = selected_by_foo();
+    p.default_spread_selector = Some(LabelSelector {
+        match_labels: vec![],
+        match_expressions: vec![],
+    });
+    assert_eq!(w.runner.score(&p, &[0, 1]).unwrap(), [0, 0]);
+}
+
+#[test]
+fn system_defaults_spread_by_hostname_without_zones() {
+    let pods: &[(&str, &[&str])] = &[
+        ("node-a", &["foo"]),
+        ("node-a", &["foo"]),
+        ("node-a", &["foo"]),
+        ("node-a", &["foo"]),
+        ("node-b", &["foo"]),
+        ("node-b", &["foo"]),
+        ("node-b", &["foo"]),
+        ("node-c", &["foo"]),
+        ("node-c", &["foo"]),
+        ("node-d", &["foo"]),
+    ];
+    let all = ["node-a", "node-b", "node-c", "node-d"];
+    let w = world(hosts(&all), pods);
+    let p = selected_by_foo();
+    // Same scores as one hostname constraint with maxSkew 3: nodes without
+    // a zone label are not left out under the System defaults.
+    assert_eq!(w.scores(&p, &all), [44, 66, 77, 100]);
+    // The defaults are ScheduleAnyway: Filter has nothing to check.
+    assert!(
+        w.runner
+            .filter(&p, &[0, 1, 2, 3])
+            .iter()
+            .all(|r| r.status.code == Code::Skip)
+    );
+}
+
+#[test]
+fn system_defaults_count_nodes_without_a_zone_as_one_more_zone() {
+    let zoned = |name: &str, zone: Option<&str>| {
+        let b = node(name).label(LABEL_HOSTNAME, name);
+        match zone {
+            Some(z) => b.label(LABEL_TOPOLOGY_ZONE, z),
+            None => b,
+        }
+        .build()
+    };
+    let nodes = vec![
+        zoned("node-a", Some("mars")),
+        zoned("node-b", Some("mars")),
+        zoned("node-c", None),
+        zoned("node-d", None),
+    ];
+    let w = world(
+        nodes,
+        &[
+            ("node-a", &["foo"]),
+            ("node-a", &["foo"]),
+            ("node-c", &["foo"]),
+        ],
+    );
+    // Hostname weight ln(4+2), zone weight ln(2+2) (mars and ""): raw
+    // a 2*ln6+2 + 2*ln4+4 = 12, b 2 + 2*ln4+4 = 9, c ln6+2 = 4 (no zone
+    // label, so no zone part), d 2.
+    assert_eq!(
+        w.scores(
+            &selected_by_foo(),
+            &["node-a", "node-b", "node-c", "node-d"]
+        ),
+        [16, 41, 83, 100]
+    );
+}
+
+const LIST_HARD_HOSTNAME: &str = r#"{"defaultingType": "List", "defaultConstraints": [
+    {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"}]}"#;
+
+#[test]
+fn list_defaults_can_be_hard() {
+    let all = ["node-a", "node-b", "node-c", "node-d"];
+    let w = world_with(LIST_HARD_HOSTNAME, hosts(&all), HOSTS_2_1_0_3);
+    assert_eq!(w.codes(&selected_by_foo()), [U, U, S, U]);
+    // Nothing selects the pod: no default constraint.
+    assert!(
+        w.codes(&incoming(&["foo"], vec![]))
+            .iter()
+            .all(|c| *c == Code::Skip)
+    );
+    // The pod's own constraints replace the defaults.
+    let mut own = selected_by_foo();
+    own.topology_spread_constraints = vec![soft(1, LABEL_HOSTNAME, foo())];
+    assert!(w.codes(&own).iter().all(|c| *c == Code::Skip));
+    // System defaulting has no hard constraint.
+    let w = world(hosts(&all), HOSTS_2_1_0_3);
+    assert!(w.codes(&selected_by_foo()).iter().all(|c| *c == Code::Skip));
+}
+
+#[test]
+fn list_defaults_require_every_topology_key_at_score() {
+    let args = r#"{"defaultingType": "List", "defaultConstraints": [
+        {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"},
+        {"maxSkew": 2, "topologyKey": "rack", "whenUnsatisfiable": "DoNotSchedule"}]}"#;
+    let nodes = vec![
+        n("node-a", &[(LABEL_HOSTNAME, "node-a"), ("zone", "z")]),
+        n("node-b", &[(LABEL_HOSTNAME, "node-b")]),
+        n("node-c", &[("zone", "z")]),
+    ];
+    let w = world_with(args, nodes, &[("node-a", &["foo"])]);
+    // Only the soft hostname constraint scores; node-c lacks its key and is
+    // ignored (0), unlike under the System defaults.
+    assert_eq!(
+        w.scores(&selected_by_foo(), &["node-a", "node-b", "node-c"]),
+        [0, 100, 0]
+    );
+    // The hard rack constraint rejects every node: none has the key.
+    assert_eq!(w.codes(&selected_by_foo()), [UU, UU, UU]);
 }

@@ -25,11 +25,11 @@ const (
 	podLabels      = 24
 	podAnnotations = 32
 	// The `filter`/`score` parameters are spilled to memory (more than 16
-	// flat values): the pod record (304 bytes) then the list of node ids.
-	paramsNodes  = 304
-	paramsScores = 312
+	// flat values): the pod record (320 bytes) then the list of node ids.
+	paramsNodes  = 320
+	paramsScores = 328
 
-	changeSize     = 320 // disc u8, payload at 8 (the node record aligns to 8)
+	changeSize     = 336 // disc u8, payload at 8 (the pod and node records align to 8)
 	changePayload  = 8
 	nodeSetNode    = 8 // tuple<node-id, node>: the node record at 8
 	nodeName       = 0
@@ -159,7 +159,7 @@ func storeString(addr uint32, s string) {
 
 // ---- Host imports ----
 
-//go:wasmimport kws:scheduler/host@0.1.0 log
+//go:wasmimport kws:scheduler/host@0.2.0 log
 func hostLogRaw(level, data, length uint32)
 
 func hostLog(level Level, message string) {
@@ -172,7 +172,7 @@ func hostLog(level Level, message string) {
 
 // ---- Exports ----
 
-//go:wasmexport kws:scheduler/lifecycle@0.1.0#metadata
+//go:wasmexport kws:scheduler/lifecycle@0.2.0#metadata
 func exportMetadata() uint32 {
 	beginCall()
 	defer endCall()
@@ -188,7 +188,7 @@ func exportMetadata() uint32 {
 	return ret
 }
 
-//go:wasmexport kws:scheduler/lifecycle@0.1.0#configure
+//go:wasmexport kws:scheduler/lifecycle@0.2.0#configure
 func exportConfigure(data, length uint32) uint32 {
 	beginCall()
 	defer endCall()
@@ -204,7 +204,7 @@ func exportConfigure(data, length uint32) uint32 {
 	return ret
 }
 
-//go:wasmexport kws:scheduler/lifecycle@0.1.0#apply
+//go:wasmexport kws:scheduler/lifecycle@0.2.0#apply
 func exportApply(data, length uint32) {
 	beginCall()
 	defer endCall()
@@ -225,7 +225,7 @@ func exportApply(data, length uint32) {
 	}
 }
 
-//go:wasmexport kws:scheduler/filter@0.1.0#filter
+//go:wasmexport kws:scheduler/filter@0.2.0#filter
 func exportFilter(params uint32) uint32 {
 	beginCall()
 	defer endCall()
@@ -268,14 +268,14 @@ func storeScores(scores []int64, err error) uint32 {
 	return ret
 }
 
-//go:wasmexport kws:scheduler/score@0.1.0#score
+//go:wasmexport kws:scheduler/score@0.2.0#score
 func exportScore(params uint32) uint32 {
 	beginCall()
 	defer endCall()
 	return storeScores(score(loadPod(params), loadIDs(params+paramsNodes)))
 }
 
-//go:wasmexport kws:scheduler/score@0.1.0#normalize-score
+//go:wasmexport kws:scheduler/score@0.2.0#normalize-score
 func exportNormalizeScore(params uint32) uint32 {
 	beginCall()
 	defer endCall()
