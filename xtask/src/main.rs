@@ -267,54 +267,64 @@ fn test(root: &Path) -> Result<()> {
         .args(["test", "--workspace"]))?;
     // The load driver end to end, small, with the debug build: it checks
     // that every contender places every pod; its figures mean nothing here.
-    let target_dir = plugins
+    let out = plugins
         .parent()
-        .context("the plugin directory is inside the target directory")?;
-    run(Command::new(cargo()).current_dir(root).args([
-        "build",
-        "--package",
-        "kws-host",
-        "--package",
-        "kws-perf",
-    ]))?;
-    let debug = target_dir.join("debug");
-    run(Command::new(debug.join("kws-perf"))
-        .args(["--size", "500/100/1000", "--workload", "scheduling-basic"])
-        .arg("--scheduler")
-        .arg(debug.join("kube-wasm-scheduler"))
-        .arg("--plugins")
-        .arg(&plugins)
-        .arg("--compile-cache")
-        .arg(target_dir.join("perf-compile-cache"))
-        .arg("--out")
-        .arg(target_dir.join("perf-smoke")))
+        .context("the plugin directory is inside the target directory")?
+        .join("perf-smoke");
+    let smoke = ["--size", "500/100/1000", "--workload", "scheduling-basic"].map(String::from);
+    run_perf(root, &plugins, Profile::Debug, &out, &smoke)
 }
 
 /// The side-by-side comparison with release builds; results go to
 /// `bench/results/`.
 fn perf(root: &Path, args: &[String]) -> Result<()> {
     let plugins = build_components(root)?;
+    run_perf(
+        root,
+        &plugins,
+        Profile::Release,
+        &root.join("bench/results"),
+        args,
+    )
+}
+
+#[derive(PartialEq)]
+enum Profile {
+    Debug,
+    Release,
+}
+
+/// Builds the scheduler and `kws-perf` with `profile` and runs `kws-perf`
+/// on the plugins of `plugins`, writing its tables and plots to `out`.
+fn run_perf(
+    root: &Path,
+    plugins: &Path,
+    profile: Profile,
+    out: &Path,
+    args: &[String],
+) -> Result<()> {
     let target_dir = plugins
         .parent()
         .context("the plugin directory is inside the target directory")?;
-    run(Command::new(cargo()).current_dir(root).args([
-        "build",
-        "--release",
-        "--package",
-        "kws-host",
-        "--package",
-        "kws-perf",
-    ]))?;
-    let release = target_dir.join("release");
-    run(Command::new(release.join("kws-perf"))
+    let mut build = Command::new(cargo());
+    build.current_dir(root).arg("build");
+    if profile == Profile::Release {
+        build.arg("--release");
+    }
+    run(build.args(["--package", "kws-host", "--package", "kws-perf"]))?;
+    let binaries = target_dir.join(match profile {
+        Profile::Debug => "debug",
+        Profile::Release => "release",
+    });
+    run(Command::new(binaries.join("kws-perf"))
         .arg("--scheduler")
-        .arg(release.join("kube-wasm-scheduler"))
+        .arg(binaries.join("kube-wasm-scheduler"))
         .arg("--plugins")
-        .arg(&plugins)
+        .arg(plugins)
         .arg("--compile-cache")
         .arg(target_dir.join("perf-compile-cache"))
         .arg("--out")
-        .arg(root.join("bench/results"))
+        .arg(out)
         .args(args))
 }
 
