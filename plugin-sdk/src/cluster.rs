@@ -1,6 +1,7 @@
 //! The plugin's copy of the cluster: one [`NodeInfo`] per node id and the
 //! namespaces' labels, kept up to date by the [`Change`]s the host sends.
 
+use crate::affinity::{AffinityTerms, PodWithAffinity};
 use crate::{Change, Labels, Node, NodeId, NodeUsage, Pod, Resources, lookup};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,12 +13,11 @@ pub struct NodeInfo {
     pub node: Node,
     pub usage: NodeUsage,
     pub pods: Vec<Pod>,
-    /// How many of `pods` have pod affinity or anti-affinity of any kind,
-    /// and how many a required anti-affinity term: kube-scheduler's
-    /// `PodsWithAffinity` and `PodsWithRequiredAntiAffinity`, so that
-    /// affinity policies skip the nodes where no pod has terms.
-    pub pods_with_affinity: usize,
-    pub pods_with_required_anti_affinity: usize,
+    /// The pods of `pods` that have pod affinity or anti-affinity of any
+    /// kind, with their terms parsed: kube-scheduler's `PodsWithAffinity`,
+    /// so that affinity policies parse no terms per call and skip the
+    /// nodes where no pod has any.
+    pub pods_with_affinity: Vec<PodWithAffinity>,
 }
 
 impl NodeInfo {
@@ -33,8 +33,7 @@ impl NodeInfo {
                 used_ports: Vec::new(),
             },
             pods: Vec::new(),
-            pods_with_affinity: 0,
-            pods_with_required_anti_affinity: 0,
+            pods_with_affinity: Vec::new(),
         }
     }
 
@@ -47,14 +46,43 @@ impl NodeInfo {
         lookup(&self.node.labels, key)
     }
 
-    /// Recounts the pods with affinity terms after `pods` changed.
-    pub(crate) fn count_affinity(&mut self) {
-        self.pods_with_affinity = self.pods.iter().filter(|p| p.has_pod_affinity()).count();
-        self.pods_with_required_anti_affinity = self
-            .pods
+    /// One of the node's labels as a key-value pair.
+    pub fn label_pair(&self, key: &str) -> Option<(&str, &str)> {
+        let labels = &self.node.labels;
+        labels
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| (labels[i].0.as_str(), labels[i].1.as_str()))
+    }
+
+    /// The pods with a required anti-affinity term (kube-scheduler's
+    /// `PodsWithRequiredAntiAffinity`).
+    pub fn pods_with_required_anti_affinity(&self) -> impl Iterator<Item = &PodWithAffinity> {
+        self.pods_with_affinity
             .iter()
-            .filter(|p| p.has_required_anti_affinity())
-            .count();
+            .filter(|p| !p.terms.required_anti_affinity.is_empty())
+    }
+
+    /// Puts a pod on the node, replacing the one with the same uid.
+    fn add_pod(&mut self, pod: Pod) {
+        self.remove_pod(&pod.uid);
+        self.push_pod(pod);
+    }
+
+    /// Puts a pod on the node, whatever else runs there.
+    pub(crate) fn push_pod(&mut self, pod: Pod) {
+        if pod.has_pod_affinity() {
+            self.pods_with_affinity.push(PodWithAffinity {
+                uid: pod.uid.clone(),
+                terms: AffinityTerms::of_placed(&pod),
+            });
+        }
+        self.pods.push(pod);
+    }
+
+    fn remove_pod(&mut self, uid: &str) {
+        self.pods.retain(|p| p.uid != uid);
+        self.pods_with_affinity.retain(|p| p.uid != uid);
     }
 }
 
@@ -63,13 +91,6 @@ impl Pod {
     /// preferred), as kube-scheduler's `podWithAffinity`.
     pub fn has_pod_affinity(&self) -> bool {
         self.pod_affinity.is_some() || self.pod_anti_affinity.is_some()
-    }
-
-    /// Whether the pod has a required anti-affinity term.
-    pub fn has_required_anti_affinity(&self) -> bool {
-        self.pod_anti_affinity
-            .as_ref()
-            .is_some_and(|a| !a.required.is_empty())
     }
 }
 
@@ -97,6 +118,8 @@ impl Resources {
 /// and every namespace's labels.
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
+    /// Pod changes are dropped ([`Cluster::without_pods`]).
+    no_pods: bool,
     nodes: Vec<Option<NodeInfo>>,
     /// How many nodes there are; kept so that asking costs nothing.
     len: usize,
@@ -107,6 +130,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A cluster that keeps nodes, their usage and namespaces, but no pods:
+    /// for policies that never look at pods ([`Plugin::READS_PODS`]).
+    ///
+    /// [`Plugin::READS_PODS`]: crate::Plugin::READS_PODS
+    pub fn without_pods() -> Self {
+        Cluster {
+            no_pods: true,
+            ..Cluster::default()
+        }
+    }
+
     /// Applies the host's changes in order.
     pub fn apply(&mut self, changes: Vec<Change>) {
         for change in changes {
@@ -133,17 +167,15 @@ impl Cluster {
                         info.usage = usage;
                     }
                 }
+                Change::PodAdded(_) | Change::PodRemoved(_) if self.no_pods => {}
                 Change::PodAdded(placed) => {
                     if let Some(info) = self.slot(placed.node) {
-                        info.pods.retain(|p| p.uid != placed.pod.uid);
-                        info.pods.push(placed.pod);
-                        info.count_affinity();
+                        info.add_pod(placed.pod);
                     }
                 }
                 Change::PodRemoved(removed) => {
                     if let Some(info) = self.slot(removed.node) {
-                        info.pods.retain(|p| p.uid != removed.uid);
-                        info.count_affinity();
+                        info.remove_pod(&removed.uid);
                     }
                 }
                 Change::NamespaceSet(namespace) => {
@@ -266,6 +298,32 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_without_pods_keeps_nodes_and_usage_only() {
+        let mut cluster = Cluster::without_pods();
+        let usage = NodeUsage {
+            requested: Resources::zero(),
+            non_zero_requested: Resources::zero(),
+            pod_count: 1,
+            used_ports: Vec::new(),
+        };
+        cluster.apply(vec![
+            Change::NodeSet((0, node("n0").build())),
+            Change::UsageSet((0, usage.clone())),
+            Change::PodAdded(PlacedPod {
+                node: 0,
+                pod: pod("default", "a").build(),
+            }),
+            Change::PodRemoved(RemovedPod {
+                node: 0,
+                uid: "default/a".into(),
+            }),
+        ]);
+        let n0 = cluster.get(0).expect("node 0 was set");
+        assert_eq!(n0.usage, usage);
+        assert!(n0.pods.is_empty());
+    }
+
+    #[test]
     fn image_counts_follow_node_changes() {
         let mut cluster = Cluster::default();
         let with = |name: &str, images: &[&str]| {
@@ -333,18 +391,15 @@ mod tests {
             }),
         ]);
         let n0 = cluster.get(0).unwrap();
-        assert_eq!(
-            (n0.pods_with_affinity, n0.pods_with_required_anti_affinity),
-            (1, 1)
-        );
+        assert_eq!(n0.pods_with_affinity.len(), 1);
+        assert_eq!(n0.pods_with_affinity[0].uid, "d/guard");
+        assert_eq!(n0.pods_with_required_anti_affinity().count(), 1);
         cluster.apply(vec![Change::PodRemoved(RemovedPod {
             node: 0,
             uid: "d/guard".into(),
         })]);
         let n0 = cluster.get(0).unwrap();
-        assert_eq!(
-            (n0.pods_with_affinity, n0.pods_with_required_anti_affinity),
-            (0, 0)
-        );
+        assert!(n0.pods_with_affinity.is_empty());
+        assert_eq!(n0.pods.len(), 1);
     }
 }

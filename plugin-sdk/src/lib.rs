@@ -37,6 +37,7 @@
 //! // In the plugin crate: kws_plugin_sdk::export_plugin!(AvoidMaintenance);
 //! ```
 
+pub mod affinity;
 mod cluster;
 mod export;
 pub mod host;

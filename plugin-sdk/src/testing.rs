@@ -331,10 +331,11 @@ pub fn node_info(id: NodeId, node: Node, pods: Vec<Pod>) -> NodeInfo {
     }
     let mut info = NodeInfo {
         usage,
-        pods,
         ..NodeInfo::new(id, node)
     };
-    info.count_affinity();
+    for pod in pods {
+        info.push_pod(pod);
+    }
     info
 }
 

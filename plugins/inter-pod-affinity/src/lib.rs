@@ -31,11 +31,11 @@
 mod args;
 
 use args::InterPodAffinityArgs;
-use kws_plugin_sdk::selector::Selector;
-use kws_plugin_sdk::{
-    Cluster, ExtensionPoint, Labels, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, PodAffinityTerm,
-    Status, lookup,
+use kws_plugin_sdk::affinity::{
+    AffinityTerm, preferred_affinity, preferred_anti_affinity, required_affinity,
+    required_anti_affinity,
 };
+use kws_plugin_sdk::{Cluster, ExtensionPoint, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Status};
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
 use std::collections::BTreeMap;
@@ -55,117 +55,39 @@ pub struct InterPodAffinity {
     ignore_preferred_terms_of_existing_pods: bool,
 }
 
-/// A parsed pod affinity term (kube-scheduler's `AffinityTerm`).
-#[derive(Debug)]
-struct Term {
-    namespaces: Vec<String>,
-    namespace_selector: Selector,
-    selector: Selector,
-    topology_key: String,
-    weight: i64,
-}
-
-impl Term {
-    fn parse(owner: &Pod, term: &PodAffinityTerm, weight: i32) -> Result<Term, String> {
-        let namespaces = if term.namespaces.is_empty() && term.namespace_selector.is_none() {
-            vec![owner.namespace.clone()]
-        } else {
-            term.namespaces.clone()
-        };
-        Ok(Term {
-            namespaces,
-            namespace_selector: Selector::parse(term.namespace_selector.as_ref())?,
-            selector: Selector::parse(term.label_selector.as_ref())?,
-            topology_key: term.topology_key.clone(),
-            weight: i64::from(weight),
-        })
-    }
-
-    /// Whether `pod` (whose namespace has `namespace_labels`) matches.
-    fn matches(&self, pod: &Pod, namespace_labels: &Labels) -> bool {
-        (self.namespaces.contains(&pod.namespace)
-            || self.namespace_selector.matches(namespace_labels))
-            && self.selector.matches(&pod.labels)
-    }
-
-    /// Turns a non-empty namespace selector into the namespaces it selects
-    /// now, as upstream does for the incoming pod's terms.
-    fn resolve_namespaces(&mut self, cluster: &Cluster) {
-        if self.namespace_selector.is_empty() {
-            return;
-        }
-        for (name, labels) in cluster.namespaces() {
-            if self.namespace_selector.matches(labels) {
-                self.namespaces.push(name.to_string());
-            }
-        }
-        self.namespace_selector = Selector::nothing();
-    }
-
-    /// The node's domain for this term, if it has the topology key.
-    fn domain(&self, node: &NodeInfo) -> Option<(String, String)> {
-        node.label(&self.topology_key)
-            .map(|v| (self.topology_key.clone(), v.to_string()))
-    }
-}
-
-/// A pod's terms of one kind, parsed.
-fn terms<'a>(
-    owner: &Pod,
-    terms: impl Iterator<Item = (&'a PodAffinityTerm, i32)>,
-) -> Result<Vec<Term>, String> {
-    terms.map(|(t, w)| Term::parse(owner, t, w)).collect()
-}
-
-fn required_affinity(pod: &Pod) -> Result<Vec<Term>, String> {
-    let list = pod.pod_affinity.iter().flat_map(|a| &a.required);
-    terms(pod, list.map(|t| (t, 0)))
-}
-
-fn required_anti_affinity(pod: &Pod) -> Result<Vec<Term>, String> {
-    let list = pod.pod_anti_affinity.iter().flat_map(|a| &a.required);
-    terms(pod, list.map(|t| (t, 0)))
-}
-
-fn preferred_affinity(pod: &Pod) -> Result<Vec<Term>, String> {
-    let list = pod.pod_affinity.iter().flat_map(|a| &a.preferred);
-    terms(pod, list.map(|t| (&t.term, t.weight)))
-}
-
-fn preferred_anti_affinity(pod: &Pod) -> Result<Vec<Term>, String> {
-    let list = pod.pod_anti_affinity.iter().flat_map(|a| &a.preferred);
-    terms(pod, list.map(|t| (&t.term, t.weight)))
-}
-
 /// Whether the pod matches every term; false for no terms
 /// (`podMatchesAllAffinityTerms`). The incoming pod's terms have their
 /// namespace selectors resolved, so no namespace labels are needed.
-fn matches_all(terms: &[Term], pod: &Pod) -> bool {
+fn matches_all(terms: &[AffinityTerm], pod: &Pod) -> bool {
     !terms.is_empty() && terms.iter().all(|t| t.matches(pod, &Vec::new()))
 }
 
-type Domain = (String, String);
+/// A topology domain: a node label's key and value, borrowed from the
+/// cluster for the length of one call.
+type Domain<'a> = (&'a str, &'a str);
 
-/// PreScore's state: the score of each value of each topology key.
-type DomainScores = BTreeMap<String, BTreeMap<String, i64>>;
+/// Pods (or terms) counted per topology domain.
+type Counts<'a> = BTreeMap<Domain<'a>, i64>;
 
 /// PreFilter's state.
-struct Affinity {
-    affinity: Vec<Term>,
-    anti_affinity: Vec<Term>,
+struct Affinity<'a> {
+    affinity: Vec<AffinityTerm>,
+    anti_affinity: Vec<AffinityTerm>,
     /// Pods matching all the affinity terms, per domain of each term.
-    affinity_counts: BTreeMap<Domain, i64>,
+    affinity_counts: Counts<'a>,
     /// Pods matching an anti-affinity term, per domain of that term.
-    anti_affinity_counts: BTreeMap<Domain, i64>,
+    anti_affinity_counts: Counts<'a>,
     /// Existing pods' anti-affinity terms matching the incoming pod, per
     /// domain of the existing pod's node.
-    existing_anti_affinity_counts: BTreeMap<Domain, i64>,
+    existing_anti_affinity_counts: Counts<'a>,
+    /// The topology keys of `existing_anti_affinity_counts`.
+    existing_anti_affinity_keys: Vec<&'a str>,
     matches_itself: bool,
 }
 
-impl Affinity {
+impl<'a> Affinity<'a> {
     /// `None` when nothing constrains the pod (PreFilter `Skip`).
-    fn new(pod: &Pod, cluster: &Cluster) -> Result<Option<Affinity>, String> {
+    fn new(pod: &Pod, cluster: &'a Cluster) -> Result<Option<Affinity<'a>>, String> {
         let mut affinity = required_affinity(pod)?;
         let mut anti_affinity = required_anti_affinity(pod)?;
         for term in affinity.iter_mut().chain(&mut anti_affinity) {
@@ -176,14 +98,10 @@ impl Affinity {
             .namespace_labels(&pod.namespace)
             .unwrap_or(&no_labels);
 
-        let mut existing_anti_affinity_counts = BTreeMap::new();
-        for node in cluster
-            .nodes()
-            .filter(|n| n.pods_with_required_anti_affinity > 0)
-        {
-            for existing in node.pods.iter().filter(|p| p.has_required_anti_affinity()) {
-                // Terms kube-scheduler cannot parse never match.
-                for term in required_anti_affinity(existing).unwrap_or_default() {
+        let mut existing_anti_affinity_counts = Counts::new();
+        for node in cluster.nodes() {
+            for existing in node.pods_with_required_anti_affinity() {
+                for term in &existing.terms.required_anti_affinity {
                     if term.matches(pod, namespace_labels)
                         && let Some(domain) = term.domain(node)
                     {
@@ -193,8 +111,8 @@ impl Affinity {
             }
         }
 
-        let mut affinity_counts = BTreeMap::new();
-        let mut anti_affinity_counts = BTreeMap::new();
+        let mut affinity_counts = Counts::new();
+        let mut anti_affinity_counts = Counts::new();
         if !affinity.is_empty() || !anti_affinity.is_empty() {
             for node in cluster.nodes() {
                 for existing in &node.pods {
@@ -226,6 +144,7 @@ impl Affinity {
             anti_affinity,
             affinity_counts,
             anti_affinity_counts,
+            existing_anti_affinity_keys: topology_keys(&existing_anti_affinity_counts),
             existing_anti_affinity_counts,
             matches_itself,
         }))
@@ -238,19 +157,16 @@ impl Affinity {
         let anti_affinity_conflict = !self.anti_affinity_counts.is_empty()
             && self.anti_affinity.iter().any(|t| {
                 t.domain(node)
-                    .is_some_and(|d| self.anti_affinity_counts.get(&d).copied().unwrap_or(0) > 0)
+                    .is_some_and(|d| count(&self.anti_affinity_counts, d) > 0)
             });
         if anti_affinity_conflict {
             return Status::unschedulable(ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH);
         }
-        let existing_conflict = !self.existing_anti_affinity_counts.is_empty()
-            && node.node.labels.iter().any(|(k, v)| {
-                self.existing_anti_affinity_counts
-                    .get(&(k.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
-            });
+        let existing_conflict = self
+            .existing_anti_affinity_keys
+            .iter()
+            .filter_map(|key| node.label_pair(key))
+            .any(|domain| count(&self.existing_anti_affinity_counts, domain) > 0);
         if existing_conflict {
             return Status::unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH);
         }
@@ -267,7 +183,7 @@ impl Affinity {
             let Some(domain) = term.domain(node) else {
                 return false;
             };
-            if self.affinity_counts.get(&domain).copied().unwrap_or(0) <= 0 {
+            if count(&self.affinity_counts, domain) <= 0 {
                 pods_exist = false;
             }
         }
@@ -277,10 +193,25 @@ impl Affinity {
     }
 }
 
+fn count(counts: &Counts<'_>, domain: Domain<'_>) -> i64 {
+    counts.get(&domain).copied().unwrap_or(0)
+}
+
+/// The topology keys the counts have domains of, each once.
+fn topology_keys<'a>(counts: &Counts<'a>) -> Vec<&'a str> {
+    let mut keys: Vec<&str> = counts.keys().map(|(key, _)| *key).collect();
+    keys.dedup();
+    keys
+}
+
 impl InterPodAffinity {
     /// PreScore: the score of each topology domain, or `None` when no term
     /// applies anywhere (PreScore `Skip`).
-    fn domain_scores(&self, pod: &Pod, cluster: &Cluster) -> Result<Option<DomainScores>, String> {
+    fn domain_scores<'a>(
+        &self,
+        pod: &Pod,
+        cluster: &'a Cluster,
+    ) -> Result<Option<Counts<'a>>, String> {
         let mut preferred = preferred_affinity(pod)?;
         let mut preferred_anti = preferred_anti_affinity(pod)?;
         let has_constraints = !preferred.is_empty() || !preferred_anti.is_empty();
@@ -294,55 +225,47 @@ impl InterPodAffinity {
         let namespace_labels = cluster
             .namespace_labels(&pod.namespace)
             .unwrap_or(&no_labels);
-        let mut scores = DomainScores::new();
-        let mut add = |term: &Term, node: &NodeInfo, weight: i64| {
-            if let Some(value) = node.label(&term.topology_key) {
-                *scores
-                    .entry(term.topology_key.clone())
-                    .or_default()
-                    .entry(value.to_string())
-                    .or_default() += weight;
-            }
-        };
+        let mut scores = Counts::new();
         let nodes = cluster
             .nodes()
-            .filter(|n| has_constraints || n.pods_with_affinity > 0)
+            .filter(|n| has_constraints || !n.pods_with_affinity.is_empty())
             .filter(|n| !n.node.labels.is_empty());
         for node in nodes {
-            let pods = node
-                .pods
-                .iter()
-                .filter(|p| has_constraints || p.has_pod_affinity());
-            for existing in pods {
-                for term in preferred.iter().filter(|t| t.matches(existing, &no_labels)) {
-                    add(term, node, term.weight);
+            let mut add = |term: &AffinityTerm, weight: i64| {
+                if let Some(domain) = term.domain(node) {
+                    *scores.entry(domain).or_default() += weight;
                 }
-                for term in preferred_anti
-                    .iter()
-                    .filter(|t| t.matches(existing, &no_labels))
-                {
-                    add(term, node, -term.weight);
+            };
+            if has_constraints {
+                for existing in &node.pods {
+                    for term in preferred.iter().filter(|t| t.matches(existing, &no_labels)) {
+                        add(term, term.weight);
+                    }
+                    for term in preferred_anti
+                        .iter()
+                        .filter(|t| t.matches(existing, &no_labels))
+                    {
+                        add(term, -term.weight);
+                    }
                 }
-                if !existing.has_pod_affinity() {
-                    continue;
-                }
-                // An existing pod's terms kube-scheduler cannot parse are
-                // dropped, as when its PodInfo fails to build.
+            }
+            for existing in &node.pods_with_affinity {
+                let terms = &existing.terms;
                 if self.hard_pod_affinity_weight > 0 {
-                    for term in required_affinity(existing).unwrap_or_default() {
+                    for term in &terms.required_affinity {
                         if term.matches(pod, namespace_labels) {
-                            add(&term, node, self.hard_pod_affinity_weight);
+                            add(term, self.hard_pod_affinity_weight);
                         }
                     }
                 }
-                for term in preferred_affinity(existing).unwrap_or_default() {
+                for term in &terms.preferred_affinity {
                     if term.matches(pod, namespace_labels) {
-                        add(&term, node, term.weight);
+                        add(term, term.weight);
                     }
                 }
-                for term in preferred_anti_affinity(existing).unwrap_or_default() {
+                for term in &terms.preferred_anti_affinity {
                     if term.matches(pod, namespace_labels) {
-                        add(&term, node, -term.weight);
+                        add(term, -term.weight);
                     }
                 }
             }
@@ -393,14 +316,13 @@ impl Plugin for InterPodAffinity {
         let Some(domains) = self.domain_scores(pod, cluster)? else {
             return Ok(vec![0; nodes.len()]);
         };
+        let keys = topology_keys(&domains);
         Ok(nodes
             .iter()
             .map(|node| {
-                domains
-                    .iter()
-                    .filter_map(|(key, values)| {
-                        lookup(&node.node.labels, key).and_then(|v| values.get(v))
-                    })
+                keys.iter()
+                    .filter_map(|key| node.label_pair(key))
+                    .map(|domain| count(&domains, domain))
                     .sum()
             })
             .collect())

@@ -5,8 +5,8 @@
 use super::*;
 use kws_plugin_sdk::testing::{node, pod, requirement};
 use kws_plugin_sdk::{
-    Change, Code, LabelSelector, Namespace, Node, Operator, PlacedPod, PodAffinity, Runner,
-    WeightedPodAffinityTerm,
+    Change, Code, LabelSelector, Namespace, Node, Operator, PlacedPod, PodAffinity,
+    PodAffinityTerm, Runner, WeightedPodAffinityTerm,
 };
 
 fn selector(key: &str, operator: Operator, values: &[&str]) -> Option<LabelSelector> {
