@@ -202,6 +202,9 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 struct Spread {
     constraints: Vec<Constraint>,
     counts: Vec<BTreeMap<String, usize>>,
+    /// Per constraint, the smallest count among its domains, or 0 while
+    /// there are fewer domains than `minDomains`.
+    minimums: Vec<usize>,
 }
 
 impl Spread {
@@ -219,20 +222,22 @@ impl Spread {
                 *counts.entry(value.to_string()).or_default() += c.count(node, &pod.namespace);
             }
         }
+        let minimums = constraints
+            .iter()
+            .zip(&counts)
+            .map(|(c, counts)| {
+                if counts.len() < c.min_domains.max(0) as usize {
+                    0
+                } else {
+                    counts.values().copied().min().unwrap_or(0)
+                }
+            })
+            .collect();
         Spread {
             constraints,
             counts,
+            minimums,
         }
-    }
-
-    /// The smallest count among the constraint's domains, or 0 while there
-    /// are fewer domains than `minDomains`.
-    fn global_minimum(&self, i: usize) -> usize {
-        let counts = &self.counts[i];
-        if counts.len() < self.constraints[i].min_domains.max(0) as usize {
-            return 0;
-        }
-        counts.values().copied().min().unwrap_or(0)
     }
 
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
@@ -242,7 +247,7 @@ impl Spread {
             };
             let own = usize::from(c.selector.matches(&pod.labels));
             let matching = self.counts[i].get(value).copied().unwrap_or(0);
-            let skew = (matching + own) as i64 - self.global_minimum(i) as i64;
+            let skew = (matching + own) as i64 - self.minimums[i] as i64;
             if skew > i64::from(c.max_skew) {
                 return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);
             }
