@@ -14,6 +14,12 @@ pub trait Plugin: Sized + 'static {
     const NAME: &'static str;
     /// The extension points this plugin implements.
     const EXTENSION_POINTS: &'static [ExtensionPoint];
+    /// Whether the policy looks at the pods on a node ([`NodeInfo::pods`],
+    /// [`NodeInfo::pods_with_affinity`]). A policy that reads only nodes
+    /// and their usage (requests, pod count, host ports) says `false`: its
+    /// [`Cluster`] then keeps no pods, which spares every instance a copy of
+    /// every pod in the cluster.
+    const READS_PODS: bool = true;
     /// The plugin's `pluginConfig` args. They arrive as JSON; `{}` when the
     /// profile gives none, so every field should have a default.
     type Args: DeserializeOwned;

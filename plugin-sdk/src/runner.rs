@@ -41,7 +41,11 @@ impl<P: Plugin> Default for Runner<P> {
     fn default() -> Self {
         Runner {
             plugin: None,
-            cluster: Cluster::default(),
+            cluster: if P::READS_PODS {
+                Cluster::default()
+            } else {
+                Cluster::without_pods()
+            },
         }
     }
 }

@@ -55,6 +55,7 @@ pub struct BalancedAllocation {
 impl Plugin for BalancedAllocation {
     const NAME: &'static str = "NodeResourcesBalancedAllocation";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Score];
+    const READS_PODS: bool = false;
     type Args = BalancedAllocationArgs;
 
     fn new(args: BalancedAllocationArgs) -> Result<Self, String> {

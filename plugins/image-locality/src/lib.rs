@@ -37,6 +37,7 @@ pub struct ImageLocality;
 impl Plugin for ImageLocality {
     const NAME: &'static str = "ImageLocality";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Score];
+    const READS_PODS: bool = false;
     type Args = NoArgs;
 
     fn new(_: NoArgs) -> Result<Self, String> {

@@ -54,6 +54,7 @@ impl Plugin for NodeAffinity {
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
     ];
+    const READS_PODS: bool = false;
     type Args = NodeAffinityArgs;
 
     fn new(args: NodeAffinityArgs) -> Result<Self, String> {

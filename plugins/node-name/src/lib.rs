@@ -12,6 +12,7 @@ pub struct NodeName;
 impl Plugin for NodeName {
     const NAME: &'static str = "NodeName";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+    const READS_PODS: bool = false;
     type Args = NoArgs;
 
     fn new(_: NoArgs) -> Result<Self, String> {

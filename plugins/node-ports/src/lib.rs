@@ -28,6 +28,7 @@ pub struct NodePorts;
 impl Plugin for NodePorts {
     const NAME: &'static str = "NodePorts";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+    const READS_PODS: bool = false;
     type Args = NoArgs;
 
     fn new(_: NoArgs) -> Result<Self, String> {

@@ -125,6 +125,7 @@ impl Plugin for NodeResourcesFit {
     const NAME: &'static str = "NodeResourcesFit";
     const EXTENSION_POINTS: &'static [ExtensionPoint] =
         &[ExtensionPoint::Filter, ExtensionPoint::Score];
+    const READS_PODS: bool = false;
     type Args = NodeResourcesFitArgs;
 
     fn new(args: NodeResourcesFitArgs) -> Result<Self, String> {

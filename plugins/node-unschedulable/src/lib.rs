@@ -17,6 +17,7 @@ pub struct NodeUnschedulable;
 impl Plugin for NodeUnschedulable {
     const NAME: &'static str = "NodeUnschedulable";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+    const READS_PODS: bool = false;
     type Args = NoArgs;
 
     fn new(_: NoArgs) -> Result<Self, String> {

@@ -29,6 +29,7 @@ impl Plugin for TaintToleration {
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
     ];
+    const READS_PODS: bool = false;
     type Args = NoArgs;
 
     fn new(_: NoArgs) -> Result<Self, String> {
