@@ -524,9 +524,8 @@ impl ProfileFramework {
         let mut rejected: Vec<(NodeId, usize, Status)> = Vec::new();
         let mut processed = 0;
         while feasible.len() < wanted && processed < all {
-            let batch_len = (wanted - feasible.len())
-                .max(MIN_PARALLEL_BATCH)
-                .min(all - processed);
+            let batch_len =
+                next_batch(wanted - feasible.len(), feasible.len(), processed).min(all - processed);
             let batch = &order[processed..processed + batch_len];
             let verdicts = self.filter_batch(ctx, pod, batch)?;
             for (position, (node, verdict)) in batch.iter().zip(verdicts).enumerate() {
@@ -827,6 +826,27 @@ impl ProfileFramework {
 
 /// A fault left out under `failurePolicy: Ignore`: logged, so the choice
 /// to place the pod without that plugin's say is on record.
+/// How many nodes the next filter batch takes, when `missing` feasible
+/// nodes are still wanted and `found` of the `processed` nodes passed.
+///
+/// Each batch costs every filter plugin's per-pod work (kube-scheduler's
+/// PreFilter, such as counting the pods that match a spread constraint or
+/// an anti-affinity term) once per worker, so batches should be few: the
+/// next one is sized by the pass rate seen so far, with a quarter more for
+/// luck, and takes every node left when none passed yet.
+fn next_batch(missing: usize, found: usize, processed: usize) -> usize {
+    if processed == 0 {
+        return missing.max(MIN_PARALLEL_BATCH);
+    }
+    if found == 0 {
+        return usize::MAX;
+    }
+    let expected = missing.saturating_mul(processed).div_ceil(found);
+    expected
+        .saturating_add(expected / 4)
+        .max(MIN_PARALLEL_BATCH)
+}
+
 fn log_ignored(ctx: CallContext<'_>, point: &str, error: &PluginError) {
     let pod = ctx.pod.metadata.name.as_deref().unwrap_or_default();
     let namespace = ctx.pod.metadata.namespace.as_deref().unwrap_or_default();
@@ -842,6 +862,20 @@ fn log_ignored(ctx: CallContext<'_>, point: &str, error: &PluginError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_batches_follow_the_pass_rate() {
+        // The first batch is what is wanted, at least a parallel batch.
+        assert_eq!(next_batch(420, 0, 0), 420);
+        assert_eq!(next_batch(50, 0, 0), MIN_PARALLEL_BATCH);
+        // A third of the nodes passed: three times the missing count, and
+        // a quarter more.
+        assert_eq!(next_batch(100, 140, 420), 375);
+        // Nearly all passed: a parallel batch is enough.
+        assert_eq!(next_batch(10, 410, 420), MIN_PARALLEL_BATCH);
+        // None passed: every node left.
+        assert_eq!(next_batch(420, 0, 420), usize::MAX);
+    }
 
     #[test]
     fn feasible_node_counts_follow_kube_scheduler() {
