@@ -272,7 +272,16 @@ fn test(root: &Path) -> Result<()> {
         .context("the plugin directory is inside the target directory")?
         .join("perf-smoke");
     let smoke = ["--size", "500/100/1000", "--workload", "scheduling-basic"].map(String::from);
-    run_perf(root, &plugins, Profile::Debug, &out, &smoke)
+    run_perf(root, &plugins, Profile::Debug, &out, &smoke)?;
+    let backlog = [
+        "--size",
+        "500/100/500",
+        "--workload",
+        "scheduling-basic",
+        "--backlog",
+    ]
+    .map(String::from);
+    run_perf(root, &plugins, Profile::Debug, &out, &backlog)
 }
 
 /// The side-by-side comparison with release builds; results go to

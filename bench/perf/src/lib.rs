@@ -26,6 +26,7 @@
 //!         plugins: "target/plugins".into(),
 //!         compile_cache: "/tmp/kws-compiled".into(),
 //!     },
+//!     backlog: false,
 //! };
 //! let result = run(&spec).await?;
 //! println!("{}", kws_perf::report::table(&[result]));

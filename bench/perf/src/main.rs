@@ -36,6 +36,11 @@ struct Cli {
     plugins: PathBuf,
     #[arg(long)]
     compile_cache: PathBuf,
+    /// Create the measured pods while the contender is stopped, then time
+    /// how fast it drains them (from its first bind), rather than how it
+    /// keeps pace with pods created during the run.
+    #[arg(long)]
+    backlog: bool,
     /// Where each workload's table and plot go.
     #[arg(long)]
     out: PathBuf,
@@ -66,6 +71,7 @@ async fn main() -> Result<()> {
                 contender: *contender,
                 limits,
                 ours: ours.clone(),
+                backlog: cli.backlog,
             };
             eprintln!("kws-perf: {workload} {} with {contender}", cli.size);
             let result = run(&spec)
@@ -73,13 +79,19 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("{workload} {} with {contender}", cli.size))?;
             results.push(result);
         }
+        let mode = if cli.backlog {
+            ", measured pods created before the contender starts"
+        } else {
+            ""
+        };
         let title = format!(
-            "{workload}, {} nodes / {} init pods / {} measured pods (client qps {} burst {})",
+            "{workload}, {} nodes / {} init pods / {} measured pods{mode} (client qps {} burst {})",
             cli.size.nodes, cli.size.init_pods, cli.size.measured_pods, cli.qps, cli.burst
         );
         let table = report::table(&results);
         println!("### {title}\n\n{table}");
-        let stem = format!("{workload}-{}", cli.size.nodes);
+        let backlog = if cli.backlog { "-backlog" } else { "" };
+        let stem = format!("{workload}-{}{backlog}", cli.size.nodes);
         let table_file = cli.out.join(format!("{stem}.md"));
         std::fs::write(&table_file, format!("### {title}\n\n{table}"))
             .with_context(|| format!("{}", table_file.display()))?;

@@ -93,7 +93,7 @@ pub fn table(results: &[RunResult]) -> String {
             pods_s,
         ),
         (
-            "first create to last bind",
+            "to the last bind",
             |r| Some(r.to_last_bind.as_secs_f64()),
             |v| format!("{v:.1} s"),
         ),

@@ -2,6 +2,14 @@
 //! init pods (placed by the contender, not measured), then the measured
 //! pods, created as fast as the client can while every second records how
 //! many are bound.
+//!
+//! With [`RunSpec::backlog`], the contender is stopped once the init pods
+//! are placed, every measured pod is created, and the contender starts
+//! again: the seconds are counted from its first measured bind. On two
+//! cores creating pods takes about as much of the apiserver as binding
+//! them, so with pods created during the run both schedulers only keep
+//! pace with the creation; a backlog measures how fast each drains a
+//! queue.
 
 use crate::RunError;
 use crate::contender::{ClientLimits, Contender, OursSetup, Running};
@@ -30,15 +38,19 @@ pub struct RunSpec {
     pub contender: Contender,
     pub limits: ClientLimits,
     pub ours: OursSetup,
+    /// Create the measured pods while the contender is stopped.
+    pub backlog: bool,
 }
 
 /// What a run measured.
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub contender: Contender,
-    /// Measured pods bound in each second from the first create.
+    /// Measured pods bound in each second from the first create (the first
+    /// bind, for a backlog).
     pub samples: Vec<f64>,
-    /// From the first measured create to the last measured bind.
+    /// From the first measured create (the first bind, for a backlog) to
+    /// the last measured bind.
     pub to_last_bind: Duration,
     /// How long creating the measured pods took.
     pub creating: Duration,
@@ -61,7 +73,7 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
         &cluster,
         &spec.ours,
         spec.limits,
-        nodes,
+        nodes.clone(),
         client.clone(),
     )?;
 
@@ -75,19 +87,38 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
     create_pods(&client, init_pods).await?;
     wait_bound(&init, spec.size.init_pods, &mut running, "init").await?;
 
-    let before = scrape(&running).await?;
     let measured = BoundCounter::start(client.clone(), "role=measured");
     let pods = measured_pods(spec, scheduler);
-    let started = Instant::now();
-    let creating = {
+    let (before, started, creating) = if spec.backlog {
+        drop(running);
+        let creation = Instant::now();
+        create_pods(&client, pods).await?;
+        let creating = creation.elapsed();
+        running = Running::start(
+            spec.contender,
+            &cluster,
+            &spec.ours,
+            spec.limits,
+            nodes,
+            client.clone(),
+        )?;
+        // A new process: its histograms start empty.
+        let before = running.metrics_url().map(|_| String::new());
+        wait_bound(&measured, 1, &mut running, "measured").await?;
+        let done = tokio::spawn(async move { Ok::<_, RunError>(creating) });
+        (before, Instant::now(), done)
+    } else {
+        let before = scrape(&running).await?;
+        let started = Instant::now();
         let client = client.clone();
-        tokio::spawn(async move {
+        let creating = tokio::spawn(async move {
             create_pods(&client, pods).await?;
             Ok::<_, RunError>(started.elapsed())
-        })
+        });
+        (before, started, creating)
     };
     let mut samples = Vec::new();
-    let mut last = 0;
+    let mut last = measured.bound();
     let mut last_progress = Instant::now();
     let target = spec.size.measured_pods;
     let mut tick = tokio::time::interval_at(
