@@ -34,6 +34,9 @@ const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: usize = 5;
 /// Batches smaller than this run on one worker: a thread costs more than
 /// the plugins save.
 const MIN_PARALLEL_BATCH: usize = 256;
+/// Below this many feasible nodes the score plugins run one after the
+/// other on one worker: a thread costs more than the plugins save.
+const MIN_PARALLEL_SCORE: usize = 64;
 /// The score range after normalisation.
 pub const MAX_NODE_SCORE: i64 = 100;
 
@@ -160,6 +163,9 @@ pub fn feasible_nodes_to_find(percentage: Option<u32>, all: usize) -> usize {
 /// A node's Filter result: `None` if it passed, else the position (in the
 /// profile's filters) of the plugin that rejected it, and its status.
 type Verdict = Option<(usize, Status)>;
+
+/// One score plugin's raw scores, and its normalised ones if it normalises.
+type ScoreResult = Result<(Vec<i64>, Option<Vec<i64>>), PluginError>;
 
 /// A plugin a profile runs, and the version serving it.
 struct Slot {
@@ -581,7 +587,7 @@ impl ProfileFramework {
         batch: &[NodeId],
     ) -> Result<Vec<Verdict>, String> {
         let chunks = self.chunks(batch);
-        let results = self.on_workers(&chunks, |worker, chunk| {
+        let results = self.on_workers(&chunks, |worker, chunk: &&[NodeId]| {
             self.filter_chain(worker, ctx, pod, chunk)
         });
         let mut verdicts = Vec::with_capacity(batch.len());
@@ -646,16 +652,42 @@ impl ProfileFramework {
     }
 
     /// Score: the weighted total of every feasible node, in order.
+    ///
+    /// Each score plugin sees every feasible node in one call, but the
+    /// plugins are independent of each other, so they are dealt out to the
+    /// workers (plugin `i` on worker `i % workers`) and run side by side
+    /// once there are enough nodes to be worth a thread.
     fn score(
         &self,
         ctx: CallContext<'_>,
         pod: &Pod,
         feasible: &[NodeId],
     ) -> Result<Vec<i64>, String> {
+        let workers = if feasible.len() < MIN_PARALLEL_SCORE {
+            1
+        } else {
+            self.workers.min(self.scorers.len()).max(1)
+        };
+        let dealt: Vec<Vec<usize>> = (0..workers)
+            .map(|worker| (worker..self.scorers.len()).step_by(workers).collect())
+            .collect();
+        let mut results: Vec<Option<ScoreResult>> = (0..self.scorers.len()).map(|_| None).collect();
+        let ran = self.on_workers(&dealt, |worker, scorers: &Vec<usize>| {
+            scorers
+                .iter()
+                .map(|&i| {
+                    let slot = &self.slots[self.scorers[i].0];
+                    (i, self.plugin_scores(slot, worker, ctx, pod, feasible))
+                })
+                .collect::<Vec<_>>()
+        });
+        for (i, result) in ran.into_iter().flatten() {
+            results[i] = Some(result);
+        }
         let mut totals = vec![0i64; feasible.len()];
-        for &(slot, weight) in &self.scorers {
+        for (&(slot, weight), result) in self.scorers.iter().zip(results) {
             let slot = &self.slots[slot];
-            let scores = match self.plugin_scores(slot, ctx, pod, feasible) {
+            let scores = match result.expect("every score plugin ran") {
                 Ok((raw, normalized)) => normalized.unwrap_or(raw),
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "score", &error);
@@ -679,14 +711,15 @@ impl ProfileFramework {
     fn plugin_scores(
         &self,
         slot: &Slot,
+        worker: usize,
         ctx: CallContext<'_>,
         pod: &Pod,
         feasible: &[NodeId],
-    ) -> Result<(Vec<i64>, Option<Vec<i64>>), PluginError> {
+    ) -> ScoreResult {
         let pool = slot.pool()?;
-        let raw = pool.score(0, ctx, pod, feasible)?;
+        let raw = pool.score(worker, ctx, pod, feasible)?;
         let normalized = if pool.plugin().implements(ExtensionPoint::NormalizeScore) {
-            Some(pool.normalize_score(0, ctx, pod, feasible, &raw)?)
+            Some(pool.normalize_score(worker, ctx, pod, feasible, &raw)?)
         } else {
             None
         };
@@ -722,7 +755,7 @@ impl ProfileFramework {
             for &(slot, weight) in &self.scorers {
                 let slot = &self.slots[slot];
                 let (raw, normalized) = self
-                    .plugin_scores(slot, ctx, pod, &feasible)
+                    .plugin_scores(slot, 0, ctx, pod, &feasible)
                     .map_err(|e| e.to_string())?;
                 let normalized = normalized.unwrap_or_else(|| raw.clone());
                 for ((node_scores, raw), normalized) in scores.iter_mut().zip(raw).zip(normalized) {
@@ -797,35 +830,35 @@ impl ProfileFramework {
         nodes.chunks(nodes.len().div_ceil(self.workers)).collect()
     }
 
-    /// Runs `f` for each chunk, chunk `i` on worker `i`, in parallel when
-    /// there is more than one.
-    fn on_workers<R: Send>(
+    /// Runs `f` for each item, item `i` on worker `i` (so with that
+    /// worker's plugin instances), in parallel when there is more than one:
+    /// the first on this thread, the others on threads of their own.
+    fn on_workers<T: Sync, R: Send>(
         &self,
-        chunks: &[&[NodeId]],
-        f: impl Fn(usize, &[NodeId]) -> R + Sync,
+        items: &[T],
+        f: impl Fn(usize, &T) -> R + Sync,
     ) -> Vec<R> {
-        if let [only] = chunks {
-            return vec![f(0, only)];
-        }
+        let Some((first, others)) = items.split_first() else {
+            return Vec::new();
+        };
         std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
+            let f = &f;
+            let handles: Vec<_> = others
                 .iter()
                 .enumerate()
-                .map(|(worker, chunk)| {
-                    let f = &f;
-                    scope.spawn(move || f(worker, chunk))
-                })
+                .map(|(i, item)| scope.spawn(move || f(i + 1, item)))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a scheduling worker panicked"))
-                .collect()
+            let mut results = vec![f(0, first)];
+            results.extend(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a scheduling worker panicked")),
+            );
+            results
         })
     }
 }
 
-/// A fault left out under `failurePolicy: Ignore`: logged, so the choice
-/// to place the pod without that plugin's say is on record.
 /// How many nodes the next filter batch takes, when `missing` feasible
 /// nodes are still wanted and `found` of the `processed` nodes passed.
 ///
@@ -847,6 +880,8 @@ fn next_batch(missing: usize, found: usize, processed: usize) -> usize {
         .max(MIN_PARALLEL_BATCH)
 }
 
+/// A fault left out under `failurePolicy: Ignore`: logged, so the choice
+/// to place the pod without that plugin's say is on record.
 fn log_ignored(ctx: CallContext<'_>, point: &str, error: &PluginError) {
     let pod = ctx.pod.metadata.name.as_deref().unwrap_or_default();
     let namespace = ctx.pod.metadata.namespace.as_deref().unwrap_or_default();

@@ -27,10 +27,8 @@
 //! defaults, Score does not require nodes to carry every topology key: a
 //! node without a zone label still spreads by hostname.
 //!
-//! Where this differs from upstream, knowingly:
-//! - Score state depends on all feasible nodes, so the host must send them
-//!   in one call (it does below 256 feasible nodes; above, it splits them
-//!   across workers and each part is scored as if it were all).
+//! Score state depends on all feasible nodes, as upstream's PreScore: the
+//! host sends them all in one call.
 
 mod args;
 
