@@ -8,8 +8,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::watcher;
 use std::collections::{BTreeMap, HashSet};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Counts the pods of a label selector that have a node, from a watch (the
 /// way scheduler_perf's informer does), so sampling costs the apiserver
@@ -169,7 +171,7 @@ impl Histogram {
 /// Fetches `url` with curl (kube-scheduler serves HTTPS with a self-signed
 /// certificate, which `-k` accepts).
 pub fn scrape(url: &str) -> Result<String, RunError> {
-    let output = std::process::Command::new("curl")
+    let output = Command::new("curl")
         .args(["-sSfk", "--max-time", "10", url])
         .output()
         .map_err(|e| RunError::Metrics(format!("cannot run curl for {url}: {e}")))?;
@@ -190,9 +192,47 @@ pub fn peak_rss(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The CPU time a process has used so far, all its threads, user and
+/// system (`utime + stime` of `/proc/<pid>/stat`).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_time_of(&stat, clock_ticks_per_second())
+}
+
+/// Reads `utime + stime` from a `/proc/<pid>/stat` line: fields 14 and 15,
+/// counted after the command name, which may itself hold spaces.
+fn cpu_time_of(stat: &str, ticks_per_second: u64) -> Option<Duration> {
+    let (_, after_name) = stat.rsplit_once(") ")?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / ticks_per_second as f64,
+    ))
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/<pid>/stat`'s times (100 on
+/// every Linux we know, also the fallback).
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_reads_utime_and_stime_after_the_command_name() {
+        let stat = "4242 (kube sched) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0";
+        assert_eq!(cpu_time_of(stat, 100), Some(Duration::from_millis(3250)));
+        assert_eq!(cpu_time_of("4242 (x) S 1", 100), None);
+    }
 
     const TEXT: &str = r#"# TYPE scheduler_scheduling_attempt_duration_seconds histogram
 scheduler_scheduling_attempt_duration_seconds_bucket{profile="a",result="scheduled",le="0.001"} 2

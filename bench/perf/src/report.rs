@@ -71,7 +71,7 @@ pub fn table(results: &[RunResult]) -> String {
     );
     let pods_s = |v: f64| format!("{v:.1}");
     let ms = |v: f64| format!("{:.1} ms", v * 1000.0);
-    let rows: [Row; 11] = [
+    let rows: [Row; 12] = [
         (
             "throughput Average (pods/s)",
             |r| Some(Throughput::of(&r.samples).average),
@@ -106,6 +106,11 @@ pub fn table(results: &[RunResult]) -> String {
         ("attempt p90", |r| r.attempts.as_ref()?.quantile(0.9), ms),
         ("attempt p99", |r| r.attempts.as_ref()?.quantile(0.99), ms),
         ("algorithm p50", |r| r.algorithm.as_ref()?.quantile(0.5), ms),
+        (
+            "CPU per measured pod",
+            |r| r.cpu_per_pod.map(|d| d.as_secs_f64()),
+            ms,
+        ),
         (
             "peak RSS",
             |r| r.peak_rss.map(|b| b as f64),
@@ -246,6 +251,11 @@ mod tests {
             attempts: None,
             algorithm: None,
             peak_rss: (contender != Contender::Ceiling).then_some(64 << 20),
+            cpu_per_pod: match contender {
+                Contender::Ours => Some(Duration::from_micros(1500)),
+                Contender::KubeScheduler => Some(Duration::from_millis(2)),
+                Contender::Ceiling => None,
+            },
         }
     }
 
@@ -273,6 +283,10 @@ mod tests {
         assert!(table.contains("| attempt p50 | - | - | - | - |"), "{table}");
         assert!(
             table.contains("| peak RSS | 64 MiB | 64 MiB | - | 1.00x |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| CPU per measured pod | 1.5 ms | 2.0 ms | - | 0.75x |"),
             "{table}"
         );
     }

@@ -59,6 +59,10 @@ pub struct RunResult {
     pub algorithm: Option<Histogram>,
     /// Peak resident memory of the contender's process.
     pub peak_rss: Option<u64>,
+    /// CPU time the contender's process used per measured pod, from the
+    /// start of the measured phase (its start, for a backlog, so reading
+    /// the cluster is in it) to the last bind.
+    pub cpu_per_pod: Option<Duration>,
 }
 
 /// Runs `spec` on a cluster of its own.
@@ -89,7 +93,7 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
 
     let measured = BoundCounter::start(client.clone(), "role=measured");
     let pods = measured_pods(spec, scheduler);
-    let (before, started, creating) = if spec.backlog {
+    let (before, cpu_before, started, creating) = if spec.backlog {
         drop(running);
         let creation = Instant::now();
         create_pods(&client, pods).await?;
@@ -102,20 +106,22 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
             nodes,
             client.clone(),
         )?;
-        // A new process: its histograms start empty.
+        // A new process: its histograms and CPU time start at zero.
         let before = running.metrics_url().map(|_| String::new());
+        let cpu_before = running.pid().map(|_| Duration::ZERO);
         wait_bound(&measured, 1, &mut running, "measured").await?;
         let done = tokio::spawn(async move { Ok::<_, RunError>(creating) });
-        (before, Instant::now(), done)
+        (before, cpu_before, Instant::now(), done)
     } else {
         let before = scrape(&running).await?;
+        let cpu_before = running.pid().and_then(measure::cpu_time);
         let started = Instant::now();
         let client = client.clone();
         let creating = tokio::spawn(async move {
             create_pods(&client, pods).await?;
             Ok::<_, RunError>(started.elapsed())
         });
-        (before, started, creating)
+        (before, cpu_before, started, creating)
     };
     let mut samples = Vec::new();
     let mut last = measured.bound();
@@ -153,6 +159,7 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
             }
         }
     };
+    let cpu = running.pid().and_then(measure::cpu_time);
     let creating = creating
         .await
         .map_err(|e| RunError::Contender(format!("the pod creator panicked: {e}")))??;
@@ -175,6 +182,9 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
         attempts: latency(ATTEMPT),
         algorithm: latency(ALGORITHM),
         peak_rss: running.pid().and_then(measure::peak_rss),
+        cpu_per_pod: cpu
+            .zip(cpu_before)
+            .map(|(after, before)| (after - before) / target as u32),
     })
 }
 
