@@ -7,7 +7,7 @@ use crate::queue::QueuedPod;
 use crate::scheduler::Input;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 /// The result of a bind, sent back to the scheduling loop.
@@ -16,8 +16,10 @@ pub struct BindOutcome {
     pub pod: QueuedPod,
     pub node: String,
     pub result: Result<(), BindError>,
-    /// When the pod's scheduling attempt began: the attempt ends here.
-    pub attempt_started: Instant,
+    /// The pod's scheduling attempt: from the moment the loop took it from
+    /// the queue to the bind's answer (the `Scheduled` event, recorded
+    /// after, is not part of it, as in kube-scheduler).
+    pub attempt: Duration,
 }
 
 /// Runs binds and status reports as tasks on a tokio runtime.
@@ -44,6 +46,7 @@ impl<B: Backend> Binder<B> {
         self.runtime.spawn(async move {
             let target = PodRef::of(&pod.object);
             let result = backend.bind(&target, &node).await;
+            let attempt = attempt_started.elapsed();
             if result.is_ok() {
                 backend.report_scheduled(&target, &node).await;
             }
@@ -51,7 +54,7 @@ impl<B: Backend> Binder<B> {
                 pod,
                 node,
                 result,
-                attempt_started,
+                attempt,
             })));
         });
     }

@@ -400,19 +400,16 @@ impl<B: Backend> Scheduler<B> {
             pod,
             node,
             result,
-            attempt_started,
+            attempt,
         } = outcome;
         let target = PodRef::of(&pod.object);
-        let attempt = if result.is_ok() {
+        let result_label = if result.is_ok() {
             AttemptResult::Scheduled
         } else {
             AttemptResult::Error
         };
-        self.metrics.observe_attempt(
-            &pod.record.scheduler_name,
-            attempt,
-            attempt_started.elapsed(),
-        );
+        self.metrics
+            .observe_attempt(&pod.record.scheduler_name, result_label, attempt);
         match result {
             Ok(()) => tracing::debug!(pod = %target, node, "bound"),
             Err(error) => {

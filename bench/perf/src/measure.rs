@@ -229,7 +229,8 @@ mod tests {
 
     #[test]
     fn cpu_time_reads_utime_and_stime_after_the_command_name() {
-        let stat = "4242 (kube sched) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0";
+        let stat =
+            "4242 (kube sched) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0";
         assert_eq!(cpu_time_of(stat, 100), Some(Duration::from_millis(3250)));
         assert_eq!(cpu_time_of("4242 (x) S 1", 100), None);
     }
