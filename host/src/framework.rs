@@ -10,8 +10,13 @@
 //! repeat).
 //!
 //! Plugins are called once per pod with a batch of node ids (see
-//! `wit/scheduler.wit`); large batches are split across workers, each with
-//! its own instance of every plugin.
+//! `wit/scheduler.wit`). Each worker has its own instance of every plugin;
+//! with large batches the plugins are dealt out to the workers and run side
+//! by side, each over the whole batch. Splitting the nodes instead would
+//! make every worker repeat each plugin's per-pod work (kube-scheduler's
+//! PreFilter and PreScore: counting the pods that match a spread
+//! constraint or an anti-affinity term over the whole cluster), which is
+//! most of the cost of the policies that look at other pods.
 //!
 //! A plugin that faults, is quarantined or has no loaded version fails the
 //! pod's attempt (it is retried after backoff), unless its
@@ -577,51 +582,68 @@ impl ProfileFramework {
         Ok((feasible, diagnosis))
     }
 
-    /// Runs the filter chain over a batch, split across workers. For each
-    /// node: `None` if it passed, or the position (in `filters`) of the
-    /// first plugin that rejected it and its status.
+    /// Runs the filter plugins over a batch, dealt out to the workers, each
+    /// worker's share as a chain. For each node: `None` if it passed, or
+    /// the position (in `filters`) of the first plugin in profile order
+    /// that rejected it and its status, as one chain over all of them
+    /// would find. (A plugin that faults under `failurePolicy: Fail` fails
+    /// the attempt even where one chain would not have reached it, because
+    /// earlier plugins rejected every node.)
     fn filter_batch(
         &self,
         ctx: CallContext<'_>,
         pod: &Pod,
         batch: &[NodeId],
     ) -> Result<Vec<Verdict>, String> {
-        let chunks = self.chunks(batch);
-        let results = self.on_workers(&chunks, |worker, chunk: &&[NodeId]| {
-            self.filter_chain(worker, ctx, pod, chunk)
+        let dealt = self.deal(self.filters.len(), batch.len() >= MIN_PARALLEL_BATCH);
+        let results = self.on_workers(&dealt, |worker, filters: &Vec<usize>| {
+            self.filter_chain(worker, ctx, pod, batch, filters)
         });
-        let mut verdicts = Vec::with_capacity(batch.len());
+        let mut verdicts: Vec<Verdict> = vec![None; batch.len()];
         let mut ignored: Vec<PluginError> = Vec::new();
         for result in results {
-            let (chunk, skipped) = result.map_err(|e| e.to_string())?;
-            verdicts.extend(chunk);
+            let (chain, skipped) = result.map_err(|e| e.to_string())?;
+            for (verdict, theirs) in verdicts.iter_mut().zip(chain) {
+                // The first plugin in profile order that rejected the node.
+                let earlier = match (&theirs, &*verdict) {
+                    (Some((theirs, _)), Some((ours, _))) => theirs < ours,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if earlier {
+                    *verdict = theirs;
+                }
+            }
             ignored.extend(skipped);
         }
-        ignored.dedup_by(|a, b| a.plugin() == b.plugin());
         for error in ignored {
             log_ignored(ctx, "filter", &error);
         }
         Ok(verdicts)
     }
 
-    /// The chain on one worker's chunk; also the faults it ignored.
+    /// Some of the filter plugins (`filters`, positions in the profile's
+    /// filters, in order) as a chain on one worker: each is asked only
+    /// about the nodes the ones before it passed. Also the faults it
+    /// ignored.
     fn filter_chain(
         &self,
         worker: usize,
         ctx: CallContext<'_>,
         pod: &Pod,
         nodes: &[NodeId],
+        filters: &[usize],
     ) -> Result<(Vec<Verdict>, Vec<PluginError>), PluginError> {
         let mut verdicts: Vec<Verdict> = vec![None; nodes.len()];
         let mut ignored = Vec::new();
         let positions: std::collections::HashMap<NodeId, usize> =
             nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut remaining: Vec<NodeId> = nodes.to_vec();
-        for (index, &slot) in self.filters.iter().enumerate() {
+        for &index in filters {
             if remaining.is_empty() {
                 break;
             }
-            let slot = &self.slots[slot];
+            let slot = &self.slots[self.filters[index]];
             let statuses = match slot
                 .pool()
                 .and_then(|pool| pool.filter(worker, ctx, pod, &remaining))
@@ -663,15 +685,7 @@ impl ProfileFramework {
         pod: &Pod,
         feasible: &[NodeId],
     ) -> Result<Vec<i64>, String> {
-        let workers = if feasible.len() < MIN_PARALLEL_SCORE {
-            1
-        } else {
-            self.workers.min(self.scorers.len()).max(1)
-        };
-        let dealt: Vec<Vec<usize>> = (0..workers)
-            .map(|worker| (worker..self.scorers.len()).step_by(workers).collect())
-            .collect();
-        let mut results: Vec<Option<ScoreResult>> = (0..self.scorers.len()).map(|_| None).collect();
+        let dealt = self.deal(self.scorers.len(), feasible.len() >= MIN_PARALLEL_SCORE);
         let ran = self.on_workers(&dealt, |worker, scorers: &Vec<usize>| {
             scorers
                 .iter()
@@ -681,13 +695,13 @@ impl ProfileFramework {
                 })
                 .collect::<Vec<_>>()
         });
-        for (i, result) in ran.into_iter().flatten() {
-            results[i] = Some(result);
-        }
+        // Back in profile order, so that the first failure is reported.
+        let mut results: Vec<(usize, ScoreResult)> = ran.into_iter().flatten().collect();
+        results.sort_by_key(|(i, _)| *i);
         let mut totals = vec![0i64; feasible.len()];
-        for (&(slot, weight), result) in self.scorers.iter().zip(results) {
+        for (&(slot, weight), (_, result)) in self.scorers.iter().zip(results) {
             let slot = &self.slots[slot];
-            let scores = match result.expect("every score plugin ran") {
+            let scores = match result {
                 Ok((raw, normalized)) => normalized.unwrap_or(raw),
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "score", &error);
@@ -821,13 +835,17 @@ impl ProfileFramework {
         self.rng
     }
 
-    /// Splits nodes into one contiguous chunk per worker (one chunk when the
-    /// batch is small).
-    fn chunks<'a>(&self, nodes: &'a [NodeId]) -> Vec<&'a [NodeId]> {
-        if self.workers <= 1 || nodes.len() < MIN_PARALLEL_BATCH {
-            return vec![nodes];
-        }
-        nodes.chunks(nodes.len().div_ceil(self.workers)).collect()
+    /// Deals `count` plugins (their positions) out to the workers, plugin
+    /// `i` to worker `i % workers`; all to one worker unless `parallel`.
+    fn deal(&self, count: usize, parallel: bool) -> Vec<Vec<usize>> {
+        let workers = if parallel {
+            self.workers.min(count).max(1)
+        } else {
+            1
+        };
+        (0..workers)
+            .map(|worker| (worker..count).step_by(workers).collect())
+            .collect()
     }
 
     /// Runs `f` for each item, item `i` on worker `i` (so with that
@@ -864,7 +882,7 @@ impl ProfileFramework {
 ///
 /// Each batch costs every filter plugin's per-pod work (kube-scheduler's
 /// PreFilter, such as counting the pods that match a spread constraint or
-/// an anti-affinity term) once per worker, so batches should be few: the
+/// an anti-affinity term) once more, so batches should be few: the
 /// next one is sized by the pass rate seen so far, with a quarter more for
 /// luck, and takes every node left when none passed yet.
 fn next_batch(missing: usize, found: usize, processed: usize) -> usize {

@@ -126,3 +126,85 @@ fn a_missing_default_plugin_is_left_out_but_other_plugins_are_required() {
          was loaded from the test's directory"
     );
 }
+
+/// 300 nodes in three zones (some tainted, some cordoned, some with a GPU
+/// label) and pods that most filters have something to say about, some
+/// fitting nowhere: large enough that the framework deals the plugins out
+/// to the workers.
+fn crowded_cluster() -> String {
+    let mut text = String::new();
+    for i in 0..300 {
+        let zone = ["a", "b", "c"][i % 3];
+        let gpu = if i % 10 == 0 {
+            "\n    gpu: \"true\""
+        } else {
+            ""
+        };
+        let taints = if i % 7 == 0 {
+            "\n  taints: [{key: dedicated, value: batch, effect: NoSchedule}]"
+        } else {
+            ""
+        };
+        let cordoned = if i % 50 == 1 {
+            "\n  unschedulable: true"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: node-{i}\n  labels:\n    kubernetes.io/hostname: node-{i}\n    topology.kubernetes.io/zone: zone-{zone}{gpu}\nspec:{taints}{cordoned}\nstatus:\n  allocatable: {{cpu: \"2\", memory: 4Gi, pods: \"110\"}}\n"
+        ));
+    }
+    for i in 0..90 {
+        let (labels, spec) = match i % 6 {
+            0 => ("app: web", "nodeSelector: {gpu: \"true\"}".to_string()),
+            1 => (
+                "app: db",
+                "affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchLabels: {app: db}}, topologyKey: kubernetes.io/hostname}]}}".to_string(),
+            ),
+            2 => (
+                "app: spread",
+                "topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: spread}}}]".to_string(),
+            ),
+            3 => (
+                "app: batch",
+                "tolerations: [{key: dedicated, operator: Equal, value: batch, effect: NoSchedule}]".to_string(),
+            ),
+            4 => ("app: huge", String::new()),
+            _ => ("app: plain", String::new()),
+        };
+        let cpu = if i % 6 == 4 { "3" } else { "500m" };
+        let ports = if i % 5 == 0 {
+            ", ports: [{containerPort: 80, hostPort: 8080}]"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: pod-{i}\n  namespace: default\n  labels: {{{labels}}}\nspec:\n  schedulerName: kube-wasm-scheduler\n  {spec}\n  containers: [{{name: c, image: pause, resources: {{requests: {{cpu: {cpu}, memory: 100Mi}}}}{ports}}}]\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn one_worker_and_two_decide_alike() {
+    let objects = manifest::parse("crowded", &crowded_cluster()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = component_dir("plugins").display().to_string();
+    let report = |parallelism| {
+        let config = Config {
+            parallelism,
+            ..Config::default()
+        };
+        simulate::run(objects.clone(), &config, plugins(), &dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_text()
+    };
+    let one = report(1);
+    let two = report(2);
+    assert_eq!(one, two, "one worker and two placed the pods differently");
+    let placed = one.lines().filter(|l| l.contains(" -> ")).count();
+    let unschedulable = one.lines().filter(|l| l.contains("unschedulable:")).count();
+    assert!(
+        placed > 60 && unschedulable > 0,
+        "the cluster should place most pods and refuse some:\n{one}"
+    );
+}
