@@ -52,6 +52,15 @@ pub const SCHEDULING_GATED_MESSAGE: &str =
 /// closed input promptly.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 
+/// How many binds may be in flight before the loop waits for one to finish
+/// before it takes the next pod. Without a cap, a loop faster than the
+/// apiserver assumes pods far ahead of their binds: every bind then waits
+/// behind all the others (the attempt latency grows with the backlog), and
+/// the more pods are assumed, the more a failing apiserver makes the cache
+/// forget at once. 16 binds in flight keep this machine's apiserver at its
+/// ceiling (see BENCHMARKS.md).
+const MAX_BINDS_IN_FLIGHT: usize = 32;
+
 pub struct Scheduler<B: Backend> {
     framework: Framework,
     cache: Cache,
@@ -62,6 +71,8 @@ pub struct Scheduler<B: Backend> {
     inputs: Receiver<Input>,
     /// Binds and reports started and not yet reported back.
     tasks_in_flight: usize,
+    /// The binds among them.
+    binds_in_flight: usize,
     /// Pods held back by scheduling gates, by uid.
     gated: std::collections::HashMap<String, Arc<core::Pod>>,
     /// The backend has reported everything that existed when the watch
@@ -94,6 +105,7 @@ impl<B: Backend> Scheduler<B> {
             binder: Binder::new(backend, runtime, sender.clone()),
             inputs,
             tasks_in_flight: 0,
+            binds_in_flight: 0,
             gated: Default::default(),
             synced: false,
             plugins: HashMap::new(),
@@ -165,9 +177,10 @@ impl<B: Backend> Scheduler<B> {
         }
     }
 
-    /// The next pod to try, once the cluster has been seen whole.
+    /// The next pod to try, once the cluster has been seen whole and while
+    /// fewer than [`MAX_BINDS_IN_FLIGHT`] binds are in flight.
     fn pop(&mut self) -> Option<QueuedPod> {
-        if !self.synced {
+        if !self.synced || self.binds_full() {
             return None;
         }
         self.queue.pop(Instant::now())
@@ -186,11 +199,17 @@ impl<B: Backend> Scheduler<B> {
         })
     }
 
+    fn binds_full(&self) -> bool {
+        self.binds_in_flight >= MAX_BINDS_IN_FLIGHT
+    }
+
     /// Blocks until an input arrives or something in the queue is due.
     /// False when the input channel is closed.
     fn wait_for_input(&mut self) -> bool {
         let now = Instant::now();
-        let wait = self.queue.next_wakeup().map_or(IDLE_WAIT, |at| {
+        // With the binds full only a bind's result lets the loop go on.
+        let due = self.queue.next_wakeup().filter(|_| !self.binds_full());
+        let wait = due.map_or(IDLE_WAIT, |at| {
             at.saturating_duration_since(now).min(IDLE_WAIT)
         });
         match self.inputs.recv_timeout(wait) {
@@ -215,6 +234,7 @@ impl<B: Backend> Scheduler<B> {
             Input::Cluster(event) => self.on_cluster_event(event, now),
             Input::Bound(outcome) => {
                 self.tasks_in_flight -= 1;
+                self.binds_in_flight -= 1;
                 self.on_bound(*outcome, now);
             }
             Input::Reported => self.tasks_in_flight -= 1,
@@ -463,6 +483,7 @@ impl<B: Backend> Scheduler<B> {
                 }
                 self.queue.done(pod.uid());
                 self.tasks_in_flight += 1;
+                self.binds_in_flight += 1;
                 self.binder.bind(pod, node, started);
             }
             Outcome::Unschedulable(diagnosis) => {
