@@ -16,8 +16,8 @@
 //! ```yaml
 //! apiVersion: kubescheduler.config.k8s.io/v1
 //! kind: KubeSchedulerConfiguration
-//! # Worker threads that filter and score nodes in parallel; each has its own
-//! # instance of every plugin. Default: the number of CPUs.
+//! # Worker threads that run filter and score plugins side by side; each has
+//! # its own instance of every plugin. Default: the number of CPUs.
 //! parallelism: 8
 //! # Stop filtering once this percentage of the nodes is found feasible, and
 //! # score only those. 0 or absent: adaptive, 50% of a small cluster down to
