@@ -29,7 +29,7 @@ use crate::config::{Config, DEFAULT_PLUGINS, FailurePolicy, PluginSettings, Prof
 use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool};
 use crate::wit::{Code, ExtensionPoint, NodeId, Pod, Status};
 use k8s_openapi::api::core::v1 as core;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Below this many nodes kube-scheduler checks them all.
@@ -596,8 +596,10 @@ impl ProfileFramework {
         batch: &[NodeId],
     ) -> Result<Vec<Verdict>, String> {
         let dealt = self.deal(self.filters.len(), batch.len() >= MIN_PARALLEL_BATCH);
+        let positions: HashMap<NodeId, usize> =
+            batch.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let results = self.on_workers(&dealt, |worker, filters: &Vec<usize>| {
-            self.filter_chain(worker, ctx, pod, batch, filters)
+            self.filter_chain(worker, ctx, pod, batch, &positions, filters)
         });
         let mut verdicts: Vec<Verdict> = vec![None; batch.len()];
         let mut ignored: Vec<PluginError> = Vec::new();
@@ -624,20 +626,19 @@ impl ProfileFramework {
 
     /// Some of the filter plugins (`filters`, positions in the profile's
     /// filters, in order) as a chain on one worker: each is asked only
-    /// about the nodes the ones before it passed. Also the faults it
-    /// ignored.
+    /// about the nodes the ones before it passed (`positions`: each node's
+    /// index in `nodes`). Also the faults it ignored.
     fn filter_chain(
         &self,
         worker: usize,
         ctx: CallContext<'_>,
         pod: &Pod,
         nodes: &[NodeId],
+        positions: &HashMap<NodeId, usize>,
         filters: &[usize],
     ) -> Result<(Vec<Verdict>, Vec<PluginError>), PluginError> {
         let mut verdicts: Vec<Verdict> = vec![None; nodes.len()];
         let mut ignored = Vec::new();
-        let positions: std::collections::HashMap<NodeId, usize> =
-            nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut remaining: Vec<NodeId> = nodes.to_vec();
         for &index in filters {
             if remaining.is_empty() {

@@ -4,9 +4,11 @@
 
 use crate::RunError;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
-use kube::api::{Api, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
+use kws_host::backend::PodRef;
+use kws_host::backend::kube::binding;
 use kws_tests::cluster::{TestCluster, UpstreamOptions, UpstreamScheduler};
 use std::fmt;
 use std::path::PathBuf;
@@ -220,22 +222,10 @@ async fn bind_round_robin(client: kube::Client, nodes: Vec<String>, bound: Arc<A
             let node = &nodes[next.fetch_add(1, Ordering::Relaxed) % nodes.len()];
             let (pods, bound) = (&pods, &bound);
             async move {
-                let name = pod.metadata.name.clone().unwrap_or_default();
-                let binding = Binding {
-                    metadata: ObjectMeta {
-                        name: Some(name.clone()),
-                        uid: pod.metadata.uid.clone(),
-                        ..Default::default()
-                    },
-                    target: ObjectReference {
-                        kind: Some("Node".into()),
-                        api_version: Some("v1".into()),
-                        name: Some(node.clone()),
-                        ..Default::default()
-                    },
-                };
+                let target = PodRef::of(&pod);
+                let binding = binding(&target, node);
                 let result: Result<serde_json::Value, _> = pods
-                    .create_subresource("binding", &name, &PostParams::default(), &binding)
+                    .create_subresource("binding", &target.name, &PostParams::default(), &binding)
                     .await;
                 if result.is_ok() {
                     bound.fetch_add(1, Ordering::Relaxed);

@@ -382,20 +382,7 @@ impl Backend for KubeCluster {
 
     async fn bind(&self, pod: &PodRef, node: &str) -> Result<(), BindError> {
         self.limiter.acquire().await;
-        let binding = Binding {
-            metadata: kube::api::ObjectMeta {
-                name: Some(pod.name.clone()),
-                namespace: Some(pod.namespace.clone()),
-                uid: Some(pod.uid.clone()),
-                ..Default::default()
-            },
-            target: ObjectReference {
-                kind: Some("Node".to_string()),
-                api_version: Some("v1".to_string()),
-                name: Some(node.to_string()),
-                ..Default::default()
-            },
-        };
+        let binding = binding(pod, node);
         let result: Result<serde_json::Value, kube::Error> = self
             .pods(&pod.namespace)
             .create_subresource("binding", &pod.name, &PostParams::default(), &binding)
@@ -484,5 +471,23 @@ impl Backend for KubeCluster {
         if let Err(error) = patched {
             tracing::info!(pod = %pod, %error, "PodScheduled condition not updated");
         }
+    }
+}
+/// The `pods/binding` object that puts `pod` on `node`; the uid makes the
+/// apiserver refuse it if the pod was replaced by one of the same name.
+pub fn binding(pod: &PodRef, node: &str) -> Binding {
+    Binding {
+        metadata: ObjectMeta {
+            name: Some(pod.name.clone()),
+            namespace: Some(pod.namespace.clone()),
+            uid: Some(pod.uid.clone()),
+            ..Default::default()
+        },
+        target: ObjectReference {
+            kind: Some("Node".to_string()),
+            api_version: Some("v1".to_string()),
+            name: Some(node.to_string()),
+            ..Default::default()
+        },
     }
 }
