@@ -122,9 +122,10 @@ fn measure(language: &'static str, file: &Path, cache: &mut Cache, pod: &Arc<cor
         .unwrap_or_else(|e| panic!("{e}"));
     let snapshot = cache.snapshot();
     let ctx = CallContext {
-        cache,
+        cache: Some(cache),
         snapshot: &snapshot,
         pod,
+        cycle: 0,
     };
     let record = convert::pod(pod);
     let ids: Vec<NodeId> = snapshot.nodes.iter().map(|n| n.id).collect();

@@ -100,7 +100,7 @@ impl<P: Plugin> Native for Runner<P> {
     ) -> Outcome<kws_plugin_sdk::NodeStatus> {
         let points = P::EXTENSION_POINTS;
         let rejected = if points.contains(&ExtensionPoint::Filter) {
-            self.filter(pod, nodes)
+            self.filter(0, pod, nodes)
         } else {
             Vec::new()
         };
@@ -111,9 +111,9 @@ impl<P: Plugin> Native for Runner<P> {
                 .map(|s| (s.node, matches!(s.status.code, Code::Success | Code::Skip))),
         );
         let (raw, normalized) = if points.contains(&ExtensionPoint::Score) {
-            let raw = self.score(pod, &feasible).expect("native score");
+            let raw = self.score(0, pod, &feasible).expect("native score");
             let normalized = points.contains(&ExtensionPoint::NormalizeScore).then(|| {
-                self.normalize_scores(pod, &feasible, raw.clone())
+                self.normalize_scores(0, pod, &feasible, raw.clone())
                     .expect("native normalize")
             });
             (raw, normalized)
@@ -272,9 +272,10 @@ impl Setup {
 
     fn ctx<'a>(&'a self, pod: &'a Arc<core::Pod>) -> CallContext<'a> {
         CallContext {
-            cache: &self.cache,
+            cache: Some(&self.cache),
             snapshot: &self.snapshot,
             pod,
+            cycle: 0,
         }
     }
 }

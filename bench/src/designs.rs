@@ -89,9 +89,9 @@ pub fn native(
     pod: &kws_plugin_sdk::Pod,
     ids: &[NodeId],
 ) -> Result<Outcome<kws_plugin_sdk::NodeStatus>> {
-    let rejected = runner.filter(pod, ids);
+    let rejected = runner.filter(0, pod, ids);
     let feasible = feasible(ids, rejected.iter().map(|s| s.node));
-    let scores = runner.score(pod, &feasible).map_err(Error::msg)?;
+    let scores = runner.score(0, pod, &feasible).map_err(Error::msg)?;
     Ok(Outcome {
         rejected,
         feasible,
@@ -114,6 +114,18 @@ impl wit::kws::scheduler::host::Host for HostState {
 
     fn node_json(&mut self, _node: NodeId) -> Option<String> {
         None
+    }
+
+    fn waiting_pods(&mut self) -> Vec<wit::kws::scheduler::host::WaitingPod> {
+        Vec::new()
+    }
+
+    fn allow_waiting_pod(&mut self, _uid: String) -> bool {
+        false
+    }
+
+    fn reject_waiting_pod(&mut self, _uid: String, _message: String) -> bool {
+        false
     }
 }
 
@@ -187,19 +199,24 @@ impl Wasm {
             .call_apply(&mut self.store, changes)
     }
 
-    /// Design (c): Filter over `ids`, then Score over the feasible ones; the
-    /// nodes were sent beforehand with [`Wasm::apply`].
+    /// Design (c): the pod once for the cycle, Filter over `ids`, then
+    /// Score over the feasible ones, then the cycle's end; the nodes were
+    /// sent beforehand with [`Wasm::apply`].
     pub fn resident(&mut self, pod: &Pod, ids: &[NodeId]) -> Result<Outcome<NodeStatus>> {
-        let rejected = self
-            .bench
-            .kws_scheduler_filter()
-            .call_filter(&mut self.store, pod, ids)?;
+        const CYCLE: u64 = 1;
+        let lifecycle = self.bench.kws_scheduler_lifecycle();
+        lifecycle.call_cycle_start(&mut self.store, CYCLE, pod)?;
+        let rejected =
+            self.bench
+                .kws_scheduler_filter()
+                .call_filter(&mut self.store, CYCLE, ids)?;
         let feasible = feasible(ids, rejected.iter().map(|s| s.node));
         let scores = self
             .bench
             .kws_scheduler_score()
-            .call_score(&mut self.store, pod, &feasible)?
+            .call_score(&mut self.store, CYCLE, &feasible)?
             .map_err(Error::msg)?;
+        lifecycle.call_cycle_end(&mut self.store, CYCLE)?;
         Ok(Outcome {
             rejected,
             feasible,

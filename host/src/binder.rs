@@ -1,8 +1,10 @@
-//! Binding happens off the scheduling loop: the next pod's cycle starts
-//! while the previous bind is in flight. The loop learns the result through
-//! its input channel.
+//! The binding cycle happens off the scheduling loop: the next pod's cycle
+//! starts while the previous pod's PreBind, Bind and PostBind plugins and
+//! its Binding are in flight. The loop learns the result through its input
+//! channel.
 
 use crate::backend::{Backend, BindError, PluginNotice, PodRef};
+use crate::framework::{Cycle, StepError};
 use crate::queue::QueuedPod;
 use crate::scheduler::Input;
 use std::sync::Arc;
@@ -15,6 +17,8 @@ use tokio::runtime::Handle;
 pub struct BindOutcome {
     pub pod: QueuedPod,
     pub node: String,
+    /// The pod's cycle, to unreserve on failure and to end.
+    pub cycle: Box<Cycle>,
     pub result: Result<(), BindError>,
     /// The pod's scheduling attempt: from the moment the loop took it from
     /// the queue to the bind's answer (the `Scheduled` event, recorded
@@ -38,21 +42,55 @@ impl<B: Backend> Binder<B> {
         }
     }
 
-    /// Binds `pod` to `node` and, if that worked, records the `Scheduled`
-    /// event; then reports back with [`Input::Bound`].
-    pub fn bind(&self, pod: QueuedPod, node: String, attempt_started: Instant) {
+    /// The binding cycle of `pod` on its cycle's node: PreBind and Bind
+    /// plugins (on a blocking thread: plugin calls are synchronous), the
+    /// Binding, the `Scheduled` event and PostBind; then reports back with
+    /// [`Input::Bound`].
+    pub fn bind(&self, pod: QueuedPod, cycle: Box<Cycle>, attempt_started: Instant) {
         let backend = self.backend.clone();
         let results = self.results.clone();
         self.runtime.spawn(async move {
             let target = PodRef::of(&pod.object);
-            let result = backend.bind(&target, &node).await;
+            let node = cycle.node.clone();
+            let (pod, cycle, plugins) = if cycle.has_binding_plugins() {
+                tokio::task::spawn_blocking(move || {
+                    let answer = cycle.bind(&pod.object, &pod.record);
+                    (pod, cycle, answer)
+                })
+                .await
+                .expect("a binding cycle's plugin calls do not panic")
+            } else {
+                (pod, cycle, Ok(None))
+            };
+            let result = match plugins {
+                Ok(taken_by) => {
+                    if let Some(plugin) = taken_by {
+                        tracing::debug!(pod = %target, node, plugin, "bind plugin took the pod");
+                    }
+                    backend.bind(&target, &node).await
+                }
+                Err(StepError::Rejected(message) | StepError::Failed(message)) => {
+                    Err(BindError::Failed(message))
+                }
+            };
             let attempt = attempt_started.elapsed();
             if result.is_ok() {
                 backend.report_scheduled(&target, &node).await;
             }
+            let (pod, cycle) = if result.is_ok() && cycle.has_post_bind() {
+                tokio::task::spawn_blocking(move || {
+                    cycle.post_bind(&pod.object, &pod.record);
+                    (pod, cycle)
+                })
+                .await
+                .expect("post-bind calls do not panic")
+            } else {
+                (pod, cycle)
+            };
             let _ = results.send(Input::Bound(Box::new(BindOutcome {
                 pod,
                 node,
+                cycle,
                 result,
                 attempt,
             })));

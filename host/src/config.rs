@@ -93,15 +93,20 @@
 //!   (kube-scheduler takes 1 here; we keep the default so that re-listing a
 //!   plugin, e.g. to reorder it, does not quietly change its weight.)
 //!
-//! The other extension points (`preFilter`, `postFilter`, `preScore`,
-//! `reserve`, `permit`, `preBind`, `bind`, `postBind`, `queueSort`,
-//! `preEnqueue` and the pod-group ones) are not run by kube-wasm-scheduler
-//! yet. They may be left out or empty. Enabling a plugin there is an error,
-//! except `queueSort: PrioritySort` and `bind: DefaultBinder`, which is what
-//! the scheduler does anyway; disabling a built-in plugin there is an error
-//! (it has no such step to disable); disabling any other plugin there is
-//! accepted with a warning, as there is nothing to disable (e.g. the common
-//! `postFilter: {disabled: [{name: DefaultPreemption}]}`: we don't preempt).
+//! - The framework's other points (`preEnqueue`, `preFilter`, `postFilter`,
+//!   `preScore`, `reserve`, `permit`, `preBind`, `bind`, `postBind`): every
+//!   plugin a profile runs runs at each point its component implements (its
+//!   metadata lists), as upstream's multiPoint expansion does, in profile
+//!   order (filter plugins, then score plugins, then the plugins enabled at
+//!   these points). `enabled` there adds a plugin to the profile;
+//!   `disabled` takes a plugin out of that point only (`"*"`: all).
+//!   `bind: DefaultBinder` is the host's own binder, which binds every pod
+//!   no bind plugin takes; disabling `DefaultPreemption` at `postFilter` is
+//!   accepted (it is not built in: nothing runs there unless enabled).
+//!
+//! `queueSort` (only `PrioritySort`, what the queue does) and the pod-group
+//! points are not run by kube-wasm-scheduler yet. They may be left out or
+//! empty; enabling a plugin there is an error.
 //!
 //! # Top-level fields
 //!
@@ -233,6 +238,13 @@ pub struct Profile {
     /// `percentageOfNodesToScore` of the profile, or else of the top level;
     /// None = adaptive (kube's default).
     pub percentage_of_nodes_to_score: Option<u32>,
+    /// Plugins enabled at one of the framework's other points (`preFilter`,
+    /// `reserve`, `permit`, ...) and not at filter or score, in order: they
+    /// run at every point they implement.
+    pub other: Vec<String>,
+    /// Plugins taken out of one point (by its field name, e.g.
+    /// `preFilter`); `*` takes out every plugin.
+    pub disabled_at: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The WebAssembly sandbox's settings, per plugin (the `wasm:` section).
@@ -394,19 +406,29 @@ impl Profile {
                 .collect(),
             plugin_args: BTreeMap::new(),
             percentage_of_nodes_to_score: None,
+            other: Vec::new(),
+            disabled_at: BTreeMap::new(),
         }
     }
 
     /// Every plugin the profile runs, once: filter plugins in order, then
-    /// score plugins not already listed.
+    /// score plugins, then the other points' plugins, not already listed.
     pub fn plugin_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.filter.iter().map(String::as_str).collect();
-        for (name, _) in &self.score {
+        for name in self.score.iter().map(|(n, _)| n).chain(&self.other) {
             if !names.contains(&name.as_str()) {
                 names.push(name);
             }
         }
         names
+    }
+
+    /// Whether `plugin` runs at the point named `point` (its field name,
+    /// e.g. `preFilter`), when it implements it.
+    pub fn runs_at(&self, point: &str, plugin: &str) -> bool {
+        self.disabled_at
+            .get(point)
+            .is_none_or(|d| !d.contains(plugin) && !d.contains("*"))
     }
 }
 
@@ -511,10 +533,20 @@ struct FilePlugins {
 
 impl FilePlugins {
     /// The extension points we don't run, by their field names.
-    fn not_run(&self) -> [(&'static str, Option<&FilePluginSet>); 14] {
+    fn not_run(&self) -> [(&'static str, Option<&FilePluginSet>); 5] {
+        [
+            ("queueSort", self.queue_sort.as_ref()),
+            ("placementGenerate", self.placement_generate.as_ref()),
+            ("placementScore", self.placement_score.as_ref()),
+            ("placementFeasible", self.placement_feasible.as_ref()),
+            ("podGroupPostFilter", self.pod_group_post_filter.as_ref()),
+        ]
+    }
+
+    /// The framework's other points, by their field names.
+    fn framework_points(&self) -> [(&'static str, Option<&FilePluginSet>); 9] {
         [
             ("preEnqueue", self.pre_enqueue.as_ref()),
-            ("queueSort", self.queue_sort.as_ref()),
             ("preFilter", self.pre_filter.as_ref()),
             ("postFilter", self.post_filter.as_ref()),
             ("preScore", self.pre_score.as_ref()),
@@ -523,10 +555,6 @@ impl FilePlugins {
             ("preBind", self.pre_bind.as_ref()),
             ("bind", self.bind.as_ref()),
             ("postBind", self.post_bind.as_ref()),
-            ("placementGenerate", self.placement_generate.as_ref()),
-            ("placementScore", self.placement_score.as_ref()),
-            ("placementFeasible", self.placement_feasible.as_ref()),
-            ("podGroupPostFilter", self.pod_group_post_filter.as_ref()),
         ]
     }
 }
@@ -936,7 +964,7 @@ fn resolve_profile(
     );
 
     let plugins_path = format!("{path}.plugins");
-    let plugins = file.plugins.unwrap_or_default();
+    let mut plugins = file.plugins.unwrap_or_default();
     for (point, set) in plugins.not_run() {
         if let Some(set) = set {
             check_not_run(cx, &format!("{plugins_path}.{point}"), point, set)?;
@@ -945,23 +973,23 @@ fn resolve_profile(
     let multi_point = merge_multi_point(
         cx,
         &format!("{plugins_path}.multiPoint"),
-        plugins.multi_point.unwrap_or_default(),
+        plugins.multi_point.take().unwrap_or_default(),
     )?;
-    let filter = expand(
+    let filter: Vec<String> = expand(
         cx,
         &format!("{plugins_path}.filter"),
         Point::Filter,
-        &plugins.filter.unwrap_or_default(),
+        &plugins.filter.take().unwrap_or_default(),
         &multi_point,
     )?
     .into_iter()
     .map(|e| e.name)
     .collect();
-    let score = expand(
+    let score: Vec<(String, i64)> = expand(
         cx,
         &format!("{plugins_path}.score"),
         Point::Score,
-        &plugins.score.unwrap_or_default(),
+        &plugins.score.take().unwrap_or_default(),
         &multi_point,
     )?
     .into_iter()
@@ -971,6 +999,7 @@ fn resolve_profile(
     })
     .collect();
 
+    let (other, disabled_at) = framework_points(cx, &plugins_path, &plugins, &filter, &score)?;
     let plugin_args = plugin_args(cx, &path, file.plugin_config.unwrap_or_default())?;
     let profile = Profile {
         scheduler_name,
@@ -978,6 +1007,8 @@ fn resolve_profile(
         score,
         plugin_args,
         percentage_of_nodes_to_score,
+        other,
+        disabled_at,
     };
     // Upstream ignores args of plugins it doesn't run; so do we, but say so:
     // it is usually a typo in the name.
@@ -1087,14 +1118,63 @@ fn check_plugin_set(cx: &Cx, path: &str, set: &FilePluginSet, weighted: bool) ->
 
 /// An extension point we don't run: it may only say things that change
 /// nothing here (see the module doc).
+///
+/// The framework's other points: the plugins enabled there that the
+/// profile does not run yet, and what each point disables.
+#[allow(clippy::type_complexity)]
+fn framework_points(
+    cx: &Cx,
+    path: &str,
+    plugins: &FilePlugins,
+    filter: &[String],
+    score: &[(String, i64)],
+) -> Result<(Vec<String>, BTreeMap<String, BTreeSet<String>>)> {
+    let mut other: Vec<String> = Vec::new();
+    let mut disabled_at: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (point, set) in plugins.framework_points() {
+        let Some(set) = set else { continue };
+        let point_path = format!("{path}.{point}");
+        check_plugin_set(cx, &point_path, set, false)?;
+        for plugin in set.enabled() {
+            let name = plugin.name.as_str();
+            let built_in = BUILT_INTO_SCHEDULER.contains(&(point, name));
+            let runs = filter.iter().any(|f| f == name)
+                || score.iter().any(|(s, _)| s == name)
+                || other.iter().any(|o| o == name);
+            if !built_in && !runs {
+                other.push(name.to_string());
+            }
+        }
+        for (j, plugin) in set.disabled().iter().enumerate() {
+            let name = plugin.name.as_str();
+            let runs = name == "*"
+                || default_plugin(name).is_some()
+                || filter.iter().any(|f| f == name)
+                || score.iter().any(|(s, _)| s == name)
+                || other.iter().any(|o| o == name);
+            if !runs {
+                cx.warn(
+                    &format!("{point_path}.disabled[{j}]"),
+                    &format!("ignored: `{name}` does not run in this profile"),
+                );
+            }
+        }
+        let disabled: BTreeSet<String> = set.disabled().iter().map(|p| p.name.clone()).collect();
+        if !disabled.is_empty() {
+            disabled_at.insert(point.to_string(), disabled);
+        }
+    }
+    Ok((other, disabled_at))
+}
+
 fn check_not_run(cx: &Cx, path: &str, point: &str, set: &FilePluginSet) -> Result<()> {
     for (j, plugin) in set.enabled().iter().enumerate() {
         if !BUILT_INTO_SCHEDULER.contains(&(point, plugin.name.as_str())) {
             return Err(cx.invalid(
                 format!("{path}.enabled[{j}]"),
                 format!(
-                    "the {point} extension point is not supported yet by kube-wasm-scheduler, \
-                     which runs filter and score plugins only; cannot enable `{}` there",
+                    "the {point} extension point is not supported yet by kube-wasm-scheduler; \
+                     cannot enable `{}` there",
                     plugin.name
                 ),
             ));
@@ -1107,8 +1187,7 @@ fn check_not_run(cx: &Cx, path: &str, point: &str, set: &FilePluginSet) -> Resul
                 field,
                 format!(
                     "the {point} extension point is not supported yet by kube-wasm-scheduler: \
-                     `{}` runs only at filter and score here; disable it under filter, \
-                     score or multiPoint",
+                     `{}` does not run there; disable it under filter, score or multiPoint",
                     plugin.name
                 ),
             ));
@@ -2074,41 +2153,44 @@ mod tests {
 
     #[test]
     fn extension_points_not_run_yet() {
-        let e = error("profiles: [{plugins: {preFilter: {enabled: [{name: MyPreFilter}]}}}]");
+        let e = error("profiles: [{plugins: {queueSort: {enabled: [{name: MySort}]}}}]");
         assert_eq!(
             e,
-            "sched.yaml: profiles[0].plugins.preFilter.enabled[0]: the preFilter extension point \
-             is not supported yet by kube-wasm-scheduler, which runs filter and score plugins \
-             only; cannot enable `MyPreFilter` there"
+            "sched.yaml: profiles[0].plugins.queueSort.enabled[0]: the queueSort extension point \
+             is not supported yet by kube-wasm-scheduler; cannot enable `MySort` there"
         );
         let e =
-            error("profiles: [{plugins: {postFilter: {enabled: [{name: DefaultPreemption}]}}}]");
-        assert!(
-            e.contains("postFilter extension point is not supported yet"),
-            "{e}"
-        );
-        let e = error("profiles: [{plugins: {preScore: {disabled: [{name: TaintToleration}]}}}]");
-        assert!(
-            e.starts_with("sched.yaml: profiles[0].plugins.preScore.disabled[0]: the preScore extension point is not supported yet"),
-            "{e}"
-        );
+            error("profiles: [{plugins: {placementScore: {disabled: [{name: NodeAffinity}]}}}]");
         assert!(
             e.contains("disable it under filter, score or multiPoint"),
-            "{e}"
-        );
-        let e = error("profiles: [{plugins: {queueSort: {enabled: [{name: MySort}]}}}]");
-        assert!(
-            e.contains("queueSort extension point is not supported yet"),
             "{e}"
         );
 
         // Saying nothing, or what we do anyway, is fine.
         let quiet = ok("profiles: [{plugins: {
-            preEnqueue: {}, preFilter: {enabled: [], disabled: []}, postFilter: {disabled: [{name: DefaultPreemption}]},
-            preScore: {disabled: [{name: '*'}]}, reserve: {}, permit: {}, preBind: {}, postBind: {},
+            preEnqueue: {}, preFilter: {enabled: [], disabled: []}, reserve: {}, permit: {},
+            preBind: {}, postBind: {},
             queueSort: {enabled: [{name: PrioritySort}]}, bind: {enabled: [{name: DefaultBinder}]},
             placementGenerate: {}, placementScore: {}, placementFeasible: {}, podGroupPostFilter: {}}}]");
         assert_eq!(quiet, Config::default());
+    }
+
+    #[test]
+    fn framework_points_enable_and_disable_plugins() {
+        let config = ok("profiles: [{plugins: {
+            permit: {enabled: [{name: Gang}]},
+            reserve: {enabled: [{name: Gang}, {name: NodeResourcesFit}]},
+            preFilter: {disabled: [{name: NodeResourcesFit}]},
+            postFilter: {disabled: [{name: DefaultPreemption}]},
+            preScore: {disabled: [{name: '*'}]}}}]");
+        let profile = &config.profiles[0];
+        assert_eq!(profile.other, vec!["Gang".to_string()]);
+        assert!(profile.plugin_names().contains(&"Gang"));
+        assert!(!profile.runs_at("preFilter", "NodeResourcesFit"));
+        assert!(profile.runs_at("preFilter", "NodeAffinity"));
+        assert!(profile.runs_at("filter", "NodeResourcesFit"));
+        assert!(!profile.runs_at("preScore", "TaintToleration"));
+        assert!(profile.runs_at("permit", "Gang"));
     }
 
     #[test]
@@ -2161,8 +2243,8 @@ wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
             "sched.yaml: enableProfiling: ignored: kube-wasm-scheduler serves no profiling endpoints",
             "sched.yaml: delayCacheUntilActive: ignored: without leader election the scheduler is always active",
             "sched.yaml: percentageOfPlacementsToScore: ignored: kube-wasm-scheduler does not place pod groups yet",
-            "sched.yaml: profiles[0].plugins.postFilter.disabled[0]: ignored: kube-wasm-scheduler runs no postFilter plugins, so `DefaultPreemption` is not running",
             "sched.yaml: profiles[0].plugins.filter.enabled[0].weight: ignored: only score plugins have weights",
+            "sched.yaml: profiles[0].plugins.postFilter.disabled[0]: ignored: `DefaultPreemption` does not run in this profile",
             "sched.yaml: profiles[0].pluginConfig: args of `VolumeBinding` are unused: the profile does not run it",
             "sched.yaml: wasm.plugins: `Unused` has settings but no profile runs it",
         ];

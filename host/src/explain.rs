@@ -46,8 +46,8 @@ pub struct Explanation {
     /// try the pod at all, whatever the nodes say.
     #[serde(skip)]
     pub scheduling_gates: Vec<String>,
-    /// PreFilter's verdict. We run no PreFilter plugins yet, so always
-    /// Success; the field keeps the format kube-scheduler's view needs.
+    /// PreFilter's verdict: Success, or the plugin that rejected the pod
+    /// for every node.
     pub pre_filter: PreFilterVerdict,
     /// Sorted by node name.
     pub nodes: Vec<NodeExplanation>,
@@ -89,6 +89,8 @@ pub fn code_name(code: Code) -> &'static str {
         Code::UnschedulableAndUnresolvable => "UnschedulableAndUnresolvable",
         Code::Error => "Error",
         Code::Skip => "Skip",
+        Code::Wait => "Wait",
+        Code::Pending => "Pending",
     }
 }
 
@@ -149,10 +151,17 @@ pub fn explain(
         pod: pod_name,
         profile: profile.scheduler_name.clone(),
         scheduling_gates: record.scheduling_gates.clone(),
-        pre_filter: PreFilterVerdict {
-            code: code_name(Code::Success),
-            plugin: String::new(),
-            reasons: Vec::new(),
+        pre_filter: match &report.pre_filter {
+            Some((plugin, status)) => PreFilterVerdict {
+                code: code_name(status.code),
+                plugin: plugin.clone(),
+                reasons: status.reasons.clone(),
+            },
+            None => PreFilterVerdict {
+                code: code_name(Code::Success),
+                plugin: String::new(),
+                reasons: Vec::new(),
+            },
         },
         nodes: nodes(report),
     })
@@ -207,7 +216,10 @@ fn nodes(report: CycleReport) -> Vec<NodeExplanation> {
         .nodes
         .into_iter()
         .map(|node| {
-            let passed = node.rejected.as_ref().map_or(report.filters.len(), |r| r.0);
+            let passed = node
+                .rejected
+                .as_ref()
+                .map_or(report.filters.len(), |r| r.0.min(report.filters.len()));
             let mut filters: Vec<FilterVerdict> = report.filters[..passed]
                 .iter()
                 .map(|plugin| FilterVerdict {
@@ -218,7 +230,11 @@ fn nodes(report: CycleReport) -> Vec<NodeExplanation> {
                 .collect();
             if let Some((index, status)) = &node.rejected {
                 filters.push(FilterVerdict {
-                    plugin: report.filters[*index].clone(),
+                    plugin: report
+                        .filters
+                        .get(*index)
+                        .cloned()
+                        .unwrap_or_else(|| "PreFilter".to_string()),
                     code: code_name(status.code),
                     reasons: status.reasons.clone(),
                 });
@@ -260,6 +276,9 @@ impl Explanation {
                         })
                     })
                     .collect(),
+                pre_filter: (self.pre_filter.code != code_name(Code::Success))
+                    .then(|| self.pre_filter.reasons.join(", ")),
+                ..Diagnosis::default()
             };
             return format!("unschedulable: {}", diagnosis.message());
         };
@@ -365,6 +384,7 @@ mod tests {
 
     fn report() -> CycleReport {
         CycleReport {
+            pre_filter: None,
             filters: vec!["A".into(), "B".into(), "C".into()],
             nodes: vec![
                 NodeReport {

@@ -9,7 +9,6 @@ use kws_host::model::manifest;
 use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
-use kws_host::wit::ExtensionPoint;
 use kws_host::{explain, metrics, runtime, simulate};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -242,17 +241,14 @@ fn describe(plugin: &runtime::LoadedPlugin) -> String {
         .metadata
         .extension_points
         .iter()
-        .map(|p| match p {
-            ExtensionPoint::Filter => "filter",
-            ExtensionPoint::Score => "score",
-            ExtensionPoint::NormalizeScore => "normalize-score",
-        })
+        .map(|p| runtime::point_name(*p))
         .collect();
     let mut text = format!(
-        "file: {}\nplugin: {} {}\nsha256: {}\nsize: {} bytes\nextension points: {}\nimports:\n",
+        "file: {}\nplugin: {} {}\nworld: kws:scheduler/plugin@{}\nsha256: {}\nsize: {} bytes\nextension points: {}\nimports:\n",
         plugin.file.display(),
         plugin.metadata.name,
         plugin.metadata.version,
+        plugin.world_version(),
         plugin.digest,
         plugin.size_bytes,
         points.join(", ")

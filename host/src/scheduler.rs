@@ -7,9 +7,13 @@
 //! pops the highest-priority pod, runs its profile's
 //! [`framework`](crate::framework) cycle against the
 //! [`cache`](crate::cache), assumes it on the chosen node and hands it to
-//! the [`binder`](crate::binder). The bind's result comes back as an input:
-//! a failure forgets the assumption and requeues the pod; a success is
-//! confirmed when the informer reports the pod bound.
+//! the [`binder`](crate::binder). Between the two, the cycle's Reserve and
+//! Permit plugins run; a pod a Permit plugin makes wait stays reserved on
+//! its node, outside the queue's active pods, until it is allowed (its
+//! binding starts), rejected or timed out (it is unreserved and requeued).
+//! The bind's result comes back as an input: a failure unreserves it,
+//! forgets the assumption and requeues the pod; a success is confirmed when
+//! the informer reports the pod bound. Either way the cycle then ends.
 //!
 //! New plugin versions from the [`plugin_dir`](crate::plugin_dir) arrive on
 //! the same input, so they are swapped in between two cycles.
@@ -18,7 +22,7 @@ use crate::backend::BindError;
 use crate::backend::{Backend, ClusterEvent, EventSink, PluginNotice, PodRef};
 use crate::binder::{BindOutcome, Binder};
 use crate::cache::Cache;
-use crate::framework::{Framework, Outcome};
+use crate::framework::{Cycle, Decision, Framework, Outcome, PermitOutcome, StepError};
 use crate::metrics::{AttemptResult, Metrics};
 use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
@@ -75,6 +79,10 @@ pub struct Scheduler<B: Backend> {
     binds_in_flight: usize,
     /// Pods held back by scheduling gates, by uid.
     gated: std::collections::HashMap<String, Arc<core::Pod>>,
+    /// Pods a PreEnqueue plugin keeps out of the queue, by uid, with why.
+    held: HashMap<String, (Arc<core::Pod>, String)>,
+    /// Pods reserved on their node and waiting at Permit, by uid.
+    permitting: HashMap<String, Permitting>,
     /// The backend has reported everything that existed when the watch
     /// started; no pod is scheduled before (it could land on a node whose
     /// pods are not all known yet).
@@ -107,6 +115,8 @@ impl<B: Backend> Scheduler<B> {
             tasks_in_flight: 0,
             binds_in_flight: 0,
             gated: Default::default(),
+            held: HashMap::new(),
+            permitting: HashMap::new(),
             synced: false,
             plugins: HashMap::new(),
             inputs_sender: sender,
@@ -153,7 +163,11 @@ impl<B: Backend> Scheduler<B> {
                 self.schedule_one(pod);
                 continue;
             }
-            if self.synced && self.tasks_in_flight == 0 && self.queue.is_settled() {
+            if self.synced
+                && self.tasks_in_flight == 0
+                && self.permitting.is_empty()
+                && self.queue.is_settled()
+            {
                 return;
             }
             if !self.wait_for_input() {
@@ -194,6 +208,11 @@ impl<B: Backend> Scheduler<B> {
                 reason: pod.last_failure.clone().unwrap_or_default(),
             });
         }
+        if let Some((_, reason)) = self.held.get(uid) {
+            return Some(Waiting {
+                reason: reason.clone(),
+            });
+        }
         self.gated.get(uid).map(|_| Waiting {
             reason: SCHEDULING_GATED_MESSAGE.to_string(),
         })
@@ -209,17 +228,91 @@ impl<B: Backend> Scheduler<B> {
         let now = Instant::now();
         // With the binds full only a bind's result lets the loop go on.
         let due = self.queue.next_wakeup().filter(|_| !self.binds_full());
+        let due = match (due, self.framework.waiting_pods().next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let wait = due.map_or(IDLE_WAIT, |at| {
             at.saturating_duration_since(now).min(IDLE_WAIT)
         });
-        match self.inputs.recv_timeout(wait) {
+        let alive = match self.inputs.recv_timeout(wait) {
             Ok(input) => {
                 self.handle(input);
                 true
             }
             Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => false,
+        };
+        self.collect_permits(Instant::now());
+        alive
+    }
+
+    /// Binds the waiting pods that every Permit plugin allowed, and
+    /// requeues the ones rejected or timed out.
+    fn collect_permits(&mut self, now: Instant) {
+        if self.permitting.is_empty() {
+            return;
         }
+        for (uid, _profile, decision) in self.framework.waiting_pods().take_decided(now) {
+            let Some(Permitting {
+                pod,
+                cycle,
+                started,
+            }) = self.permitting.remove(&uid)
+            else {
+                continue;
+            };
+            match decision {
+                Decision::Allowed => {
+                    self.queue.done(&uid);
+                    self.start_binding(pod, cycle, started);
+                }
+                Decision::Rejected { plugin, message } => {
+                    tracing::info!(pod = %PodRef::of(&pod.object), plugin, %message, "rejected at permit");
+                    self.undo(&pod, &cycle);
+                    self.fail(&pod, StepError::Rejected(message), started, now);
+                }
+            }
+        }
+    }
+
+    /// Gives back what a cycle reserved and assumed, and ends it.
+    fn undo(&mut self, pod: &QueuedPod, cycle: &Cycle) {
+        cycle.unreserve(Some(&self.cache), &pod.object, &pod.record);
+        let _ = self.cache.forget(pod.uid());
+        cycle.end();
+    }
+
+    /// A pod whose Reserve, Permit or binding plugins said no: requeued as
+    /// unschedulable or after an error, with an event.
+    fn fail(&mut self, pod: &QueuedPod, error: StepError, started: Instant, now: Instant) {
+        let scheduler_name = pod.record.scheduler_name.clone();
+        let took = started.elapsed();
+        match error {
+            StepError::Rejected(message) => {
+                self.metrics
+                    .observe_attempt(&scheduler_name, AttemptResult::Unschedulable, took);
+                self.queue
+                    .requeue(pod.uid(), Failure::Unschedulable(message.clone()), now);
+                self.report(pod, "Unschedulable", message);
+            }
+            StepError::Failed(message) => {
+                self.metrics
+                    .observe_attempt(&scheduler_name, AttemptResult::Error, took);
+                self.queue
+                    .requeue(pod.uid(), Failure::Error(message.clone()), now);
+                self.report(pod, "SchedulerError", message);
+            }
+        }
+        // What it reserved is free again for the pods that wait.
+        self.queue.move_all_to_active_or_backoff(now);
+    }
+
+    /// Hands a pod whose cycle is through Permit to the binder.
+    fn start_binding(&mut self, pod: QueuedPod, cycle: Box<Cycle>, started: Instant) {
+        self.tasks_in_flight += 1;
+        self.binds_in_flight += 1;
+        self.binder.bind(pod, cycle, started);
     }
 
     fn drain_inputs(&mut self) {
@@ -336,6 +429,22 @@ impl<B: Backend> Scheduler<B> {
     }
 
     fn on_cluster_event(&mut self, event: ClusterEvent, now: Instant) {
+        let retry = !self.held.is_empty()
+            && matches!(
+                event,
+                ClusterEvent::NodeApplied(_)
+                    | ClusterEvent::NodeDeleted(_)
+                    | ClusterEvent::PodApplied(_)
+                    | ClusterEvent::PodDeleted(_)
+                    | ClusterEvent::NamespaceApplied(_)
+            );
+        self.on_cluster_event_inner(event, now);
+        if retry {
+            self.retry_held(now);
+        }
+    }
+
+    fn on_cluster_event_inner(&mut self, event: ClusterEvent, now: Instant) {
         match event {
             ClusterEvent::NodeApplied(node) => {
                 self.cache.set_node(node);
@@ -356,8 +465,14 @@ impl<B: Backend> Scheduler<B> {
             ClusterEvent::PodApplied(pod) => self.on_pod_applied(pod, now),
             ClusterEvent::PodDeleted(pod) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
+                if let Some(Permitting { pod, cycle, .. }) = self.permitting.remove(&uid) {
+                    self.framework.waiting_pods().remove(&uid);
+                    cycle.unreserve(Some(&self.cache), &pod.object, &pod.record);
+                    cycle.end();
+                }
                 self.queue.delete(&uid);
                 self.gated.remove(&uid);
+                self.held.remove(&uid);
                 if self.cache.pod_node(&uid).is_some() {
                     self.cache.remove_pod(&uid);
                     self.queue.move_all_to_active_or_backoff(now);
@@ -387,6 +502,7 @@ impl<B: Backend> Scheduler<B> {
         {
             self.queue.delete(&uid);
             self.gated.remove(&uid);
+            self.held.remove(&uid);
             self.cache.set_bound_pod(convert::pod(&pod), node);
             return;
         }
@@ -412,13 +528,43 @@ impl<B: Backend> Scheduler<B> {
         }
         self.gated.remove(&uid);
         let record = convert::pod(&pod);
+        self.enqueue(pod, record, now);
+    }
+
+    /// Puts a pod into the queue, unless a PreEnqueue plugin of its profile
+    /// keeps it out (then it is held until a cluster event lets it in).
+    fn enqueue(&mut self, pod: Arc<core::Pod>, record: crate::wit::Pod, now: Instant) {
+        let uid = record.uid.clone();
+        if let Some(profile) = self
+            .framework
+            .profile(&record.scheduler_name)
+            .filter(|p| p.has_pre_enqueue())
+        {
+            let snapshot = self.cache.snapshot();
+            if let Err(reason) = profile.pre_enqueue(&self.cache, &snapshot, &pod, &record) {
+                self.queue.delete(&uid);
+                self.held.insert(uid, (pod, reason));
+                return;
+            }
+        }
+        self.held.remove(&uid);
         self.queue.add(pod, record, now);
+    }
+
+    /// Asks PreEnqueue again about the pods it held: the cluster changed.
+    fn retry_held(&mut self, now: Instant) {
+        let held: Vec<Arc<core::Pod>> = self.held.values().map(|(p, _)| p.clone()).collect();
+        for pod in held {
+            let record = convert::pod(&pod);
+            self.enqueue(pod, record, now);
+        }
     }
 
     fn on_bound(&mut self, outcome: BindOutcome, now: Instant) {
         let BindOutcome {
             pod,
             node,
+            cycle,
             result,
             attempt,
         } = outcome;
@@ -431,10 +577,13 @@ impl<B: Backend> Scheduler<B> {
         self.metrics
             .observe_attempt(&pod.record.scheduler_name, result_label, attempt);
         match result {
-            Ok(()) => tracing::debug!(pod = %target, node, "bound"),
+            Ok(()) => {
+                tracing::debug!(pod = %target, node, "bound");
+                cycle.end();
+            }
             Err(error) => {
                 // The assumption was wrong: give its resources back.
-                let _ = self.cache.forget(pod.uid());
+                self.undo(&pod, &cycle);
                 self.queue.move_all_to_active_or_backoff(now);
                 match error {
                     BindError::NotFound(_) | BindError::Conflict(_) => {
@@ -467,28 +616,21 @@ impl<B: Backend> Scheduler<B> {
         let snapshot = self.cache.snapshot();
         let outcome = profile.schedule(&self.cache, &snapshot, &pod.object, &pod.record);
         self.metrics.observe_algorithm(started.elapsed());
-        if let Outcome::Scheduled { node } = &outcome {
-            tracing::debug!(pod = %target, node, plugins = profile.versions(), "scheduled");
+        if let Outcome::Scheduled(cycle) = &outcome {
+            tracing::debug!(pod = %target, node = cycle.node, plugins = profile.versions(), "scheduled");
         }
         let now = Instant::now();
         for message in self.framework.take_quarantine_notices() {
             self.notice(true, "PluginQuarantined", message);
         }
         match outcome {
-            Outcome::Scheduled { node } => {
-                if let Err(error) = self.cache.assume(pod.record.clone(), &node) {
-                    tracing::warn!(pod = %target, %error, "not assumed");
-                    self.queue.done(pod.uid());
-                    return;
-                }
-                self.queue.done(pod.uid());
-                self.tasks_in_flight += 1;
-                self.binds_in_flight += 1;
-                self.binder.bind(pod, node, started);
-            }
+            Outcome::Scheduled(cycle) => self.reserve_and_permit(pod, cycle, started, now),
             Outcome::Unschedulable(diagnosis) => {
                 let message = diagnosis.message();
                 tracing::info!(pod = %target, %message, "unschedulable");
+                if let Some(node) = &diagnosis.nominated_node {
+                    tracing::info!(pod = %target, node, "post-filter nominated a node");
+                }
                 let took = started.elapsed();
                 self.metrics
                     .observe_attempt(&scheduler_name, AttemptResult::Unschedulable, took);
@@ -504,6 +646,65 @@ impl<B: Backend> Scheduler<B> {
                 self.queue
                     .requeue(pod.uid(), Failure::Error(message.clone()), now);
                 self.report(&pod, "SchedulerError", message);
+            }
+        }
+        self.collect_permits(now);
+    }
+
+    /// Assume, Reserve and Permit: the pod holds its node from here on,
+    /// until its binding fails or it is rejected.
+    fn reserve_and_permit(
+        &mut self,
+        pod: QueuedPod,
+        cycle: Box<Cycle>,
+        started: Instant,
+        now: Instant,
+    ) {
+        let target = PodRef::of(&pod.object);
+        if let Err(error) = self.cache.assume(pod.record.clone(), &cycle.node) {
+            tracing::warn!(pod = %target, %error, "not assumed");
+            self.queue.done(pod.uid());
+            cycle.end();
+            return;
+        }
+        if let Err(error) = cycle.reserve(&self.cache, &pod.object, &pod.record) {
+            let _ = self.cache.forget(pod.uid());
+            cycle.end();
+            self.fail(&pod, error, started, now);
+            return;
+        }
+        match cycle.permit(&self.cache, &pod.object, &pod.record) {
+            PermitOutcome::Allowed => {
+                self.queue.done(pod.uid());
+                self.start_binding(pod, cycle, started);
+            }
+            PermitOutcome::Wait { pending, timeout } => {
+                tracing::debug!(pod = %target, node = cycle.node, ?pending, ?timeout, "waiting at permit");
+                self.framework.waiting_pods().add(
+                    &cycle.profile,
+                    crate::wit::WaitingPod {
+                        namespace: pod.record.namespace.clone(),
+                        name: pod.record.name.clone(),
+                        uid: pod.record.uid.clone(),
+                        node: cycle.node.clone(),
+                        pending_plugins: Vec::new(),
+                    },
+                    pending,
+                    now,
+                    now + timeout,
+                );
+                self.permitting.insert(
+                    pod.uid().to_string(),
+                    Permitting {
+                        pod,
+                        cycle,
+                        started,
+                    },
+                );
+            }
+            PermitOutcome::Rejected(error) => {
+                self.undo(&pod, &cycle);
+                self.fail(&pod, error, started, now);
             }
         }
     }
@@ -524,6 +725,13 @@ fn describe(plugin: &LoadedPlugin) -> String {
         plugin.digest,
         plugin.file.display()
     )
+}
+
+/// A pod reserved on its node and held at Permit.
+struct Permitting {
+    pod: QueuedPod,
+    cycle: Box<Cycle>,
+    started: Instant,
 }
 
 /// A pod still waiting after a run.

@@ -133,19 +133,20 @@ fn plugin_check_describes_a_good_plugin() {
     let (ok, text) = check(&plugin_dir().join("node-affinity.wasm"));
     assert!(ok, "{text}");
     assert!(text.contains("plugin: NodeAffinity 0.1.0"), "{text}");
+    assert!(text.contains("world: kws:scheduler/plugin@0.3.0"), "{text}");
     assert!(
         text.contains("extension points: filter, score, normalize-score"),
         "{text}"
     );
     assert!(
-        text.contains("kws:scheduler/types@0.2.0 (granted)"),
+        text.contains("kws:scheduler/types@0.3.0 (granted)"),
         "{text}"
     );
     assert!(
         text.contains("wasi:cli/environment@0.2.6 (not granted: traps if called)"),
         "{text}"
     );
-    assert!(text.contains("  kws:scheduler/filter@0.2.0\n"), "{text}");
+    assert!(text.contains("  kws:scheduler/filter@0.3.0\n"), "{text}");
     let digest = text
         .lines()
         .find_map(|l| l.strip_prefix("sha256: "))
@@ -190,7 +191,10 @@ fn plugin_check_refuses_bad_files_with_the_reason() {
     let (ok, text) = check(&future);
     assert!(!ok);
     assert!(
-        text.contains("does not implement the kws:scheduler/plugin@0.2.0 world: no exported instance named `kws:scheduler/lifecycle@0.2.0`"),
+        text.contains(
+            "does not implement the kws:scheduler/plugin world: it exports no \
+             kws:scheduler/lifecycle@0.3.0 (nor @0.2.0, which this host also serves)"
+        ),
         "{text}"
     );
     let reads_files = future.with_file_name("reads-files.wasm");

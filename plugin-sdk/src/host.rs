@@ -4,8 +4,8 @@
 //! Natively (unit tests, benchmarks) there is no host: logs go to `tracing`
 //! with target `kws_plugin`, and there is no apiserver JSON to return.
 
-use crate::NodeId;
 pub use crate::bindings::kws::scheduler::host::Level;
+use crate::{NodeId, WaitingPod};
 
 /// Writes to the host's log; the host tags it with the plugin's name.
 pub fn log(level: Level, message: &str) {
@@ -49,5 +49,37 @@ pub fn node_json(node: NodeId) -> Option<String> {
     {
         let _ = node;
         None
+    }
+}
+
+/// The pods of this plugin's profile held at permit. Empty natively.
+pub fn waiting_pods() -> Vec<WaitingPod> {
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::kws::scheduler::host::waiting_pods();
+    #[cfg(not(target_arch = "wasm32"))]
+    Vec::new()
+}
+
+/// Allows a pod this plugin held at permit; false when no such pod waits
+/// (and natively).
+pub fn allow_waiting_pod(uid: &str) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::kws::scheduler::host::allow_waiting_pod(uid);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = uid;
+        false
+    }
+}
+
+/// Rejects a pod held at permit: it is unreserved and requeued with
+/// `message`; false when no such pod waits (and natively).
+pub fn reject_waiting_pod(uid: &str, message: &str) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::kws::scheduler::host::reject_waiting_pod(uid, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (uid, message);
+        false
     }
 }

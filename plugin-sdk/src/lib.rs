@@ -39,6 +39,7 @@
 
 pub mod affinity;
 mod cluster;
+mod cycle_state;
 mod export;
 pub mod host;
 mod normalize;
@@ -59,15 +60,18 @@ pub mod bindings {
     });
 }
 
+pub use bindings::kws::scheduler::host::WaitingPod;
 pub use bindings::kws::scheduler::types::{
-    Change, Code, Container, ContainerImage, ExtensionPoint, HostPort, InclusionPolicy,
-    LabelSelector, Labels, Namespace, Node, NodeAffinity, NodeId, NodeSelectorTerm, NodeStatus,
-    NodeUsage, Operator, PlacedPod, PluginMetadata, Pod, PodAffinity, PodAffinityTerm,
-    PreferredSchedulingTerm, Protocol, RemovedPod, Requirement, Resources, Status, Taint,
-    TaintEffect, Toleration, TolerationOperator, TopologySpreadConstraint, WeightedPodAffinityTerm,
-    WhenUnsatisfiable,
+    ActionType, Change, ClusterEvent, Code, Container, ContainerImage, CycleId, EventResource,
+    ExtensionPoint, HostPort, InclusionPolicy, LabelSelector, Labels, Namespace, Node,
+    NodeAffinity, NodeId, NodeSelectorTerm, NodeStatus, NodeUsage, Operator, PermitResult,
+    PlacedPod, PluginMetadata, Pod, PodAffinity, PodAffinityTerm, PostFilterResult,
+    PreFilterResult, PreferredSchedulingTerm, Protocol, QueueingHint, RegisteredEvent, RemovedPod,
+    Requirement, Resources, Status, Taint, TaintEffect, Toleration, TolerationOperator,
+    TopologySpreadConstraint, WeightedPodAffinityTerm, WhenUnsatisfiable,
 };
 pub use cluster::{Cluster, NodeInfo};
+pub use cycle_state::CycleState;
 pub use normalize::default_normalize_score;
 pub use plugin::{NoArgs, Plugin};
 pub use runner::Runner;

@@ -2,9 +2,11 @@
 //! inside the component and natively (in unit tests and benchmarks).
 
 use crate::{
-    Change, Cluster, Code, ExtensionPoint, NodeId, NodeInfo, NodeStatus, Plugin, PluginMetadata,
-    Pod, Status,
+    Change, Cluster, ClusterEvent, Code, CycleId, CycleState, ExtensionPoint, NodeId, NodeInfo,
+    NodeStatus, PermitResult, Plugin, PluginMetadata, Pod, PostFilterResult, PreFilterResult,
+    QueueingHint, RegisteredEvent, Status,
 };
+use std::collections::BTreeMap;
 
 /// A plugin instance together with its copy of the cluster.
 ///
@@ -28,13 +30,19 @@ use crate::{
 ///     Change::NodeSet((0, node("n0").label("zone", "a").build())),
 ///     Change::NodeSet((1, node("n1").label("zone", "b").build())),
 /// ]);
-/// let rejected = runner.filter(&pod("default", "p").build(), &[0, 1]);
+/// let rejected = runner.filter(1, &pod("default", "p").build(), &[0, 1]);
 /// assert_eq!(rejected.len(), 1);
 /// assert_eq!(rejected[0].node, 1);
 /// ```
 pub struct Runner<P: Plugin> {
     plugin: Option<P>,
     cluster: Cluster,
+    /// Each open cycle's state, until the host ends the cycle.
+    cycles: BTreeMap<CycleId, CycleState>,
+    /// Each open cycle's pod, as `cycle-start` sent it.
+    pods: BTreeMap<CycleId, Pod>,
+    /// The state of a cycle the plugin kept nothing for.
+    empty: CycleState,
 }
 
 impl<P: Plugin> Default for Runner<P> {
@@ -46,6 +54,9 @@ impl<P: Plugin> Default for Runner<P> {
             } else {
                 Cluster::without_pods()
             },
+            cycles: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            empty: CycleState::default(),
         }
     }
 }
@@ -84,9 +95,102 @@ impl<P: Plugin> Runner<P> {
         &self.cluster
     }
 
-    /// Filters `nodes`; returns the ones that did not pass, and every node
-    /// with `skip` when the plugin skipped the pod.
-    pub fn filter(&self, pod: &Pod, nodes: &[NodeId]) -> Vec<NodeStatus> {
+    /// The number of cycles whose state is kept: what `cycle_end` frees.
+    pub fn open_cycles(&self) -> usize {
+        self.cycles.len()
+    }
+
+    /// The pod of `cycle`, for the calls of the cycle that follow (a new
+    /// pod for a cycle id starts its state afresh).
+    pub fn cycle_start(&mut self, cycle: CycleId, pod: Pod) {
+        self.cycles.remove(&cycle);
+        self.pods.insert(cycle, pod);
+    }
+
+    /// Drops what was kept for `cycle`.
+    pub fn cycle_end(&mut self, cycle: CycleId) {
+        self.cycles.remove(&cycle);
+        self.pods.remove(&cycle);
+    }
+
+    /// Keeps a copy of `original`'s state and pod under `copy`.
+    pub fn cycle_fork(&mut self, original: CycleId, copy: CycleId) {
+        let state = self.cycles.get(&original).cloned().unwrap_or_default();
+        self.cycles.insert(copy, state);
+        if let Some(pod) = self.pods.get(&original).cloned() {
+            self.pods.insert(copy, pod);
+        }
+    }
+
+    /// Runs `f` with the pod `cycle-start` sent for `cycle`; `missing` makes
+    /// the answer when there is none (the host broke the protocol).
+    pub fn with_cycle_pod<T>(
+        &mut self,
+        cycle: CycleId,
+        missing: impl FnOnce(String) -> T,
+        f: impl FnOnce(&mut Self, &Pod) -> T,
+    ) -> T {
+        let Some(pod) = self.pods.remove(&cycle) else {
+            return missing(format!("{} was sent no pod for cycle {cycle}", P::NAME));
+        };
+        let answer = f(self, &pod);
+        self.pods.insert(cycle, pod);
+        answer
+    }
+
+    fn state(&self, cycle: CycleId) -> &CycleState {
+        self.cycles.get(&cycle).unwrap_or(&self.empty)
+    }
+
+    pub fn pre_enqueue(&self, pod: &Pod) -> Status {
+        match &self.plugin {
+            Some(plugin) => plugin.pre_enqueue(pod),
+            None => not_configured::<P>(),
+        }
+    }
+
+    pub fn pre_filter(&mut self, cycle: CycleId, pod: &Pod) -> PreFilterResult {
+        let Some(plugin) = &self.plugin else {
+            return PreFilterResult::rejected(not_configured::<P>());
+        };
+        let state = self.cycles.entry(cycle).or_default();
+        plugin.pre_filter(pod, &self.cluster, state)
+    }
+
+    pub fn add_pod(
+        &mut self,
+        cycle: CycleId,
+        pod_to_schedule: &Pod,
+        pod: &Pod,
+        node: NodeId,
+    ) -> Status {
+        let (plugin, info) = match (self.plugin.as_ref(), self.cluster.get(node)) {
+            (Some(plugin), Some(info)) => (plugin, info),
+            (None, _) => return not_configured::<P>(),
+            (_, None) => return unknown_node::<P>(node),
+        };
+        let state = self.cycles.entry(cycle).or_default();
+        plugin.add_pod(state, pod_to_schedule, pod, info)
+    }
+
+    pub fn remove_pod(
+        &mut self,
+        cycle: CycleId,
+        pod_to_schedule: &Pod,
+        uid: &str,
+        node: NodeId,
+    ) -> Status {
+        let (plugin, info) = match (self.plugin.as_ref(), self.cluster.get(node)) {
+            (Some(plugin), Some(info)) => (plugin, info),
+            (None, _) => return not_configured::<P>(),
+            (_, None) => return unknown_node::<P>(node),
+        };
+        let state = self.cycles.entry(cycle).or_default();
+        plugin.remove_pod(state, pod_to_schedule, uid, info)
+    }
+
+    /// Filters `nodes`; returns the ones that did not pass.
+    pub fn filter(&self, cycle: CycleId, pod: &Pod, nodes: &[NodeId]) -> Vec<NodeStatus> {
         let Some(plugin) = &self.plugin else {
             return nodes
                 .iter()
@@ -97,7 +201,7 @@ impl<P: Plugin> Runner<P> {
                 .collect();
         };
         let (known, mut unknown) = self.resolve(nodes);
-        let statuses = plugin.filter_all(pod, &self.cluster, &known);
+        let statuses = plugin.filter_all(pod, &self.cluster, &known, self.state(cycle));
         let mut rejected: Vec<NodeStatus> = known
             .iter()
             .zip(statuses)
@@ -111,16 +215,56 @@ impl<P: Plugin> Runner<P> {
         rejected
     }
 
+    pub fn post_filter(
+        &mut self,
+        cycle: CycleId,
+        pod: &Pod,
+        rejected: &[NodeStatus],
+    ) -> PostFilterResult {
+        let Some(plugin) = &self.plugin else {
+            return PostFilterResult {
+                status: not_configured::<P>(),
+                nominated_node: None,
+            };
+        };
+        let rejected: Vec<(&NodeInfo, &Status)> = rejected
+            .iter()
+            .filter_map(|s| Some((self.cluster.get(s.node)?, &s.status)))
+            .collect();
+        let state = self.cycles.entry(cycle).or_default();
+        plugin.post_filter(pod, &self.cluster, &rejected, state)
+    }
+
+    pub fn pre_score(&mut self, cycle: CycleId, pod: &Pod, nodes: &[NodeId]) -> Status {
+        let Some(plugin) = &self.plugin else {
+            return not_configured::<P>();
+        };
+        let state = self.cycles.entry(cycle).or_default();
+        let known: Result<Vec<&NodeInfo>, String> = nodes
+            .iter()
+            .map(|&node| {
+                self.cluster
+                    .get(node)
+                    .ok_or_else(|| unknown_node::<P>(node).reasons.concat())
+            })
+            .collect();
+        match known {
+            Ok(known) => plugin.pre_score(pod, &self.cluster, &known, state),
+            Err(message) => Status::error(message),
+        }
+    }
+
     /// Scores `nodes`, in order.
-    pub fn score(&self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
+    pub fn score(&self, cycle: CycleId, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
         let plugin = self.plugin()?;
         let known = self.resolve_all(nodes)?;
-        plugin.score_all(pod, &self.cluster, &known)
+        plugin.score_all(pod, &self.cluster, &known, self.state(cycle))
     }
 
     /// Normalises the scores of `nodes` (in the same order).
     pub fn normalize_scores(
         &self,
+        _cycle: CycleId,
         pod: &Pod,
         nodes: &[NodeId],
         mut scores: Vec<i64>,
@@ -131,6 +275,69 @@ impl<P: Plugin> Runner<P> {
             plugin.normalize_all(pod, &self.cluster, &known, &mut scores)?;
         }
         Ok(scores)
+    }
+
+    pub fn reserve(&mut self, cycle: CycleId, pod: &Pod, node: NodeId) -> Status {
+        let (plugin, info) = match (self.plugin.as_ref(), self.cluster.get(node)) {
+            (Some(plugin), Some(info)) => (plugin, info),
+            (None, _) => return not_configured::<P>(),
+            (_, None) => return unknown_node::<P>(node),
+        };
+        plugin.reserve(pod, info, self.cycles.entry(cycle).or_default())
+    }
+
+    pub fn unreserve(&mut self, cycle: CycleId, pod: &Pod, node: NodeId) {
+        if let (Some(plugin), Some(info)) = (self.plugin.as_ref(), self.cluster.get(node)) {
+            plugin.unreserve(pod, info, self.cycles.entry(cycle).or_default());
+        }
+    }
+
+    pub fn permit(&mut self, cycle: CycleId, pod: &Pod, node: NodeId) -> PermitResult {
+        let (plugin, info) = match (self.plugin.as_ref(), self.cluster.get(node)) {
+            (Some(plugin), Some(info)) => (plugin, info),
+            (None, _) => return PermitResult::reject(not_configured::<P>().reasons.concat()),
+            (_, None) => return PermitResult::reject(unknown_node::<P>(node).reasons.concat()),
+        };
+        plugin.permit(pod, info, self.cycles.entry(cycle).or_default())
+    }
+
+    pub fn pre_bind(&self, cycle: CycleId, pod: &Pod, node: NodeId) -> Status {
+        match (self.plugin.as_ref(), self.cluster.get(node)) {
+            (Some(plugin), Some(info)) => plugin.pre_bind(pod, info, self.state(cycle)),
+            (None, _) => not_configured::<P>(),
+            (_, None) => unknown_node::<P>(node),
+        }
+    }
+
+    pub fn bind(&self, cycle: CycleId, pod: &Pod, node: NodeId) -> Status {
+        match (self.plugin.as_ref(), self.cluster.get(node)) {
+            (Some(plugin), Some(info)) => plugin.bind(pod, info, self.state(cycle)),
+            (None, _) => not_configured::<P>(),
+            (_, None) => unknown_node::<P>(node),
+        }
+    }
+
+    pub fn post_bind(&self, cycle: CycleId, pod: &Pod, node: NodeId) {
+        if let (Some(plugin), Some(info)) = (self.plugin.as_ref(), self.cluster.get(node)) {
+            plugin.post_bind(pod, info, self.state(cycle));
+        }
+    }
+
+    pub fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        self.plugin
+            .as_ref()
+            .map(Plugin::events_to_register)
+            .unwrap_or_default()
+    }
+
+    pub fn queueing_hint(
+        &self,
+        pod: &Pod,
+        event: &ClusterEvent,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<QueueingHint, String> {
+        self.plugin()?.queueing_hint(pod, event, old, new)
     }
 
     fn plugin(&self) -> Result<&P, String> {

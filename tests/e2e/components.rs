@@ -478,9 +478,10 @@ fn check<P: Plugin>(
     let nodes: Vec<NodeId> = snapshot.nodes.iter().map(|n| n.id).collect();
     for pod in pods {
         let ctx = CallContext {
-            cache,
+            cache: Some(cache),
             snapshot,
             pod: &pod.object,
+            cycle: 0,
         };
         let record = &pod.record;
         let native_pod: sdk::Pod = to_sdk(record);
@@ -498,7 +499,7 @@ fn check<P: Plugin>(
             ),
             &subject,
         );
-        let natively = by_node(native.filter(&native_pod, &nodes), &subject);
+        let natively = by_node(native.filter(0, &native_pod, &nodes), &subject);
         for &id in &nodes {
             assert_eq!(
                 component.get(&id),
@@ -518,7 +519,7 @@ fn check<P: Plugin>(
             continue;
         }
         let component = returned(pool.score(0, ctx, record, &nodes), &subject);
-        let natively = native.score(&native_pod, &nodes);
+        let natively = native.score(0, &native_pod, &nodes);
         same_scores("Score", &subject, &component, &natively, &nodes, at);
         let scores = match natively {
             Ok(scores) => scores,
@@ -536,7 +537,7 @@ fn check<P: Plugin>(
             pool.normalize_score(0, ctx, record, &nodes, &scores),
             &subject,
         );
-        let natively = native.normalize_scores(&native_pod, &nodes, scores);
+        let natively = native.normalize_scores(0, &native_pod, &nodes, scores);
         same_scores(
             "NormalizeScore",
             &subject,

@@ -251,7 +251,7 @@ fn versions_swap_bad_files_are_refused_and_removal_unloads() {
         &run.notice(4),
         "PluginRefused",
         &[
-            "does not implement the kws:scheduler/plugin@0.2.0 world",
+            "does not implement the kws:scheduler/plugin world",
             "keeps serving",
         ],
     );

@@ -63,6 +63,21 @@ pub fn faulty() -> Arc<LoadedPlugin> {
         .clone()
 }
 
+/// A fixture plugin from `tests/fixtures/`, by its file name (`framework`
+/// for `framework.wasm`), compiled once per test binary.
+pub fn fixture(name: &str) -> Arc<LoadedPlugin> {
+    static FIXTURES: std::sync::Mutex<Vec<(String, Arc<LoadedPlugin>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut loaded = FIXTURES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, plugin)) = loaded.iter().find(|(n, _)| n == name) {
+        return plugin.clone();
+    }
+    let file = component_dir("test-plugins").join(format!("{name}.wasm"));
+    let plugin = Arc::new(LoadedPlugin::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    loaded.push((name.to_string(), plugin.clone()));
+    plugin
+}
+
 /// Writes `bytes` to `dir/name` as a careful writer does: staged under a
 /// hidden name, then renamed into place, so a watcher never sees half of it.
 pub fn rename_into(dir: &Path, name: &str, bytes: &[u8]) {

@@ -116,12 +116,17 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The WIT the Go, JavaScript, Python and C examples are built against:
+/// `kws:scheduler@0.2.0`, which the host still serves, so the languages
+/// test shows components of the earlier world placing pods as before.
+const EXAMPLES_WIT: &str = "wit/0.2.0";
+
 /// A digest of everything a language's component is built from: its
 /// sources, the WIT, and the tools (versions or install locations).
 fn inputs_digest(root: &Path, source: &Path, tools: &str) -> Result<String> {
     let mut files = Vec::new();
     collect_files(source, &mut files)?;
-    collect_files(&root.join("wit"), &mut files)?;
+    collect_files(&root.join(EXAMPLES_WIT), &mut files)?;
     files.sort();
     let mut hasher = Sha256::new();
     hasher.update(tools.as_bytes());
@@ -153,10 +158,10 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The WIT package in `wit/` and its `plugin` world.
+/// The examples' WIT package ([`EXAMPLES_WIT`]) and its `plugin` world.
 fn world(root: &Path) -> Result<(Resolve, wit_parser::WorldId)> {
     let mut resolve = Resolve::default();
-    let (package, _) = resolve.push_dir(root.join("wit"))?;
+    let (package, _) = resolve.push_dir(root.join(EXAMPLES_WIT))?;
     let world = resolve.select_world(&[package], Some(WORLD))?;
     Ok((resolve, world))
 }
@@ -250,7 +255,7 @@ fn build_javascript(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> 
         .current_dir(source)
         .arg(npm_tools(source)?)
         .arg("--wit")
-        .arg(root.join("wit"))
+        .arg(root.join(EXAMPLES_WIT))
         .args(["--world", WORLD, "--js", entry, "--stub-wasi", "--sync"])
         .arg("--output")
         .arg(&out))?;
@@ -285,7 +290,7 @@ fn build_python(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
     run(Command::new(componentize_py(source)?)
         .current_dir(work)
         .arg("--wit-path")
-        .arg(root.join("wit"))
+        .arg(root.join(EXAMPLES_WIT))
         .args([
             "--world",
             WORLD,
@@ -469,7 +474,7 @@ mod tests {
             assert_eq!(
                 written.get(name),
                 Some(&offset),
-                "plugins/examples/go/kws/abi.go: {name} must be {offset} for wit/scheduler.wit"
+                "plugins/examples/go/kws/abi.go: {name} must be {offset} for {EXAMPLES_WIT}/scheduler.wit"
             );
         }
     }

@@ -133,7 +133,7 @@ mod designs {
         path: ["../../wit", "../wit"],
         world: "kws:bench/extra",
         with: {
-            "kws:scheduler/types@0.2.0": kws_plugin_sdk::bindings::kws::scheduler::types,
+            "kws:scheduler/types@0.3.0": kws_plugin_sdk::bindings::kws::scheduler::types,
         },
     });
 

@@ -1,10 +1,13 @@
 //! What a plugin instance may call: the `kws:scheduler/host` interface, and
 //! nothing else. Per-store state lives here.
 
+use super::Limits;
 use crate::cache::Snapshot;
+use crate::framework::WaitingPods;
 use crate::wit::{self, Level};
 use k8s_openapi::api::core::v1 as core;
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
 /// The state of one plugin instance's store.
@@ -12,16 +15,31 @@ pub struct HostState {
     /// The plugin's name, to tag its log lines.
     pub plugin: Arc<str>,
     pub memory: MemoryCap,
+    pub call_timeout: Duration,
     /// The pod of the call in progress (for `pod-json`).
     pub pod: Option<Arc<core::Pod>>,
     /// The cycle's nodes (for `node-json`).
     pub snapshot: Option<Arc<Snapshot>>,
+    /// The pods of the plugin's profile held at permit.
+    pub waiting: Option<Arc<WaitingPods>>,
 }
 
-impl wit::kws::scheduler::types::Host for HostState {}
+impl HostState {
+    pub fn new(plugin: Arc<str>, limits: Limits) -> HostState {
+        HostState {
+            plugin,
+            memory: MemoryCap {
+                limit_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+                peak_bytes: 0,
+            },
+            call_timeout: limits.call_timeout,
+            pod: None,
+            snapshot: None,
+            waiting: None,
+        }
+    }
 
-impl wit::kws::scheduler::host::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
+    fn log(&self, level: Level, message: &str) {
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),
@@ -32,16 +50,74 @@ impl wit::kws::scheduler::host::Host for HostState {
         }
     }
 
-    fn pod_json(&mut self) -> String {
+    fn pod_json(&self) -> String {
         self.pod
             .as_ref()
             .and_then(|p| serde_json::to_string(&**p).ok())
             .unwrap_or_default()
     }
 
-    fn node_json(&mut self, node: wit::NodeId) -> Option<String> {
+    fn node_json(&self, node: wit::NodeId) -> Option<String> {
         let snapshot = self.snapshot.as_ref()?;
         serde_json::to_string(&*snapshot.node(node)?.object).ok()
+    }
+}
+
+impl wit::kws::scheduler::types::Host for HostState {}
+
+impl wit::kws::scheduler::host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        HostState::log(self, level, &message)
+    }
+
+    fn pod_json(&mut self) -> String {
+        HostState::pod_json(self)
+    }
+
+    fn node_json(&mut self, node: wit::NodeId) -> Option<String> {
+        HostState::node_json(self, node)
+    }
+
+    fn waiting_pods(&mut self) -> Vec<wit::WaitingPod> {
+        self.waiting.as_ref().map(|w| w.list()).unwrap_or_default()
+    }
+
+    fn allow_waiting_pod(&mut self, uid: String) -> bool {
+        let plugin = self.plugin.clone();
+        self.waiting
+            .as_ref()
+            .is_some_and(|w| w.allow(&uid, &plugin))
+    }
+
+    fn reject_waiting_pod(&mut self, uid: String, message: String) -> bool {
+        let plugin = self.plugin.clone();
+        self.waiting
+            .as_ref()
+            .is_some_and(|w| w.reject(&uid, &plugin, message))
+    }
+}
+
+impl wit::v0_2::types::Host for HostState {}
+
+impl wit::v0_2::kws::scheduler::host::Host for HostState {
+    fn log(&mut self, level: wit::v0_2::kws::scheduler::host::Level, message: String) {
+        use wit::v0_2::kws::scheduler::host::Level as Old;
+        let level = match level {
+            Old::Trace => Level::Trace,
+            Old::Debug => Level::Debug,
+            Old::Info => Level::Info,
+            Old::Warn => Level::Warn,
+            Old::Error => Level::Error,
+        };
+        HostState::log(self, level, &message)
+    }
+
+    fn pod_json(&mut self) -> String {
+        HostState::pod_json(self)
+    }
+
+    fn node_json(&mut self, node: wit::NodeId) -> Option<String> {
+        HostState::node_json(self, node)
     }
 }
 
@@ -49,6 +125,8 @@ impl wit::kws::scheduler::host::Host for HostState {
 /// [`MemoryLimitHit`], so the host can tell this fault from others.
 pub struct MemoryCap {
     pub limit_bytes: usize,
+    /// The largest size the instance's memory has grown to.
+    pub peak_bytes: usize,
 }
 
 /// The trap a [`MemoryCap`] raises.
@@ -76,6 +154,7 @@ impl ResourceLimiter for MemoryCap {
                 limit: self.limit_bytes,
             }));
         }
+        self.peak_bytes = self.peak_bytes.max(desired);
         Ok(true)
     }
 

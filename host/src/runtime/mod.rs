@@ -16,17 +16,19 @@
 mod compiled;
 mod host;
 mod pool;
+mod world;
 
 pub use compiled::{CompileCache, Origin};
 pub use host::{HostState, MemoryCap, MemoryLimitHit};
 pub use pool::{CallContext, PluginError, PluginPool};
 
-use crate::wit::{ExtensionPoint, Plugin, PluginMetadata, PluginPre};
+use crate::wit::{ExtensionPoint, Plugin, PluginMetadata};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store};
+use world::{Exports, World};
 
 /// How often the engine's epoch advances: the resolution of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -56,9 +58,14 @@ pub struct LoadError {
 }
 
 /// The interfaces a plugin may import and get: the host's functions, and
-/// the record types they use. Nothing else is served: no filesystem,
-/// network, environment, clock or randomness.
-pub const GRANTED_IMPORTS: [&str; 2] = ["kws:scheduler/host@0.2.0", "kws:scheduler/types@0.2.0"];
+/// the record types they use, in both worlds the host serves. Nothing else
+/// is served: no filesystem, network, environment, clock or randomness.
+pub const GRANTED_IMPORTS: [&str; 4] = [
+    "kws:scheduler/host@0.3.0",
+    "kws:scheduler/types@0.3.0",
+    "kws:scheduler/host@0.2.0",
+    "kws:scheduler/types@0.2.0",
+];
 
 /// Imports that ask for what no plugin ever gets are refused at load, so
 /// the author learns it from `plugin check` rather than from a trap on the
@@ -66,15 +73,14 @@ pub const GRANTED_IMPORTS: [&str; 2] = ["kws:scheduler/host@0.2.0", "kws:schedul
 /// declared by standard toolchains whether or not the code calls them:
 /// they load, and trap if called.
 fn refused_import(import: &str) -> Option<&'static str> {
-    let interface = import.split('@').next().unwrap_or(import);
-    if GRANTED_IMPORTS
-        .iter()
-        .any(|g| g.split('@').next() == Some(interface))
-    {
+    if GRANTED_IMPORTS.contains(&import) {
         return None;
     }
+    let interface = import.split('@').next().unwrap_or(import);
     if interface.starts_with("kws:scheduler/") {
-        return Some("another version of the plugin world (this host serves kws:scheduler@0.2.0)");
+        return Some(
+            "another version of the plugin world (this host serves kws:scheduler@0.3.0 and @0.2.0)",
+        );
     }
     match interface.split('/').next() {
         Some("wasi:filesystem") => Some("plugins get no filesystem"),
@@ -98,7 +104,7 @@ pub struct LoadedPlugin {
     pub origin: Origin,
     /// From the bytes in memory to ready to instantiate.
     pub load_time: Duration,
-    pre: PluginPre<HostState>,
+    world: World,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -119,6 +125,12 @@ impl LoadedPlugin {
         self.metadata.extension_points.contains(&point)
     }
 
+    /// The version of the `kws:scheduler` world it was built against:
+    /// `0.3.0`, or `0.2.0` (filter, score and normalize-score only).
+    pub fn world_version(&self) -> &'static str {
+        self.world.version()
+    }
+
     /// Compiles a component file and checks it against the world: its
     /// exports, its imports (only the host interface is served), and its
     /// metadata. [`Loader`] does the same with a compile cache.
@@ -133,10 +145,10 @@ impl LoadedPlugin {
     }
 
     /// A fresh instance in its own store.
-    fn instantiate(&self, limits: Limits) -> wasmtime::Result<(Store<HostState>, Plugin)> {
-        let mut store = new_store(self.metadata.name.as_str().into(), limits);
-        let bindings = self.pre.instantiate(&mut store)?;
-        Ok((store, bindings))
+    fn instantiate(&self, state: HostState) -> wasmtime::Result<(Store<HostState>, Exports)> {
+        let mut store = new_store(state);
+        let exports = self.world.instantiate(&mut store)?;
+        Ok((store, exports))
     }
 }
 
@@ -193,7 +205,7 @@ impl Loader {
         {
             return Err(fail(format!("imports {import}: {why}")));
         }
-        let exports = ty
+        let exports: Vec<String> = ty
             .exports(engine())
             .map(|(name, _)| name.to_string())
             .collect();
@@ -204,21 +216,29 @@ impl Loader {
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| fail(format!("cannot link its imports: {e:#}")))?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| {
-            fail(format!(
-                "does not implement the kws:scheduler/plugin@0.2.0 world: {e:#}"
-            ))
-        })?;
-        let mut store = new_store("(loading)".into(), Limits::default());
-        let bindings = pre
+        let world = World::of(instance_pre, &exports).map_err(fail)?;
+        let mut store = new_store(HostState::new("(loading)".into(), Limits::default()));
+        let bindings = world
             .instantiate(&mut store)
             .map_err(|e| fail(format!("cannot be instantiated: {e:#}")))?;
         let metadata = bindings
-            .kws_scheduler_lifecycle()
-            .call_metadata(&mut store)
+            .metadata(&mut store)
             .map_err(|e| fail(format!("metadata() failed: {e:#}")))?;
         if metadata.name.is_empty() {
             return Err(fail("metadata() returned an empty plugin name".to_string()));
+        }
+        if let Some(point) = metadata
+            .extension_points
+            .iter()
+            .find(|p| !world.exports(**p))
+        {
+            return Err(fail(format!(
+                "metadata() lists {} but the component does not export its interface \
+                 (kws:scheduler/{}@{})",
+                point_name(*point),
+                interface_name(*point),
+                world.version()
+            )));
         }
         Ok(LoadedPlugin {
             metadata,
@@ -229,7 +249,7 @@ impl Loader {
             exports,
             origin,
             load_time: started.elapsed(),
-            pre,
+            world,
         })
     }
 
@@ -338,25 +358,46 @@ fn base_linker() -> &'static Linker<HostState> {
         let mut linker = Linker::new(engine());
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .expect("the host interface links");
+        crate::wit::v0_2::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .expect("the 0.2.0 host interface links");
         linker
     })
 }
 
-fn new_store(plugin: Arc<str>, limits: Limits) -> Store<HostState> {
-    let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
-    let state = HostState {
-        plugin,
-        memory: MemoryCap {
-            limit_bytes: memory,
-        },
-        pod: None,
-        snapshot: None,
-    };
+fn new_store(state: HostState) -> Store<HostState> {
+    let timeout = state.call_timeout;
     let mut store = Store::new(engine(), state);
     store.limiter(|state| &mut state.memory);
     // Instantiation runs the component's start code: it gets a deadline too.
-    store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
+    store.set_epoch_deadline(deadline_ticks(timeout));
     store
+}
+
+/// The name of an extension point as the WIT spells it.
+pub fn point_name(point: ExtensionPoint) -> &'static str {
+    match point {
+        ExtensionPoint::PreEnqueue => "pre-enqueue",
+        ExtensionPoint::PreFilter => "pre-filter",
+        ExtensionPoint::Filter => "filter",
+        ExtensionPoint::PostFilter => "post-filter",
+        ExtensionPoint::PreScore => "pre-score",
+        ExtensionPoint::Score => "score",
+        ExtensionPoint::NormalizeScore => "normalize-score",
+        ExtensionPoint::Reserve => "reserve",
+        ExtensionPoint::Permit => "permit",
+        ExtensionPoint::PreBind => "pre-bind",
+        ExtensionPoint::Bind => "bind",
+        ExtensionPoint::PostBind => "post-bind",
+        ExtensionPoint::EnqueueExtensions => "enqueue-extensions",
+    }
+}
+
+/// The WIT interface that carries an extension point.
+fn interface_name(point: ExtensionPoint) -> &'static str {
+    match point {
+        ExtensionPoint::NormalizeScore => "score",
+        other => point_name(other),
+    }
 }
 
 /// Epoch ticks for a deadline, rounded up, plus one for the tick in progress.

@@ -12,12 +12,17 @@
 //! more fault puts it straight back). What a fault means for the pod is the
 //! framework's business (`failurePolicy`).
 
+use super::world::Exports;
 use super::{HostState, Limits, LoadedPlugin, MemoryLimitHit, deadline_ticks};
 use crate::cache::{Cache, Catchup, Snapshot};
 use crate::config::PluginSettings;
-use crate::framework::MAX_NODE_SCORE;
-use crate::wit::{ExtensionPoint, NodeId, NodeStatus, Plugin, Pod};
+use crate::framework::{MAX_NODE_SCORE, WaitingPods};
+use crate::wit::{
+    ExtensionPoint, NodeId, NodeStatus, PermitResult, Pod, PostFilterResult, PreFilterResult,
+    Status,
+};
 use k8s_openapi::api::core::v1 as core;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use wasmtime::{Store, Trap};
@@ -50,10 +55,15 @@ fn first_not_asked(nodes: &[NodeId], statuses: &[NodeStatus]) -> Option<NodeId> 
 /// What a call needs from the scheduling cycle.
 #[derive(Clone, Copy)]
 pub struct CallContext<'a> {
-    /// To bring the instance's copy of the cluster up to date.
-    pub cache: &'a Cache,
+    /// To bring the instance's copy of the cluster up to date; `None` in
+    /// the binding cycle, which runs off the scheduling loop (the instance
+    /// answers from what it has, and catches up at its next scheduling
+    /// call).
+    pub cache: Option<&'a Cache>,
     pub snapshot: &'a Arc<Snapshot>,
     pub pod: &'a Arc<core::Pod>,
+    /// The scheduling cycle the call belongs to.
+    pub cycle: u64,
 }
 
 /// A plugin call that failed. The message names the plugin and the call.
@@ -152,9 +162,12 @@ struct Health {
 
 struct Live {
     store: Store<HostState>,
-    bindings: Plugin,
+    bindings: Exports,
     /// The cache sequence number this instance has applied.
     synced: Option<u64>,
+    /// The cycles whose pod this instance was sent (`cycle-start`), with
+    /// the pod's uid, until they end.
+    cycles: HashMap<u64, String>,
 }
 
 pub struct PluginPool {
@@ -164,6 +177,7 @@ pub struct PluginPool {
     limits: Limits,
     slots: Vec<Mutex<Option<Live>>>,
     health: Mutex<Health>,
+    waiting: Option<Arc<WaitingPods>>,
 }
 
 impl PluginPool {
@@ -177,6 +191,18 @@ impl PluginPool {
         settings: PluginSettings,
         workers: usize,
     ) -> Result<PluginPool, PluginError> {
+        PluginPool::serving(plugin, args, settings, workers, None)
+    }
+
+    /// [`PluginPool::new`] for a framework whose Permit plugins may allow
+    /// and reject the pods in `waiting`.
+    pub fn serving(
+        plugin: Arc<LoadedPlugin>,
+        args: String,
+        settings: PluginSettings,
+        workers: usize,
+        waiting: Option<Arc<WaitingPods>>,
+    ) -> Result<PluginPool, PluginError> {
         let limits = Limits {
             call_timeout: settings.call_timeout,
             memory_bytes: settings.memory_limit_bytes,
@@ -188,6 +214,7 @@ impl PluginPool {
             limits,
             slots: (0..workers.max(1)).map(|_| Mutex::new(None)).collect(),
             health: Mutex::default(),
+            waiting,
         };
         let first = pool.start()?;
         *pool.lock(0) = Some(first);
@@ -218,8 +245,9 @@ impl PluginPool {
         self.call(
             worker,
             ctx,
+            Some(pod),
             "filter",
-            |b, s| b.kws_scheduler_filter().call_filter(s, pod, nodes),
+            |b, s| b.filter(s, ctx.cycle, pod, nodes),
             |statuses| match first_not_asked(nodes, &statuses) {
                 Some(bad) => Err(self.invalid(
                     "filter",
@@ -244,8 +272,9 @@ impl PluginPool {
         self.call(
             worker,
             ctx,
+            Some(pod),
             "score",
-            |b, s| b.kws_scheduler_score().call_score(s, pod, nodes),
+            |b, s| b.score(s, ctx.cycle, pod, nodes),
             |scores| {
                 let scores = self.checked_scores("score", scores, nodes.len())?;
                 if !normalized_later {
@@ -268,17 +297,223 @@ impl PluginPool {
         self.call(
             worker,
             ctx,
+            Some(pod),
             "normalize-score",
-            |b, s| {
-                b.kws_scheduler_score()
-                    .call_normalize_score(s, pod, nodes, scores)
-            },
+            |b, s| b.normalize_score(s, ctx.cycle, pod, nodes, scores),
             |scores| {
                 let scores = self.checked_scores("normalize-score", scores, nodes.len())?;
                 self.check_range("normalize-score", ctx, nodes, &scores)?;
                 Ok(scores)
             },
         )
+    }
+
+    /// PreFilter: what the plugin found for the pod; a node subset it names
+    /// must be nodes of the cycle.
+    pub fn pre_filter(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+    ) -> Result<PreFilterResult, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "pre-filter",
+            |b, s| b.pre_filter(s, ctx.cycle),
+            Ok,
+        )
+    }
+
+    /// PostFilter with the statuses of the nodes that did not pass.
+    pub fn post_filter(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        rejected: &[NodeStatus],
+    ) -> Result<PostFilterResult, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "post-filter",
+            |b, s| b.post_filter(s, ctx.cycle, rejected),
+            Ok,
+        )
+    }
+
+    /// PreScore with every feasible node.
+    pub fn pre_score(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        nodes: &[NodeId],
+    ) -> Result<Status, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "pre-score",
+            |b, s| b.pre_score(s, ctx.cycle, nodes),
+            Ok,
+        )
+    }
+
+    pub fn reserve(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        node: NodeId,
+    ) -> Result<Status, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "reserve",
+            |b, s| b.reserve(s, ctx.cycle, node),
+            Ok,
+        )
+    }
+
+    pub fn unreserve(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        node: NodeId,
+    ) -> Result<(), PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "unreserve",
+            |b, s| b.unreserve(s, ctx.cycle, node),
+            Ok,
+        )
+    }
+
+    pub fn permit(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        node: NodeId,
+    ) -> Result<PermitResult, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "permit",
+            |b, s| b.permit(s, ctx.cycle, node),
+            Ok,
+        )
+    }
+
+    pub fn pre_bind(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        node: NodeId,
+    ) -> Result<Status, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "pre-bind",
+            |b, s| b.pre_bind(s, ctx.cycle, node),
+            Ok,
+        )
+    }
+
+    pub fn bind(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        node: NodeId,
+    ) -> Result<Status, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "bind",
+            |b, s| b.bind(s, ctx.cycle, node),
+            Ok,
+        )
+    }
+
+    pub fn post_bind(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        node: NodeId,
+    ) -> Result<(), PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "post-bind",
+            |b, s| b.post_bind(s, ctx.cycle, node),
+            Ok,
+        )
+    }
+
+    /// PreEnqueue: whether the pod may enter the queue. `ctx.cycle` is a
+    /// cycle of the pod's own, ended here.
+    pub fn pre_enqueue(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+    ) -> Result<Status, PluginError> {
+        let result = self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "pre-enqueue",
+            |b, s| b.pre_enqueue(s, ctx.cycle),
+            Ok,
+        );
+        let ended = self.cycle_end(worker, ctx.cycle);
+        let status = result?;
+        ended.map(|()| status)
+    }
+
+    /// Tells the worker's instance that `cycle` is over. An instance that
+    /// was dropped since (after a fault) kept nothing to free, so there is
+    /// nothing to start for it.
+    pub fn cycle_end(&self, worker: usize, cycle: u64) -> Result<(), PluginError> {
+        let mut slot = self.lock(worker);
+        let Some(live) = slot.as_mut() else {
+            return Ok(());
+        };
+        live.store
+            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+        live.cycles.remove(&cycle);
+        let result = live
+            .bindings
+            .cycle_end(&mut live.store, cycle)
+            .map_err(|e| self.fault("cycle-end", e));
+        if result.is_err() {
+            *slot = None;
+        }
+        drop(slot);
+        self.record(&result);
+        result
+    }
+
+    /// The largest linear memory the worker's instance has had, in bytes
+    /// (`None` while it has none).
+    pub fn peak_memory(&self, worker: usize) -> Option<usize> {
+        self.lock(worker)
+            .as_ref()
+            .map(|live| live.store.data().memory.peak_bytes)
     }
 
     fn checked_scores(
@@ -382,17 +617,18 @@ impl PluginPool {
 
     /// Creates and configures an instance.
     fn start(&self) -> Result<Live, PluginError> {
+        let mut state = HostState::new(self.name().into(), self.limits);
+        state.waiting = self.waiting.clone();
         let (mut store, bindings) =
             self.plugin
-                .instantiate(self.limits)
+                .instantiate(state)
                 .map_err(|e| PluginError::Instantiate {
                     plugin: self.name().to_string(),
                     detail: format!("{e:#}"),
                 })?;
         store.set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
         let configured = bindings
-            .kws_scheduler_lifecycle()
-            .call_configure(&mut store, &self.args)
+            .configure(&mut store, &self.args)
             .map_err(|e| self.fault("configure", e))?;
         configured.map_err(|detail| PluginError::Configure {
             plugin: self.name().to_string(),
@@ -402,6 +638,7 @@ impl PluginPool {
             store,
             bindings,
             synced: None,
+            cycles: HashMap::new(),
         })
     }
 
@@ -411,33 +648,55 @@ impl PluginPool {
         &self,
         worker: usize,
         ctx: CallContext<'_>,
+        pod: Option<&Pod>,
         name: &'static str,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Exports, &mut Store<HostState>) -> wasmtime::Result<R>,
         check: impl FnOnce(R) -> Result<T, PluginError>,
     ) -> Result<T, PluginError> {
         if let Some(error) = self.quarantined(Instant::now()) {
             return Err(error);
         }
-        let result = self.call_live(worker, ctx, name, f).and_then(check);
+        let result = self.call_live(worker, ctx, pod, name, f).and_then(check);
         self.record(&result);
         result
     }
 
     /// Runs one call on the worker's instance, after bringing it up to
-    /// date; drops the instance if the call faults.
+    /// date and, for a call of a cycle (`pod`), sending it the cycle's pod
+    /// if it has not got it yet; drops the instance if the call faults.
     fn call_live<R>(
         &self,
         worker: usize,
         ctx: CallContext<'_>,
+        pod: Option<&Pod>,
         name: &'static str,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Exports, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let mut slot = self.lock(worker);
         let live = match slot.as_mut() {
             Some(live) => live,
             None => slot.insert(self.start()?),
         };
-        let result = self.sync(live, ctx.cache).and_then(|()| {
+        let synced = match ctx.cache {
+            Some(cache) => self.sync(live, cache),
+            None => Ok(()),
+        };
+        let started = synced.and_then(|()| match pod {
+            Some(pod)
+                if live.bindings.takes_cycle_start()
+                    && live.cycles.get(&ctx.cycle) != Some(&pod.uid) =>
+            {
+                live.store
+                    .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+                live.bindings
+                    .cycle_start(&mut live.store, ctx.cycle, pod)
+                    .map_err(|e| self.fault("cycle-start", e))?;
+                live.cycles.insert(ctx.cycle, pod.uid.clone());
+                Ok(())
+            }
+            _ => Ok(()),
+        });
+        let result = started.and_then(|()| {
             let state = live.store.data_mut();
             state.pod = Some(ctx.pod.clone());
             state.snapshot = Some(ctx.snapshot.clone());
@@ -452,7 +711,6 @@ impl PluginPool {
     }
 
     fn sync(&self, live: &mut Live, cache: &Cache) -> Result<(), PluginError> {
-        let lifecycle = live.bindings.kws_scheduler_lifecycle();
         let full;
         let changes = match cache.catchup(live.synced) {
             Catchup::Changes(changes) => changes,
@@ -467,8 +725,8 @@ impl PluginPool {
         for chunk in changes.chunks(APPLY_CHUNK) {
             live.store
                 .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
-            lifecycle
-                .call_apply(&mut live.store, chunk)
+            live.bindings
+                .apply(&mut live.store, chunk)
                 .map_err(|e| self.fault("apply", e))?;
         }
         live.synced = Some(cache.seq());

@@ -24,7 +24,9 @@
 //! Not modelled, for want of data in the WIT: image volumes
 //! (`volumes[].image.reference`), which upstream counts like containers.
 
-use kws_plugin_sdk::{Cluster, ExtensionPoint, MAX_NODE_SCORE, NoArgs, NodeInfo, Plugin, Pod};
+use kws_plugin_sdk::{
+    Cluster, CycleState, ExtensionPoint, MAX_NODE_SCORE, NoArgs, NodeInfo, Plugin, Pod,
+};
 
 const MB: i64 = 1024 * 1024;
 /// Below this a node's image score counts as nothing.
@@ -51,6 +53,7 @@ impl Plugin for ImageLocality {
         pod: &Pod,
         cluster: &Cluster,
         nodes: &[&NodeInfo],
+        _state: &CycleState,
     ) -> Result<Vec<i64>, String> {
         Ok(nodes.iter().map(|node| score(pod, node, cluster)).collect())
     }
@@ -149,7 +152,7 @@ mod tests {
                 .map(|(i, n)| Change::NodeSet((i as u32, n)))
                 .collect(),
         );
-        runner.score(incoming, &ids).unwrap()
+        runner.score(0, incoming, &ids).unwrap()
     }
 
     fn node403002000() -> Node {

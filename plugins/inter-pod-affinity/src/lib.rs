@@ -35,7 +35,9 @@ use kws_plugin_sdk::affinity::{
     AffinityTerm, preferred_affinity, preferred_anti_affinity, required_affinity,
     required_anti_affinity,
 };
-use kws_plugin_sdk::{Cluster, ExtensionPoint, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Status};
+use kws_plugin_sdk::{
+    Cluster, CycleState, ExtensionPoint, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Status,
+};
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
 use std::collections::BTreeMap;
@@ -296,7 +298,13 @@ impl Plugin for InterPodAffinity {
         })
     }
 
-    fn filter_all(&self, pod: &Pod, cluster: &Cluster, nodes: &[&NodeInfo]) -> Vec<Status> {
+    fn filter_all(
+        &self,
+        pod: &Pod,
+        cluster: &Cluster,
+        nodes: &[&NodeInfo],
+        _state: &CycleState,
+    ) -> Vec<Status> {
         match Affinity::new(pod, cluster) {
             Ok(Some(state)) => nodes.iter().map(|node| state.filter(node)).collect(),
             Ok(None) => nodes.iter().map(|_| Status::skip()).collect(),
@@ -312,6 +320,7 @@ impl Plugin for InterPodAffinity {
         pod: &Pod,
         cluster: &Cluster,
         nodes: &[&NodeInfo],
+        _state: &CycleState,
     ) -> Result<Vec<i64>, String> {
         let Some(domains) = self.domain_scores(pod, cluster)? else {
             return Ok(vec![0; nodes.len()]);

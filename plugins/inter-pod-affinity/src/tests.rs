@@ -96,7 +96,7 @@ fn world(args: &str, nodes: Vec<Node>, pods: Vec<(usize, Pod)>) -> World {
 impl World {
     fn statuses(&self, p: &Pod) -> Vec<Status> {
         let ids: Vec<u32> = (0..self.count as u32).collect();
-        let rejected = self.runner.filter(p, &ids);
+        let rejected = self.runner.filter(0, p, &ids);
         ids.iter()
             .map(|id| {
                 rejected
@@ -109,8 +109,8 @@ impl World {
 
     fn scores(&self, p: &Pod) -> Vec<i64> {
         let ids: Vec<u32> = (0..self.count as u32).collect();
-        let raw = self.runner.score(p, &ids).unwrap();
-        self.runner.normalize_scores(p, &ids, raw).unwrap()
+        let raw = self.runner.score(0, p, &ids).unwrap();
+        self.runner.normalize_scores(0, p, &ids, raw).unwrap()
     }
 }
 
@@ -140,7 +140,7 @@ fn with_affinity(mut p: Pod, affinity: Option<PodAffinity>, anti: Option<PodAffi
 fn a_pod_without_terms_and_no_existing_anti_affinity_is_skipped() {
     let w = world("{}", vec![n("node1", &[("region", "r1")])], vec![]);
     let p = security("", "p", "S1");
-    let statuses = w.runner.filter(&p, &[0]);
+    let statuses = w.runner.filter(0, &p, &[0]);
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0].status.code, Code::Skip);
 }
@@ -507,7 +507,10 @@ fn score_existing_required_affinity_weighs_hard_pod_affinity_weight() {
     )];
     let w = world("{}", vec![china(), india()], pods.clone());
     assert_eq!(w.scores(&security("", "p", "S2")), [100, 0]);
-    let raw = w.runner.score(&security("", "p", "S2"), &[0, 1]).unwrap();
+    let raw = w
+        .runner
+        .score(0, &security("", "p", "S2"), &[0, 1])
+        .unwrap();
     assert_eq!(raw, [1, 0]);
     let w = world(
         r#"{"hardPodAffinityWeight": 7}"#,
@@ -515,7 +518,9 @@ fn score_existing_required_affinity_weighs_hard_pod_affinity_weight() {
         pods.clone(),
     );
     assert_eq!(
-        w.runner.score(&security("", "p", "S2"), &[0, 1]).unwrap(),
+        w.runner
+            .score(0, &security("", "p", "S2"), &[0, 1])
+            .unwrap(),
         [7, 0]
     );
     let w = world(

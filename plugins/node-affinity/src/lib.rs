@@ -453,17 +453,17 @@ mod tests {
                 requirement("disk", Operator::Exists, &[]),
             )]))
             .build();
-        let rejected = runner.filter(&p, &[0, 1, 2]);
+        let rejected = runner.filter(0, &p, &[0, 1, 2]);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].node, 1);
         assert_eq!(
             rejected[0].status,
             Status::unresolvable(ERR_REASON_ENFORCED)
         );
-        let scores = runner.score(&p, &[0, 2]).unwrap();
+        let scores = runner.score(0, &p, &[0, 2]).unwrap();
         assert_eq!(scores, [0, 10]);
         assert_eq!(
-            runner.normalize_scores(&p, &[0, 2], scores).unwrap(),
+            runner.normalize_scores(0, &p, &[0, 2], scores).unwrap(),
             [0, 100]
         );
     }

@@ -64,7 +64,7 @@ mod tests {
             Change::NodeSet((0, node("n0").build())),
             Change::NodeSet((1, node("n1").build())),
         ]);
-        let rejected = runner.filter(&pod("d", "p").node_name("n1").build(), &[0, 1]);
+        let rejected = runner.filter(0, &pod("d", "p").node_name("n1").build(), &[0, 1]);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].node, 0);
         let Err(e) = Runner::<NodeName>::configured(r#"{"nodeName": "n1"}"#) else {

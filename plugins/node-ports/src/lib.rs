@@ -243,7 +243,7 @@ mod tests {
             1,
             node_info(1, node("b").build(), vec![taken]).usage,
         ))]);
-        let rejected = runner.filter(&pod_with(&["TCP/10.1.1.1/80"]), &[0, 1]);
+        let rejected = runner.filter(0, &pod_with(&["TCP/10.1.1.1/80"]), &[0, 1]);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].node, 1);
     }

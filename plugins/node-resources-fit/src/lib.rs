@@ -797,13 +797,13 @@ mod tests {
             Change::NodeSet((0, sized(3000, 7000))),
             Change::NodeSet((1, sized(500, 7000))),
         ]);
-        let rejected = runner.filter(&p, &[0, 1]);
+        let rejected = runner.filter(0, &p, &[0, 1]);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].node, 1);
         assert_eq!(rejected[0].status.code, Code::UnschedulableAndUnresolvable);
         // Node 0 is empty: cpu (3000 - 600) * 100 / 3000 = 80,
         // memory (7000 - 500) * 100 / 7000 = 92, mean 172 / 2 = 86.
-        assert_eq!(runner.score(&p, &[0]), Ok(vec![86]));
+        assert_eq!(runner.score(0, &p, &[0]), Ok(vec![86]));
         let metadata = Runner::<NodeResourcesFit>::metadata();
         assert_eq!(metadata.name, "NodeResourcesFit");
         assert_eq!(

@@ -117,6 +117,6 @@ mod tests {
     fn runs_through_the_runner() {
         let runner = Runner::<NodeUnschedulable>::configured("{}").unwrap();
         assert!(Runner::<NodeUnschedulable>::configured(r#"{"x":1}"#).is_err());
-        assert!(runner.filter(&pod("d", "p").build(), &[]).is_empty());
+        assert!(runner.filter(0, &pod("d", "p").build(), &[]).is_empty());
     }
 }

@@ -35,8 +35,8 @@ mod args;
 use args::PodTopologySpreadArgs;
 use kws_plugin_sdk::selector::{Selector, has_untolerated_taint, matches_required_node_affinity};
 use kws_plugin_sdk::{
-    Cluster, ExtensionPoint, InclusionPolicy, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Status,
-    WhenUnsatisfiable, lookup,
+    Cluster, CycleState, ExtensionPoint, InclusionPolicy, MAX_NODE_SCORE, NodeInfo, Plugin, Pod,
+    Status, WhenUnsatisfiable, lookup,
 };
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
@@ -404,7 +404,13 @@ impl Plugin for PodTopologySpread {
         })
     }
 
-    fn filter_all(&self, pod: &Pod, cluster: &Cluster, nodes: &[&NodeInfo]) -> Vec<Status> {
+    fn filter_all(
+        &self,
+        pod: &Pod,
+        cluster: &Cluster,
+        nodes: &[&NodeInfo],
+        _state: &CycleState,
+    ) -> Vec<Status> {
         let constraints = match self.constraints(pod, WhenUnsatisfiable::DoNotSchedule) {
             Ok(c) => c,
             Err(e) => {
@@ -424,6 +430,7 @@ impl Plugin for PodTopologySpread {
         pod: &Pod,
         cluster: &Cluster,
         nodes: &[&NodeInfo],
+        _state: &CycleState,
     ) -> Result<Vec<i64>, String> {
         let constraints = self.constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
         let require_all = self.require_all_topologies(pod);

@@ -119,7 +119,7 @@ impl World {
     /// Every node's filter code, in node order.
     fn codes(&self, p: &Pod) -> Vec<Code> {
         let ids: Vec<u32> = (0..self.names.len() as u32).collect();
-        let rejected = self.runner.filter(p, &ids);
+        let rejected = self.runner.filter(0, p, &ids);
         ids.iter()
             .map(|id| {
                 rejected
@@ -133,8 +133,8 @@ impl World {
     /// Normalised scores of the candidate nodes.
     fn scores(&self, p: &Pod, candidates: &[&str]) -> Vec<i64> {
         let ids: Vec<u32> = candidates.iter().map(|c| self.id(c)).collect();
-        let raw = self.runner.score(p, &ids).unwrap();
-        self.runner.normalize_scores(p, &ids, raw).unwrap()
+        let raw = self.runner.score(0, p, &ids).unwrap();
+        self.runner.normalize_scores(0, p, &ids, raw).unwrap()
     }
 }
 
@@ -210,7 +210,7 @@ fn a_node_without_the_key_is_unresolvable_and_its_pods_do_not_count() {
     );
     let p = incoming(&["foo"], vec![hard(1, "zone", foo())]);
     assert_eq!(w.codes(&p), [S, UU, U, U]);
-    let rejected = w.runner.filter(&p, &[1, 2]);
+    let rejected = w.runner.filter(0, &p, &[1, 2]);
     assert_eq!(
         rejected[0].status.reasons,
         [ERR_REASON_NODE_LABEL_NOT_MATCH]
@@ -366,12 +366,12 @@ fn match_label_keys_narrow_the_selector_to_the_pods_own_values() {
 fn pods_without_hard_constraints_are_skipped() {
     let w = world(vec![host("node-a")], &[]);
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
-    let statuses = w.runner.filter(&p, &[0]);
+    let statuses = w.runner.filter(0, &p, &[0]);
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0].status.code, Code::Skip);
     assert!(statuses[0].status.passes());
     let p = incoming(&["foo"], vec![]);
-    assert_eq!(w.runner.filter(&p, &[0])[0].status.code, Code::Skip);
+    assert_eq!(w.runner.filter(0, &p, &[0])[0].status.code, Code::Skip);
 }
 
 #[test]
@@ -382,7 +382,7 @@ fn invalid_selectors_are_errors() {
         match_expressions: vec![requirement("foo", Operator::In, &[])],
     });
     let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, bad)]);
-    let statuses = w.runner.filter(&p, &[0]);
+    let statuses = w.runner.filter(0, &p, &[0]);
     assert_eq!(statuses[0].status.code, Code::Error);
     assert!(statuses[0].status.reasons[0].starts_with("get constraints from pod: "));
 }
@@ -606,9 +606,12 @@ fn score_other_namespaces_do_not_count() {
 fn score_is_skipped_without_soft_constraints() {
     let w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
     let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, foo())]);
-    let raw = w.runner.score(&p, &[0, 1]).unwrap();
+    let raw = w.runner.score(0, &p, &[0, 1]).unwrap();
     assert_eq!(raw, [0, 0]);
-    assert_eq!(w.runner.normalize_scores(&p, &[0, 1], raw).unwrap(), [0, 0]);
+    assert_eq!(
+        w.runner.normalize_scores(0, &p, &[0, 1], raw).unwrap(),
+        [0, 0]
+    );
 }
 
 #[test]
@@ -679,16 +682,19 @@ fn selected_by_foo() -> Pod {
 fn pods_nothing_selects_get_no_default_spreading() {
     let w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
     let p = incoming(&["foo"], vec![]);
-    assert_eq!(w.runner.filter(&p, &[0, 1])[0].status.code, Code::Skip);
-    let raw = w.runner.score(&p, &[0, 1]).unwrap();
-    assert_eq!(w.runner.normalize_scores(&p, &[0, 1], raw).unwrap(), [0, 0]);
+    assert_eq!(w.runner.filter(0, &p, &[0, 1])[0].status.code, Code::Skip);
+    let raw = w.runner.score(0, &p, &[0, 1]).unwrap();
+    assert_eq!(
+        w.runner.normalize_scores(0, &p, &[0, 1], raw).unwrap(),
+        [0, 0]
+    );
     // An empty selector is as none: upstream skips when `selector.Empty()`.
     let mut p = selected_by_foo();
     p.default_spread_selector = Some(LabelSelector {
         match_labels: vec![],
         match_expressions: vec![],
     });
-    assert_eq!(w.runner.score(&p, &[0, 1]).unwrap(), [0, 0]);
+    assert_eq!(w.runner.score(0, &p, &[0, 1]).unwrap(), [0, 0]);
 }
 
 #[test]
@@ -714,7 +720,7 @@ fn system_defaults_spread_by_hostname_without_zones() {
     // The defaults are ScheduleAnyway: Filter has nothing to check.
     assert!(
         w.runner
-            .filter(&p, &[0, 1, 2, 3])
+            .filter(0, &p, &[0, 1, 2, 3])
             .iter()
             .all(|r| r.status.code == Code::Skip)
     );

@@ -294,13 +294,13 @@ mod tests {
             Change::NodeSet((2, tainted(&[taint("spot", "", PreferNoSchedule)]))),
         ]);
         let p = with(&[]);
-        let rejected = runner.filter(&p, &[0, 1, 2]);
+        let rejected = runner.filter(0, &p, &[0, 1, 2]);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].node, 1);
-        let scores = runner.score(&p, &[0, 2]).unwrap();
+        let scores = runner.score(0, &p, &[0, 2]).unwrap();
         assert_eq!(scores, [0, 1]);
         assert_eq!(
-            runner.normalize_scores(&p, &[0, 2], scores).unwrap(),
+            runner.normalize_scores(0, &p, &[0, 2], scores).unwrap(),
             [100, 0]
         );
     }

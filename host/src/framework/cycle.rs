@@ -1,0 +1,274 @@
+//! A scheduled pod's cycle after the choice of its node: Reserve (and
+//! Unreserve when a later step fails), Permit, and the binding cycle
+//! (PreBind, Bind, PostBind), as in kube-scheduler's `schedule_one.go`.
+//!
+//! A [`Cycle`] holds the plugin versions that were serving when its pod
+//! was scheduled, so a hot swap in between never strands the pod: its
+//! cycle finishes on the versions it started with. The binding cycle runs
+//! off the scheduling loop ([`Cycle::bind`] is called on a blocking
+//! thread); its calls do not bring the instances up to date with the
+//! cache, which only the loop may read.
+
+use crate::cache::{Cache, Snapshot};
+use crate::config::FailurePolicy;
+use crate::runtime::{CallContext, PluginError, PluginPool};
+use crate::wit::{Code, NodeId, Pod, Status};
+use k8s_openapi::api::core::v1 as core;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a pod may wait at Permit, as kube-scheduler's `maxTimeout`.
+pub const MAX_PERMIT_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// A plugin serving one of a cycle's later points.
+#[derive(Clone)]
+pub(crate) struct Member {
+    pub(crate) pool: Arc<PluginPool>,
+    /// The instance that has the cycle's state.
+    pub(crate) instance: usize,
+    pub(crate) policy: FailurePolicy,
+}
+
+impl Member {
+    fn name(&self) -> &str {
+        self.pool.name()
+    }
+}
+
+/// A scheduled pod's cycle, from its node's choice to its end.
+pub struct Cycle {
+    pub id: u64,
+    /// The profile's `schedulerName`.
+    pub profile: String,
+    /// The chosen node.
+    pub node: String,
+    pub(crate) node_id: NodeId,
+    pub(crate) snapshot: Arc<Snapshot>,
+    pub(crate) reserve: Vec<Member>,
+    pub(crate) permit: Vec<Member>,
+    pub(crate) pre_bind: Vec<Member>,
+    pub(crate) bind: Vec<Member>,
+    pub(crate) post_bind: Vec<Member>,
+    /// The instances that may keep state for the cycle.
+    pub(crate) stateful: Vec<Member>,
+}
+
+impl std::fmt::Debug for Cycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cycle")
+            .field("id", &self.id)
+            .field("node", &self.node)
+            .finish()
+    }
+}
+
+/// How a plugin step ended when it did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepError {
+    /// A plugin rejected the pod (an unschedulable status): the pod waits
+    /// for a cluster change, with kube-scheduler's message.
+    Rejected(String),
+    /// A plugin failed: the pod is retried after backoff.
+    Failed(String),
+}
+
+/// What Permit decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermitOutcome {
+    Allowed,
+    /// Hold the pod until these plugins allow it, at most `timeout`.
+    Wait {
+        pending: BTreeSet<String>,
+        timeout: Duration,
+    },
+    Rejected(StepError),
+}
+
+impl Cycle {
+    fn ctx<'a>(&'a self, cache: Option<&'a Cache>, object: &'a Arc<core::Pod>) -> CallContext<'a> {
+        CallContext {
+            cache,
+            snapshot: &self.snapshot,
+            pod: object,
+            cycle: self.id,
+        }
+    }
+
+    /// Whether the binding cycle calls any plugin.
+    pub fn has_binding_plugins(&self) -> bool {
+        !(self.pre_bind.is_empty() && self.bind.is_empty() && self.post_bind.is_empty())
+    }
+
+    /// Whether any PostBind plugin runs.
+    pub fn has_post_bind(&self) -> bool {
+        !self.post_bind.is_empty()
+    }
+
+    /// Reserve, in profile order. On the first failure every reserve
+    /// plugin is unreserved (in reverse order) and the error returned.
+    pub fn reserve(
+        &self,
+        cache: &Cache,
+        object: &Arc<core::Pod>,
+        pod: &Pod,
+    ) -> Result<(), StepError> {
+        let ctx = self.ctx(Some(cache), object);
+        for member in &self.reserve {
+            let status = match member.pool.reserve(member.instance, ctx, pod, self.node_id) {
+                Ok(status) => status,
+                Err(error) => match fault(ctx, "reserve", member, error) {
+                    None => continue,
+                    Some(error) => {
+                        self.unreserve(Some(cache), object, pod);
+                        return Err(error);
+                    }
+                },
+            };
+            if status.code != Code::Success {
+                self.unreserve(Some(cache), object, pod);
+                return Err(step_error("Reserve", member.name(), &status));
+            }
+        }
+        Ok(())
+    }
+
+    /// Unreserve: every reserve plugin, in reverse order. Faults are
+    /// logged: there is nothing left to undo them with.
+    pub fn unreserve(&self, cache: Option<&Cache>, object: &Arc<core::Pod>, pod: &Pod) {
+        let ctx = self.ctx(cache, object);
+        for member in self.reserve.iter().rev() {
+            if let Err(error) = member
+                .pool
+                .unreserve(member.instance, ctx, pod, self.node_id)
+            {
+                tracing::warn!(plugin = member.name(), %error, "unreserve failed");
+            }
+        }
+    }
+
+    /// Permit, in profile order: a rejection ends it at once; otherwise the
+    /// pod waits for every plugin that said wait, at most for the shortest
+    /// of their timeouts.
+    pub fn permit(&self, cache: &Cache, object: &Arc<core::Pod>, pod: &Pod) -> PermitOutcome {
+        let ctx = self.ctx(Some(cache), object);
+        let mut pending = BTreeSet::new();
+        let mut timeout = MAX_PERMIT_WAIT;
+        for member in &self.permit {
+            let result = match member.pool.permit(member.instance, ctx, pod, self.node_id) {
+                Ok(result) => result,
+                Err(error) => match fault(ctx, "permit", member, error) {
+                    None => continue,
+                    Some(error) => return PermitOutcome::Rejected(error),
+                },
+            };
+            match result.status.code {
+                Code::Success | Code::Skip => {}
+                Code::Wait => {
+                    pending.insert(member.name().to_string());
+                    timeout = timeout.min(Duration::from_millis(result.timeout_ms));
+                }
+                _ => {
+                    return PermitOutcome::Rejected(step_error(
+                        "Permit",
+                        member.name(),
+                        &result.status,
+                    ));
+                }
+            }
+        }
+        if pending.is_empty() {
+            PermitOutcome::Allowed
+        } else {
+            PermitOutcome::Wait { pending, timeout }
+        }
+    }
+
+    /// The binding cycle's plugins before the Binding is written: PreBind,
+    /// then Bind until one takes the pod. Returns the Bind plugin that took
+    /// it (`None`: the host's binder, kube-scheduler's DefaultBinder).
+    pub fn bind(&self, object: &Arc<core::Pod>, pod: &Pod) -> Result<Option<String>, StepError> {
+        let ctx = self.ctx(None, object);
+        for member in &self.pre_bind {
+            let status = match member
+                .pool
+                .pre_bind(member.instance, ctx, pod, self.node_id)
+            {
+                Ok(status) => status,
+                Err(error) => match fault(ctx, "pre-bind", member, error) {
+                    None => continue,
+                    Some(error) => return Err(error),
+                },
+            };
+            if !matches!(status.code, Code::Success | Code::Skip) {
+                return Err(step_error("PreBind", member.name(), &status));
+            }
+        }
+        for member in &self.bind {
+            let status = match member.pool.bind(member.instance, ctx, pod, self.node_id) {
+                Ok(status) => status,
+                Err(error) => match fault(ctx, "bind", member, error) {
+                    None => continue,
+                    Some(error) => return Err(error),
+                },
+            };
+            match status.code {
+                Code::Skip => continue,
+                Code::Success => return Ok(Some(member.name().to_string())),
+                _ => return Err(step_error("Bind", member.name(), &status)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// PostBind: informational; faults are logged.
+    pub fn post_bind(&self, object: &Arc<core::Pod>, pod: &Pod) {
+        let ctx = self.ctx(None, object);
+        for member in &self.post_bind {
+            if let Err(error) = member
+                .pool
+                .post_bind(member.instance, ctx, pod, self.node_id)
+            {
+                tracing::warn!(plugin = member.name(), %error, "post-bind failed");
+            }
+        }
+    }
+
+    /// The cycle is over: every instance that may keep state for it is
+    /// told so.
+    pub fn end(&self) {
+        for member in &self.stateful {
+            if let Err(error) = member.pool.cycle_end(member.instance, self.id) {
+                tracing::warn!(plugin = member.name(), %error, "cycle-end failed");
+            }
+        }
+    }
+}
+
+/// A fault at a later point: `None` when the plugin's `failurePolicy` is
+/// `Ignore` (logged, the plugin is left out), else the error.
+fn fault(
+    ctx: CallContext<'_>,
+    point: &str,
+    member: &Member,
+    error: PluginError,
+) -> Option<StepError> {
+    if member.policy == FailurePolicy::Ignore {
+        super::log_ignored(ctx, point, &error);
+        return None;
+    }
+    Some(StepError::Failed(error.to_string()))
+}
+
+/// An answer other than success at `point`: unschedulable codes reject
+/// the pod (kube-scheduler's `0/1 nodes are available` for Reserve and
+/// Permit), others fail it (`running Reserve plugin "X": ...`).
+fn step_error(point: &str, plugin: &str, status: &Status) -> StepError {
+    let reasons = status.reasons.join(", ");
+    match status.code {
+        Code::Unschedulable | Code::UnschedulableAndUnresolvable | Code::Pending => {
+            StepError::Rejected(format!("0/1 nodes are available: {reasons}."))
+        }
+        _ => StepError::Failed(format!("running {point} plugin {plugin:?}: {reasons}")),
+    }
+}

@@ -1,0 +1,294 @@
+//! Every extension point of the scheduling framework, through a loaded
+//! component: the `Framework` fixture (`tests/fixtures/framework`) runs at
+//! each point and does what the pod's `framework/<point>` label says, on
+//! the embedded cluster.
+
+use kws_host::cache::Cache;
+use kws_host::config::{Config, PluginSettings};
+use kws_host::model::{convert, manifest};
+use kws_host::runtime::{CallContext, PluginPool};
+use kws_host::simulate::{self, Placement, Unplaced};
+use kws_tests::{fixture, plugins};
+use std::sync::Arc;
+
+/// Only `Framework` runs: every default is disabled, so each placement is
+/// its doing.
+const CONFIG: &str = "
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: kube-wasm-scheduler
+  plugins:
+    multiPoint:
+      disabled: [{name: '*'}]
+    filter:
+      enabled: [{name: Framework}]
+    score:
+      enabled: [{name: Framework, weight: 1}]
+";
+
+/// `n1` scores 10, `n2` 90, `n3` 95 but Framework's filter refuses it.
+const NODES: &str = "
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {framework/score: '10'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2, labels: {framework/score: '90'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n3, labels: {framework/score: '95', framework/filter: 'no'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+";
+
+fn pod(name: &str, labels: &[(&str, &str)]) -> String {
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("framework/{k}: '{v}'"))
+        .collect();
+    format!(
+        "---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default, labels: {{{}}}}}
+spec:
+  schedulerName: kube-wasm-scheduler
+  containers: [{{name: c, image: i}}]
+",
+        labels.join(", ")
+    )
+}
+
+fn run(nodes: &str, pods: &[String]) -> simulate::Report {
+    let config = Config::from_yaml("framework.yaml", CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let mut all = plugins().to_vec();
+    all.push(fixture("framework"));
+    let text = format!("{nodes}{}", pods.concat());
+    let objects =
+        manifest::parse("framework-cluster.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    simulate::run(objects, &config, &all, "test").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn placed(pod: &str, node: &str) -> Placement {
+    Placement {
+        pod: format!("default/{pod}"),
+        node: node.into(),
+    }
+}
+
+fn unplaced(pod: &str, message: &str) -> Unplaced {
+    Unplaced {
+        pod: format!("default/{pod}"),
+        message: message.into(),
+    }
+}
+
+#[test]
+fn filter_and_score_read_what_pre_filter_and_pre_score_kept() {
+    // Filter and Score fail without their cycle's state: placing the pod
+    // shows every call of the cycle reached the instance that keeps it.
+    let report = run(NODES, &[pod("plain", &[]), pod("also-plain", &[])]);
+    assert_eq!(
+        report.placements,
+        vec![placed("plain", "n2"), placed("also-plain", "n2")]
+    );
+    assert!(report.unschedulable.is_empty(), "{report:?}");
+}
+
+#[test]
+fn pre_filter_names_the_only_nodes_to_filter() {
+    let report = run(NODES, &[pod("only-n1", &[("pre-filter", "only-n1")])]);
+    assert_eq!(report.placements, vec![placed("only-n1", "n1")]);
+}
+
+#[test]
+fn pre_filter_rejects_the_pod_for_every_node() {
+    let report = run(NODES, &[pod("refused", &[("pre-filter", "reject")])]);
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "refused",
+            "0/3 nodes are available: pre-filter said no."
+        )]
+    );
+}
+
+#[test]
+fn pre_filter_skip_leaves_the_plugins_filter_out() {
+    // Framework's filter would refuse n3, the best scored node.
+    let report = run(NODES, &[pod("skipped", &[("pre-filter", "skip")])]);
+    assert_eq!(report.placements, vec![placed("skipped", "n3")]);
+}
+
+#[test]
+fn pre_score_skip_leaves_the_plugins_score_out() {
+    // Score fails without pre-score's state, so a score call would fail
+    // the pod: it is placed only if skip is honoured.
+    let report = run(NODES, &[pod("unscored", &[("pre-score", "skip")])]);
+    assert_eq!(report.placements.len(), 1, "{report:?}");
+    assert_ne!(report.placements[0].node, "n3");
+}
+
+#[test]
+fn post_filter_speaks_when_no_node_fits() {
+    let report = run(NODES, &[pod("nowhere", &[("pre-filter", "only-n3")])]);
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "nowhere",
+            "0/3 nodes are available: 1 node(s) were refused by Framework. \
+             post-filter: Framework was shown 1 node(s)."
+        )]
+    );
+}
+
+#[test]
+fn a_failed_reserve_leaves_the_pod_unscheduled() {
+    let report = run(NODES, &[pod("unreserved", &[("reserve", "fail")])]);
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "unreserved",
+            "0/1 nodes are available: reserve refused by Framework."
+        )]
+    );
+}
+
+/// One node with one Framework slot (and n3, which Framework refuses).
+const ONE_SLOT: &str = "
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {framework/slots: '1'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n3, labels: {framework/filter: 'no'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+";
+
+#[test]
+fn a_permit_rejection_unreserves_the_node() {
+    // `first` reserves n1's only slot and is rejected at permit; unless
+    // unreserve gives the slot back, `second` fits nowhere.
+    let report = run(
+        ONE_SLOT,
+        &[pod("first", &[("permit", "reject")]), pod("second", &[])],
+    );
+    assert_eq!(report.placements, vec![placed("second", "n1")]);
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "first",
+            "0/1 nodes are available: permit refused by Framework."
+        )]
+    );
+}
+
+#[test]
+fn a_gang_waits_at_permit_until_every_member_is_reserved() {
+    let member = |name: &str| pod(name, &[("permit", "gang-3"), ("group", "g")]);
+    let report = run(NODES, &[member("g1"), member("g2"), member("g3")]);
+    assert_eq!(
+        report.placements,
+        vec![placed("g1", "n2"), placed("g2", "n2"), placed("g3", "n2")]
+    );
+}
+
+#[test]
+fn an_incomplete_gang_times_out() {
+    let member = |name: &str| {
+        pod(
+            name,
+            &[("permit", "gang-3"), ("group", "g"), ("timeout-ms", "300")],
+        )
+    };
+    let report = run(NODES, &[member("g1"), member("g2")]);
+    assert!(report.placements.is_empty(), "{report:?}");
+    let timeout = "rejected due to timeout after waiting 300ms at plugin Framework";
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced("g1", timeout), unplaced("g2", timeout)]
+    );
+}
+
+#[test]
+fn the_binding_cycle_runs_pre_bind_and_bind_plugins() {
+    let report = run(
+        NODES,
+        &[
+            pod("refused-at-pre-bind", &[("pre-bind", "fail")]),
+            pod("bound-by-framework", &[("bind", "take")]),
+        ],
+    );
+    assert_eq!(report.placements, vec![placed("bound-by-framework", "n2")]);
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "refused-at-pre-bind",
+            "binding rejected: running PreBind plugin \"Framework\": pre-bind failed in Framework"
+        )]
+    );
+}
+
+#[test]
+fn pre_enqueue_keeps_a_pod_out_of_the_queue() {
+    let report = run(NODES, &[pod("held", &[("pre-enqueue", "hold")])]);
+    assert!(report.placements.is_empty());
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "held",
+            "pod waits for plugin Framework: held by Framework"
+        )]
+    );
+}
+
+#[test]
+fn cycle_state_does_not_outlive_its_cycle() {
+    // Each cycle keeps 4 KiB in the plugin; 100 000 cycles would hold
+    // 400 MB if their state were not dropped at cycle-end (the memory limit
+    // is 128 MiB).
+    let pool = PluginPool::new(
+        fixture("framework"),
+        r#"{"ballast": 4096}"#.into(),
+        PluginSettings::default(),
+        1,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let objects = manifest::parse("leak.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
+    let mut cache = Cache::default();
+    for node in &objects.nodes {
+        cache.set_node(Arc::new(node.clone()));
+    }
+    let object = Arc::new(objects.pods[0].clone());
+    let record = convert::pod(&object);
+    let snapshot = cache.snapshot();
+    let cycle = |id: u64| {
+        let ctx = CallContext {
+            cache: Some(&cache),
+            snapshot: &snapshot,
+            pod: &object,
+            cycle: id,
+        };
+        pool.pre_filter(0, ctx, &record)
+            .unwrap_or_else(|e| panic!("{e}"));
+        pool.cycle_end(0, id).unwrap_or_else(|e| panic!("{e}"));
+    };
+    for id in 1..=1_000 {
+        cycle(id);
+    }
+    let warm = pool.peak_memory(0).expect("the instance is live");
+    for id in 1_001..=100_000 {
+        cycle(id);
+    }
+    assert_eq!(
+        pool.peak_memory(0),
+        Some(warm),
+        "memory grew over 99 000 cycles"
+    );
+}
