@@ -10,6 +10,7 @@ use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
 use kws_host::{explain, metrics, runtime, simulate};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -161,12 +162,20 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Colour codes in the logs only when stderr is a terminal and `NO_COLOR`
+/// is unset or empty (<https://no-color.org>): logs written to a file or a
+/// pipe stay plain text.
+fn colour_logs() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .init();
     match Cli::parse().command {
         Command::Simulate { offline } => {

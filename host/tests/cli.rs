@@ -206,3 +206,31 @@ fn plugin_check_refuses_bad_files_with_the_reason() {
         "{text}"
     );
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    // `leaderElection` is accepted but ignored with a warning, logged while
+    // the configuration loads (before the missing cluster file fails the run).
+    let config = scratch(
+        "warning-config.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nleaderElection: {leaderElect: true}\n",
+    );
+    let output = scheduler()
+        .args([
+            "simulate",
+            "--cluster",
+            "/nonexistent.yaml",
+            "--plugins",
+            "/nonexistent",
+            "--config",
+        ])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(stderr.contains("leaderElection"), "{stderr}");
+    assert!(!stderr.contains("\x1b["), "{stderr:?}");
+}
