@@ -20,8 +20,10 @@
 //! crates, so nothing needs `cargo install`. A language is rebuilt only when
 //! its sources, the WIT or its tool versions change (a digest of them is kept
 //! beside the component), so a warm `cargo xtask test` pays only for hashing.
+//! The C example's Debian packages are installed by `cargo xtask test`'s
+//! set-up ([`crate::setup`]); here they are only checked.
 
-use crate::run;
+use crate::{run, step};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -73,15 +75,7 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
     let out = target_dir.join("example-plugins");
     std::fs::create_dir_all(&out)?;
     let scratch = target_dir.join("examples-build");
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(root.join("plugins/examples"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    folders.sort();
-    for source in folders {
-        let Some(language) = Language::of(&source)? else {
-            continue;
-        };
+    for (source, language) in folders(root)? {
         let name = source
             .file_name()
             .unwrap_or_default()
@@ -89,26 +83,23 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
             .to_string();
         let work = scratch.join(&name);
         std::fs::create_dir_all(&work)?;
-        let tools = match language {
-            Language::Go => go_version()?,
-            Language::JavaScript => npm_tools(&source)?.display().to_string(),
-            Language::Python => componentize_py(&source)?.display().to_string(),
-            Language::C => clang_version()?,
-        };
+        let tools = tools(language, &source)?;
         let component = out.join(format!("{name}.wasm"));
         let stamp = out.join(format!(".{name}.inputs"));
         let digest = inputs_digest(root, &source, &tools)?;
         if component.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&digest) {
             continue;
         }
-        eprintln!("building plugins/examples/{name}");
-        let bytes = match language {
-            Language::Go => build_go(root, &source, &work),
-            Language::JavaScript => build_javascript(root, &source, &work),
-            Language::Python => build_python(root, &source, &work),
-            Language::C => build_c(root, &source, &work),
-        }
-        .with_context(|| format!("building plugins/examples/{name}"))?;
+        let bytes = step(
+            &format!("building plugins/examples/{name}"),
+            "",
+            || match language {
+                Language::Go => build_go(root, &source, &work),
+                Language::JavaScript => build_javascript(root, &source, &work),
+                Language::Python => build_python(root, &source, &work),
+                Language::C => build_c(root, &source, &work),
+            },
+        )?;
         write_atomically(&component, &bytes)?;
         std::fs::write(&stamp, digest)?;
     }
@@ -120,6 +111,44 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
 /// `kws:scheduler@0.2.0`, which the host still serves, so the languages
 /// test shows components of the earlier world placing pods as before.
 const EXAMPLES_WIT: &str = "wit/0.2.0";
+
+/// Installs (or checks) the tools of every example folder's language, as
+/// [`build`] would before building: the pinned npm and PyPI packages under
+/// `$KWS_CACHE`, and that Go and clang are there.
+pub fn install_tools(root: &Path) -> Result<()> {
+    for (source, language) in folders(root)? {
+        tools(language, &source)?;
+    }
+    Ok(())
+}
+
+/// The folders under `plugins/examples/` that are built here, sorted, with
+/// their language.
+fn folders(root: &Path) -> Result<Vec<(PathBuf, Language)>> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root.join("plugins/examples"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    let mut built = Vec::new();
+    for folder in folders {
+        if let Some(language) = Language::of(&folder)? {
+            built.push((folder, language));
+        }
+    }
+    Ok(built)
+}
+
+/// A language's tools, installed when they are pinned and missing, as a
+/// string that changes when they do (a version or an install location).
+fn tools(language: Language, source: &Path) -> Result<String> {
+    Ok(match language {
+        Language::Go => go_version()?,
+        Language::JavaScript => npm_tools(source)?.display().to_string(),
+        Language::Python => componentize_py(source)?.display().to_string(),
+        Language::C => clang_version()?,
+    })
+}
 
 /// A digest of everything a language's component is built from: its
 /// sources, the WIT, and the tools (versions or install locations).
@@ -234,10 +263,19 @@ fn npm_tools(source: &Path) -> Result<PathBuf> {
     if std::fs::read(tools.join("package-lock.json")).ok() != Some(lock.clone()) || !cli.exists() {
         std::fs::copy(source.join("package.json"), tools.join("package.json"))?;
         std::fs::write(tools.join("package-lock.json"), &lock)?;
-        run(Command::new("npm")
-            .current_dir(&tools)
-            .args(["ci", "--no-audit", "--no-fund"]))
-        .context("npm is needed for the JavaScript example")?;
+        step(
+            &format!(
+                "installing the JavaScript example's npm packages into {}",
+                tools.display()
+            ),
+            "package-lock.json; a minute",
+            || {
+                run(Command::new("npm")
+                    .current_dir(&tools)
+                    .args(["ci", "--no-audit", "--no-fund"]))
+                .context("npm is needed for the JavaScript example")
+            },
+        )?;
     }
     Ok(cli)
 }
@@ -275,11 +313,20 @@ fn componentize_py(source: &Path) -> Result<PathBuf> {
     let cli = venv.join("bin/componentize-py");
     let installed = output(Command::new(&cli).arg("--version")).unwrap_or_default();
     if !installed.split_whitespace().any(|w| w == wanted) {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-            .context("python3 with venv is needed for the Python example")?;
-        run(Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "-r"])
-            .arg(&requirements))?;
+        step(
+            &format!(
+                "installing componentize-py {wanted} into {}",
+                venv.display()
+            ),
+            "a venv from requirements.txt; a minute",
+            || {
+                run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+                    .context("python3 with venv is needed for the Python example")?;
+                run(Command::new(venv.join("bin/pip"))
+                    .args(["install", "--quiet", "-r"])
+                    .arg(&requirements))
+            },
+        )?;
     }
     Ok(cli)
 }
@@ -306,7 +353,8 @@ fn build_python(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
 
 fn clang_version() -> Result<String> {
     let version = output(Command::new("clang").arg("--version")).context(
-        "clang is needed for the C example: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32",
+        "clang is needed for the C example: apt-get update && apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32 \
+         (`cargo xtask test` installs them when run as root)",
     )?;
     Ok(version.lines().next().unwrap_or_default().to_string())
 }

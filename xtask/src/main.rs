@@ -9,10 +9,13 @@
 //! to `<target-dir>/example-plugins/<language>.wasm` ([`examples`]).
 
 mod examples;
+mod setup;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -25,8 +28,14 @@ tasks:
                     JavaScript, Python, C) into <target-dir>/example-plugins
   simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
                     (ARGS go to `kube-wasm-scheduler simulate`)
-  test              build the plugins and examples, then fmt --check, clippy -D warnings,
-                    every test of the workspace, and a small side-by-side load run
+  setup             install what `test` needs when it is missing, and run nothing
+                    (the first step of `test`)
+  test              install what the tests need when it is missing (Debian packages
+                    through apt-get, clippy and rustfmt, the wasm32-wasip2 target,
+                    the examples' pinned npm and PyPI tools, the Go-built test
+                    cluster and oracle), build the plugins and examples, then
+                    fmt --check, clippy -D warnings, every test of the workspace,
+                    and a small side-by-side load run
   perf [ARGS]       release build, then the side-by-side load runs of `kws-perf` on real
                     test clusters (ARGS go to kws-perf, e.g. --size 5000/1000/5000
                     --workload scheduling-basic); tables and plots go to bench/results
@@ -36,11 +45,13 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let task = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
+    let _ = TASK.set(task.clone());
     let root = workspace_root()?;
     match task.as_str() {
         "plugins" => build_components(&root).map(|_| ()),
         "examples" => build_examples(&root).map(|_| ()),
         "simulate" => simulate(&root, &rest),
+        "setup" => setup::for_tests(&root, &target_directory(&metadata(&root)?)?),
         "test" => test(&root),
         "perf" => perf(&root, &rest),
         "" | "help" | "--help" | "-h" => {
@@ -89,23 +100,8 @@ struct ComponentCrate {
 /// `plugins/examples/rust`, goes with the other languages' examples as
 /// `rust.wasm`.
 fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
-    let output = Command::new(cargo())
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .context("running cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    let target_dir = PathBuf::from(
-        metadata["target_directory"]
-            .as_str()
-            .context("cargo metadata has no target_directory")?,
-    );
+    let metadata = metadata(root)?;
+    let target_dir = target_directory(&metadata)?;
     let mut crates = Vec::new();
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let manifest = Path::new(package["manifest_path"].as_str().unwrap_or_default());
@@ -154,6 +150,31 @@ fn component_crates(root: &Path) -> Result<(PathBuf, Vec<ComponentCrate>)> {
     Ok((target_dir, crates))
 }
 
+/// The workspace's `cargo metadata`, without dependencies.
+fn metadata(root: &Path) -> Result<serde_json::Value> {
+    let output = Command::new(cargo())
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The target directory cargo builds into (honouring `CARGO_TARGET_DIR`).
+fn target_directory(metadata: &serde_json::Value) -> Result<PathBuf> {
+    Ok(PathBuf::from(
+        metadata["target_directory"]
+            .as_str()
+            .context("cargo metadata has no target_directory")?,
+    ))
+}
+
 /// Builds every component crate and returns the plugin directory.
 fn build_components(root: &Path) -> Result<PathBuf> {
     ensure_wasm_target(root)?;
@@ -165,7 +186,11 @@ fn build_components(root: &Path) -> Result<PathBuf> {
     for c in &crates {
         build.args(["--package", &c.package]);
     }
-    run(&mut build)?;
+    step(
+        "building the plugin components",
+        "wasm32-wasip2, `plugin` profile",
+        || run(&mut build),
+    )?;
     let built = target_dir.join(WASM_TARGET).join("plugin");
     for c in &crates {
         let destination = target_dir.join(c.destination);
@@ -196,6 +221,7 @@ fn ensure_wasm_target(root: &Path) -> Result<()> {
     if rustlib.join(WASM_TARGET).exists() {
         return Ok(());
     }
+    eprintln!("{}adding the {WASM_TARGET} target (rustup)...", prefix());
     let added = Command::new("rustup")
         .args(["target", "add", WASM_TARGET])
         .status()
@@ -248,40 +274,60 @@ fn simulate(root: &Path, args: &[String]) -> Result<()> {
     run(&mut command)
 }
 
+/// `cargo xtask test`: the set-up ([`setup`]), the components, then every
+/// check, each a step with its time.
 fn test(root: &Path) -> Result<()> {
+    setup::for_tests(root, &target_directory(&metadata(root)?)?)?;
     let plugins = build_examples(root)?;
-    run(Command::new(cargo())
-        .current_dir(root)
-        .args(["fmt", "--all", "--check"]))?;
-    run(Command::new(cargo()).current_dir(root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(Command::new(cargo())
-        .current_dir(root)
-        .env("KWS_PLUGIN_DIR", &plugins)
-        .args(["test", "--workspace"]))?;
+    step("cargo fmt --check", "", || {
+        run(Command::new(cargo())
+            .current_dir(root)
+            .args(["fmt", "--all", "--check"]))
+    })?;
+    step("cargo clippy -D warnings", "minutes cold", || {
+        run(Command::new(cargo()).current_dir(root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step(
+        "cargo test --workspace",
+        "the longest step: every test binary, and the end-to-end tests start real test clusters",
+        || {
+            run(Command::new(cargo())
+                .current_dir(root)
+                .env("KWS_PLUGIN_DIR", &plugins)
+                .args(["test", "--workspace"]))
+        },
+    )?;
     // The load driver end to end, small, with the debug build: it checks
     // that every contender places every pod; its figures mean nothing here.
     let out = plugins
         .parent()
         .context("the plugin directory is inside the target directory")?
         .join("perf-smoke");
-    let smoke = ["--size", "500/100/1000", "--workload", "scheduling-basic"].map(String::from);
-    run_perf(root, &plugins, Profile::Debug, &out, &smoke)?;
-    let backlog = [
-        "--size",
-        "500/100/500",
-        "--workload",
-        "scheduling-basic",
-        "--backlog",
-    ]
-    .map(String::from);
-    run_perf(root, &plugins, Profile::Debug, &out, &backlog)
+    step(
+        "side-by-side load runs",
+        "500 nodes; ours, kube-scheduler and a no-decision binder must each place every pod",
+        || {
+            let smoke =
+                ["--size", "500/100/1000", "--workload", "scheduling-basic"].map(String::from);
+            run_perf(root, &plugins, Profile::Debug, &out, &smoke)?;
+            let backlog = [
+                "--size",
+                "500/100/500",
+                "--workload",
+                "scheduling-basic",
+                "--backlog",
+            ]
+            .map(String::from);
+            run_perf(root, &plugins, Profile::Debug, &out, &backlog)
+        },
+    )
 }
 
 /// The side-by-side comparison with release builds; results go to
@@ -337,6 +383,43 @@ fn run_perf(
         .args(args))
 }
 
+/// The task being run (`test`, `examples`, ...), for the progress lines.
+static TASK: OnceLock<String> = OnceLock::new();
+
+/// What starts each progress line: `xtask test: `.
+fn prefix() -> String {
+    match TASK.get().map(String::as_str) {
+        None | Some("") => "xtask: ".to_string(),
+        Some(task) => format!("xtask {task}: "),
+    }
+}
+
+/// Runs one long step between two progress lines on stderr: `what` (and
+/// `note`, e.g. how long it takes, when not empty) before, how long it
+/// took after. An error names the step.
+fn step<T>(what: &str, note: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let prefix = prefix();
+    if note.is_empty() {
+        eprintln!("{prefix}{what}...");
+    } else {
+        eprintln!("{prefix}{what} ({note})...");
+    }
+    let start = Instant::now();
+    let value = f().with_context(|| what.to_string())?;
+    eprintln!("{prefix}{what}: done in {}", took(start.elapsed()));
+    Ok(value)
+}
+
+/// `42s`, `3m 05s`, `1h 02m`.
+fn took(elapsed: Duration) -> String {
+    let secs = elapsed.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
@@ -349,4 +432,17 @@ fn run(command: &mut Command) -> Result<()> {
         bail!("{command:?} failed with {status}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_times_read_at_a_glance() {
+        assert_eq!(took(Duration::from_millis(400)), "0s");
+        assert_eq!(took(Duration::from_secs(42)), "42s");
+        assert_eq!(took(Duration::from_secs(185)), "3m 05s");
+        assert_eq!(took(Duration::from_secs(3725)), "1h 02m");
+    }
 }
