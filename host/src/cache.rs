@@ -333,8 +333,24 @@ impl Cache {
 
     /// Adds or updates a pod the cluster reports bound to `node`: confirms
     /// an assumed pod, and counts pods bound by anyone else.
+    ///
+    /// Pods are known by uid, which the apiserver (and the embedded
+    /// cluster) gives each pod afresh. A pod under a uid the cache holds for
+    /// another pod (another namespace or name: those never change for one
+    /// object) is never taken for it: it is logged as an error and not
+    /// counted, and the first pod stays as it was.
     pub fn set_bound_pod(&mut self, pod: Pod, node: &str) {
         if let Some(existing) = self.pods.get_mut(&pod.uid) {
+            let held = &existing.record;
+            if (&held.namespace, &held.name) != (&pod.namespace, &pod.name) {
+                tracing::error!(
+                    uid = pod.uid,
+                    held = format!("{}/{}", held.namespace, held.name),
+                    refused = format!("{}/{}", pod.namespace, pod.name),
+                    "two pods share a uid; the second is not counted"
+                );
+                return;
+            }
             if existing.node == node && existing.record == pod {
                 existing.assumed = false;
                 return;
@@ -509,6 +525,24 @@ mod tests {
         assert_eq!(replay(&cache, 0).0.requested.milli_cpu, 0);
         assert_eq!(replay(&cache, 1).0.requested.milli_cpu, 1000);
         assert_eq!(cache.pod_node(&p.uid), Some("n2"));
+    }
+
+    #[test]
+    fn two_pods_with_one_uid_are_never_merged() {
+        let mut cache = Cache::default();
+        cache.set_node(node("n1"));
+        let first = pod("a", "1");
+        let mut second = pod("b", "2");
+        second.uid = first.uid.clone();
+        cache.set_bound_pod(first.clone(), "n1");
+        cache.set_bound_pod(second.clone(), "n1");
+        let (usage, pods) = replay(&cache, 0);
+        assert_eq!((usage.requested.milli_cpu, pods), (1000, 1), "a stays");
+        assert_eq!(
+            cache.assume(second, "n1"),
+            Err(CacheError::AlreadyCached(first.uid.clone()))
+        );
+        assert_eq!(replay(&cache, 0).0.requested.milli_cpu, 1000);
     }
 
     #[test]

@@ -234,3 +234,41 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     assert!(stderr.contains("leaderElection"), "{stderr}");
     assert!(!stderr.contains("\x1b["), "{stderr:?}");
 }
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+#[test]
+fn pods_copied_with_one_uid_are_placed_as_distinct_pods() {
+    // Three copies of one `kubectl get -o yaml` output: the same uid.
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: small}\nstatus: {capacity: {cpu: '1', memory: 1Gi, pods: '10'}}\n",
+    );
+    for name in ["a", "b", "c"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default, uid: 6b1f3c1e-52a9-4b8e-a1c2-0d9e8f7a6b5c}}\nspec:\n  schedulerName: kube-wasm-scheduler\n  containers: [{{name: c, image: i, resources: {{requests: {{cpu: '1'}}}}}}]\n"
+        ));
+    }
+    let cluster = scratch("shared-uid.yaml", &yaml);
+    let output = scheduler()
+        .arg("simulate")
+        .arg("--cluster")
+        .arg(&cluster)
+        .arg("--plugins")
+        .arg(plugin_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let placed: Vec<&str> = stdout.lines().filter(|l| l.contains(" -> ")).collect();
+    assert_eq!(placed, ["default/a -> small"], "{stdout}");
+    for pod in ["default/b", "default/c"] {
+        assert!(
+            stdout.contains(&format!(
+                "{pod} unschedulable: 0/1 nodes are available: 1 Insufficient cpu"
+            )),
+            "{stdout}"
+        );
+    }
+}

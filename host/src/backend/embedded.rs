@@ -3,9 +3,10 @@
 //! apiserver does, including the watch events they cause.
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
-use crate::model::manifest::Manifests;
+use crate::model::manifest::{Manifests, uuid_shaped};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// An event the cluster recorded about a pod.
@@ -20,8 +21,11 @@ pub struct RecordedEvent {
 
 #[derive(Default)]
 struct State {
-    /// In creation order.
+    /// In creation order; no two share a uid.
     pods: Vec<Arc<core::Pod>>,
+    /// Every pod uid this cluster has held: as on an apiserver, a uid is
+    /// never given twice, not even after its pod is gone.
+    uids: HashSet<String>,
     nodes: Vec<Arc<core::Node>>,
     namespaces: Vec<Arc<core::Namespace>>,
     workloads: Vec<Workload>,
@@ -33,6 +37,30 @@ struct State {
 impl State {
     fn publish(&mut self, event: ClusterEvent) {
         self.sinks.retain(|sink| sink.send(event.clone()).is_ok());
+    }
+
+    /// Stores a pod under its uid, or under a fresh one when `fresh` (a
+    /// create), when it has none or when the uid was already given;
+    /// returns the pod as stored.
+    fn add_pod(&mut self, mut pod: core::Pod, fresh: bool) -> Arc<core::Pod> {
+        let meta = &mut pod.metadata;
+        let given = meta.uid.take().filter(|u| !u.is_empty() && !fresh);
+        let uid = match given {
+            Some(uid) if !self.uids.contains(&uid) => uid,
+            _ => {
+                let namespace = meta.namespace.as_deref().unwrap_or_default();
+                let name = meta.name.as_deref().unwrap_or_default();
+                (0u64..)
+                    .map(|n| uuid_shaped(&(self.uids.len(), n, namespace, name)))
+                    .find(|uid| !self.uids.contains(uid))
+                    .expect("an unused uid")
+            }
+        };
+        self.uids.insert(uid.clone());
+        meta.uid = Some(uid);
+        let pod = Arc::new(pod);
+        self.pods.push(pod.clone());
+        pod
     }
 
     fn pod_index(&self, pod: &PodRef) -> Option<usize> {
@@ -58,15 +86,21 @@ pub struct EmbeddedCluster {
 }
 
 impl EmbeddedCluster {
+    /// A cluster holding `objects`. Pods keep their uids, except a pod with
+    /// none or with one an earlier pod has: it gets a fresh one, so no two
+    /// pods are ever taken for one (see [`EmbeddedCluster::create_pod`]).
     pub fn new(objects: Manifests) -> Self {
+        let mut state = State {
+            nodes: objects.nodes.into_iter().map(Arc::new).collect(),
+            namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
+            workloads: objects.workloads,
+            ..State::default()
+        };
+        for pod in objects.pods {
+            state.add_pod(pod, false);
+        }
         EmbeddedCluster {
-            state: Mutex::new(State {
-                pods: objects.pods.into_iter().map(Arc::new).collect(),
-                nodes: objects.nodes.into_iter().map(Arc::new).collect(),
-                namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
-                workloads: objects.workloads,
-                ..State::default()
-            }),
+            state: Mutex::new(state),
         }
     }
 
@@ -107,12 +141,14 @@ impl EmbeddedCluster {
         state.publish(ClusterEvent::NodeApplied(node));
     }
 
-    /// Adds a pod and tells the watchers.
-    pub fn create_pod(&self, pod: core::Pod) {
-        let pod = Arc::new(pod);
+    /// Creates a pod and tells the watchers; returns its uid. As the
+    /// apiserver does, the pod gets a fresh uid, whatever `metadata.uid`
+    /// it came with.
+    pub fn create_pod(&self, pod: core::Pod) -> String {
         let mut state = self.lock();
-        state.pods.push(pod.clone());
-        state.publish(ClusterEvent::PodApplied(pod));
+        let pod = state.add_pod(pod, true);
+        state.publish(ClusterEvent::PodApplied(pod.clone()));
+        pod.metadata.uid.clone().unwrap_or_default()
     }
 
     /// Replaces a pod (matched by uid) and tells the watchers, as an update
@@ -233,5 +269,58 @@ impl Backend for EmbeddedCluster {
 
     async fn report_plugin(&self, notice: &PluginNotice) {
         self.lock().plugin_notices.push(notice.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::manifest;
+
+    fn pod(name: &str, uid: Option<&str>) -> core::Pod {
+        let mut pod = manifest::parse(
+            "t.yaml",
+            &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: c, image: i}}]}}\n"),
+        )
+        .unwrap()
+        .pods
+        .remove(0);
+        pod.metadata.uid = uid.map(str::to_string);
+        pod
+    }
+
+    fn uids(cluster: &EmbeddedCluster) -> Vec<String> {
+        cluster
+            .pods()
+            .iter()
+            .map(|p| p.metadata.uid.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn no_two_pods_share_a_uid() {
+        let objects = Manifests {
+            pods: vec![
+                pod("a", Some("same")),
+                pod("b", Some("same")),
+                pod("c", None),
+            ],
+            ..Manifests::default()
+        };
+        let cluster = EmbeddedCluster::new(objects);
+        let held = uids(&cluster);
+        assert_eq!(held[0], "same", "a unique uid is kept");
+        let distinct: HashSet<&String> = held.iter().collect();
+        assert_eq!(distinct.len(), 3, "{held:?}");
+        assert!(held.iter().all(|u| !u.is_empty()));
+
+        // Created pods get a fresh uid, never one given before, even to a
+        // pod since deleted.
+        let created = cluster.create_pod(pod("d", Some("same")));
+        assert!(!held.contains(&created));
+        cluster.delete_pod(&created);
+        let again = cluster.create_pod(pod("d", Some(created.as_str())));
+        assert_ne!(again, created);
+        assert_eq!(uids(&cluster).len(), 4);
     }
 }

@@ -906,8 +906,10 @@ fn default_pod(pod: &mut Pod, classes: &PriorityClasses) -> Result<(), String> {
     meta.namespace.get_or_insert_with(|| "default".to_string());
     let namespace = meta.namespace.clone().unwrap_or_default();
     let name = meta.name.clone().unwrap_or_default();
-    meta.uid
-        .get_or_insert_with(|| stable_uid(&namespace, &name));
+    // The uid is the apiserver's to give, a fresh one on every create: one
+    // set in the file (a copy of `kubectl get -o yaml`, shared by every copy)
+    // is replaced, so two pods never share one.
+    meta.uid = Some(stable_uid(&namespace, &name));
     let spec = pod.spec.get_or_insert_with(Default::default);
     if spec
         .scheduler_name
@@ -1061,13 +1063,18 @@ fn default_node(node: &mut Node) {
 }
 
 /// A UUID-shaped uid derived from the pod's name, so that simulations are
-/// reproducible.
+/// reproducible; distinct for distinct pods of a file, whose names are.
 fn stable_uid(namespace: &str, name: &str) -> String {
+    uuid_shaped(&(namespace, name))
+}
+
+/// A UUID-shaped string hashed from `seed`: the same seed, the same uid.
+pub(crate) fn uuid_shaped(seed: &impl std::hash::Hash) -> String {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let mut words = [0u64; 2];
-    for (seed, word) in words.iter_mut().enumerate() {
+    for (half, word) in words.iter_mut().enumerate() {
         let mut hasher = DefaultHasher::new();
-        (seed, namespace, name).hash(&mut hasher);
+        (half, seed).hash(&mut hasher);
         *word = hasher.finish();
     }
     let hex = format!("{:016x}{:016x}", words[0], words[1]);
@@ -1107,6 +1114,29 @@ mod tests {
         assert_eq!(tolerations.len(), 2, "DefaultTolerationSeconds adds two");
         assert_eq!(tolerations[0].toleration_seconds, Some(300));
         assert!(pod.metadata.uid.as_ref().is_some_and(|u| u.len() == 36));
+    }
+
+    #[test]
+    fn uids_given_in_the_file_are_replaced_as_on_create() {
+        // Copies of one `kubectl get -o yaml` output share its uid.
+        let copy = |name: &str| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, uid: 0d4f1a52-6e3c-4b59-9c4e-3f1e2d7a8b90}}\nspec: {{containers: [{{name: c, image: i}}]}}\n"
+            )
+        };
+        let objects = parse_ok(&[copy("a"), copy("b"), copy("c")].join("---\n"));
+        let uids: HashSet<&str> = objects
+            .pods
+            .iter()
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .collect();
+        assert_eq!(uids.len(), 3, "{uids:?}");
+        assert!(!uids.contains("0d4f1a52-6e3c-4b59-9c4e-3f1e2d7a8b90"));
+        assert_eq!(
+            parse_ok(&copy("a")).pods[0].metadata.uid,
+            objects.pods[0].metadata.uid,
+            "the same pod gets the same uid in every run"
+        );
     }
 
     #[test]
