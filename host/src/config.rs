@@ -126,6 +126,11 @@
 //!   extenders would change placements and is not supported.
 //! - `podInitialBackoffSeconds`, `podMaxBackoffSeconds`: honoured, see
 //!   [`Config::pod_initial_backoff`].
+//! - Bounds beyond kube-scheduler's, so that no value overflows a clock or
+//!   exhausts memory: `parallelism` at most [`MAX_PARALLELISM`] (256), the
+//!   pod backoffs at most a day (86400), `callTimeout` at most `1h`,
+//!   `quarantine.backoff` at most `24h`, `memoryLimit` at most `4Gi` (all
+//!   a 32-bit WebAssembly guest can address).
 //! - Unknown fields anywhere are errors, as kube-scheduler's strict decoding.
 
 use crate::model::quantity::Quantity;
@@ -205,13 +210,29 @@ pub const DEFAULT_QUARANTINE_BACKOFF: Duration = Duration::from_secs(30);
 pub const DEFAULT_POD_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_POD_MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+// Upper bounds of what a file may ask for. kube-scheduler checks only the
+// lower ones; past these a value is a typo or a denial of service (a
+// backoff that overflows the clock, a worker count that exhausts memory).
+
+/// Most `parallelism`: workers each hold an instance of every plugin.
+pub const MAX_PARALLELISM: usize = 256;
+/// Most `podInitialBackoffSeconds` and `podMaxBackoffSeconds`: one day.
+pub const MAX_POD_BACKOFF_SECONDS: i64 = 24 * 60 * 60;
+/// Most `callTimeout`: while a call runs, its worker schedules nothing.
+pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// Most `quarantine.backoff`.
+pub const MAX_QUARANTINE_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
+/// Most `memoryLimit`: 4 GiB, all a 32-bit WebAssembly guest can address.
+pub const MAX_MEMORY_LIMIT_BYTES: u64 = 4 << 30;
+
 /// The effective, validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// At least one; scheduler names are unique and non-empty.
     pub profiles: Vec<Profile>,
     /// Worker threads (and plugin instances per plugin) used to filter and
-    /// score in parallel. Default: [`std::thread::available_parallelism`],
+    /// score in parallel, 1 to [`MAX_PARALLELISM`]. Default:
+    /// [`std::thread::available_parallelism`] (at most [`MAX_PARALLELISM`]),
     /// at least 1 (kube-scheduler's fixed 16 would oversubscribe small
     /// machines, since each worker also holds its own plugin instances).
     pub parallelism: usize,
@@ -454,7 +475,7 @@ fn load(source_name: &str, text: &str) -> Result<(Config, Vec<String>)> {
 }
 
 fn default_parallelism() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PARALLELISM))
 }
 
 // --- The file's shape -------------------------------------------------------
@@ -759,10 +780,20 @@ fn yaml_text(value: &serde_yaml::Value) -> String {
 fn resolve(cx: &Cx, file: FileConfig) -> Result<Config> {
     let parallelism = match file.parallelism {
         None => default_parallelism(),
+        Some(n) if n <= 0 => {
+            return Err(cx.invalid("parallelism", format!("must be > 0, got {n}")));
+        }
         Some(n) => usize::try_from(n)
             .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| cx.invalid("parallelism", format!("must be > 0, got {n}")))?,
+            .filter(|n| *n <= MAX_PARALLELISM)
+            .ok_or_else(|| {
+                cx.invalid(
+                    "parallelism",
+                    format!(
+                        "must be at most {MAX_PARALLELISM} (each worker holds an instance of every plugin), got {n}"
+                    ),
+                )
+            })?,
     };
     let top_percentage = percentage(
         cx,
@@ -867,6 +898,17 @@ fn backoff(cx: &Cx, initial: Option<i64>, max: Option<i64>) -> Result<(Duration,
             "podMaxBackoffSeconds",
             format!("must be >= podInitialBackoffSeconds ({initial}), got {max}"),
         ));
+    }
+    for (field, value) in [
+        ("podInitialBackoffSeconds", initial),
+        ("podMaxBackoffSeconds", max),
+    ] {
+        if value > MAX_POD_BACKOFF_SECONDS {
+            return Err(cx.invalid(
+                field,
+                format!("must be at most {MAX_POD_BACKOFF_SECONDS} (one day), got {value}"),
+            ));
+        }
     }
     Ok((
         Duration::from_secs(initial.unsigned_abs()),
@@ -1419,7 +1461,12 @@ fn plugin_settings(
 ) -> Result<PluginSettings> {
     let call_timeout = match given.call_timeout {
         None => inherited.call_timeout,
-        Some(text) => positive_duration(cx, &format!("{path}.callTimeout"), text)?,
+        Some(text) => bounded_duration(
+            cx,
+            &format!("{path}.callTimeout"),
+            text,
+            (MAX_CALL_TIMEOUT, "1h"),
+        )?,
     };
     let memory_limit_bytes = match given.memory_limit {
         None => inherited.memory_limit_bytes,
@@ -1430,6 +1477,14 @@ fn plugin_settings(
             match quantity.value() {
                 bytes if bytes <= 0 => {
                     return Err(cx.invalid(field, format!("must be > 0, got `{text}`")));
+                }
+                bytes if bytes.unsigned_abs() > MAX_MEMORY_LIMIT_BYTES => {
+                    return Err(cx.invalid(
+                        field,
+                        format!(
+                            "must be at most 4Gi (all a 32-bit WebAssembly guest can address), got `{text}`"
+                        ),
+                    ));
                 }
                 bytes => bytes.unsigned_abs(),
             }
@@ -1455,8 +1510,12 @@ fn plugin_settings(
             quarantine.after_faults = after_faults;
         }
         if let Some(text) = &given.backoff {
-            quarantine.backoff =
-                positive_duration(cx, &format!("{path}.quarantine.backoff"), text)?;
+            quarantine.backoff = bounded_duration(
+                cx,
+                &format!("{path}.quarantine.backoff"),
+                text,
+                (MAX_QUARANTINE_BACKOFF, "24h"),
+            )?;
         }
     }
     Ok(PluginSettings {
@@ -1468,10 +1527,19 @@ fn plugin_settings(
     })
 }
 
-fn positive_duration(cx: &Cx, field: &str, DurationText(text): &DurationText) -> Result<Duration> {
+/// A duration > 0 and at most `max` (written as `max_text` in the error).
+fn bounded_duration(
+    cx: &Cx,
+    field: &str,
+    DurationText(text): &DurationText,
+    (max, max_text): (Duration, &str),
+) -> Result<Duration> {
     match parse_go_duration(text) {
         Err(why) => Err(cx.invalid(field, format!("invalid duration `{text}`: {why}"))),
         Ok(nanos) if nanos <= 0 => Err(cx.invalid(field, format!("must be > 0, got `{text}`"))),
+        Ok(nanos) if Duration::from_nanos(nanos.unsigned_abs()) > max => {
+            Err(cx.invalid(field, format!("must be at most {max_text}, got `{text}`")))
+        }
         Ok(nanos) => Ok(Duration::from_nanos(nanos.unsigned_abs())),
     }
 }
@@ -1854,6 +1922,11 @@ mod tests {
             ("parallelism: 0", "parallelism", "must be > 0, got 0"),
             ("parallelism: -3", "parallelism", "must be > 0, got -3"),
             (
+                "parallelism: 100000000000",
+                "parallelism",
+                "must be at most 256 (each worker holds an instance of every plugin), got 100000000000",
+            ),
+            (
                 "percentageOfNodesToScore: 101",
                 "percentageOfNodesToScore",
                 "must be between 0 and 100, got 101",
@@ -1882,6 +1955,16 @@ mod tests {
                 "podInitialBackoffSeconds: 20",
                 "podMaxBackoffSeconds",
                 "must be >= podInitialBackoffSeconds (20), got 10",
+            ),
+            (
+                "podInitialBackoffSeconds: 9223372036854775807\npodMaxBackoffSeconds: 9223372036854775807",
+                "podInitialBackoffSeconds",
+                "must be at most 86400 (one day), got 9223372036854775807",
+            ),
+            (
+                "podMaxBackoffSeconds: 86401",
+                "podMaxBackoffSeconds",
+                "must be at most 86400 (one day), got 86401",
             ),
             ("profiles: []", "profiles", "must list at least one profile"),
             (
@@ -2000,6 +2083,16 @@ mod tests {
                 "must be > 0, got `-1Mi`",
             ),
             (
+                "wasm: {plugins: [{name: A, memoryLimit: 5Gi}]}",
+                "wasm.plugins[0].memoryLimit",
+                "must be at most 4Gi (all a 32-bit WebAssembly guest can address), got `5Gi`",
+            ),
+            (
+                "wasm: {callTimeout: 2562047h}",
+                "wasm.callTimeout",
+                "must be at most 1h, got `2562047h`",
+            ),
+            (
                 "wasm: {memoryLimit: 12 MB}",
                 "wasm.memoryLimit",
                 "invalid quantity `12 MB`: quantities must match",
@@ -2038,6 +2131,11 @@ mod tests {
                 "wasm: {plugins: [{name: A, quarantine: {backoff: 0s}}]}",
                 "wasm.plugins[0].quarantine.backoff",
                 "must be > 0, got `0s`",
+            ),
+            (
+                "wasm: {quarantine: {backoff: 25h}}",
+                "wasm.quarantine.backoff",
+                "must be at most 24h, got `25h`",
             ),
             (
                 "wasm: {plugins: [{name: A, sha256: abc}]}",
@@ -2191,6 +2289,19 @@ mod tests {
         assert!(profile.runs_at("filter", "NodeResourcesFit"));
         assert!(!profile.runs_at("preScore", "TaintToleration"));
         assert!(profile.runs_at("permit", "Gang"));
+    }
+
+    #[test]
+    fn limits_at_their_bounds_are_accepted() {
+        let config = ok(
+            "parallelism: 256\npodInitialBackoffSeconds: 86400\npodMaxBackoffSeconds: 86400\nwasm: {callTimeout: 1h, memoryLimit: 4Gi, quarantine: {backoff: 24h}}\n",
+        );
+        assert_eq!(config.parallelism, 256);
+        assert_eq!(config.pod_max_backoff, Duration::from_secs(86400));
+        let wasm = &config.wasm.defaults;
+        assert_eq!(wasm.call_timeout, MAX_CALL_TIMEOUT);
+        assert_eq!(wasm.memory_limit_bytes, MAX_MEMORY_LIMIT_BYTES);
+        assert_eq!(wasm.quarantine.backoff, MAX_QUARANTINE_BACKOFF);
     }
 
     #[test]

@@ -217,7 +217,7 @@ impl SchedulingQueue {
         if entry.place != Place::InFlight {
             return;
         }
-        let backoff_until = now + backoff(timings, entry.pod.attempts);
+        let backoff_until = after(now, backoff(timings, entry.pod.attempts));
         entry.place = match &failure {
             Failure::Unschedulable(_) if !entry.moved_while_in_flight => Place::Unschedulable(now),
             _ => Place::Backoff(backoff_until),
@@ -254,7 +254,7 @@ impl SchedulingQueue {
             .values()
             .filter_map(|e| match e.place {
                 Place::Backoff(until) => Some(until),
-                Place::Unschedulable(since) => Some(since + max_wait),
+                Place::Unschedulable(since) => Some(after(since, max_wait)),
                 _ => None,
             })
             .min()
@@ -285,7 +285,7 @@ impl SchedulingQueue {
     /// off before the next attempt.
     pub fn readd_after_error(&mut self, pod: QueuedPod, message: String, now: Instant) {
         let uid = pod.uid().to_string();
-        let until = now + backoff(self.timings, pod.attempts);
+        let until = after(now, backoff(self.timings, pod.attempts));
         self.entries.insert(
             uid,
             Entry {
@@ -315,7 +315,7 @@ impl SchedulingQueue {
             .iter()
             .filter(|(_, e)| match e.place {
                 Place::Backoff(until) => until <= now,
-                Place::Unschedulable(since) => since + max_wait <= now,
+                Place::Unschedulable(since) => after(since, max_wait) <= now,
                 _ => false,
             })
             .map(|(uid, _)| uid.clone())
@@ -333,7 +333,7 @@ impl SchedulingQueue {
         let Place::Unschedulable(since) = entry.place else {
             return;
         };
-        let until = since + backoff(timings, entry.pod.attempts);
+        let until = after(since, backoff(timings, entry.pod.attempts));
         if until > now {
             entry.place = Place::Backoff(until);
         } else {
@@ -354,6 +354,18 @@ impl SchedulingQueue {
             uid: uid.to_string(),
             version: entry.version,
         });
+    }
+}
+
+/// `at + wait`, or the latest instant the clock can hold: timings too long
+/// to add (a [`QueueTimings`] built by hand; a configuration file cannot
+/// ask for more than a day) wait as long as they can, never panic.
+fn after(at: Instant, mut wait: Duration) -> Instant {
+    loop {
+        if let Some(until) = at.checked_add(wait) {
+            return until;
+        }
+        wait /= 2;
     }
 }
 
@@ -394,6 +406,29 @@ mod tests {
 
     fn pop_name(queue: &mut SchedulingQueue, now: Instant) -> Option<String> {
         queue.pop(now).map(|p| p.record.name)
+    }
+
+    #[test]
+    fn timings_too_long_for_the_clock_saturate() {
+        let t0 = Instant::now();
+        let forever = Duration::MAX;
+        let mut queue = SchedulingQueue::new(QueueTimings {
+            initial_backoff: forever,
+            max_backoff: forever,
+            max_unschedulable: forever,
+        });
+        add(&mut queue, "p", 0, t0);
+        let p = queue.pop(t0).unwrap();
+        queue.requeue(p.uid(), Failure::Error("x".into()), t0);
+        assert!(queue.next_wakeup().is_some_and(|t| t > t0));
+        assert!(queue.pop(t0 + Duration::from_secs(86400 * 365)).is_none());
+        let p = queue.get(&p.record.uid).unwrap().clone();
+        queue.readd_after_error(p.clone(), "bind failed".into(), t0);
+        add(&mut queue, "q", 0, t0);
+        let q = queue.pop(t0).unwrap();
+        queue.requeue(q.uid(), Failure::Unschedulable("no".into()), t0);
+        queue.move_all_to_active_or_backoff(t0);
+        assert!(queue.next_wakeup().is_some());
     }
 
     #[test]

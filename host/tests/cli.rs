@@ -272,3 +272,29 @@ fn pods_copied_with_one_uid_are_placed_as_distinct_pods() {
         );
     }
 }
+
+#[test]
+fn an_out_of_range_backoff_is_refused_naming_the_field() {
+    let config = scratch(
+        "huge-backoff.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\npodInitialBackoffSeconds: 9223372036854775807\npodMaxBackoffSeconds: 9223372036854775807\n",
+    );
+    let output = scheduler()
+        .args(["simulate", "--cluster"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/cluster.yaml"
+        ))
+        .args(["--plugins", "/nonexistent", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains(
+            "podInitialBackoffSeconds: must be at most 86400 (one day), got 9223372036854775807"
+        ),
+        "{}",
+        stderr_of(&output)
+    );
+}
