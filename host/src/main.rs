@@ -61,12 +61,18 @@ enum Command {
         plugins: PathBuf,
         #[command(flatten)]
         cache: CacheArgs,
-        /// Requests per second to the apiserver (binds, events, status).
-        #[arg(long, default_value_t = 50.0)]
+        /// Requests per second to the apiserver (binds, events, status):
+        /// a number > 0.
+        #[arg(long, default_value_t = 50.0, value_parser = requests_per_second)]
         kube_api_qps: f64,
         /// Requests allowed in a burst above the rate.
         #[arg(long, default_value_t = 100)]
         kube_api_burst: u32,
+        /// Seconds to wait at startup for the apiserver to answer (1 to
+        /// 3600); the first lists of the watched objects get as long before
+        /// a warning says they are late.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        connect_timeout: u64,
         /// Serve `/metrics` (scheduling latency histograms, under
         /// kube-scheduler's metric names) and `/healthz` over plain HTTP on
         /// this address, e.g. `0.0.0.0:10251`. Off when not given.
@@ -205,6 +211,7 @@ fn run() -> Result<()> {
             cache,
             kube_api_qps,
             kube_api_burst,
+            connect_timeout,
             metrics_address,
         } => {
             let config = load_config(config.as_deref())?;
@@ -221,7 +228,11 @@ fn run() -> Result<()> {
                 qps: kube_api_qps,
                 burst: kube_api_burst,
             };
-            let cluster = runtime.block_on(KubeCluster::connect(kubeconfig.as_deref(), limit))?;
+            let cluster = runtime.block_on(KubeCluster::connect_within(
+                kubeconfig.as_deref(),
+                limit,
+                std::time::Duration::from_secs(connect_timeout),
+            ))?;
             tracing::info!(profiles = config.profiles.len(), "scheduling");
             let mut scheduler = Scheduler::new(
                 framework,
@@ -242,6 +253,15 @@ fn run() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--kube-api-qps`: a finite number > 0.
+fn requests_per_second(text: &str) -> Result<f64, String> {
+    let qps: f64 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a number: {e}"))?;
+    RateLimit::check_qps(qps)
 }
 
 /// `plugin check`'s report.

@@ -235,6 +235,31 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     assert!(!stderr.contains("\x1b["), "{stderr:?}");
 }
 
+/// Runs a command to its end, or kills it after `patience`: a hang is a
+/// failure with the command's name, not a stuck test run.
+fn finish_within(command: &mut Command, patience: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > patience {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{command:?} still ran after {patience:?}; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
@@ -297,4 +322,58 @@ fn an_out_of_range_backoff_is_refused_naming_the_field() {
         "{}",
         stderr_of(&output)
     );
+}
+
+#[test]
+fn an_absurd_api_rate_is_refused_naming_the_flag() {
+    for qps in ["0", "-1", "NaN", "inf"] {
+        let output = scheduler()
+            .args(["run", "--plugins", "/nonexistent"])
+            .arg(format!("--kube-api-qps={qps}"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains("--kube-api-qps") && stderr.contains("must be a finite number"),
+            "{qps}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn run_gives_up_on_an_apiserver_that_never_answers() {
+    // Accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().take(8) {
+            open.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let kubeconfig = scratch(
+        "silent.kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        ),
+    );
+    let output = finish_within(
+        scheduler()
+            .args(["run", "--connect-timeout", "2", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .arg("--plugins")
+            .arg(plugin_dir()),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the cluster at http://127.0.0.1:{port}/: no answer to GET /version within 2s"
+        )),
+        "{stderr}"
+    );
+    drop(held);
 }

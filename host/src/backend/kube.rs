@@ -26,6 +26,11 @@ use tokio::runtime::Handle;
 /// The controller name our events carry.
 pub const REPORTING_CONTROLLER: &str = "kube-wasm-scheduler";
 
+/// How long [`KubeCluster::connect`] waits for the apiserver to answer, and
+/// how long the first lists may take before a warning says so: an address
+/// that accepts connections and never answers costs an error, not silence.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why the cluster could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -44,8 +49,41 @@ pub enum ConnectError {
 /// `--kube-api-burst`. Watches are not limited.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
+    /// Requests per second: finite and > 0 (see [`RateLimit::check_qps`]).
     pub qps: f64,
     pub burst: u32,
+}
+
+impl RateLimit {
+    /// Refuses a rate that is not a finite number > 0 (0 would mean one
+    /// request and then none ever again; NaN and infinity mean nothing).
+    ///
+    /// ```
+    /// use kws_host::backend::kube::RateLimit;
+    /// assert_eq!(RateLimit::check_qps(0.5), Ok(0.5));
+    /// assert!(RateLimit::check_qps(0.0).is_err());
+    /// assert!(RateLimit::check_qps(f64::NAN).is_err());
+    /// ```
+    pub fn check_qps(qps: f64) -> Result<f64, String> {
+        if qps.is_finite() && qps > 0.0 {
+            Ok(qps)
+        } else {
+            Err(format!(
+                "must be a finite number of requests per second > 0, got {qps}"
+            ))
+        }
+    }
+}
+
+/// The longest a request waits for the rate limit: what a rate too small
+/// to represent (one given to the library unchecked) comes down to.
+const MAX_RATE_WAIT: Duration = Duration::from_secs(60 * 60);
+
+/// How long to wait to owe `deficit` tokens no more at `qps` tokens a
+/// second; at most [`MAX_RATE_WAIT`], whatever the numbers.
+fn rate_wait(deficit: f64, qps: f64) -> Duration {
+    Duration::try_from_secs_f64(deficit / qps.max(f64::MIN_POSITIVE))
+        .map_or(MAX_RATE_WAIT, |wait| wait.min(MAX_RATE_WAIT))
 }
 
 impl Default for RateLimit {
@@ -84,7 +122,7 @@ impl Limiter {
             if *tokens >= 0.0 {
                 return;
             }
-            Duration::from_secs_f64(-*tokens / self.limit.qps.max(f64::MIN_POSITIVE))
+            rate_wait(-*tokens, self.limit.qps)
         };
         tokio::time::sleep(wait).await;
     }
@@ -96,6 +134,10 @@ pub struct KubeCluster {
     recorder: Recorder,
     limiter: Limiter,
     runtime: Handle,
+    /// The apiserver's address, for messages.
+    url: String,
+    /// See [`DEFAULT_CONNECT_TIMEOUT`].
+    connect_timeout: Duration,
     /// The scheduler's own Pod (`POD_NAMESPACE`, `POD_NAME`, `POD_UID` from
     /// the downward API): what plugin notices are recorded about. Outside a
     /// pod they are only logged.
@@ -105,10 +147,21 @@ pub struct KubeCluster {
 impl KubeCluster {
     /// Connects with `kubeconfig` if given, else as kube-rs infers it (the
     /// in-cluster service account, `$KUBECONFIG`, `~/.kube/config`), and
-    /// checks that the apiserver answers.
+    /// checks that the apiserver answers within [`DEFAULT_CONNECT_TIMEOUT`].
     pub async fn connect(
         kubeconfig: Option<&Path>,
         limit: RateLimit,
+    ) -> Result<KubeCluster, ConnectError> {
+        Self::connect_within(kubeconfig, limit, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// [`KubeCluster::connect`], waiting at most `timeout` for the
+    /// apiserver's answer; the first lists of the watch get as long before
+    /// a warning names the address.
+    pub async fn connect_within(
+        kubeconfig: Option<&Path>,
+        limit: RateLimit,
+        timeout: Duration,
     ) -> Result<KubeCluster, ConnectError> {
         let config = match kubeconfig {
             Some(path) => {
@@ -130,13 +183,21 @@ impl KubeCluster {
             url: url.clone(),
             detail: e.to_string(),
         })?;
-        client
-            .apiserver_version()
-            .await
-            .map_err(|e| ConnectError::Unreachable {
-                url,
-                detail: e.to_string(),
-            })?;
+        match tokio::time::timeout(timeout, client.apiserver_version()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(ConnectError::Unreachable {
+                    url,
+                    detail: e.to_string(),
+                });
+            }
+            Err(_) => {
+                return Err(ConnectError::Unreachable {
+                    url,
+                    detail: format!("no answer to GET /version within {timeout:?}"),
+                });
+            }
+        }
         let reporter = Reporter {
             controller: REPORTING_CONTROLLER.to_string(),
             instance: std::env::var("POD_NAME").ok(),
@@ -158,6 +219,8 @@ impl KubeCluster {
             client,
             limiter: Limiter::new(limit),
             runtime: Handle::current(),
+            url,
+            connect_timeout: timeout,
             own_pod,
         })
     }
@@ -312,6 +375,18 @@ impl Backend for KubeCluster {
     fn watch(&self, sink: EventSink) {
         // Namespaces, nodes, pods and the four workload kinds.
         let unsynced = Arc::new(AtomicUsize::new(7));
+        // Nothing is scheduled before every kind is listed: say so when
+        // that takes long, rather than wait in silence.
+        let (waiting, url, patience) = (unsynced.clone(), self.url.clone(), self.connect_timeout);
+        self.runtime.spawn(async move {
+            tokio::time::sleep(patience).await;
+            let left = waiting.load(Ordering::Acquire);
+            if left > 0 {
+                tracing::warn!(
+                    "the cluster at {url} has not listed {left} of the 7 watched kinds within {patience:?}; nothing is scheduled until it does"
+                );
+            }
+        });
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         self.runtime.spawn(follow(
             "namespaces",
@@ -489,5 +564,22 @@ pub fn binding(pod: &PodRef, node: &str) -> Binding {
             name: Some(node.to_string()),
             ..Default::default()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_rates_wait_a_bounded_time_without_panicking() {
+        assert_eq!(rate_wait(1.0, 50.0), Duration::from_millis(20));
+        for qps in [0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 1e-300] {
+            assert_eq!(rate_wait(1.0, qps), MAX_RATE_WAIT, "{qps}");
+        }
+        assert_eq!(rate_wait(1.0, f64::INFINITY), Duration::ZERO);
+        for qps in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            assert!(RateLimit::check_qps(qps).is_err(), "{qps}");
+        }
     }
 }
