@@ -12,13 +12,15 @@
 //! Kubernetes objects into the records plugins see ([`wit`]);
 //! [`plugin_dir`] watches the plugin files and hands new versions to the
 //! loop. [`metrics`] times each attempt. [`simulate`] and [`explain`] run
-//! the framework on a cluster file.
+//! the framework on a cluster file. [`files`] reads the files a user names
+//! within a size limit.
 
 pub mod backend;
 pub mod binder;
 pub mod cache;
 pub mod config;
 pub mod explain;
+pub mod files;
 pub mod framework;
 pub mod metrics;
 pub mod model;

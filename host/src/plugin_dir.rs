@@ -11,8 +11,13 @@
 //! that write in place (a half-written file fails to load and is refused;
 //! the write's last event triggers another look), and ConfigMap volumes
 //! that swap a symlink. A slow rescan catches anything the events missed.
+//! Only regular files (or symlinks to them) of at most
+//! [`MAX_PLUGIN_BYTES`](crate::runtime::MAX_PLUGIN_BYTES) are read: a FIFO
+//! or a device named `*.wasm` is refused, never waited on.
 
-use crate::runtime::{LoadError, LoadedPlugin, Loader, first_of_each_name, plugin_files};
+use crate::runtime::{
+    LoadError, LoadedPlugin, Loader, first_of_each_name, plugin_files, read_plugin_file,
+};
 use notify::{RecursiveMode, Watcher};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -94,15 +99,22 @@ impl Scanner {
         {
             return None;
         }
-        let bytes = match std::fs::read(file) {
+        let bytes = match read_plugin_file(file) {
             Ok(bytes) => bytes,
             // Gone between listing and reading: the next scan sees it.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                return Some(PluginUpdate::Refused(LoadError {
-                    file: file.to_path_buf(),
-                    detail: format!("cannot read: {e}"),
-                }));
+            Err(_) if std::fs::metadata(file).is_err() => return None,
+            Err(error) => {
+                // Not a regular file, too large, not a component's header:
+                // reported once, not at every scan while the reason holds.
+                let digest = format!("refused: {}", error.detail);
+                let same = self.seen.get(file).is_some_and(|old| old.digest == digest);
+                let seen = Seen {
+                    len,
+                    modified,
+                    digest,
+                };
+                self.seen.insert(file.to_path_buf(), seen);
+                return (!same).then_some(PluginUpdate::Refused(error));
             }
         };
         let digest = crate::runtime::sha256_hex(&bytes);
@@ -284,6 +296,34 @@ mod tests {
             [format!("removed {}", a.display())]
         );
         assert!(scanner.scan().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn fifos_and_devices_are_refused_once_without_blocking() {
+        let dir = temp_dir("special");
+        let fifo = dir.join("fifo.wasm");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let zero = dir.join("zero.wasm");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let mut scanner = scanner(&dir);
+        let (done, scans) = channel();
+        std::thread::spawn(move || {
+            let first = summary(&scanner.scan());
+            let _ = done.send((first, summary(&scanner.scan())));
+        });
+        let (first, second) = scans
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the scans finish");
+        assert_eq!(
+            first,
+            [
+                format!("refused {}", fifo.display()),
+                format!("refused {}", zero.display())
+            ]
+        );
+        assert!(second.is_empty(), "reported once: {second:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

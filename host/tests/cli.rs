@@ -298,6 +298,82 @@ fn pods_copied_with_one_uid_are_placed_as_distinct_pods() {
     }
 }
 
+fn mkfifo(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+    let made = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success());
+}
+
+#[test]
+fn a_fifo_or_device_named_wasm_is_refused_without_waiting() {
+    let patience = std::time::Duration::from_secs(20);
+    let fifo = scratch("fifo-plugins/x.wasm", "");
+    mkfifo(&fifo);
+    let output = finish_within(scheduler().args(["plugin", "check"]).arg(&fifo), patience);
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains(&format!("{}: not a regular file (a FIFO)", fifo.display())),
+        "{}",
+        stderr_of(&output)
+    );
+    let output = finish_within(
+        scheduler()
+            .args(["simulate", "--cluster"])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/cluster.yaml"
+            ))
+            .arg("--plugins")
+            .arg(fifo.parent().unwrap()),
+        patience,
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("no plugin could be loaded from"),
+        "{}",
+        stderr_of(&output)
+    );
+
+    let zero = scratch("zero-plugins/zero.wasm", "");
+    std::fs::remove_file(&zero).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let output = finish_within(scheduler().args(["plugin", "check"]).arg(&zero), patience);
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains(&format!(
+            "{}: not a regular file (a character device)",
+            zero.display()
+        )),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn a_plugin_file_over_the_size_limit_is_refused_unread() {
+    let big = scratch("big-plugins/big.wasm", "");
+    // Sparse: 200 MB of size, no disk.
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    let output = finish_within(
+        scheduler().args(["plugin", "check"]).arg(&big),
+        std::time::Duration::from_secs(20),
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains(&format!(
+            "{}: a plugin file may be at most 64 MiB; this one is 209715200 bytes",
+            big.display()
+        )),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
 #[test]
 fn an_out_of_range_backoff_is_refused_naming_the_field() {
     let config = scratch(

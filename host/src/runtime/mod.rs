@@ -49,6 +49,41 @@ impl Default for Limits {
     }
 }
 
+/// The largest plugin file loaded, in bytes: 64 MiB. The largest real
+/// component, Python's interpreter with a policy, is about 18.5 MB.
+pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
+
+/// Reads a plugin file: a regular file (or a symlink to one; a FIFO or a
+/// device is refused without being opened for a blocking read) of at most
+/// [`MAX_PLUGIN_BYTES`]. The first 8 bytes are checked before the rest is
+/// read, so a large file that is no component costs one small read.
+pub fn read_plugin_file(file: &Path) -> Result<Vec<u8>, LoadError> {
+    use crate::files::{self, Kind};
+    let fail = |detail: String| LoadError {
+        file: file.to_path_buf(),
+        detail,
+    };
+    let mut reader = files::open(file, Kind::Regular, MAX_PLUGIN_BYTES, "a plugin file")
+        .map_err(|e| fail(e.to_string()))?;
+    let header = reader.read_prefix(8).map_err(|e| fail(e.to_string()))?;
+    check_header(&header).map_err(fail)?;
+    reader.read_rest(header).map_err(|e| fail(e.to_string()))
+}
+
+/// Refuses bytes that do not begin as a component does (the first 8 are
+/// enough); a truncated or malformed rest is left to the compiler.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err("not a WebAssembly file".to_string());
+    }
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        return Err(
+            "a core WebAssembly module, not a component: build for wasm32-wasip2 or wrap it with `wasm-tools component new`".to_string(),
+        );
+    }
+    Ok(())
+}
+
 /// A plugin that could not be loaded, with the file it came from.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {detail}", file.display())]
@@ -163,12 +198,10 @@ impl Loader {
         Loader { cache }
     }
 
-    /// Reads and loads one file (see [`LoadedPlugin::load`]).
+    /// Reads and loads one file (see [`LoadedPlugin::load`] and
+    /// [`read_plugin_file`]).
     pub fn load(&self, file: &Path) -> Result<LoadedPlugin, LoadError> {
-        let bytes = std::fs::read(file).map_err(|e| LoadError {
-            file: file.to_path_buf(),
-            detail: format!("cannot read: {e}"),
-        })?;
+        let bytes = read_plugin_file(file)?;
         self.load_bytes(file, &bytes)
     }
 
@@ -180,14 +213,7 @@ impl Loader {
             file: file.to_path_buf(),
             detail,
         };
-        if !bytes.starts_with(b"\0asm") {
-            return Err(fail("not a WebAssembly file".to_string()));
-        }
-        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-            return Err(fail(
-                "a core WebAssembly module, not a component: build for wasm32-wasip2 or wrap it with `wasm-tools component new`".to_string(),
-            ));
-        }
+        check_header(bytes).map_err(fail)?;
         let digest = sha256_hex(bytes);
         let (component, origin) = match &self.cache {
             Some(cache) => cache.component(engine(), &digest, bytes),
