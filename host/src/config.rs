@@ -348,10 +348,10 @@ impl WasmSettings {
 /// messages do.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{source_name}: cannot read: {error}")]
+    #[error("{source_name}: {error}")]
     Io {
         source_name: String,
-        error: std::io::Error,
+        error: crate::files::ReadError,
     },
     /// Not YAML, or not of the configuration's shape (unknown field, wrong
     /// type); serde_yaml's text carries the field path and line.
@@ -382,10 +382,19 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads and validates a configuration file; errors name the path.
+    /// Reads and validates a configuration file (a regular file or a pipe
+    /// of at most [`MAX_CONFIG_FILE_BYTES`](crate::files::MAX_CONFIG_FILE_BYTES));
+    /// errors name the path.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        use crate::files::{self, Kind, MAX_CONFIG_FILE_BYTES};
         let source_name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+        let text = files::read_to_string(
+            path,
+            Kind::RegularOrPipe,
+            MAX_CONFIG_FILE_BYTES,
+            "a configuration file",
+        )
+        .map_err(|error| ConfigError::Io {
             source_name: source_name.clone(),
             error,
         })?;

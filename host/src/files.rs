@@ -21,6 +21,12 @@ use std::fs::{File, FileType, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
 
+/// The largest cluster file (`--cluster`) read, in bytes: 256 MiB, several
+/// times `kubectl get -o yaml` of 5000 nodes and 50 000 pods.
+pub const MAX_CLUSTER_FILE_BYTES: u64 = 256 << 20;
+/// The largest configuration or kubeconfig file read, in bytes: 16 MiB.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 << 20;
+
 /// Which files a reader accepts, besides symlinks to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

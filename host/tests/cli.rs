@@ -375,6 +375,52 @@ fn a_plugin_file_over_the_size_limit_is_refused_unread() {
 }
 
 #[test]
+fn cluster_and_config_files_are_read_within_a_bound() {
+    let patience = std::time::Duration::from_secs(20);
+    let simulate = |cluster: &std::path::Path, config: Option<&std::path::Path>| {
+        let mut command = scheduler();
+        command
+            .arg("simulate")
+            .arg("--cluster")
+            .arg(cluster)
+            .args(["--plugins", "/nonexistent"]);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let output = finish_within(&mut command, patience);
+        assert!(!output.status.success());
+        stderr_of(&output)
+    };
+    let zero = std::path::Path::new("/dev/zero");
+    assert!(
+        simulate(zero, None).contains("/dev/zero: not a regular file (a character device)"),
+        "{}",
+        simulate(zero, None)
+    );
+    let huge = scratch("huge-cluster.yaml", "");
+    std::fs::File::options()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let stderr = simulate(&huge, None);
+    assert!(
+        stderr.contains("a cluster file may be at most 256 MiB; this one is 314572800 bytes"),
+        "{stderr}"
+    );
+    let cluster = scratch(
+        "small-cluster.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n}\n",
+    );
+    let stderr = simulate(&cluster, Some(zero));
+    assert!(
+        stderr.contains("/dev/zero: not a regular file (a character device)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_out_of_range_backoff_is_refused_naming_the_field() {
     let config = scratch(
         "huge-backoff.yaml",

@@ -169,7 +169,7 @@ impl KubeCluster {
                     path: path.display().to_string(),
                     detail,
                 };
-                let file = Kubeconfig::read_from(path).map_err(|e| fail(e.to_string()))?;
+                let file = read_kubeconfig(path).map_err(fail)?;
                 Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                     .await
                     .map_err(|e| fail(e.to_string()))?
@@ -334,6 +334,30 @@ async fn follow<K, F>(
             return; // the scheduler has stopped
         }
     }
+}
+
+/// Reads a kubeconfig as kube-rs does (relative file paths in it resolved
+/// against its directory), refusing a device, a directory or a file larger
+/// than [`MAX_CONFIG_FILE_BYTES`](crate::files::MAX_CONFIG_FILE_BYTES)
+/// before it is read. A pipe is read whole within that bound.
+fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, String> {
+    use crate::files::{self, Kind, MAX_CONFIG_FILE_BYTES};
+    let what = "a kubeconfig";
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.is_file() {
+        if meta.len() > MAX_CONFIG_FILE_BYTES {
+            return Err(files::ReadError::TooLarge {
+                what,
+                limit: MAX_CONFIG_FILE_BYTES,
+                size: Some(meta.len()),
+            }
+            .to_string());
+        }
+        return Kubeconfig::read_from(path).map_err(|e| e.to_string());
+    }
+    let text = files::read_to_string(path, Kind::RegularOrPipe, MAX_CONFIG_FILE_BYTES, what)
+        .map_err(|e| e.to_string())?;
+    Kubeconfig::from_yaml(&text).map_err(|e| e.to_string())
 }
 
 impl KubeCluster {
@@ -581,5 +605,11 @@ mod tests {
         for qps in [0.0, -5.0, f64::NAN, f64::INFINITY] {
             assert!(RateLimit::check_qps(qps).is_err(), "{qps}");
         }
+    }
+
+    #[test]
+    fn a_kubeconfig_that_is_a_device_or_too_large_is_refused_unread() {
+        let error = read_kubeconfig("/dev/zero".as_ref()).unwrap_err();
+        assert_eq!(error, "not a regular file (a character device)");
     }
 }

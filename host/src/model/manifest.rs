@@ -141,12 +141,26 @@ pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
 /// println!("{} nodes, {} pods", objects.nodes.len(), objects.pods.len());
 /// # Ok::<(), kws_host::model::manifest::ManifestError>(())
 /// ```
+///
+/// The file may be a regular file or a pipe (`<(kubectl get ...)`), of at
+/// most [`MAX_CLUSTER_FILE_BYTES`](crate::files::MAX_CLUSTER_FILE_BYTES);
+/// a device or a larger file is refused.
 pub fn read_file(path: &Path) -> Result<Manifests, ManifestError> {
+    use crate::files::{self, Kind, MAX_CLUSTER_FILE_BYTES};
     let source_name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+    let text = files::read_to_string(
+        path,
+        Kind::RegularOrPipe,
+        MAX_CLUSTER_FILE_BYTES,
+        "a cluster file",
+    )
+    .map_err(|e| ManifestError {
         source_name: source_name.clone(),
         document: 0,
-        message: format!("cannot read the file: {e}"),
+        message: match e {
+            files::ReadError::Io(e) => format!("cannot read the file: {e}"),
+            refused => refused.to_string(),
+        },
     })?;
     parse(&source_name, &text)
 }
