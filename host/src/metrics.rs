@@ -148,22 +148,47 @@ impl Metrics {
 
 /// Serves `metrics` on `listener` until the runtime stops: `GET /metrics`
 /// gives [`Metrics::render`], `GET /healthz` gives `ok`, anything else 404.
-/// One request per connection, as scrapers and probes send them.
+/// One request per connection, as scrapers and probes send them. A
+/// connection that has not sent its request within [`REQUEST_TIMEOUT`] is
+/// closed unanswered, so clients that connect and say nothing cannot pile
+/// up; when accepting fails (out of file descriptors), the loop waits a
+/// second instead of spinning.
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    serve_within(listener, metrics, REQUEST_TIMEOUT).await
+}
+
+/// How long a connection to [`serve`] may take to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve_within(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    request_timeout: Duration,
+) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
+        let mut stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: cannot accept a connection");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         };
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut request = Vec::new();
             let mut chunk = [0u8; 1024];
             // Only the request line matters; stop at the end of the headers.
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+            let read = async {
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
                 }
+            };
+            if tokio::time::timeout(request_timeout, read).await.is_err() {
+                return;
             }
             let line = String::from_utf8_lossy(&request);
             let path = line.split_whitespace().nth(1).unwrap_or_default();
@@ -215,6 +240,21 @@ mod tests {
             )
         );
         assert!(text.contains("scheduler_scheduling_algorithm_duration_seconds_count 1\n"));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_says_nothing_is_dropped() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let timeout = Duration::from_millis(200);
+        tokio::spawn(serve_within(listener, Arc::default(), timeout));
+        let mut silent = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut response = Vec::new();
+        let closed = tokio::time::timeout(timeout * 10, silent.read_to_end(&mut response)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0))),
+            "the connection is closed, unanswered: {closed:?}"
+        );
     }
 
     #[tokio::test]
