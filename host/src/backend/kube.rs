@@ -31,6 +31,12 @@ pub const REPORTING_CONTROLLER: &str = "kube-wasm-scheduler";
 /// that accepts connections and never answers costs an error, not silence.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long one request (a bind, an event, a status patch) waits for the
+/// apiserver's answer before it counts as failed: kube-rs sets no read
+/// timeout, and a bind stuck on a dead connection would hold one of the
+/// loop's bind slots for ever.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Why the cluster could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -138,6 +144,8 @@ pub struct KubeCluster {
     url: String,
     /// See [`DEFAULT_CONNECT_TIMEOUT`].
     connect_timeout: Duration,
+    /// See [`DEFAULT_REQUEST_TIMEOUT`].
+    request_timeout: Duration,
     /// The scheduler's own Pod (`POD_NAMESPACE`, `POD_NAME`, `POD_UID` from
     /// the downward API): what plugin notices are recorded about. Outside a
     /// pod they are only logged.
@@ -221,8 +229,32 @@ impl KubeCluster {
             runtime: Handle::current(),
             url,
             connect_timeout: timeout,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             own_pod,
         })
+    }
+
+    /// Sets how long each request waits for its answer (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> KubeCluster {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The request's result, or a message when the apiserver did not
+    /// answer within the request timeout.
+    async fn within_deadline<T, E: std::fmt::Display>(
+        &self,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<Result<T, E>, String> {
+        tokio::time::timeout(self.request_timeout, request)
+            .await
+            .map_err(|_| {
+                format!(
+                    "no answer from {} within {:?}",
+                    self.url, self.request_timeout
+                )
+            })
     }
 
     fn pods(&self, namespace: &str) -> Api<Pod> {
@@ -253,8 +285,13 @@ impl KubeCluster {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(pod = %pod, %error, reason, "event not recorded");
+        match self
+            .within_deadline(self.recorder.publish(&event, &reference))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(pod = %pod, %error, reason, "event not recorded"),
+            Err(error) => tracing::warn!(pod = %pod, %error, reason, "event not recorded"),
         }
     }
 }
@@ -482,10 +519,15 @@ impl Backend for KubeCluster {
     async fn bind(&self, pod: &PodRef, node: &str) -> Result<(), BindError> {
         self.limiter.acquire().await;
         let binding = binding(pod, node);
-        let result: Result<serde_json::Value, kube::Error> = self
-            .pods(&pod.namespace)
-            .create_subresource("binding", &pod.name, &PostParams::default(), &binding)
-            .await;
+        let (pods, params) = (self.pods(&pod.namespace), PostParams::default());
+        let request = pods
+            .create_subresource::<_, serde_json::Value>("binding", &pod.name, &params, &binding);
+        // Unanswered, the bind may still have happened: the retry then
+        // gets a conflict, and the informer reports the pod bound.
+        let result = self
+            .within_deadline(request)
+            .await
+            .map_err(BindError::Failed)?;
         match result {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => {
@@ -530,9 +572,15 @@ impl Backend for KubeCluster {
         };
         self.limiter.acquire().await;
         let api: Api<events::Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(error) = api.create(&PostParams::default(), &event).await {
-            tracing::warn!(%error, reason = notice.reason, "plugin event not recorded");
-        }
+        let created = self
+            .within_deadline(api.create(&PostParams::default(), &event))
+            .await;
+        let error = match created {
+            Ok(Ok(_)) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => error,
+        };
+        tracing::warn!(%error, reason = notice.reason, "plugin event not recorded");
     }
 
     async fn report_unschedulable(&self, pod: &PodRef, reason: &str, message: &str) {
@@ -559,17 +607,20 @@ impl Backend for KubeCluster {
                 }]
             }
         });
+        let pods = self.pods(&pod.namespace);
         let patched = self
-            .pods(&pod.namespace)
-            .patch_status(
+            .within_deadline(pods.patch_status(
                 &pod.name,
                 &PatchParams::default(),
                 &Patch::Strategic(&patch),
-            )
+            ))
             .await;
-        if let Err(error) = patched {
-            tracing::info!(pod = %pod, %error, "PodScheduled condition not updated");
-        }
+        let error = match patched {
+            Ok(Ok(_)) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => error,
+        };
+        tracing::info!(pod = %pod, %error, "PodScheduled condition not updated");
     }
 }
 /// The `pods/binding` object that puts `pod` on `node`; the uid makes the
@@ -605,6 +656,75 @@ mod tests {
         for qps in [0.0, -5.0, f64::NAN, f64::INFINITY] {
             assert!(RateLimit::check_qps(qps).is_err(), "{qps}");
         }
+    }
+
+    /// An apiserver that answers `GET /version` and then nothing else;
+    /// its kubeconfig.
+    fn stalling_apiserver(name: &str) -> std::path::PathBuf {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut request = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while stream.read(&mut byte).unwrap_or(0) == 1 {
+                        request.push(byte[0]);
+                        if !request.ends_with(b"\r\n\r\n") {
+                            continue;
+                        }
+                        if !request.starts_with(b"GET /version") {
+                            std::thread::park(); // never answers
+                        }
+                        let body = r#"{"major":"1","minor":"37","gitVersion":"v1.37.2","gitCommit":"x","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.25","compiler":"gc","platform":"linux/amd64"}"#;
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(response.as_bytes());
+                        request.clear();
+                    }
+                });
+            }
+        });
+        let path =
+            std::env::temp_dir().join(format!("kws-{name}-{}.kubeconfig", std::process::id()));
+        std::fs::write(
+            &path,
+            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: 'http://{address}'}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"),
+        )
+        .unwrap();
+        path
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unanswered_bind_fails_after_the_request_timeout() {
+        let kubeconfig = stalling_apiserver("stalling");
+        let cluster = KubeCluster::connect(Some(&kubeconfig), RateLimit::default())
+            .await
+            .unwrap()
+            .with_request_timeout(Duration::from_millis(300));
+        let pod = PodRef {
+            namespace: "default".into(),
+            name: "web".into(),
+            uid: "u".into(),
+        };
+        let bound = tokio::time::timeout(Duration::from_secs(10), cluster.bind(&pod, "n1"))
+            .await
+            .expect("the bind gives up by itself");
+        let Err(BindError::Failed(message)) = bound else {
+            panic!("{bound:?}");
+        };
+        assert!(message.contains("within 300ms"), "{message}");
+        let reported = tokio::time::timeout(
+            Duration::from_secs(10),
+            cluster.report_unschedulable(&pod, "Unschedulable", "no"),
+        )
+        .await;
+        assert!(reported.is_ok(), "the event and the patch give up too");
+        let _ = std::fs::remove_file(kubeconfig);
     }
 
     #[test]
