@@ -10,7 +10,7 @@ use kws_host::config::Config;
 use kws_host::framework::Framework;
 use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
-use kws_host::runtime::{CompileCache, Loader};
+use kws_host::runtime::{CompileCache, LoadedPlugin, Loader};
 use kws_host::scheduler::Scheduler;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -334,7 +334,25 @@ impl RunningScheduler {
 
     /// [`RunningScheduler::start`] with the credentials of `kubeconfig`.
     pub fn start_with_kubeconfig(kubeconfig: &Path, config: Config) -> RunningScheduler {
-        spawn(kubeconfig.to_path_buf(), config, None, |backend| backend)
+        spawn(
+            kubeconfig.to_path_buf(),
+            config,
+            None,
+            Vec::new(),
+            |backend| backend,
+        )
+    }
+
+    /// [`RunningScheduler::start`] with `extra` plugins beside the built
+    /// ones (fixtures).
+    pub fn start_with_plugins(
+        cluster: &TestCluster,
+        config: Config,
+        extra: Vec<Arc<LoadedPlugin>>,
+    ) -> RunningScheduler {
+        spawn(cluster.kubeconfig.clone(), config, None, extra, |backend| {
+            backend
+        })
     }
 
     /// [`RunningScheduler::start`] with the plugins of `dir`, watched as
@@ -347,9 +365,13 @@ impl RunningScheduler {
         cache: &Path,
     ) -> RunningScheduler {
         let watched = Some((dir.to_path_buf(), cache.to_path_buf()));
-        spawn(cluster.kubeconfig.clone(), config, watched, |backend| {
-            backend
-        })
+        spawn(
+            cluster.kubeconfig.clone(),
+            config,
+            watched,
+            Vec::new(),
+            |backend| backend,
+        )
     }
 
     /// [`RunningScheduler::start`], holding every bind until the test
@@ -359,9 +381,13 @@ impl RunningScheduler {
         config: Config,
     ) -> (RunningScheduler, mpsc::Receiver<HeldBind>) {
         let (held, binds) = mpsc::channel();
-        let scheduler = spawn(cluster.kubeconfig.clone(), config, None, move |inner| {
-            HoldingBinds { inner, held }
-        });
+        let scheduler = spawn(
+            cluster.kubeconfig.clone(),
+            config,
+            None,
+            Vec::new(),
+            move |inner| HoldingBinds { inner, held },
+        );
         (scheduler, binds)
     }
 
@@ -374,11 +400,12 @@ impl RunningScheduler {
 
 /// Runs the scheduler on its own thread, against the cluster `kubeconfig`
 /// reaches as `backend` wraps it, with the built plugins or those of a
-/// watched directory (and its compile cache).
+/// watched directory (and its compile cache), and `extra` ones.
 fn spawn<B: Backend>(
     kubeconfig: PathBuf,
     config: Config,
     watched: Option<(PathBuf, PathBuf)>,
+    extra: Vec<Arc<LoadedPlugin>>,
     backend: impl FnOnce(KubeCluster) -> B + Send + 'static,
 ) -> RunningScheduler {
     let (started, wait) = mpsc::channel();
@@ -393,6 +420,8 @@ fn spawn<B: Backend>(
             }
             None => (None, crate::plugins().to_vec()),
         };
+        let mut plugins = plugins;
+        plugins.extend(extra);
         let dir = crate::component_dir("plugins").display().to_string();
         let framework = Framework::new(&config, &plugins, &dir).unwrap_or_else(|e| panic!("{e}"));
         let runtime = tokio::runtime::Builder::new_multi_thread()

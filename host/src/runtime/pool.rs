@@ -362,6 +362,27 @@ impl PluginPool {
         )
     }
 
+    /// A call of the cycle about the node it chose: Reserve, Permit and
+    /// the binding points.
+    fn on_node<T>(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        node: NodeId,
+        name: &'static str,
+        f: fn(&Exports, &mut Store<HostState>, u64, NodeId) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            name,
+            |b, s| f(b, s, ctx.cycle, node),
+            Ok,
+        )
+    }
+
     pub fn reserve(
         &self,
         worker: usize,
@@ -369,14 +390,7 @@ impl PluginPool {
         pod: &Pod,
         node: NodeId,
     ) -> Result<Status, PluginError> {
-        self.call(
-            worker,
-            ctx,
-            Some(pod),
-            "reserve",
-            |b, s| b.reserve(s, ctx.cycle, node),
-            Ok,
-        )
+        self.on_node(worker, ctx, pod, node, "reserve", Exports::reserve)
     }
 
     pub fn unreserve(
@@ -386,14 +400,7 @@ impl PluginPool {
         pod: &Pod,
         node: NodeId,
     ) -> Result<(), PluginError> {
-        self.call(
-            worker,
-            ctx,
-            Some(pod),
-            "unreserve",
-            |b, s| b.unreserve(s, ctx.cycle, node),
-            Ok,
-        )
+        self.on_node(worker, ctx, pod, node, "unreserve", Exports::unreserve)
     }
 
     pub fn permit(
@@ -403,14 +410,7 @@ impl PluginPool {
         pod: &Pod,
         node: NodeId,
     ) -> Result<PermitResult, PluginError> {
-        self.call(
-            worker,
-            ctx,
-            Some(pod),
-            "permit",
-            |b, s| b.permit(s, ctx.cycle, node),
-            Ok,
-        )
+        self.on_node(worker, ctx, pod, node, "permit", Exports::permit)
     }
 
     pub fn pre_bind(
@@ -420,14 +420,7 @@ impl PluginPool {
         pod: &Pod,
         node: NodeId,
     ) -> Result<Status, PluginError> {
-        self.call(
-            worker,
-            ctx,
-            Some(pod),
-            "pre-bind",
-            |b, s| b.pre_bind(s, ctx.cycle, node),
-            Ok,
-        )
+        self.on_node(worker, ctx, pod, node, "pre-bind", Exports::pre_bind)
     }
 
     pub fn bind(
@@ -437,14 +430,7 @@ impl PluginPool {
         pod: &Pod,
         node: NodeId,
     ) -> Result<Status, PluginError> {
-        self.call(
-            worker,
-            ctx,
-            Some(pod),
-            "bind",
-            |b, s| b.bind(s, ctx.cycle, node),
-            Ok,
-        )
+        self.on_node(worker, ctx, pod, node, "bind", Exports::bind)
     }
 
     pub fn post_bind(
@@ -454,14 +440,7 @@ impl PluginPool {
         pod: &Pod,
         node: NodeId,
     ) -> Result<(), PluginError> {
-        self.call(
-            worker,
-            ctx,
-            Some(pod),
-            "post-bind",
-            |b, s| b.post_bind(s, ctx.cycle, node),
-            Ok,
-        )
+        self.on_node(worker, ctx, pod, node, "post-bind", Exports::post_bind)
     }
 
     /// PreEnqueue: whether the pod may enter the queue. `ctx.cycle` is a

@@ -1,0 +1,131 @@
+//! Permit and waiting pods against a real kube-apiserver: a plugin holds
+//! pods at Permit until its group is complete, and a pod whose wait times
+//! out is unreserved and tried again. The plugin is the `Framework`
+//! fixture (`tests/fixtures/framework`), whose Permit is a small gang.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::PostParams;
+use kws_host::config::Config;
+use kws_tests::api::{OURS, events_for, eventually, node, node_name, occurrences, pod};
+use kws_tests::cluster::{RunningScheduler, TestCluster};
+use kws_tests::fixture;
+use std::time::Duration;
+
+/// The default profile, with `Framework` added (it runs at every point it
+/// implements, Permit among them).
+fn config() -> Config {
+    Config::from_yaml(
+        "permit.yaml",
+        "
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: kube-wasm-scheduler
+  plugins:
+    permit:
+      enabled: [{name: Framework}]
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A pod of gang `group` of `size`, waiting at most `timeout_ms` at
+/// Permit.
+fn member(name: &str, group: &str, size: usize, timeout_ms: u64) -> Pod {
+    let mut pod = pod(name, OURS, "100m");
+    pod.metadata.labels = Some(
+        [
+            ("framework/permit", format!("gang-{size}")),
+            ("framework/group", group.to_string()),
+            ("framework/timeout-ms", timeout_ms.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    );
+    pod
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gang_of_two_is_bound_only_once_both_are_reserved() {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    nodes
+        .create(&PostParams::default(), &node("node-1", "4"))
+        .await
+        .unwrap();
+    let _scheduler =
+        RunningScheduler::start_with_plugins(&cluster, config(), vec![fixture("framework")]);
+
+    pods.create(&PostParams::default(), &member("first", "g", 2, 60_000))
+        .await
+        .unwrap();
+    // It is reserved and held at Permit: long enough for a bind to land.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        node_name(&pods.get("first").await.unwrap()),
+        None,
+        "the first member is not bound alone"
+    );
+
+    pods.create(&PostParams::default(), &member("second", "g", 2, 60_000))
+        .await
+        .unwrap();
+    for name in ["first", "second"] {
+        let bound = eventually(
+            &format!("{name} to be bound"),
+            Duration::from_secs(30),
+            || async { node_name(&pods.get(name).await.ok()?) },
+        )
+        .await;
+        assert_eq!(bound, "node-1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_times_out_unreserves_the_pod_and_requeues_it() {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // One Framework slot: a pod that kept it after its timeout would find
+    // no free slot on its next attempt.
+    let mut only = node("node-1", "4");
+    only.metadata.labels = Some([("framework/slots".to_string(), "1".to_string())].into());
+    nodes.create(&PostParams::default(), &only).await.unwrap();
+    let _scheduler =
+        RunningScheduler::start_with_plugins(&cluster, config(), vec![fixture("framework")]);
+
+    pods.create(&PostParams::default(), &member("alone", "lonely", 2, 1_000))
+        .await
+        .unwrap();
+    let timeout = "rejected due to timeout after waiting 1s at plugin Framework";
+    let events: Api<Event> = Api::namespaced(client, "default");
+    let failures = eventually(
+        "two attempts of `alone` to time out",
+        Duration::from_secs(60),
+        || async {
+            let failures: Vec<Event> = events_for(&events, "alone")
+                .await
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
+                .collect();
+            let timed_out: usize = failures
+                .iter()
+                .filter(|e| e.note.as_deref() == Some(timeout))
+                .map(occurrences)
+                .sum();
+            (timed_out >= 2).then_some(failures)
+        },
+    )
+    .await;
+    // Each attempt found the slot free again: the timeout unreserved it.
+    for event in failures {
+        assert_eq!(event.note.as_deref(), Some(timeout), "{event:?}");
+    }
+    assert_eq!(node_name(&pods.get("alone").await.unwrap()), None);
+}
