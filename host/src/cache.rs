@@ -326,6 +326,21 @@ impl Cache {
         self.pods.get(uid).is_some_and(|p| p.assumed)
     }
 
+    /// A node's object as the cluster last reported it.
+    pub fn node_object(&self, name: &str) -> Option<&Arc<core::Node>> {
+        self.nodes.get(name)?.object.as_ref()
+    }
+
+    /// A pod's record, if the cache has it (bound or assumed).
+    pub fn pod_record(&self, uid: &str) -> Option<&Pod> {
+        self.pods.get(uid).map(|p| &p.record)
+    }
+
+    /// Whether a namespace is known.
+    pub fn has_namespace(&self, name: &str) -> bool {
+        self.namespaces.contains_key(name)
+    }
+
     /// Which node the cache has a pod on, if any.
     pub fn pod_node(&self, uid: &str) -> Option<&str> {
         self.pods.get(uid).map(|p| p.node.as_str())

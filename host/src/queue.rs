@@ -62,6 +62,9 @@ pub struct QueuedPod {
     pub attempts: u32,
     /// Why the last attempt failed.
     pub last_failure: Option<String>,
+    /// The plugins that rejected the pod in its last attempt: only the
+    /// cluster events they registered for move it (all when empty).
+    pub unschedulable_plugins: Vec<String>,
     /// Arrival order, for the tie between equal priorities.
     arrival: u64,
 }
@@ -165,6 +168,7 @@ impl SchedulingQueue {
             record,
             attempts: 0,
             last_failure: None,
+            unschedulable_plugins: Vec::new(),
             arrival: self.arrivals,
         };
         self.entries.insert(
@@ -227,14 +231,34 @@ impl SchedulingQueue {
         });
     }
 
+    /// Records which plugins rejected an in-flight pod, before it is
+    /// requeued as unschedulable.
+    pub fn set_unschedulable_plugins(&mut self, uid: &str, plugins: Vec<String>) {
+        if let Some(entry) = self.entries.get_mut(uid) {
+            entry.pod.unschedulable_plugins = plugins;
+        }
+    }
+
     /// The cluster changed in a way that may let unschedulable pods fit:
     /// they move to backoff (or straight to active if it is over).
     pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
+        self.move_to_active_or_backoff_if(now, |_| true);
+    }
+
+    /// [`SchedulingQueue::move_all_to_active_or_backoff`] for the
+    /// unschedulable pods `moves` says the change may help (kube-scheduler's
+    /// queueing hints). A pod in flight is marked as moved whatever it says:
+    /// its verdict may be stale.
+    pub fn move_to_active_or_backoff_if(
+        &mut self,
+        now: Instant,
+        mut moves: impl FnMut(&QueuedPod) -> bool,
+    ) {
         let waiting: Vec<String> = self
             .entries
             .iter_mut()
             .filter_map(|(uid, entry)| match entry.place {
-                Place::Unschedulable(_) => Some(uid.clone()),
+                Place::Unschedulable(_) if moves(&entry.pod) => Some(uid.clone()),
                 Place::InFlight => {
                     entry.moved_while_in_flight = true;
                     None

@@ -15,6 +15,11 @@
 //! forgets the assumption and requeues the pod; a success is confirmed when
 //! the informer reports the pod bound. Either way the cycle then ends.
 //!
+//! A cluster event moves an unschedulable pod back to the queue only when
+//! a plugin that rejected it registered for the event and its queueing
+//! hint (if it has one) says the event may help ([`events`] names the
+//! events).
+//!
 //! New plugin versions from the [`plugin_dir`](crate::plugin_dir) arrive on
 //! the same input, so they are swapped in between two cycles.
 
@@ -28,6 +33,7 @@ use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use crate::runtime::LoadedPlugin;
+use crate::wit::{ActionType, EventResource};
 use crate::workloads::Workloads;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
@@ -64,6 +70,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// forget at once. 16 binds in flight keep this machine's apiserver at its
 /// ceiling (see BENCHMARKS.md).
 const MAX_BINDS_IN_FLIGHT: usize = 32;
+
+pub mod events;
 
 pub struct Scheduler<B: Backend> {
     framework: Framework,
@@ -447,16 +455,49 @@ impl<B: Backend> Scheduler<B> {
     fn on_cluster_event_inner(&mut self, event: ClusterEvent, now: Instant) {
         match event {
             ClusterEvent::NodeApplied(node) => {
-                self.cache.set_node(node);
-                self.queue.move_all_to_active_or_backoff(now);
+                let name = node.metadata.name.as_deref().unwrap_or_default();
+                let old = self.cache.node_object(name).cloned();
+                self.cache.set_node(node.clone());
+                let actions = match &old {
+                    None => vec![ActionType::Add],
+                    Some(old) => events::node_updates(old, &node),
+                };
+                for action in actions {
+                    self.move_for(
+                        EventResource::Node,
+                        action,
+                        &|| json(old.as_deref()),
+                        &|| json(Some(&*node)),
+                        now,
+                    );
+                }
             }
             ClusterEvent::NodeDeleted(node) => {
                 self.cache
                     .remove_node(node.metadata.name.as_deref().unwrap_or_default());
+                self.move_for(
+                    EventResource::Node,
+                    ActionType::Delete,
+                    &|| json(Some(&*node)),
+                    &|| None,
+                    now,
+                );
             }
             ClusterEvent::NamespaceApplied(namespace) => {
+                let name = namespace.metadata.name.as_deref().unwrap_or_default();
+                let action = if self.cache.has_namespace(name) {
+                    ActionType::Update
+                } else {
+                    ActionType::Add
+                };
                 self.cache.set_namespace(&namespace);
-                self.queue.move_all_to_active_or_backoff(now);
+                self.move_for(
+                    EventResource::Namespace,
+                    action,
+                    &|| None,
+                    &|| json(Some(&*namespace)),
+                    now,
+                );
             }
             ClusterEvent::NamespaceDeleted(namespace) => {
                 self.cache
@@ -475,7 +516,13 @@ impl<B: Backend> Scheduler<B> {
                 self.held.remove(&uid);
                 if self.cache.pod_node(&uid).is_some() {
                     self.cache.remove_pod(&uid);
-                    self.queue.move_all_to_active_or_backoff(now);
+                    self.move_for(
+                        EventResource::AssignedPod,
+                        ActionType::Delete,
+                        &|| json(Some(&*pod)),
+                        &|| None,
+                        now,
+                    );
                 }
             }
             // As kube-scheduler, no pod is retried for these: no plugin
@@ -503,7 +550,26 @@ impl<B: Backend> Scheduler<B> {
             self.queue.delete(&uid);
             self.gated.remove(&uid);
             self.held.remove(&uid);
-            self.cache.set_bound_pod(convert::pod(&pod), node);
+            let record = convert::pod(&pod);
+            // Our own pod, assumed until now, is new to the cluster's view
+            // as it is to kube-scheduler's informer: an add.
+            let old = (!self.cache.is_assumed(&uid))
+                .then(|| self.cache.pod_record(&uid).cloned())
+                .flatten();
+            let actions = match &old {
+                None => vec![ActionType::Add],
+                Some(old) => events::pod_updates(old, &record),
+            };
+            self.cache.set_bound_pod(record, node);
+            for action in actions {
+                self.move_for(
+                    EventResource::AssignedPod,
+                    action,
+                    &|| None,
+                    &|| json(Some(&*pod)),
+                    now,
+                );
+            }
             return;
         }
         if pod.metadata.deletion_timestamp.is_some() {
@@ -549,6 +615,26 @@ impl<B: Backend> Scheduler<B> {
         }
         self.held.remove(&uid);
         self.queue.add(pod, record, now);
+    }
+
+    /// Moves the unschedulable pods a cluster event may help, as the
+    /// queueing hints of the plugins that rejected them say.
+    fn move_for(
+        &mut self,
+        resource: EventResource,
+        action: ActionType,
+        old: &dyn Fn() -> Option<String>,
+        new: &dyn Fn() -> Option<String>,
+        now: Instant,
+    ) {
+        let event = crate::wit::ClusterEvent { resource, action };
+        let snapshot = self.cache.snapshot();
+        let (framework, cache) = (&self.framework, &self.cache);
+        self.queue.move_to_active_or_backoff_if(now, |pod| {
+            framework
+                .profile(&pod.record.scheduler_name)
+                .is_none_or(|p| p.queueing_hint(cache, &snapshot, pod, event, old, new))
+        });
     }
 
     /// Asks PreEnqueue again about the pods it held: the cluster changed.
@@ -635,6 +721,8 @@ impl<B: Backend> Scheduler<B> {
                 self.metrics
                     .observe_attempt(&scheduler_name, AttemptResult::Unschedulable, took);
                 self.queue
+                    .set_unschedulable_plugins(pod.uid(), diagnosis.plugins());
+                self.queue
                     .requeue(pod.uid(), Failure::Unschedulable(message.clone()), now);
                 self.report(&pod, "Unschedulable", message);
             }
@@ -714,6 +802,11 @@ impl<B: Backend> Scheduler<B> {
         self.binder
             .report_unschedulable(PodRef::of(&pod.object), reason, message);
     }
+}
+
+/// An object as the JSON the apiserver serves, for queueing hints.
+fn json<T: serde::Serialize>(object: Option<&T>) -> Option<String> {
+    serde_json::to_string(object?).ok()
 }
 
 /// `Name 1.2.0 (sha256 ab12..., file /plugins/x.wasm)`.

@@ -40,6 +40,7 @@
 pub mod affinity;
 mod cluster;
 mod cycle_state;
+mod events;
 mod export;
 pub mod host;
 mod normalize;

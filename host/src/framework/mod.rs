@@ -44,7 +44,10 @@ pub use waiting_pods::{Decision, WaitingPods};
 use crate::cache::{Cache, Snapshot};
 use crate::config::{Config, DEFAULT_PLUGINS, FailurePolicy, PluginSettings, Profile};
 use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool, point_name};
-use crate::wit::{Code, ExtensionPoint, NodeId, NodeStatus, Pod, Status};
+use crate::wit::{
+    ActionType, ClusterEvent, Code, EventResource, ExtensionPoint, NodeId, NodeStatus, Pod,
+    QueueingHint, RegisteredEvent, Status,
+};
 use cycle::Member;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -113,7 +116,7 @@ pub enum Outcome {
     /// follow through `cycle`.
     Scheduled(Box<Cycle>),
     /// No node fits.
-    Unschedulable(Diagnosis),
+    Unschedulable(Box<Diagnosis>),
     /// A plugin failed; the pod is retried after backoff.
     Failed(String),
 }
@@ -127,6 +130,8 @@ pub struct Diagnosis {
     /// A PreFilter plugin rejected the pod for every node: its message
     /// stands in for the per-node reasons.
     pub pre_filter: Option<String>,
+    /// The PreFilter plugin that did.
+    pub pre_filter_plugin: Option<String>,
     /// What PostFilter said (kube-scheduler's `preemption: ...` part).
     pub post_filter: Option<String>,
     /// The node PostFilter nominated, if any.
@@ -141,6 +146,20 @@ pub struct Rejection {
 }
 
 impl Diagnosis {
+    /// The plugins that rejected the pod (kube-scheduler's
+    /// UnschedulablePlugins): the events they registered for may help it.
+    pub fn plugins(&self) -> Vec<String> {
+        let mut plugins: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|r| r.plugin.clone())
+            .chain(self.pre_filter_plugin.clone())
+            .collect();
+        plugins.sort();
+        plugins.dedup();
+        plugins
+    }
+
     /// kube-scheduler's message: `0/3 nodes are available: 1 Insufficient
     /// cpu, 2 node(s) didn't match Pod's node affinity/selector.` Each reason
     /// is counted once per node that gave it; entries are sorted as text.
@@ -233,6 +252,9 @@ struct Slot {
     implemented: Vec<ExtensionPoint>,
     /// The instance every call of a cycle goes to.
     home: usize,
+    /// The cluster events that may make a pod it rejected schedulable;
+    /// `None` when it does not say (any event may).
+    events: Option<Vec<RegisteredEvent>>,
     /// `None` while no loaded file serves it.
     pool: Option<Arc<PluginPool>>,
 }
@@ -460,14 +482,21 @@ impl Framework {
                         profile.workers,
                         &self.waiting,
                     )?;
-                    started.push((p, s, Arc::new(pool)));
+                    let pool = Arc::new(pool);
+                    let events =
+                        registered_events(&pool).map_err(|source| FrameworkError::Plugin {
+                            profile: profile.scheduler_name.clone(),
+                            source,
+                        })?;
+                    started.push((p, s, pool, events));
                 }
             }
         }
         let count = started.len();
-        for (p, s, pool) in started {
+        for (p, s, pool, events) in started {
             let slot = &mut self.profiles[p].slots[s];
             slot.implemented = plugin.metadata.extension_points.clone();
+            slot.events = events;
             slot.pool = Some(pool);
             self.profiles[p].versions = versions(&self.profiles[p].slots);
         }
@@ -530,6 +559,7 @@ impl ProfileFramework {
                             .collect(),
                         implemented: Vec::new(),
                         home: slots.len() % workers,
+                        events: None,
                         pool: None,
                     });
                     slots.len() - 1
@@ -581,7 +611,12 @@ impl ProfileFramework {
                     plugin: slot.name.clone(),
                     dir: plugin_dir.to_string(),
                 })?;
-            slot.pool = Some(Arc::new(slot.start(name, plugin, workers, waiting)?));
+            let pool = Arc::new(slot.start(name, plugin, workers, waiting)?);
+            slot.events = registered_events(&pool).map_err(|source| FrameworkError::Plugin {
+                profile: name.clone(),
+                source,
+            })?;
+            slot.pool = Some(pool);
             slot.implemented = plugin.metadata.extension_points.clone();
         }
         Ok(ProfileFramework {
@@ -672,6 +707,70 @@ impl ProfileFramework {
         Ok(())
     }
 
+    /// Whether `event` may make `pod` schedulable: kube-scheduler's
+    /// queueing hints. A plugin that rejected the pod decides by what it
+    /// registered for (any event when it registered nothing, a hint call
+    /// when it asked for one; a failed hint moves the pod); a pod no plugin
+    /// is known to have rejected moves on any event. `old` and `new` give
+    /// the object's JSON, asked for only when a hint is called.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queueing_hint(
+        &self,
+        cache: &Cache,
+        snapshot: &Arc<Snapshot>,
+        pod: &crate::queue::QueuedPod,
+        event: ClusterEvent,
+        old: &dyn Fn() -> Option<String>,
+        new: &dyn Fn() -> Option<String>,
+    ) -> bool {
+        if pod.unschedulable_plugins.is_empty() {
+            return true;
+        }
+        for name in &pod.unschedulable_plugins {
+            let Some(slot) = self.slots.iter().find(|s| s.name == *name) else {
+                return true;
+            };
+            let Some(events) = &slot.events else {
+                return true;
+            };
+            for registered in events.iter().filter(|r| registered_for(r, event)) {
+                if !registered.has_hint {
+                    return true;
+                }
+                let Some(pool) = &slot.pool else {
+                    return true;
+                };
+                let ctx = CallContext {
+                    cache: Some(cache),
+                    snapshot,
+                    pod: &pod.object,
+                    cycle: NEXT_CYCLE.fetch_add(1, Ordering::Relaxed),
+                };
+                let (old, new) = (old(), new());
+                match pool.hint(
+                    slot.home,
+                    ctx,
+                    &pod.record,
+                    event,
+                    old.as_deref(),
+                    new.as_deref(),
+                ) {
+                    Ok(Ok(QueueingHint::Skip)) => {}
+                    Ok(Ok(QueueingHint::Queue)) => return true,
+                    Ok(Err(message)) => {
+                        tracing::warn!(plugin = slot.name, %message, "queueing hint failed");
+                        return true;
+                    }
+                    Err(error) => {
+                        tracing::warn!(plugin = slot.name, %error, "queueing hint failed");
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
     /// Whether any plugin of the profile runs at PreEnqueue.
     pub fn has_pre_enqueue(&self) -> bool {
         self.slots_at(ExtensionPoint::PreEnqueue).next().is_some()
@@ -692,16 +791,17 @@ impl ProfileFramework {
     ) -> Result<NodeId, Outcome> {
         let all = ctx.snapshot.nodes.len();
         if all == 0 {
-            return Err(Outcome::Unschedulable(Diagnosis::default()));
+            return Err(Outcome::Unschedulable(Box::default()));
         }
         let candidates = match self.pre_filter(ctx, pod, scope) {
             Ok(candidates) => candidates,
-            Err(PreFilterStop::Rejected { status, .. }) => {
-                return Err(Outcome::Unschedulable(Diagnosis {
+            Err(PreFilterStop::Rejected { plugin, status }) => {
+                return Err(Outcome::Unschedulable(Box::new(Diagnosis {
                     total_nodes: all,
                     pre_filter: Some(status.reasons.join(", ")),
+                    pre_filter_plugin: Some(plugin),
                     ..Diagnosis::default()
-                }));
+                })));
             }
             Err(PreFilterStop::Failed(message)) => return Err(Outcome::Failed(message)),
         };
@@ -711,7 +811,7 @@ impl ProfileFramework {
         if feasible.is_empty() {
             self.post_filter(ctx, pod, scope, &mut diagnosis)
                 .map_err(Outcome::Failed)?;
-            return Err(Outcome::Unschedulable(diagnosis));
+            return Err(Outcome::Unschedulable(Box::new(diagnosis)));
         }
         if feasible.len() == 1 {
             return Ok(feasible[0]);
@@ -1469,6 +1569,35 @@ impl CycleScope {
     }
 }
 
+/// Whether a registration covers an event: same resource (or any), and
+/// the action, `all`, or for an update of any kind, `update`.
+fn registered_for(registered: &RegisteredEvent, event: ClusterEvent) -> bool {
+    let resource =
+        registered.resource == EventResource::Wildcard || registered.resource == event.resource;
+    let is_update = !matches!(event.action, ActionType::Add | ActionType::Delete);
+    resource
+        && registered.actions.iter().any(|a| {
+            *a == ActionType::All || *a == event.action || (*a == ActionType::Update && is_update)
+        })
+}
+
+/// What a plugin registers for at EnqueueExtensions, asked once per pool;
+/// `None` when it does not implement the point.
+fn registered_events(pool: &PluginPool) -> Result<Option<Vec<RegisteredEvent>>, PluginError> {
+    if !pool.plugin().implements(ExtensionPoint::EnqueueExtensions) {
+        return Ok(None);
+    }
+    let snapshot = Arc::new(Snapshot::default());
+    let pod = Arc::new(core::Pod::default());
+    let ctx = CallContext {
+        cache: None,
+        snapshot: &snapshot,
+        pod: &pod,
+        cycle: 0,
+    };
+    pool.events_to_register(0, ctx).map(Some)
+}
+
 /// How many nodes the next filter batch takes, when `missing` feasible
 /// nodes are still wanted and `found` of the `processed` nodes passed.
 ///
@@ -1520,6 +1649,53 @@ mod tests {
         assert_eq!(next_batch(10, 410, 420), MIN_PARALLEL_BATCH);
         // None passed: every node left.
         assert_eq!(next_batch(420, 0, 420), usize::MAX);
+    }
+
+    #[test]
+    fn registrations_cover_their_resource_and_actions() {
+        let event = |resource, action| ClusterEvent { resource, action };
+        let nodes = RegisteredEvent {
+            resource: EventResource::Node,
+            actions: vec![ActionType::Add, ActionType::UpdateNodeLabel],
+            has_hint: false,
+        };
+        assert!(registered_for(
+            &nodes,
+            event(EventResource::Node, ActionType::Add)
+        ));
+        assert!(registered_for(
+            &nodes,
+            event(EventResource::Node, ActionType::UpdateNodeLabel)
+        ));
+        assert!(!registered_for(
+            &nodes,
+            event(EventResource::Node, ActionType::UpdateNodeTaint)
+        ));
+        assert!(!registered_for(
+            &nodes,
+            event(EventResource::AssignedPod, ActionType::Add)
+        ));
+        let any_update = RegisteredEvent {
+            resource: EventResource::Wildcard,
+            actions: vec![ActionType::Update],
+            has_hint: false,
+        };
+        assert!(registered_for(
+            &any_update,
+            event(EventResource::AssignedPod, ActionType::UpdatePodLabel)
+        ));
+        assert!(!registered_for(
+            &any_update,
+            event(EventResource::AssignedPod, ActionType::Delete)
+        ));
+        let all = RegisteredEvent {
+            actions: vec![ActionType::All],
+            ..any_update
+        };
+        assert!(registered_for(
+            &all,
+            event(EventResource::Node, ActionType::Delete)
+        ));
     }
 
     #[test]

@@ -18,8 +18,8 @@ use crate::cache::{Cache, Catchup, Snapshot};
 use crate::config::PluginSettings;
 use crate::framework::{MAX_NODE_SCORE, WaitingPods};
 use crate::wit::{
-    ExtensionPoint, NodeId, NodeStatus, PermitResult, Pod, PostFilterResult, PreFilterResult,
-    Status,
+    ClusterEvent, ExtensionPoint, NodeId, NodeStatus, PermitResult, Pod, PostFilterResult,
+    PreFilterResult, QueueingHint, RegisteredEvent, Status,
 };
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
@@ -462,6 +462,46 @@ impl PluginPool {
         let ended = self.cycle_end(worker, ctx.cycle);
         let status = result?;
         ended.map(|()| status)
+    }
+
+    /// The cluster events the plugin registers for (EnqueueExtensions).
+    pub fn events_to_register(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+    ) -> Result<Vec<RegisteredEvent>, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            None,
+            "events-to-register",
+            |b, s| b.events_to_register(s),
+            Ok,
+        )
+    }
+
+    /// A queueing hint: does `event` help `pod`, which this plugin
+    /// rejected? `ctx.cycle` is a cycle of the pod's own, ended here.
+    pub fn hint(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        event: ClusterEvent,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<Result<QueueingHint, String>, PluginError> {
+        let result = self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "hint",
+            |b, s| b.hint(s, ctx.cycle, event, old, new),
+            Ok,
+        );
+        let ended = self.cycle_end(worker, ctx.cycle);
+        let hint = result?;
+        ended.map(|()| hint)
     }
 
     /// Tells the worker's instance that `cycle` is over. An instance that

@@ -9,8 +9,8 @@
 
 use super::HostState;
 use crate::wit::{
-    self, ExtensionPoint, NodeId, NodeStatus, PermitResult, PluginMetadata, Pod, PostFilterResult,
-    PreFilterResult, Status, guest, v0_2,
+    self, ClusterEvent, ExtensionPoint, NodeId, NodeStatus, PermitResult, PluginMetadata, Pod,
+    PostFilterResult, PreFilterResult, QueueingHint, RegisteredEvent, Status, guest, v0_2,
 };
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
@@ -23,8 +23,7 @@ pub(crate) enum World {
 }
 
 /// Export lookups of a 0.3.0 component: `lifecycle`, and each extension
-/// point's interface when the component exports it. (The host does not
-/// call `enqueue-extensions` yet: queueing hints are to come.)
+/// point's interface when the component exports it.
 pub(crate) struct Indices {
     pre: InstancePre<HostState>,
     lifecycle: guest::lifecycle::GuestIndices,
@@ -61,6 +60,7 @@ pub(crate) struct Guests {
     pre_bind: Option<guest::pre_bind::Guest>,
     bind: Option<guest::bind::Guest>,
     post_bind: Option<guest::post_bind::Guest>,
+    enqueue_extensions: Option<guest::enqueue_extensions::Guest>,
 }
 
 /// The package version of a world's interfaces.
@@ -179,6 +179,7 @@ impl Indices {
             pre_bind: load!(pre_bind),
             bind: load!(bind),
             post_bind: load!(post_bind),
+            enqueue_extensions: load!(enqueue_extensions),
         })
     }
 }
@@ -410,6 +411,26 @@ impl Exports {
     ) -> wasmtime::Result<()> {
         self.v3(|g| g.post_bind.as_ref(), "post-bind")?
             .call_post_bind(store, cycle, node)
+    }
+
+    pub(crate) fn events_to_register(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Vec<RegisteredEvent>> {
+        self.v3(|g| g.enqueue_extensions.as_ref(), "enqueue-extensions")?
+            .call_events_to_register(store)
+    }
+
+    pub(crate) fn hint(
+        &self,
+        store: &mut Store<HostState>,
+        cycle: u64,
+        event: ClusterEvent,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> wasmtime::Result<Result<QueueingHint, String>> {
+        self.v3(|g| g.enqueue_extensions.as_ref(), "enqueue-extensions")?
+            .call_hint(store, cycle, event, old, new)
     }
 
     /// A 0.3.0 export, or the error for a point 0.2.0 has not.

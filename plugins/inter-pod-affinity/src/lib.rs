@@ -36,7 +36,8 @@ use kws_plugin_sdk::affinity::{
     required_anti_affinity,
 };
 use kws_plugin_sdk::{
-    Cluster, CycleState, ExtensionPoint, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Status,
+    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, MAX_NODE_SCORE, NodeInfo,
+    Plugin, Pod, RegisteredEvent, Status,
 };
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
@@ -282,8 +283,25 @@ impl Plugin for InterPodAffinity {
         ExtensionPoint::Filter,
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
+        ExtensionPoint::EnqueueExtensions,
     ];
     type Args = InterPodAffinityArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![
+            RegisteredEvent::on(EventResource::AssignedPod, &[ActionType::All]),
+            RegisteredEvent::on(
+                EventResource::Node,
+                &[ActionType::Add, ActionType::UpdateNodeLabel],
+            ),
+            RegisteredEvent::on(
+                EventResource::Namespace,
+                &[ActionType::Add, ActionType::Update],
+            ),
+        ]
+    }
 
     fn new(args: InterPodAffinityArgs) -> Result<Self, String> {
         let weight = args.hard_pod_affinity_weight.unwrap_or(1);

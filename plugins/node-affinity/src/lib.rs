@@ -19,8 +19,8 @@
 
 use kws_plugin_sdk::selector::matches_required_node_affinity;
 use kws_plugin_sdk::{
-    ExtensionPoint, NodeInfo, NodeSelectorTerm, Operator, Plugin, Pod, PreferredSchedulingTerm,
-    Status, default_normalize_score,
+    ActionType, EventResource, ExtensionPoint, NodeInfo, NodeSelectorTerm, Operator, Plugin, Pod,
+    PreferredSchedulingTerm, RegisteredEvent, Status, default_normalize_score,
 };
 
 mod args;
@@ -53,9 +53,19 @@ impl Plugin for NodeAffinity {
         ExtensionPoint::Filter,
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
+        ExtensionPoint::EnqueueExtensions,
     ];
     const READS_PODS: bool = false;
     type Args = NodeAffinityArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![RegisteredEvent::on(
+            EventResource::Node,
+            &[ActionType::Add, ActionType::UpdateNodeLabel],
+        )]
+    }
 
     fn new(args: NodeAffinityArgs) -> Result<Self, String> {
         let (added_required, added_preferred) = args.into_added()?;

@@ -2,7 +2,10 @@
 //! name, as kube-scheduler's plugin of the same name (v1.37). Pods without
 //! one fit every node.
 
-use kws_plugin_sdk::{ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, Status};
+use kws_plugin_sdk::{
+    ActionType, EventResource, ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, RegisteredEvent,
+    Status,
+};
 
 /// The reason kube-scheduler reports.
 pub const ERR_REASON: &str = "node(s) didn't match the requested node name";
@@ -11,9 +14,16 @@ pub struct NodeName;
 
 impl Plugin for NodeName {
     const NAME: &'static str = "NodeName";
-    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+    const EXTENSION_POINTS: &'static [ExtensionPoint] =
+        &[ExtensionPoint::Filter, ExtensionPoint::EnqueueExtensions];
     const READS_PODS: bool = false;
     type Args = NoArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![RegisteredEvent::on(EventResource::Node, &[ActionType::Add])]
+    }
 
     fn new(_: NoArgs) -> Result<Self, String> {
         Ok(NodeName)

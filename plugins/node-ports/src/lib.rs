@@ -15,7 +15,10 @@
 //! containers (sidecars), which hold their ports as long as the pod runs;
 //! the host leaves other init containers' ports out of the pod record.
 
-use kws_plugin_sdk::{ExtensionPoint, HostPort, NoArgs, NodeInfo, Plugin, Pod, Status};
+use kws_plugin_sdk::{
+    ActionType, EventResource, ExtensionPoint, HostPort, NoArgs, NodeInfo, Plugin, Pod,
+    RegisteredEvent, Status,
+};
 
 /// The reason kube-scheduler reports.
 pub const ERR_REASON: &str = "node(s) didn't have free ports for the requested pod ports";
@@ -27,9 +30,19 @@ pub struct NodePorts;
 
 impl Plugin for NodePorts {
     const NAME: &'static str = "NodePorts";
-    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+    const EXTENSION_POINTS: &'static [ExtensionPoint] =
+        &[ExtensionPoint::Filter, ExtensionPoint::EnqueueExtensions];
     const READS_PODS: bool = false;
     type Args = NoArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![
+            RegisteredEvent::on(EventResource::AssignedPod, &[ActionType::Delete]),
+            RegisteredEvent::on(EventResource::Node, &[ActionType::Add]),
+        ]
+    }
 
     fn new(_: NoArgs) -> Result<Self, String> {
         Ok(NodePorts)

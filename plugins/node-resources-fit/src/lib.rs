@@ -42,7 +42,9 @@
 //! node does not advertise the resource), so they are checked and scored
 //! like device-plugin resources.
 
-use kws_plugin_sdk::{Code, ExtensionPoint, NodeInfo, Plugin, Pod, Status};
+use kws_plugin_sdk::{
+    ActionType, Code, EventResource, ExtensionPoint, NodeInfo, Plugin, Pod, RegisteredEvent, Status,
+};
 use serde::Deserialize;
 
 /// The reasons kube-scheduler reports. Extended resources get
@@ -123,10 +125,33 @@ pub struct NodeResourcesFit {
 
 impl Plugin for NodeResourcesFit {
     const NAME: &'static str = "NodeResourcesFit";
-    const EXTENSION_POINTS: &'static [ExtensionPoint] =
-        &[ExtensionPoint::Filter, ExtensionPoint::Score];
+    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[
+        ExtensionPoint::Filter,
+        ExtensionPoint::Score,
+        ExtensionPoint::EnqueueExtensions,
+    ];
     const READS_PODS: bool = false;
     type Args = NodeResourcesFitArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![
+            RegisteredEvent::on(
+                EventResource::AssignedPod,
+                &[ActionType::Delete, ActionType::UpdatePodScaleDown],
+            ),
+            RegisteredEvent::on(
+                EventResource::Node,
+                &[
+                    ActionType::Add,
+                    ActionType::UpdateNodeAllocatable,
+                    ActionType::UpdateNodeTaint,
+                    ActionType::UpdateNodeLabel,
+                ],
+            ),
+        ]
+    }
 
     fn new(args: NodeResourcesFitArgs) -> Result<Self, String> {
         let mut errors = Vec::new();

@@ -3,7 +3,8 @@
 //! taint with effect NoSchedule, as kube-scheduler's plugin of the same name.
 
 use kws_plugin_sdk::{
-    ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, Status, TaintEffect, TolerationOperator,
+    ActionType, EventResource, ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, RegisteredEvent,
+    Status, TaintEffect, TolerationOperator,
 };
 
 /// The taint kube-scheduler checks tolerations against for cordoned nodes.
@@ -16,9 +17,25 @@ pub struct NodeUnschedulable;
 
 impl Plugin for NodeUnschedulable {
     const NAME: &'static str = "NodeUnschedulable";
-    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+    const EXTENSION_POINTS: &'static [ExtensionPoint] =
+        &[ExtensionPoint::Filter, ExtensionPoint::EnqueueExtensions];
     const READS_PODS: bool = false;
     type Args = NoArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![
+            RegisteredEvent::on(
+                EventResource::Node,
+                &[ActionType::Add, ActionType::UpdateNodeTaint],
+            ),
+            RegisteredEvent::on(
+                EventResource::UnscheduledPod,
+                &[ActionType::UpdatePodToleration],
+            ),
+        ]
+    }
 
     fn new(_: NoArgs) -> Result<Self, String> {
         Ok(NodeUnschedulable)

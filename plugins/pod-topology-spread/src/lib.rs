@@ -35,8 +35,8 @@ mod args;
 use args::PodTopologySpreadArgs;
 use kws_plugin_sdk::selector::{Selector, has_untolerated_taint, matches_required_node_affinity};
 use kws_plugin_sdk::{
-    Cluster, CycleState, ExtensionPoint, InclusionPolicy, MAX_NODE_SCORE, NodeInfo, Plugin, Pod,
-    Status, WhenUnsatisfiable, lookup,
+    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, InclusionPolicy,
+    MAX_NODE_SCORE, NodeInfo, Plugin, Pod, RegisteredEvent, Status, WhenUnsatisfiable, lookup,
 };
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
@@ -359,8 +359,26 @@ impl Plugin for PodTopologySpread {
         ExtensionPoint::Filter,
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
+        ExtensionPoint::EnqueueExtensions,
     ];
     type Args = PodTopologySpreadArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![
+            RegisteredEvent::on(EventResource::AssignedPod, &[ActionType::All]),
+            RegisteredEvent::on(
+                EventResource::Node,
+                &[
+                    ActionType::Add,
+                    ActionType::Delete,
+                    ActionType::UpdateNodeLabel,
+                    ActionType::UpdateNodeTaint,
+                ],
+            ),
+        ]
+    }
 
     fn new(args: PodTopologySpreadArgs) -> Result<Self, String> {
         args.validate()?;

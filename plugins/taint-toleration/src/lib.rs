@@ -13,8 +13,8 @@
 
 use kws_plugin_sdk::selector::tolerates;
 use kws_plugin_sdk::{
-    ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, Status, Taint, TaintEffect,
-    default_normalize_score, host,
+    ActionType, EventResource, ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, RegisteredEvent,
+    Status, Taint, TaintEffect, default_normalize_score, host,
 };
 
 /// The reason kube-scheduler reports for an untolerated taint.
@@ -28,9 +28,25 @@ impl Plugin for TaintToleration {
         ExtensionPoint::Filter,
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
+        ExtensionPoint::EnqueueExtensions,
     ];
     const READS_PODS: bool = false;
     type Args = NoArgs;
+
+    /// The cluster events that may make a pod it rejected fit, as
+    /// kube-scheduler's plugin registers them.
+    fn events_to_register(&self) -> Vec<RegisteredEvent> {
+        vec![
+            RegisteredEvent::on(
+                EventResource::Node,
+                &[ActionType::Add, ActionType::UpdateNodeTaint],
+            ),
+            RegisteredEvent::on(
+                EventResource::UnscheduledPod,
+                &[ActionType::UpdatePodToleration],
+            ),
+        ]
+    }
 
     fn new(_: NoArgs) -> Result<Self, String> {
         Ok(TaintToleration)

@@ -1,0 +1,99 @@
+//! Which cluster events an update is, as kube-scheduler names them for
+//! queueing hints: an update of a node or a pod is one event per kind of
+//! change that matters to scheduling, and an update that changes none of
+//! them is no event at all (a node's heartbeat moves no pod).
+
+use crate::wit::{ActionType, Pod};
+use k8s_openapi::api::core::v1 as core;
+
+/// The kinds of change from `old` to `new` (kube-scheduler's
+/// `NodeSchedulingPropertiesChange`). `spec.unschedulable` counts as a
+/// taint change, as upstream, which sees it as the
+/// `node.kubernetes.io/unschedulable` taint.
+pub fn node_updates(old: &core::Node, new: &core::Node) -> Vec<ActionType> {
+    let mut actions = Vec::new();
+    let spec = |n: &core::Node| n.spec.clone().unwrap_or_default();
+    let status = |n: &core::Node| n.status.clone().unwrap_or_default();
+    let (old_spec, new_spec) = (spec(old), spec(new));
+    let (old_status, new_status) = (status(old), status(new));
+    if old_status.allocatable != new_status.allocatable {
+        actions.push(ActionType::UpdateNodeAllocatable);
+    }
+    if old.metadata.labels != new.metadata.labels {
+        actions.push(ActionType::UpdateNodeLabel);
+    }
+    if old_spec.taints != new_spec.taints || old_spec.unschedulable != new_spec.unschedulable {
+        actions.push(ActionType::UpdateNodeTaint);
+    }
+    let conditions = |s: &core::NodeStatus| -> Vec<(String, String)> {
+        s.conditions
+            .iter()
+            .flatten()
+            .map(|c| (c.type_.clone(), c.status.clone()))
+            .collect()
+    };
+    if conditions(&old_status) != conditions(&new_status) {
+        actions.push(ActionType::UpdateNodeCondition);
+    }
+    if old.metadata.annotations != new.metadata.annotations {
+        actions.push(ActionType::UpdateNodeAnnotation);
+    }
+    actions
+}
+
+/// The kinds of change of a bound pod from `old` to `new`: its labels, and
+/// requests that shrank (kube-scheduler's `UpdatePodScaleDown`).
+pub fn pod_updates(old: &Pod, new: &Pod) -> Vec<ActionType> {
+    let mut actions = Vec::new();
+    if old.labels != new.labels {
+        actions.push(ActionType::UpdatePodLabel);
+    }
+    let (o, n) = (&old.requests, &new.requests);
+    if n.milli_cpu < o.milli_cpu
+        || n.memory < o.memory
+        || n.ephemeral_storage < o.ephemeral_storage
+        || n.scalar
+            .iter()
+            .any(|(k, v)| o.scalar.iter().any(|(ok, ov)| ok == k && v < ov))
+    {
+        actions.push(ActionType::UpdatePodScaleDown);
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(value: serde_json::Value) -> core::Node {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_node_update_is_one_event_per_kind_of_change() {
+        let old = node(json!({
+            "metadata": {"name": "n", "labels": {"zone": "a"}},
+            "status": {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]},
+        }));
+        // A heartbeat: nothing scheduling reads changed.
+        let mut heartbeat = old.clone();
+        heartbeat.metadata.resource_version = Some("2".into());
+        assert_eq!(node_updates(&old, &heartbeat), Vec::<ActionType>::new());
+
+        let relabelled = node(json!({
+            "metadata": {"name": "n", "labels": {"zone": "b"}},
+            "spec": {"unschedulable": true},
+            "status": {"allocatable": {"cpu": "8"}, "conditions": [{"type": "Ready", "status": "False"}]},
+        }));
+        assert_eq!(
+            node_updates(&old, &relabelled),
+            vec![
+                ActionType::UpdateNodeAllocatable,
+                ActionType::UpdateNodeLabel,
+                ActionType::UpdateNodeTaint,
+                ActionType::UpdateNodeCondition,
+            ]
+        );
+    }
+}
