@@ -833,7 +833,11 @@ mod tests {
         assert_eq!(metadata.name, "NodeResourcesFit");
         assert_eq!(
             metadata.extension_points,
-            [ExtensionPoint::Filter, ExtensionPoint::Score]
+            [
+                ExtensionPoint::Filter,
+                ExtensionPoint::Score,
+                ExtensionPoint::EnqueueExtensions
+            ]
         );
     }
 
