@@ -9,9 +9,11 @@
 //! `KWS_BENCH_NODES=5000` narrow a run (e.g. to profile one case with
 //! `-- --profile-time 10`). The tables are printed as Markdown at the end.
 //!
-//! A cycle is what the framework does with one plugin for one pod: Filter
-//! over every node (if the plugin filters), Score over the nodes that
-//! passed, then NormalizeScore (if it normalises). The component runs
+//! A cycle is what the framework does with one plugin for one pod:
+//! PreFilter, then Filter over every node (if the plugin filters and
+//! PreFilter did not say Skip), PreScore and Score over the nodes that
+//! passed (unless PreScore said Skip), then NormalizeScore (if it
+//! normalises). The component runs
 //! through the host's `PluginPool` (its checks of what the guest returns
 //! included) against the host's `Cache`; the native side runs the plugin
 //! crate through the SDK's `Runner` over the same changes the cache sends
@@ -86,7 +88,7 @@ fn passed(nodes: &[NodeId], rejected: impl Iterator<Item = (NodeId, bool)>) -> V
 /// A plugin crate run natively, whatever its type.
 trait Native {
     fn cycle(
-        &self,
+        &mut self,
         pod: &kws_plugin_sdk::Pod,
         nodes: &[NodeId],
     ) -> Outcome<kws_plugin_sdk::NodeStatus>;
@@ -94,12 +96,15 @@ trait Native {
 
 impl<P: Plugin> Native for Runner<P> {
     fn cycle(
-        &self,
+        &mut self,
         pod: &kws_plugin_sdk::Pod,
         nodes: &[NodeId],
     ) -> Outcome<kws_plugin_sdk::NodeStatus> {
         let points = P::EXTENSION_POINTS;
-        let rejected = if points.contains(&ExtensionPoint::Filter) {
+        let filters = points.contains(&ExtensionPoint::Filter)
+            && (!points.contains(&ExtensionPoint::PreFilter)
+                || self.pre_filter(0, pod).status.code != Code::Skip);
+        let rejected = if filters {
             self.filter(0, pod, nodes)
         } else {
             Vec::new()
@@ -110,7 +115,10 @@ impl<P: Plugin> Native for Runner<P> {
                 .iter()
                 .map(|s| (s.node, matches!(s.status.code, Code::Success | Code::Skip))),
         );
-        let (raw, normalized) = if points.contains(&ExtensionPoint::Score) {
+        let scores = points.contains(&ExtensionPoint::Score)
+            && (!points.contains(&ExtensionPoint::PreScore)
+                || self.pre_score(0, pod, &feasible).code != Code::Skip);
+        let (raw, normalized) = if scores {
             let raw = self.score(0, pod, &feasible).expect("native score");
             let normalized = points.contains(&ExtensionPoint::NormalizeScore).then(|| {
                 self.normalize_scores(0, pod, &feasible, raw.clone())
@@ -185,7 +193,15 @@ fn wasm_cycle(
     nodes: &[NodeId],
 ) -> Outcome<wit::NodeStatus> {
     let plugin = pool.plugin();
-    let rejected = if plugin.implements(wit::ExtensionPoint::Filter) {
+    let skips = |status: wit::Status| status.code == wit::Code::Skip;
+    let filters = plugin.implements(wit::ExtensionPoint::Filter)
+        && (!plugin.implements(wit::ExtensionPoint::PreFilter)
+            || !skips(
+                pool.pre_filter(0, ctx, pod)
+                    .expect("wasm pre-filter")
+                    .status,
+            ));
+    let rejected = if filters {
         pool.filter(0, ctx, pod, nodes).expect("wasm filter")
     } else {
         Vec::new()
@@ -199,7 +215,13 @@ fn wasm_cycle(
             )
         }),
     );
-    let (raw, normalized) = if plugin.implements(wit::ExtensionPoint::Score) {
+    let scores = plugin.implements(wit::ExtensionPoint::Score)
+        && (!plugin.implements(wit::ExtensionPoint::PreScore)
+            || !skips(
+                pool.pre_score(0, ctx, pod, &feasible)
+                    .expect("wasm pre-score"),
+            ));
+    let (raw, normalized) = if scores {
         let raw = pool.score(0, ctx, pod, &feasible).expect("wasm score");
         let normalized = plugin
             .implements(wit::ExtensionPoint::NormalizeScore)
@@ -403,7 +425,7 @@ fn main() {
             let record = model::pod(object);
             let pod: kws_plugin_sdk::Pod = convert(&record);
 
-            let runner = native(setup.changes.clone());
+            let mut runner = native(setup.changes.clone());
             let pool = PluginPool::new(loaded.clone(), "{}".into(), settings(), 1)
                 .unwrap_or_else(|e| panic!("{e}"));
             // The first call also sends the instance the cluster.

@@ -9,7 +9,9 @@
 
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::framework::{CycleReport, Diagnosis, Framework, FrameworkError, PluginScore, Rejection};
+use crate::framework::{
+    CycleReport, Diagnosis, Framework, FrameworkError, PRE_FILTER, PluginScore, Rejection,
+};
 use crate::model::convert;
 use crate::model::manifest::Manifests;
 use crate::runtime::LoadedPlugin;
@@ -216,12 +218,13 @@ fn nodes(report: CycleReport) -> Vec<NodeExplanation> {
         .nodes
         .into_iter()
         .map(|node| {
-            let passed = node
-                .rejected
-                .as_ref()
-                .map_or(report.filters.len(), |r| r.0.min(report.filters.len()));
+            let passed = node.rejected.as_ref().map_or(report.filters.len(), |r| {
+                // A node PreFilter left out ran no filter.
+                if r.0 == PRE_FILTER { 0 } else { r.0 }
+            });
             let mut filters: Vec<FilterVerdict> = report.filters[..passed]
                 .iter()
+                .filter(|plugin| !report.skipped_filters.contains(plugin))
                 .map(|plugin| FilterVerdict {
                     plugin: plugin.clone(),
                     code: code_name(Code::Success),
@@ -234,7 +237,9 @@ fn nodes(report: CycleReport) -> Vec<NodeExplanation> {
                         .filters
                         .get(*index)
                         .cloned()
-                        .unwrap_or_else(|| "PreFilter".to_string()),
+                        .or_else(|| report.narrowed_by.clone())
+                        .or_else(|| report.pre_filter.as_ref().map(|(p, _)| p.clone()))
+                        .unwrap_or_default(),
                     code: code_name(status.code),
                     reasons: status.reasons.clone(),
                 });
@@ -386,6 +391,8 @@ mod tests {
         CycleReport {
             pre_filter: None,
             filters: vec!["A".into(), "B".into(), "C".into()],
+            skipped_filters: Vec::new(),
+            narrowed_by: None,
             nodes: vec![
                 NodeReport {
                     node: "z".into(),
@@ -507,6 +514,27 @@ mod tests {
         assert_eq!(e.nodes[2].filters.len(), 3);
         assert_eq!(e.nodes[2].total, Some(207));
         assert_eq!(e.nodes[0].total, Some(100));
+    }
+
+    #[test]
+    fn skipped_filters_are_left_out_and_narrowed_nodes_name_the_plugins() {
+        let mut r = report();
+        r.skipped_filters = vec!["A".into()];
+        r.narrowed_by = Some("N1,N2".into());
+        r.nodes[1].rejected = Some((
+            PRE_FILTER,
+            Status {
+                code: Code::UnschedulableAndUnresolvable,
+                reasons: vec!["node(s) didn't satisfy plugin(s) [N1 N2]".into()],
+            },
+        ));
+        let e = explanation(r);
+        let listed = |n: &NodeExplanation| -> Vec<String> {
+            n.filters.iter().map(|f| f.plugin.clone()).collect()
+        };
+        assert_eq!(listed(&e.nodes[0]), ["B", "C"], "A skipped at PreFilter");
+        assert_eq!(listed(&e.nodes[1]), ["N1,N2"]);
+        assert_eq!(e.nodes[1].filters[0].code, "UnschedulableAndUnresolvable");
     }
 
     #[test]

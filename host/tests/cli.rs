@@ -135,7 +135,9 @@ fn plugin_check_describes_a_good_plugin() {
     assert!(text.contains("plugin: NodeAffinity 0.1.0"), "{text}");
     assert!(text.contains("world: kws:scheduler/plugin@0.3.0"), "{text}");
     assert!(
-        text.contains("extension points: filter, score, normalize-score, enqueue-extensions"),
+        text.contains(
+            "extension points: pre-filter, filter, pre-score, score, normalize-score, enqueue-extensions"
+        ),
         "{text}"
     );
     assert!(

@@ -411,6 +411,8 @@ struct Seen {
     scores: BTreeSet<i64>,
     normalized: BTreeSet<i64>,
     score_errors: BTreeSet<String>,
+    /// Pods PreScore said Skip for.
+    pre_score_skips: usize,
 }
 
 impl Seen {
@@ -441,7 +443,15 @@ fn compare<P: Plugin>(args: &str, pods: &[Pending]) -> Seen {
     let mut seen = Seen::default();
     let label = format!("{} with args `{args}`", P::NAME);
     let snapshot = cache.snapshot();
-    check(&pool, &native, &cache, &snapshot, pods, &label, &mut seen);
+    check(
+        &pool,
+        &mut native,
+        &cache,
+        &snapshot,
+        pods,
+        &label,
+        &mut seen,
+    );
 
     let before = cache.seq();
     churn(&mut cache);
@@ -460,7 +470,15 @@ fn compare<P: Plugin>(args: &str, pods: &[Pending]) -> Seen {
         "node-48 reuses node-05's id"
     );
     let label = format!("{label}, after the cluster changed");
-    check(&pool, &native, &cache, &snapshot, pods, &label, &mut seen);
+    check(
+        &pool,
+        &mut native,
+        &cache,
+        &snapshot,
+        pods,
+        &label,
+        &mut seen,
+    );
     assert_eq!(seen.pairs, pods.len() * (NODES + NODES + 1));
     seen
 }
@@ -468,7 +486,7 @@ fn compare<P: Plugin>(args: &str, pods: &[Pending]) -> Seen {
 /// One comparison of every pod over every node of `snapshot`.
 fn check<P: Plugin>(
     pool: &PluginPool,
-    native: &Runner<P>,
+    native: &mut Runner<P>,
     cache: &Cache,
     snapshot: &Arc<Snapshot>,
     pods: &[Pending],
@@ -491,32 +509,86 @@ fn check<P: Plugin>(
             format!("{subject}, node {node} (id {id})")
         };
 
-        let component = by_node(
-            to_sdk(
+        let mut filters = P::EXTENSION_POINTS.contains(&ExtensionPoint::Filter);
+        if P::EXTENSION_POINTS.contains(&ExtensionPoint::PreFilter) {
+            let component: sdk::PreFilterResult = to_sdk(
                 &pool
-                    .filter(0, ctx, record, &nodes)
+                    .pre_filter(0, ctx, record)
                     .unwrap_or_else(|e| panic!("{subject}: {e}")),
-            ),
-            &subject,
-        );
-        let natively = by_node(native.filter(0, &native_pod, &nodes), &subject);
-        for &id in &nodes {
-            assert_eq!(
-                component.get(&id),
-                natively.get(&id),
-                "Filter: component (left) and native (right) disagree on {} (None: the node passes)",
-                at(id)
             );
-        }
-        seen.pairs += nodes.len();
-        for status in natively.values() {
+            let natively = native.pre_filter(0, &native_pod);
+            assert_eq!(
+                component, natively,
+                "PreFilter: component (left) and native (right) disagree on {subject}"
+            );
+            let status = &natively.status;
             let code = format!("{:?}", status.code).replace("Code::", "");
-            let key = format!("{code}: {}", status.reasons.join(", "));
+            let key = format!("PreFilter {code}: {}", status.reasons.join(", "));
             *seen.rejections.entry(key).or_default() += 1;
+            match status.code {
+                sdk::Code::Success => {}
+                sdk::Code::Skip => filters = false,
+                // The pod is rejected: nothing else runs.
+                _ => {
+                    seen.pairs += nodes.len();
+                    continue;
+                }
+            }
+        }
+        if !filters {
+            // Filter does not run: every node passes.
+            seen.pairs += nodes.len();
+        } else {
+            let component = by_node(
+                to_sdk(
+                    &pool
+                        .filter(0, ctx, record, &nodes)
+                        .unwrap_or_else(|e| panic!("{subject}: {e}")),
+                ),
+                &subject,
+            );
+            let natively = by_node(native.filter(0, &native_pod, &nodes), &subject);
+            for &id in &nodes {
+                assert_eq!(
+                    component.get(&id),
+                    natively.get(&id),
+                    "Filter: component (left) and native (right) disagree on {} (None: the node passes)",
+                    at(id)
+                );
+            }
+            seen.pairs += nodes.len();
+            for status in natively.values() {
+                let code = format!("{:?}", status.code).replace("Code::", "");
+                let key = format!("{code}: {}", status.reasons.join(", "));
+                *seen.rejections.entry(key).or_default() += 1;
+            }
         }
 
         if !P::EXTENSION_POINTS.contains(&ExtensionPoint::Score) {
             continue;
+        }
+        if P::EXTENSION_POINTS.contains(&ExtensionPoint::PreScore) {
+            let component: sdk::Status = to_sdk(
+                &pool
+                    .pre_score(0, ctx, record, &nodes)
+                    .unwrap_or_else(|e| panic!("{subject}: {e}")),
+            );
+            let natively = native.pre_score(0, &native_pod, &nodes);
+            assert_eq!(
+                component, natively,
+                "PreScore: component (left) and native (right) disagree on {subject}"
+            );
+            match natively.code {
+                sdk::Code::Success => {}
+                sdk::Code::Skip => {
+                    seen.pre_score_skips += 1;
+                    continue;
+                }
+                _ => {
+                    seen.score_errors.insert(natively.reasons.join(", "));
+                    continue;
+                }
+            }
         }
         let component = returned(pool.score(0, ctx, record, &nodes), &subject);
         let natively = native.score(0, &native_pod, &nodes);
@@ -894,7 +966,8 @@ spec:
     let plain = compare::<NodeAffinity>("{}", &pods);
     plain.assert_rejected(&[
         "UnschedulableAndUnresolvable: node(s) didn't match Pod's node affinity/selector",
-        "UnschedulableAndUnresolvable: pod affinity terms conflict",
+        "PreFilter UnschedulableAndUnresolvable: pod affinity terms conflict",
+        "PreFilter Skip: ",
     ]);
     assert_eq!(plain.score_errors.len(), 1, "{plain:?}");
     assert!(plain.normalized.len() > 5, "{plain:?}");
@@ -1146,13 +1219,14 @@ spec:
     );
     let seen = compare::<NodePorts>("{}", &pods);
     seen.assert_rejected(&[
+        "PreFilter Skip: ",
         "Unschedulable: node(s) didn't have free ports for the requested pod ports",
     ]);
-    // Skip (a pod with no host ports) lets the node pass.
+    // A pod with no host ports is skipped at PreFilter: every node passes.
     let rejected: usize = seen
         .rejections
         .iter()
-        .filter(|(status, _)| !status.starts_with("Skip:"))
+        .filter(|(status, _)| !status.starts_with("PreFilter"))
         .map(|(_, count)| count)
         .sum();
     assert!(
@@ -1200,7 +1274,10 @@ spec:
 ",
     );
     let seen = compare::<BalancedAllocation>("{}", &pods);
-    assert!(seen.scores.contains(&0), "best effort scores 0");
+    assert_eq!(
+        seen.pre_score_skips, 2,
+        "best effort is skipped at PreScore"
+    );
     assert!(seen.scores.len() >= 10, "varied scores: {:?}", seen.scores);
     let seen = compare::<BalancedAllocation>(
         r#"{"resources": [{"name": "cpu"}, {"name": "memory"}, {"name": "ephemeral-storage"},
@@ -1303,7 +1380,7 @@ spec:
     );
     let seen = compare::<PodTopologySpread>("{}", &pods);
     seen.assert_rejected(&[
-        "Skip: ",
+        "PreFilter Skip: ",
         "Unschedulable: node(s) didn't match pod topology spread constraints",
         "UnschedulableAndUnresolvable: node(s) didn't match pod topology spread constraints (missing required label)",
     ]);
@@ -1373,7 +1450,7 @@ spec:
     );
     let seen = compare::<InterPodAffinity>("{}", &pods);
     seen.assert_rejected(&[
-        "Skip: ",
+        "PreFilter Skip: ",
         "UnschedulableAndUnresolvable: node(s) didn't match pod affinity rules",
         "Unschedulable: node(s) didn't match pod anti-affinity rules",
         "Unschedulable: node(s) didn't satisfy existing pods anti-affinity rules",

@@ -140,8 +140,9 @@ fn post_filter_speaks_when_no_node_fits() {
         report.unschedulable,
         vec![unplaced(
             "nowhere",
-            "0/3 nodes are available: 1 node(s) were refused by Framework. \
-             post-filter: Framework was shown 1 node(s)."
+            "0/3 nodes are available: 1 node(s) were refused by Framework, \
+             2 node(s) didn't satisfy plugin(s) [Framework]. \
+             post-filter: Framework was shown 3 node(s)."
         )]
     );
 }

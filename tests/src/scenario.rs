@@ -30,9 +30,6 @@ pub struct Features {
     pub unschedulable_nodes: bool,
     /// `nodeSelector` and required/preferred node affinity (NodeAffinity).
     pub node_affinity: bool,
-    /// Required node affinity on `metadata.name` through `matchFields`:
-    /// kube-scheduler narrows the nodes at PreFilter, which we do not run.
-    pub node_name_match_fields: bool,
     /// Container and init-container requests, limits and extended
     /// resources (NodeResourcesFit, BalancedAllocation). No pod overhead:
     /// the apiserver only accepts it from a RuntimeClass, which scenarios
@@ -59,7 +56,6 @@ impl Features {
         taints: true,
         unschedulable_nodes: true,
         node_affinity: true,
-        node_name_match_fields: false,
         resources: true,
         host_ports: true,
         spread: true,
@@ -615,10 +611,16 @@ impl Generator {
             expressions.push(expression);
         }
         let mut term = json!({"matchExpressions": expressions});
-        if self.features.node_name_match_fields && !self.nodes.is_empty() && rng.chance(20) {
-            let name = rng.pick(&self.nodes).clone();
-            term["matchFields"] =
-                json!([{"key": "metadata.name", "operator": "In", "values": [name]}]);
+        // Pinning node names narrows the nodes at PreFilter; two pins in
+        // one term may leave no name at all.
+        if !self.nodes.is_empty() && rng.chance(20) {
+            let mut pins = vec![json!({"key": "metadata.name", "operator": "In",
+                                       "values": [rng.pick(&self.nodes).clone()]})];
+            if rng.chance(25) {
+                pins.push(json!({"key": "metadata.name", "operator": "In",
+                                 "values": [rng.pick(&self.nodes).clone()]}));
+            }
+            term["matchFields"] = json!(pins);
         }
         term
     }

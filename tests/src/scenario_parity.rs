@@ -6,9 +6,9 @@
 //! What must agree (see `docs/parity.md`): the set of nodes; the PreFilter
 //! verdict; which nodes are feasible; for each rejected node, the plugin
 //! that rejected it, its code and its reasons (as a set); for each feasible
-//! node, the weighted total and what each plugin adds to it (kube-scheduler
-//! leaves out plugins that skip at PreScore, we list them with their zero:
-//! both add nothing).
+//! node, the filter plugins that ran (a plugin that returned Skip at
+//! PreFilter is listed by neither), the weighted total and what each score
+//! plugin adds to it (one skipped at PreScore is listed by neither).
 
 use kws_host::config::Config;
 use kws_host::explain;
@@ -169,6 +169,11 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
             host["preFilter"], oracle["preFilter"]
         ));
     }
+    if oracle["preFilter"]["code"] != "Success" {
+        // No filter ran: kube-scheduler lists no per-node entries, we name
+        // the PreFilter plugin on each node.
+        return differences;
+    }
     let nodes = |v: &Value| -> Vec<Value> { v["nodes"].as_array().cloned().unwrap_or_default() };
     let (ours, theirs) = (nodes(host), nodes(oracle));
     let names = |list: &[Value]| -> Vec<String> {
@@ -205,6 +210,12 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
                     verdict(b)
                 ));
             }
+        } else if filters_run(a) != filters_run(b) {
+            differences.push(format!(
+                "{node}: filters run: ours {:?} kube-scheduler {:?}",
+                filters_run(a),
+                filters_run(b)
+            ));
         } else if a["total"] != b["total"] || contributions(a) != contributions(b) {
             differences.push(format!(
                 "{node}: total: ours {} ({}) kube-scheduler {} ({})",
@@ -237,10 +248,22 @@ fn rejection(node: &Value) -> Option<(Value, Value, Vec<String>)> {
     Some((last["plugin"].clone(), last["code"].clone(), reasons))
 }
 
+/// The filter plugins that passed a feasible node, as a set: both sides
+/// leave out a plugin that returned Skip at PreFilter, and each lists the
+/// others in its own profile's order.
+fn filters_run(node: &Value) -> std::collections::BTreeSet<String> {
+    node["filters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| f["plugin"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// What each score plugin adds to a node's total (normalised score times
-/// weight), leaving out those that add nothing: kube-scheduler omits a
-/// plugin skipped at PreScore, we list it with 0. Equal totals made of
-/// different parts are a difference too.
+/// weight). Both sides leave out a plugin that returned Skip at PreScore,
+/// so a plugin listed on one side only is a difference even when it adds
+/// 0; equal totals made of different parts are a difference too.
 fn contributions(node: &Value) -> std::collections::BTreeMap<String, i64> {
     node["scores"]
         .as_array()
@@ -250,7 +273,6 @@ fn contributions(node: &Value) -> std::collections::BTreeMap<String, i64> {
             let part = s["normalized"].as_i64().unwrap_or(0) * s["weight"].as_i64().unwrap_or(0);
             (s["plugin"].as_str().unwrap_or_default().to_string(), part)
         })
-        .filter(|(_, part)| *part != 0)
         .collect()
 }
 
@@ -314,14 +336,27 @@ mod tests {
     }
 
     #[test]
-    fn skipped_plugins_and_equal_totals_agree() {
-        let ours = explanation(vec![node(
-            "a",
-            json!([{"plugin": "NodeAffinity", "code": "Success", "reasons": []}]),
-            true,
-            json!(300),
-        )]);
-        let theirs = explanation(vec![node("a", json!([]), true, json!(300))]);
+    fn a_plugin_skipped_on_one_side_only_differs() {
+        let affinity = json!([{"plugin": "NodeAffinity", "code": "Success", "reasons": []}]);
+        let ours = explanation(vec![node("a", affinity.clone(), true, json!(300))]);
+        let skipped = explanation(vec![node("a", json!([]), true, json!(300))]);
+        let same = explanation(vec![node("a", affinity, true, json!(300))]);
+        assert_eq!(compare(&ours, &skipped).len(), 1);
+        assert!(compare(&ours, &same).is_empty());
+    }
+
+    #[test]
+    fn the_order_of_filters_does_not_count() {
+        let passed = |names: &[&str]| {
+            Value::Array(
+                names
+                    .iter()
+                    .map(|n| json!({"plugin": n, "code": "Success", "reasons": []}))
+                    .collect(),
+            )
+        };
+        let ours = explanation(vec![node("a", passed(&["A", "B"]), true, json!(0))]);
+        let theirs = explanation(vec![node("a", passed(&["B", "A"]), true, json!(0))]);
         assert!(compare(&ours, &theirs).is_empty());
     }
 
@@ -336,12 +371,21 @@ mod tests {
             {"plugin": "A", "raw": 1, "normalized": 100, "weight": 2},
             {"plugin": "B", "raw": 0, "normalized": 0, "weight": 1}
         ]));
+        let same = scored(json!([
+            {"plugin": "B", "raw": 0, "normalized": 0, "weight": 1},
+            {"plugin": "A", "raw": 1, "normalized": 100, "weight": 2}
+        ]));
         let skipped = scored(json!([{"plugin": "A", "raw": 1, "normalized": 100, "weight": 2}]));
         let shifted = scored(json!([
             {"plugin": "A", "raw": 1, "normalized": 0, "weight": 2},
             {"plugin": "B", "raw": 0, "normalized": 100, "weight": 2}
         ]));
-        assert!(compare(&ours, &skipped).is_empty());
+        assert!(compare(&ours, &same).is_empty());
+        assert_eq!(
+            compare(&ours, &skipped).len(),
+            1,
+            "B skipped at PreScore on one side"
+        );
         assert_eq!(compare(&ours, &shifted).len(), 1);
     }
 

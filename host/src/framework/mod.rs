@@ -148,11 +148,13 @@ pub struct Rejection {
 impl Diagnosis {
     /// The plugins that rejected the pod (kube-scheduler's
     /// UnschedulablePlugins): the events they registered for may help it.
+    /// A node PreFilter left out names every plugin that narrowed the
+    /// nodes, joined by commas.
     pub fn plugins(&self) -> Vec<String> {
         let mut plugins: Vec<String> = self
             .rejected
             .iter()
-            .map(|r| r.plugin.clone())
+            .flat_map(|r| r.plugin.split(',').map(str::to_string))
             .chain(self.pre_filter_plugin.clone())
             .collect();
         plugins.sort();
@@ -366,6 +368,12 @@ pub struct CycleReport {
     pub pre_filter: Option<(String, Status)>,
     /// The profile's filter plugins, in the order they run.
     pub filters: Vec<String>,
+    /// Filter plugins that did not run for the pod: Skip at PreFilter (or
+    /// left out after a fault under `failurePolicy: Ignore`).
+    pub skipped_filters: Vec<String>,
+    /// The PreFilter plugins that narrowed the nodes (joined by commas),
+    /// which a node they left out is reported as rejected by.
+    pub narrowed_by: Option<String>,
     /// Every node of the snapshot, in snapshot order.
     pub nodes: Vec<NodeReport>,
 }
@@ -832,9 +840,9 @@ impl ProfileFramework {
         ctx: CallContext<'_>,
         pod: &Pod,
         scope: &mut CycleScope,
-    ) -> Result<Option<HashSet<String>>, PreFilterStop> {
+    ) -> Result<Option<Narrowing>, PreFilterStop> {
         let mut candidates: Option<HashSet<String>> = None;
-        let mut restricting: Vec<&str> = Vec::new();
+        let mut restricting: Vec<String> = Vec::new();
         for (index, slot) in self.slots.iter().enumerate() {
             if !slot.runs_at(ExtensionPoint::PreFilter) {
                 continue;
@@ -870,7 +878,7 @@ impl ProfileFramework {
                 }
             }
             if let Some(names) = result.node_names {
-                restricting.push(&slot.name);
+                restricting.push(slot.name.clone());
                 let names: HashSet<String> = names.into_iter().collect();
                 candidates = Some(match candidates {
                     Some(before) => before.intersection(&names).cloned().collect(),
@@ -895,7 +903,11 @@ impl ProfileFramework {
                 }
             }
         }
-        Ok(candidates)
+        restricting.sort();
+        Ok(candidates.map(|names| Narrowing {
+            names,
+            plugins: restricting,
+        }))
     }
 
     /// Filter: the feasible node ids (in search order), and why the others
@@ -906,7 +918,7 @@ impl ProfileFramework {
         ctx: CallContext<'_>,
         pod: &Pod,
         scope: &mut CycleScope,
-        candidates: Option<&HashSet<String>>,
+        candidates: Option<&Narrowing>,
     ) -> Result<(Vec<NodeId>, Diagnosis), String> {
         let nodes = &ctx.snapshot.nodes;
         let all = nodes.len();
@@ -920,7 +932,7 @@ impl ProfileFramework {
         let start = self.next_start % all;
         let order: Vec<NodeId> = (0..all)
             .map(|i| &nodes[(start + i) % all])
-            .filter(|n| candidates.is_none_or(|c| c.contains(&n.name)))
+            .filter(|n| Narrowing::admits(candidates, &n.name))
             .map(|n| n.id)
             .collect();
         let mut feasible = Vec::with_capacity(wanted);
@@ -956,7 +968,7 @@ impl ProfileFramework {
                 status.reasons.join(", ")
             ));
         }
-        let diagnosis = Diagnosis {
+        let mut diagnosis = Diagnosis {
             total_nodes: all,
             rejected: rejected
                 .into_iter()
@@ -972,6 +984,19 @@ impl ProfileFramework {
                 .collect(),
             ..Diagnosis::default()
         };
+        if let Some(narrowing) = candidates.filter(|_| feasible.is_empty()) {
+            let status = narrowing.status();
+            diagnosis.rejected.extend(
+                nodes
+                    .iter()
+                    .filter(|n| !narrowing.names.contains(&n.name))
+                    .map(|n| Rejection {
+                        node: n.name.clone(),
+                        plugin: narrowing.plugin(),
+                        status: status.clone(),
+                    }),
+            );
+        }
         Ok((feasible, diagnosis))
     }
 
@@ -1377,6 +1402,8 @@ impl ProfileFramework {
                         .collect(),
                     pre_filter: Some((plugin, status)),
                     filters,
+                    skipped_filters: Vec::new(),
+                    narrowed_by: None,
                 });
             }
             Err(PreFilterStop::Failed(message)) => return Err(message),
@@ -1385,7 +1412,7 @@ impl ProfileFramework {
             .snapshot
             .nodes
             .iter()
-            .filter(|n| candidates.as_ref().is_none_or(|c| c.contains(&n.name)))
+            .filter(|n| Narrowing::admits(candidates.as_ref(), &n.name))
             .map(|n| n.id)
             .collect();
         let mut verdicts: HashMap<NodeId, Verdict> = all
@@ -1430,17 +1457,11 @@ impl ProfileFramework {
             .nodes
             .iter()
             .map(|node| {
-                // A node PreFilter ruled out counts as rejected by it.
-                let rejected = match verdicts.remove(&node.id) {
-                    Some(verdict) => verdict,
-                    None => Some((
-                        PRE_FILTER,
-                        Status {
-                            code: Code::UnschedulableAndUnresolvable,
-                            reasons: vec!["node(s) didn't satisfy PreFilter".to_string()],
-                        },
-                    )),
-                };
+                // A node PreFilter left out counts as rejected by the
+                // plugins that narrowed the nodes.
+                let rejected = verdicts
+                    .remove(&node.id)
+                    .unwrap_or_else(|| candidates.as_ref().map(|n| (PRE_FILTER, n.status())));
                 NodeReport {
                     node: node.name.clone(),
                     scores: scores.remove(&node.id).unwrap_or_default(),
@@ -1450,6 +1471,13 @@ impl ProfileFramework {
             .collect();
         Ok(CycleReport {
             pre_filter: None,
+            skipped_filters: self
+                .filters
+                .iter()
+                .filter(|&&slot| scope.skips_filter(slot))
+                .map(|&slot| self.slots[slot].name.clone())
+                .collect(),
+            narrowed_by: candidates.map(|n| n.plugin()),
             filters,
             nodes,
         })
@@ -1525,6 +1553,38 @@ impl ProfileFramework {
             );
             results
         })
+    }
+}
+
+/// The nodes PreFilter plugins restricted a cycle to.
+struct Narrowing {
+    /// The intersection of the node names they returned.
+    names: HashSet<String>,
+    /// The plugins that returned node names, sorted.
+    plugins: Vec<String>,
+}
+
+impl Narrowing {
+    fn admits(narrowing: Option<&Narrowing>, node: &str) -> bool {
+        narrowing.is_none_or(|n| n.names.contains(node))
+    }
+
+    /// What every node left out is rejected with, as kube-scheduler's
+    /// `SetAbsentNodesStatus`: `node(s) didn't satisfy plugin(s) [A B]`.
+    fn status(&self) -> Status {
+        Status {
+            code: Code::UnschedulableAndUnresolvable,
+            reasons: vec![format!(
+                "node(s) didn't satisfy plugin(s) [{}]",
+                self.plugins.join(" ")
+            )],
+        }
+    }
+
+    /// The name a left-out node's rejection carries: the plugins, joined
+    /// by commas (what the reference oracle prints).
+    fn plugin(&self) -> String {
+        self.plugins.join(",")
     }
 }
 

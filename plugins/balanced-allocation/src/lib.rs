@@ -18,14 +18,16 @@
 //! - an extended resource (any name but cpu, memory and ephemeral-storage) is
 //!   left out when the pod does not ask for it.
 //!
-//! A pod that asks for none of the resources (best effort) scores 0 on every
-//! node. Upstream's PreScore returns Skip for it, so its framework leaves the
-//! plugin out of that pod's scores; the weighted totals are the same.
+//! PreScore works out what the pod asks for once per cycle, and returns
+//! Skip for a pod that asks for none of the resources (best effort), as
+//! upstream's: the plugin then adds nothing to that pod's scores.
 //!
 //! Not modelled, for want of data in the WIT: extended resources backed by
 //! DRA device classes.
 
-use kws_plugin_sdk::{ExtensionPoint, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Resources};
+use kws_plugin_sdk::{
+    Cluster, CycleState, ExtensionPoint, MAX_NODE_SCORE, NodeInfo, Plugin, Pod, Resources, Status,
+};
 use serde::Deserialize;
 
 /// `NodeResourcesBalancedAllocationArgs` (kubescheduler.config.k8s.io/v1).
@@ -54,7 +56,8 @@ pub struct BalancedAllocation {
 
 impl Plugin for BalancedAllocation {
     const NAME: &'static str = "NodeResourcesBalancedAllocation";
-    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Score];
+    const EXTENSION_POINTS: &'static [ExtensionPoint] =
+        &[ExtensionPoint::PreScore, ExtensionPoint::Score];
     const READS_PODS: bool = false;
     type Args = BalancedAllocationArgs;
 
@@ -87,18 +90,60 @@ impl Plugin for BalancedAllocation {
         Ok(BalancedAllocation { resources: names })
     }
 
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> Result<i64, String> {
-        let wanted: Vec<i64> = self
-            .resources
-            .iter()
-            .map(|r| amount(&pod.requests, r))
-            .collect();
-        if wanted.iter().all(|w| *w == 0) {
-            return Ok(0);
+    fn pre_score(&self, pod: &Pod, _: &Cluster, _: &[&NodeInfo], state: &mut CycleState) -> Status {
+        let wanted = self.wanted(pod);
+        if wanted.0.iter().all(|w| *w == 0) {
+            return Status::skip();
         }
-        let mut with_pod = Vec::with_capacity(wanted.len());
-        let mut without_pod = Vec::with_capacity(wanted.len());
-        for (resource, want) in self.resources.iter().zip(wanted) {
+        state.write(wanted);
+        Status::success()
+    }
+
+    fn score(&self, pod: &Pod, node: &NodeInfo) -> Result<i64, String> {
+        Ok(self.balanced(&self.wanted(pod), node))
+    }
+
+    fn score_all(
+        &self,
+        pod: &Pod,
+        _: &Cluster,
+        nodes: &[&NodeInfo],
+        state: &CycleState,
+    ) -> Result<Vec<i64>, String> {
+        let computed;
+        let wanted = match state.read::<Wanted>() {
+            Some(wanted) => wanted,
+            None => {
+                computed = self.wanted(pod);
+                &computed
+            }
+        };
+        Ok(nodes.iter().map(|n| self.balanced(wanted, n)).collect())
+    }
+}
+
+/// PreScore's state: what the pod asks for of each resource, in order.
+#[derive(Clone)]
+struct Wanted(Vec<i64>);
+
+impl BalancedAllocation {
+    fn wanted(&self, pod: &Pod) -> Wanted {
+        Wanted(
+            self.resources
+                .iter()
+                .map(|r| amount(&pod.requests, r))
+                .collect(),
+        )
+    }
+
+    /// The score of `node`; 0 for a pod that asks for nothing.
+    fn balanced(&self, wanted: &Wanted, node: &NodeInfo) -> i64 {
+        if wanted.0.iter().all(|w| *w == 0) {
+            return 0;
+        }
+        let mut with_pod = Vec::with_capacity(wanted.0.len());
+        let mut without_pod = Vec::with_capacity(wanted.0.len());
+        for (resource, &want) in self.resources.iter().zip(&wanted.0) {
             if want == 0 && is_extended(resource) {
                 continue;
             }
@@ -111,7 +156,7 @@ impl Plugin for BalancedAllocation {
             without_pod.push(fraction(used, allocatable));
         }
         let half = MAX_NODE_SCORE / 2;
-        Ok(half + (half + balance(&with_pod) - balance(&without_pod)) / 2)
+        half + (half + balance(&with_pod) - balance(&without_pod)) / 2
     }
 }
 
@@ -158,8 +203,8 @@ kws_plugin_sdk::export_plugin!(BalancedAllocation);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kws_plugin_sdk::Runner;
     use kws_plugin_sdk::testing::{node, node_info, pod};
+    use kws_plugin_sdk::{Code, Runner};
 
     fn plugin(args: &str) -> BalancedAllocation {
         let args = serde_json::from_str(args).expect("args parse");
@@ -199,13 +244,12 @@ mod tests {
     // are written here.
 
     #[test]
-    fn nothing_requested_scores_zero() {
+    fn a_best_effort_pod_is_skipped_at_pre_score() {
         let p = plugin("{}");
-        let best_effort = pod("default", "p").build();
-        assert_eq!(
-            scores(&p, &best_effort, &[(4000, 10000), (4000, 10000)], &[]),
-            [0, 0]
-        );
+        let pre_score =
+            |pod: &Pod| p.pre_score(pod, &Cluster::default(), &[], &mut CycleState::default());
+        assert_eq!(pre_score(&pod("default", "p").build()).code, Code::Skip);
+        assert_eq!(pre_score(&asking(0, 1)), Status::success());
     }
 
     #[test]

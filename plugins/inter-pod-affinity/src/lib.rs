@@ -2,7 +2,10 @@
 //! kube-scheduler's plugin of the same name (v1.37, without the alpha
 //! `InterPodAffinityHostnameFastPath`, which is off by default).
 //!
-//! Filter, once per pod over the whole cluster (PreFilter), then per node:
+//! PreFilter counts, once per cycle over the whole cluster, what Filter
+//! then checks per node, and returns Skip, as upstream's, when the pod has
+//! no required terms and no existing pod's required anti-affinity matches
+//! it. Filter:
 //! 1. the pod's required affinity: every term's topology key must be on the
 //!    node and some pod matching all terms must run in the node's domain
 //!    of each term, unless no pod anywhere matches them and the pod
@@ -21,6 +24,10 @@
 //! pods, `hardPodAffinityWeight` per required affinity term and the weight
 //! of each preferred term the incoming pod matches; a node scores the sum
 //! over its domains, normalised to 0..=100 between the lowest and highest.
+//! PreScore works out the domains' scores once per cycle and returns Skip
+//! when no term applies anywhere (or, with
+//! `ignorePreferredTermsOfExistingPods`, when the pod has no preferred
+//! terms), as upstream's.
 //!
 //! A term's `namespaceSelector` is resolved against the namespaces the host
 //! sends; terms with neither namespaces nor a selector look in the pod's
@@ -37,7 +44,7 @@ use kws_plugin_sdk::affinity::{
 };
 use kws_plugin_sdk::{
     ActionType, Cluster, CycleState, EventResource, ExtensionPoint, MAX_NODE_SCORE, NodeInfo,
-    Plugin, Pod, RegisteredEvent, Status,
+    Plugin, Pod, PreFilterResult, RegisteredEvent, Status,
 };
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
@@ -65,32 +72,64 @@ fn matches_all(terms: &[AffinityTerm], pod: &Pod) -> bool {
     !terms.is_empty() && terms.iter().all(|t| t.matches(pod, &Vec::new()))
 }
 
-/// A topology domain: a node label's key and value, borrowed from the
-/// cluster for the length of one call.
+/// A topology domain: a node label's key and value.
 type Domain<'a> = (&'a str, &'a str);
 
-/// Pods (or terms) counted per topology domain.
-type Counts<'a> = BTreeMap<Domain<'a>, i64>;
+/// Pods (or terms) counted per topology domain: per key, per value. Owned,
+/// so that it can be kept in the cycle's state.
+#[derive(Clone, Default)]
+struct Counts(BTreeMap<String, BTreeMap<String, i64>>);
+
+impl Counts {
+    fn add(&mut self, (key, value): Domain<'_>, amount: i64) {
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(value) {
+            Some(count) => *count += amount,
+            None => {
+                values.insert(value.to_string(), amount);
+            }
+        }
+    }
+
+    fn get(&self, (key, value): Domain<'_>) -> i64 {
+        self.0
+            .get(key)
+            .and_then(|values| values.get(value))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The topology keys counted, each once.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
 
 /// PreFilter's state.
-struct Affinity<'a> {
+#[derive(Clone)]
+struct Affinity {
     affinity: Vec<AffinityTerm>,
     anti_affinity: Vec<AffinityTerm>,
     /// Pods matching all the affinity terms, per domain of each term.
-    affinity_counts: Counts<'a>,
+    affinity_counts: Counts,
     /// Pods matching an anti-affinity term, per domain of that term.
-    anti_affinity_counts: Counts<'a>,
+    anti_affinity_counts: Counts,
     /// Existing pods' anti-affinity terms matching the incoming pod, per
     /// domain of the existing pod's node.
-    existing_anti_affinity_counts: Counts<'a>,
-    /// The topology keys of `existing_anti_affinity_counts`.
-    existing_anti_affinity_keys: Vec<&'a str>,
+    existing_anti_affinity_counts: Counts,
     matches_itself: bool,
 }
 
-impl<'a> Affinity<'a> {
+impl Affinity {
     /// `None` when nothing constrains the pod (PreFilter `Skip`).
-    fn new(pod: &Pod, cluster: &'a Cluster) -> Result<Option<Affinity<'a>>, String> {
+    fn new(pod: &Pod, cluster: &Cluster) -> Result<Option<Affinity>, String> {
         let mut affinity = required_affinity(pod)?;
         let mut anti_affinity = required_anti_affinity(pod)?;
         for term in affinity.iter_mut().chain(&mut anti_affinity) {
@@ -101,34 +140,34 @@ impl<'a> Affinity<'a> {
             .namespace_labels(&pod.namespace)
             .unwrap_or(&no_labels);
 
-        let mut existing_anti_affinity_counts = Counts::new();
+        let mut existing_anti_affinity_counts = Counts::default();
         for node in cluster.nodes() {
             for existing in node.pods_with_required_anti_affinity() {
                 for term in &existing.terms.required_anti_affinity {
                     if term.matches(pod, namespace_labels)
                         && let Some(domain) = term.domain(node)
                     {
-                        *existing_anti_affinity_counts.entry(domain).or_default() += 1;
+                        existing_anti_affinity_counts.add(domain, 1);
                     }
                 }
             }
         }
 
-        let mut affinity_counts = Counts::new();
-        let mut anti_affinity_counts = Counts::new();
+        let mut affinity_counts = Counts::default();
+        let mut anti_affinity_counts = Counts::default();
         if !affinity.is_empty() || !anti_affinity.is_empty() {
             for node in cluster.nodes() {
                 for existing in &node.pods {
                     if matches_all(&affinity, existing) {
                         for domain in affinity.iter().filter_map(|t| t.domain(node)) {
-                            *affinity_counts.entry(domain).or_default() += 1;
+                            affinity_counts.add(domain, 1);
                         }
                     }
                     for term in &anti_affinity {
                         if term.matches(existing, &no_labels)
                             && let Some(domain) = term.domain(node)
                         {
-                            *anti_affinity_counts.entry(domain).or_default() += 1;
+                            anti_affinity_counts.add(domain, 1);
                         }
                     }
                 }
@@ -147,7 +186,6 @@ impl<'a> Affinity<'a> {
             anti_affinity,
             affinity_counts,
             anti_affinity_counts,
-            existing_anti_affinity_keys: topology_keys(&existing_anti_affinity_counts),
             existing_anti_affinity_counts,
             matches_itself,
         }))
@@ -160,16 +198,16 @@ impl<'a> Affinity<'a> {
         let anti_affinity_conflict = !self.anti_affinity_counts.is_empty()
             && self.anti_affinity.iter().any(|t| {
                 t.domain(node)
-                    .is_some_and(|d| count(&self.anti_affinity_counts, d) > 0)
+                    .is_some_and(|d| self.anti_affinity_counts.get(d) > 0)
             });
         if anti_affinity_conflict {
             return Status::unschedulable(ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH);
         }
         let existing_conflict = self
-            .existing_anti_affinity_keys
-            .iter()
+            .existing_anti_affinity_counts
+            .keys()
             .filter_map(|key| node.label_pair(key))
-            .any(|domain| count(&self.existing_anti_affinity_counts, domain) > 0);
+            .any(|domain| self.existing_anti_affinity_counts.get(domain) > 0);
         if existing_conflict {
             return Status::unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH);
         }
@@ -186,7 +224,7 @@ impl<'a> Affinity<'a> {
             let Some(domain) = term.domain(node) else {
                 return false;
             };
-            if count(&self.affinity_counts, domain) <= 0 {
+            if self.affinity_counts.get(domain) <= 0 {
                 pods_exist = false;
             }
         }
@@ -196,25 +234,10 @@ impl<'a> Affinity<'a> {
     }
 }
 
-fn count(counts: &Counts<'_>, domain: Domain<'_>) -> i64 {
-    counts.get(&domain).copied().unwrap_or(0)
-}
-
-/// The topology keys the counts have domains of, each once.
-fn topology_keys<'a>(counts: &Counts<'a>) -> Vec<&'a str> {
-    let mut keys: Vec<&str> = counts.keys().map(|(key, _)| *key).collect();
-    keys.dedup();
-    keys
-}
-
 impl InterPodAffinity {
     /// PreScore: the score of each topology domain, or `None` when no term
     /// applies anywhere (PreScore `Skip`).
-    fn domain_scores<'a>(
-        &self,
-        pod: &Pod,
-        cluster: &'a Cluster,
-    ) -> Result<Option<Counts<'a>>, String> {
+    fn domain_scores(&self, pod: &Pod, cluster: &Cluster) -> Result<Option<Counts>, String> {
         let mut preferred = preferred_affinity(pod)?;
         let mut preferred_anti = preferred_anti_affinity(pod)?;
         let has_constraints = !preferred.is_empty() || !preferred_anti.is_empty();
@@ -228,7 +251,7 @@ impl InterPodAffinity {
         let namespace_labels = cluster
             .namespace_labels(&pod.namespace)
             .unwrap_or(&no_labels);
-        let mut scores = Counts::new();
+        let mut scores = Counts::default();
         let nodes = cluster
             .nodes()
             .filter(|n| has_constraints || !n.pods_with_affinity.is_empty())
@@ -236,7 +259,7 @@ impl InterPodAffinity {
         for node in nodes {
             let mut add = |term: &AffinityTerm, weight: i64| {
                 if let Some(domain) = term.domain(node) {
-                    *scores.entry(domain).or_default() += weight;
+                    scores.add(domain, weight);
                 }
             };
             if has_constraints {
@@ -280,7 +303,9 @@ impl InterPodAffinity {
 impl Plugin for InterPodAffinity {
     const NAME: &'static str = "InterPodAffinity";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[
+        ExtensionPoint::PreFilter,
         ExtensionPoint::Filter,
+        ExtensionPoint::PreScore,
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
         ExtensionPoint::EnqueueExtensions,
@@ -316,40 +341,67 @@ impl Plugin for InterPodAffinity {
         })
     }
 
+    fn pre_filter(&self, pod: &Pod, cluster: &Cluster, state: &mut CycleState) -> PreFilterResult {
+        match Affinity::new(pod, cluster) {
+            Ok(Some(affinity)) => {
+                state.write(affinity);
+                PreFilterResult::all()
+            }
+            Ok(None) => PreFilterResult::skip(),
+            Err(e) => PreFilterResult::rejected(Status::unresolvable(format!("parsing pod: {e}"))),
+        }
+    }
+
     fn filter_all(
         &self,
-        pod: &Pod,
-        cluster: &Cluster,
+        _: &Pod,
+        _: &Cluster,
         nodes: &[&NodeInfo],
-        _state: &CycleState,
+        state: &CycleState,
     ) -> Vec<Status> {
-        match Affinity::new(pod, cluster) {
-            Ok(Some(state)) => nodes.iter().map(|node| state.filter(node)).collect(),
-            Ok(None) => nodes.iter().map(|_| Status::skip()).collect(),
-            Err(e) => {
-                let status = Status::unresolvable(format!("parsing pod: {e}"));
+        match state.read::<Affinity>() {
+            Some(affinity) => nodes.iter().map(|node| affinity.filter(node)).collect(),
+            None => {
+                let status = Status::error(format!("{} found no PreFilter state", Self::NAME));
                 nodes.iter().map(|_| status.clone()).collect()
             }
         }
     }
 
-    fn score_all(
+    fn pre_score(
         &self,
         pod: &Pod,
         cluster: &Cluster,
+        _: &[&NodeInfo],
+        state: &mut CycleState,
+    ) -> Status {
+        match self.domain_scores(pod, cluster) {
+            Ok(Some(scores)) => {
+                state.write(scores);
+                Status::success()
+            }
+            Ok(None) => Status::skip(),
+            Err(e) => Status::error(e),
+        }
+    }
+
+    fn score_all(
+        &self,
+        _: &Pod,
+        _: &Cluster,
         nodes: &[&NodeInfo],
-        _state: &CycleState,
+        state: &CycleState,
     ) -> Result<Vec<i64>, String> {
-        let Some(domains) = self.domain_scores(pod, cluster)? else {
-            return Ok(vec![0; nodes.len()]);
-        };
-        let keys = topology_keys(&domains);
+        let domains = state
+            .read::<Counts>()
+            .ok_or_else(|| format!("{} found no PreScore state", Self::NAME))?;
         Ok(nodes
             .iter()
             .map(|node| {
-                keys.iter()
+                domains
+                    .keys()
                     .filter_map(|key| node.label_pair(key))
-                    .map(|domain| count(&domains, domain))
+                    .map(|domain| domains.get(domain))
                     .sum()
             })
             .collect())
@@ -357,7 +409,7 @@ impl Plugin for InterPodAffinity {
 
     /// Scales between the lowest and the highest score, truncating as
     /// upstream's float arithmetic does; all 0 when every node scores the
-    /// same (which also covers a skipped pod, whose scores are all 0).
+    /// same.
     fn normalize_scores(&self, _pod: &Pod, scores: &mut [i64]) -> Result<(), String> {
         let min = scores.iter().copied().min().unwrap_or(0);
         let max = scores.iter().copied().max().unwrap_or(0);

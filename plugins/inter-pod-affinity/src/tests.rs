@@ -94,8 +94,14 @@ fn world(args: &str, nodes: Vec<Node>, pods: Vec<(usize, Pod)>) -> World {
 }
 
 impl World {
-    fn statuses(&self, p: &Pod) -> Vec<Status> {
+    /// Every node's filter status after PreFilter (all Skip when it says
+    /// Skip: Filter does not run).
+    fn statuses(&mut self, p: &Pod) -> Vec<Status> {
         let ids: Vec<u32> = (0..self.count as u32).collect();
+        let pre_filter = self.runner.pre_filter(0, p);
+        if pre_filter.status.code != Code::Success {
+            return vec![pre_filter.status; ids.len()];
+        }
         let rejected = self.runner.filter(0, p, &ids);
         ids.iter()
             .map(|id| {
@@ -107,8 +113,15 @@ impl World {
             .collect()
     }
 
-    fn scores(&self, p: &Pod) -> Vec<i64> {
+    /// Normalised scores after PreScore (all 0 when it says Skip: the
+    /// plugin adds nothing).
+    fn scores(&mut self, p: &Pod) -> Vec<i64> {
         let ids: Vec<u32> = (0..self.count as u32).collect();
+        let pre_score = self.runner.pre_score(0, p, &ids);
+        if pre_score.code == Code::Skip {
+            return vec![0; ids.len()];
+        }
+        assert_eq!(pre_score, Status::success());
         let raw = self.runner.score(0, p, &ids).unwrap();
         self.runner.normalize_scores(0, p, &ids, raw).unwrap()
     }
@@ -138,11 +151,10 @@ fn with_affinity(mut p: Pod, affinity: Option<PodAffinity>, anti: Option<PodAffi
 
 #[test]
 fn a_pod_without_terms_and_no_existing_anti_affinity_is_skipped() {
-    let w = world("{}", vec![n("node1", &[("region", "r1")])], vec![]);
+    let mut w = world("{}", vec![n("node1", &[("region", "r1")])], vec![]);
     let p = security("", "p", "S1");
-    let statuses = w.runner.filter(0, &p, &[0]);
-    assert_eq!(statuses.len(), 1);
-    assert_eq!(statuses[0].status.code, Code::Skip);
+    assert_eq!(w.runner.pre_filter(1, &p).status.code, Code::Skip);
+    assert_eq!(w.runner.pre_score(1, &p, &[0]).code, Code::Skip);
 }
 
 #[test]
@@ -153,7 +165,7 @@ fn required_affinity_needs_a_matching_pod_in_the_domain() {
         n("node3", &[("region", "r2"), ("zone", "z21")]),
         n("node4", &[("zone", "z22")]),
     ];
-    let w = world("{}", nodes, vec![(0, security("", "existing", "S1"))]);
+    let mut w = world("{}", nodes, vec![(0, security("", "existing", "S1"))]);
     let p = with_affinity(
         security("", "p", "S2"),
         Some(required(vec![term("security", &["S1"], "region")])),
@@ -169,7 +181,7 @@ fn required_affinity_needs_a_matching_pod_in_the_domain() {
 #[test]
 fn the_first_pod_of_a_group_that_selects_itself_fits_where_the_key_exists() {
     let nodes = vec![n("node1", &[("region", "r1")]), n("node2", &[])];
-    let w = world("{}", nodes, vec![]);
+    let mut w = world("{}", nodes, vec![]);
     let p = with_affinity(
         security("", "p", "S1"),
         Some(required(vec![term("security", &["S1"], "region")])),
@@ -191,7 +203,7 @@ fn self_match_does_not_help_once_matching_pods_exist_elsewhere() {
         n("node1", &[("region", "r1")]),
         n("node2", &[("region", "r2")]),
     ];
-    let w = world("{}", nodes, vec![(1, security("", "existing", "S1"))]);
+    let mut w = world("{}", nodes, vec![(1, security("", "existing", "S1"))]);
     let p = with_affinity(
         security("", "p", "S1"),
         Some(required(vec![term("security", &["S1"], "region")])),
@@ -205,7 +217,7 @@ fn all_affinity_terms_must_match_the_same_pod() {
     let nodes = vec![n("node1", &[("region", "r1"), ("zone", "z1")])];
     let mut both = security("", "existing", "S1");
     both.labels.push(("team".into(), "a".into()));
-    let w = world("{}", nodes, vec![(0, security("", "e1", "S1"))]);
+    let mut w = world("{}", nodes, vec![(0, security("", "e1", "S1"))]);
     let p = with_affinity(
         security("", "p", "S2"),
         Some(required(vec![
@@ -215,7 +227,7 @@ fn all_affinity_terms_must_match_the_same_pod() {
         None,
     );
     assert_eq!(w.statuses(&p), [affinity_fails()]);
-    let w = world(
+    let mut w = world(
         "{}",
         vec![n("node1", &[("region", "r1"), ("zone", "z1")])],
         vec![(0, both)],
@@ -239,7 +251,7 @@ fn required_anti_affinity_keeps_one_per_domain() {
             &[("kubernetes.io/hostname", "node3"), ("zone", "z2")],
         ),
     ];
-    let w = world("{}", nodes, vec![(0, security("", "existing", "S1"))]);
+    let mut w = world("{}", nodes, vec![(0, security("", "existing", "S1"))]);
     let one_per_node = with_affinity(
         security("", "p", "S1"),
         None,
@@ -276,7 +288,7 @@ fn existing_pods_anti_affinity_repels_the_incoming_pod() {
         None,
         Some(required(vec![term("security", &["S1"], "region")])),
     );
-    let w = world("{}", nodes, vec![(0, guard)]);
+    let mut w = world("{}", nodes, vec![(0, guard)]);
     assert_eq!(
         w.statuses(&security("", "p", "S1")),
         [
@@ -305,7 +317,7 @@ fn existing_anti_affinity_namespace_selectors_see_the_incoming_pods_namespace_la
         None,
         Some(required(vec![t])),
     );
-    let w = world("{}", nodes, vec![(0, guard)]);
+    let mut w = world("{}", nodes, vec![(0, guard)]);
     assert_eq!(
         w.statuses(&security("subteam2.team1", "p", "S1")),
         [existing_anti_affinity_fails(), ok()]
@@ -322,7 +334,7 @@ fn incoming_namespace_selectors_resolve_to_the_selected_namespaces() {
         n("node1", &[("region", "r1")]),
         n("node2", &[("region", "r2")]),
     ];
-    let w = world(
+    let mut w = world(
         "{}",
         nodes,
         vec![
@@ -367,7 +379,7 @@ fn stay_with(value: &str) -> PodAffinity {
 
 #[test]
 fn score_without_affinity_anywhere_is_zero() {
-    let w = world(
+    let mut w = world(
         "{}",
         vec![china(), india(), n("node3", &[("az", "az1")])],
         vec![],
@@ -377,7 +389,7 @@ fn score_without_affinity_anywhere_is_zero() {
 
 #[test]
 fn score_prefers_the_domain_of_matching_pods() {
-    let w = world(
+    let mut w = world(
         "{}",
         vec![china(), india(), n("node3", &[("az", "az1")])],
         vec![
@@ -404,14 +416,14 @@ fn score_counts_matching_pods_per_region() {
         .enumerate()
         .map(|(i, node)| (*node, security("", &format!("e{i}"), "S2")))
         .collect();
-    let w = world("{}", nodes, pods);
+    let mut w = world("{}", nodes, pods);
     let p = with_affinity(security("", "p", "S1"), Some(stay_with("S2")), None);
     assert_eq!(w.scores(&p), [100, 0, 100, 100, 0]);
 }
 
 #[test]
 fn score_anti_affinity_prefers_the_other_domain() {
-    let w = world(
+    let mut w = world(
         "{}",
         vec![china(), india()],
         vec![(0, security("", "a", "S1"))],
@@ -431,7 +443,7 @@ fn score_namespace_selectors_and_namespaces_are_ored() {
         (0, security("subteam2.team2", "c", "S1")),
         (1, security("subteam2.team1", "d", "S1")),
     ];
-    let w = world("{}", vec![china(), india()], pods);
+    let mut w = world("{}", vec![china(), india()], pods);
     let p = with_affinity(
         security("subteam1.team1", "p", "S1"),
         Some(preferred(5, t.clone())),
@@ -455,7 +467,7 @@ fn score_negative_namespace_selectors() {
         (0, security("subteam1.team1", "b", "S1")),
         (1, security("subteam1.team2", "c", "S1")),
     ];
-    let w = world("{}", vec![china(), india()], pods);
+    let mut w = world("{}", vec![china(), india()], pods);
     let p = with_affinity(
         security("subteam1.team1", "p", "S1"),
         Some(preferred(5, t.clone())),
@@ -485,9 +497,9 @@ fn score_existing_pods_terms_count_unless_ignored() {
         ),
     ];
     let nodes = || vec![china(), india()];
-    let w = world("{}", nodes(), pods.clone());
+    let mut w = world("{}", nodes(), pods.clone());
     assert_eq!(w.scores(&security("", "p", "S2")), [0, 100]);
-    let w = world(
+    let mut w = world(
         r#"{"ignorePreferredTermsOfExistingPods": true}"#,
         nodes(),
         pods,
@@ -505,25 +517,22 @@ fn score_existing_required_affinity_weighs_hard_pod_affinity_weight() {
             None,
         ),
     )];
-    let w = world("{}", vec![china(), india()], pods.clone());
+    let mut w = world("{}", vec![china(), india()], pods.clone());
     assert_eq!(w.scores(&security("", "p", "S2")), [100, 0]);
     let raw = w
         .runner
         .score(0, &security("", "p", "S2"), &[0, 1])
         .unwrap();
     assert_eq!(raw, [1, 0]);
-    let w = world(
+    let mut w = world(
         r#"{"hardPodAffinityWeight": 7}"#,
         vec![china(), india()],
         pods.clone(),
     );
-    assert_eq!(
-        w.runner
-            .score(0, &security("", "p", "S2"), &[0, 1])
-            .unwrap(),
-        [7, 0]
-    );
-    let w = world(
+    let incoming = security("", "p", "S2");
+    assert_eq!(w.runner.pre_score(0, &incoming, &[0, 1]), Status::success());
+    assert_eq!(w.runner.score(0, &incoming, &[0, 1]).unwrap(), [7, 0]);
+    let mut w = world(
         r#"{"hardPodAffinityWeight": 0}"#,
         vec![china(), india()],
         pods,

@@ -8,20 +8,28 @@
 //!    the pod's required node affinity terms, if the pod has them;
 //!    `required: Some([])` matches no node (else [`ERR_REASON_POD`]).
 //!
-//! Before both, a pod whose required terms all pin node names that cannot
-//! all hold fails on every node ([`ERR_REASON_CONFLICT`]). Every failure is
+//! PreFilter, as upstream's: Skip for a pod with neither a node selector
+//! nor required node affinity when the profile adds none (Filter then never
+//! runs for it); when every required term pins node names
+//! (`matchFields` `metadata.name In`), the union of those names is the
+//! only nodes the cycle tries, and a pod whose pins cannot all hold is
+//! rejected for every node ([`ERR_REASON_CONFLICT`]). Every failure is
 //! unresolvable: only a change to the pod, the node's labels or the profile
 //! makes the node fit. Matching itself is in [`selector`].
 //!
-//! Score: the sum of the weights of the pod's preferred terms that match,
-//! plus those of `addedAffinity`'s preferred terms. Normalised with
+//! PreScore: Skip for a pod without preferred terms when the profile adds
+//! none; it also refuses a preferred term that cannot be parsed. Score:
+//! the sum of the weights of the pod's preferred terms that match, plus
+//! those of `addedAffinity`'s preferred terms. Normalised with
 //! kube-scheduler's DefaultNormalizeScore, so the best nodes score 100.
 
 use kws_plugin_sdk::selector::matches_required_node_affinity;
 use kws_plugin_sdk::{
-    ActionType, EventResource, ExtensionPoint, NodeInfo, NodeSelectorTerm, Operator, Plugin, Pod,
-    PreferredSchedulingTerm, RegisteredEvent, Status, default_normalize_score,
+    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, NodeInfo, NodeSelectorTerm,
+    Operator, Plugin, Pod, PreFilterResult, PreferredSchedulingTerm, RegisteredEvent, Status,
+    default_normalize_score,
 };
+use std::collections::BTreeSet;
 
 mod args;
 pub mod selector;
@@ -33,8 +41,7 @@ pub const ERR_REASON_POD: &str = "node(s) didn't match Pod's node affinity/selec
 /// The profile's `addedAffinity` does not match.
 pub const ERR_REASON_ENFORCED: &str = "node(s) didn't match scheduler-enforced node affinity";
 /// Every required term pins the node name (`matchFields` `metadata.name In`)
-/// and no name satisfies any term. Upstream reports this from PreFilter, for
-/// the whole pod; here every node reports it.
+/// and no name satisfies any term: PreFilter rejects the pod.
 pub const ERR_REASON_CONFLICT: &str = "pod affinity terms conflict";
 
 /// Where a pod's preferred terms live, for the errors Score returns.
@@ -50,7 +57,9 @@ pub struct NodeAffinity {
 impl Plugin for NodeAffinity {
     const NAME: &'static str = "NodeAffinity";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[
+        ExtensionPoint::PreFilter,
         ExtensionPoint::Filter,
+        ExtensionPoint::PreScore,
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
         ExtensionPoint::EnqueueExtensions,
@@ -75,11 +84,22 @@ impl Plugin for NodeAffinity {
         })
     }
 
+    fn pre_filter(&self, pod: &Pod, _: &Cluster, _: &mut CycleState) -> PreFilterResult {
+        let required = pod.node_affinity.as_ref().and_then(|a| a.required.as_ref());
+        if required.is_none() && self.added_required.is_none() && pod.node_selector.is_empty() {
+            return PreFilterResult::skip();
+        }
+        match pinned_names(pod) {
+            None => PreFilterResult::all(),
+            Some(names) if names.is_empty() => {
+                PreFilterResult::rejected(Status::unresolvable(ERR_REASON_CONFLICT))
+            }
+            Some(names) => PreFilterResult::only(names.into_iter().collect()),
+        }
+    }
+
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
         let node = &node.node;
-        if pinned_names_conflict(pod) {
-            return Status::unresolvable(ERR_REASON_CONFLICT);
-        }
         if let Some(terms) = &self.added_required
             && !selector::matches_any(terms, node)
         {
@@ -91,13 +111,22 @@ impl Plugin for NodeAffinity {
         Status::success()
     }
 
-    /// Fails, as upstream's PreScore does, when one of the pod's preferred
-    /// terms cannot be parsed (the apiserver refuses such pods).
+    /// Fails, as upstream's does, when one of the pod's preferred terms
+    /// cannot be parsed (the apiserver refuses such pods).
+    fn pre_score(&self, pod: &Pod, _: &Cluster, _: &[&NodeInfo], _: &mut CycleState) -> Status {
+        let preferred = preferred(pod);
+        if preferred.is_empty() && self.added_preferred.is_empty() {
+            return Status::skip();
+        }
+        match selector::validate_preferred(preferred, POD_PREFERRED) {
+            Ok(()) => Status::success(),
+            Err(e) => Status::error(e),
+        }
+    }
+
     fn score(&self, pod: &Pod, node: &NodeInfo) -> Result<i64, String> {
-        let preferred = pod.node_affinity.as_ref().map_or(&[][..], |a| &a.preferred);
-        selector::validate_preferred(preferred, POD_PREFERRED)?;
         Ok(selector::preferred_score(&self.added_preferred, &node.node)
-            + selector::preferred_score(preferred, &node.node))
+            + selector::preferred_score(preferred(pod), &node.node))
     }
 
     fn normalize_scores(&self, _pod: &Pod, scores: &mut [i64]) -> Result<(), String> {
@@ -106,28 +135,34 @@ impl Plugin for NodeAffinity {
     }
 }
 
-/// Upstream's PreFilter check: true when every required term has
-/// `metadata.name In` requirements and, in each term, no name is in all of
-/// them.
-fn pinned_names_conflict(pod: &Pod) -> bool {
-    let Some(terms) = pod.node_affinity.as_ref().and_then(|a| a.required.as_ref()) else {
-        return false;
-    };
-    let no_name_in_all = |term: &NodeSelectorTerm| {
+/// The pod's preferred node affinity terms.
+fn preferred(pod: &Pod) -> &[PreferredSchedulingTerm] {
+    pod.node_affinity.as_ref().map_or(&[][..], |a| &a.preferred)
+}
+
+/// The only nodes the pod's required terms can match when every term pins
+/// node names (`metadata.name In`): per term the names all its pins share,
+/// over the terms their union. `None` when some term pins none (or there
+/// are no terms), so any node may match; empty when no name can.
+fn pinned_names(pod: &Pod) -> Option<BTreeSet<String>> {
+    let terms = pod.node_affinity.as_ref()?.required.as_ref()?;
+    if terms.is_empty() {
+        return None;
+    }
+    let mut union = BTreeSet::new();
+    for term in terms {
         let mut pins = term
             .match_fields
             .iter()
             .filter(|r| r.key == selector::NODE_NAME_FIELD && r.operator == Operator::In);
-        let Some(first) = pins.next() else {
-            return false; // the term does not pin names: any node may match it
-        };
-        let rest: Vec<_> = pins.collect();
-        !first
-            .values
-            .iter()
-            .any(|name| rest.iter().all(|r| r.values.contains(name)))
-    };
-    !terms.is_empty() && terms.iter().all(no_name_in_all)
+        let first = pins.next()?;
+        let mut shared: BTreeSet<&String> = first.values.iter().collect();
+        for pin in pins {
+            shared.retain(|name| pin.values.contains(name));
+        }
+        union.extend(shared.into_iter().cloned());
+    }
+    Some(union)
 }
 
 kws_plugin_sdk::export_plugin!(NodeAffinity);
@@ -272,37 +307,63 @@ mod tests {
         );
     }
 
+    fn pre_filter(p: &NodeAffinity, pod: &Pod) -> PreFilterResult {
+        p.pre_filter(pod, &Cluster::default(), &mut CycleState::default())
+    }
+
     #[test]
-    fn terms_pinning_disjoint_names_conflict() {
+    fn pre_filter_skips_a_pod_without_selector_or_required_terms() {
+        let p = plugin("{}");
+        let skipped = |pod: &Pod| pre_filter(&p, pod).status.code == Code::Skip;
+        assert!(skipped(&pod("d", "p").build()));
+        assert!(skipped(
+            &pod("d", "p").node_affinity(preferred(&[])).build()
+        ));
+        assert!(!skipped(&pod("d", "p").node_selector("zone", "a").build()));
+        assert!(!skipped(
+            &pod("d", "p").node_affinity(required(vec![])).build()
+        ));
+        // A profile's added affinity applies to every pod.
+        assert_eq!(
+            pre_filter(&plugin(ADDED_REQUIRED), &pod("d", "p").build()).status,
+            Status::success()
+        );
+    }
+
+    #[test]
+    fn pre_filter_narrows_to_the_pinned_names() {
+        let p = plugin("{}");
+        let names = |terms: Vec<NodeSelectorTerm>| {
+            pre_filter(&p, &pod("d", "p").node_affinity(required(terms)).build()).node_names
+        };
+        assert_eq!(
+            names(vec![
+                names_term(&[&["n1", "n2"], &["n2", "n3"]]),
+                names_term(&[&["n4"]])
+            ]),
+            Some(vec!["n2".to_string(), "n4".to_string()])
+        );
+        // A term that pins no name lets any node match it.
+        assert_eq!(
+            names(vec![
+                names_term(&[&["n1"]]),
+                labels_term(vec![requirement("zone", Operator::Exists, &[])])
+            ]),
+            None
+        );
+    }
+
+    #[test]
+    fn terms_pinning_disjoint_names_conflict_at_pre_filter() {
         let p = plugin("{}");
         // Each term asks for n1 and n2 at once: no node can satisfy either.
         let conflict = required(vec![
             names_term(&[&["n1"], &["n2"]]),
             names_term(&[&["n3"], &["n4"]]),
         ]);
-        let status = verdict(
-            &p,
-            &pod("d", "p").node_affinity(conflict).build(),
-            zone("n1", "a"),
-        );
-        assert_eq!(status.code, Code::UnschedulableAndUnresolvable);
-        assert_eq!(status.reasons, ["pod affinity terms conflict"]);
-
-        // One satisfiable term, or one term that does not pin names, is no conflict.
-        for other in [
-            names_term(&[&["n1"], &["n1"]]),
-            labels_term(vec![requirement("zone", Operator::Exists, &[])]),
-        ] {
-            let fine = required(vec![names_term(&[&["n1"], &["n2"]]), other]);
-            assert!(
-                verdict(
-                    &p,
-                    &pod("d", "p").node_affinity(fine).build(),
-                    zone("n1", "a")
-                )
-                .passes()
-            );
-        }
+        let result = pre_filter(&p, &pod("d", "p").node_affinity(conflict).build());
+        assert_eq!(result.status.code, Code::UnschedulableAndUnresolvable);
+        assert_eq!(result.status.reasons, ["pod affinity terms conflict"]);
     }
 
     const ADDED_REQUIRED: &str = r#"{"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
@@ -367,18 +428,38 @@ mod tests {
         );
     }
 
+    fn pre_score(p: &NodeAffinity, pod: &Pod) -> Status {
+        p.pre_score(pod, &Cluster::default(), &[], &mut CycleState::default())
+    }
+
     #[test]
-    fn score_fails_on_an_unparsable_preferred_term() {
-        let bad = preferred(&[(10, requirement("cores", Operator::Gt, &["x"]))]);
-        let err = plugin("{}").score(
-            &pod("d", "p").node_affinity(bad).build(),
-            &node_info(0, zone("n1", "a"), vec![]),
+    fn pre_score_skips_a_pod_without_preferred_terms() {
+        let with = pod("d", "p")
+            .node_affinity(preferred(&[(
+                1,
+                requirement("zone", Operator::Exists, &[]),
+            )]))
+            .build();
+        let without = pod("d", "p").node_selector("zone", "a").build();
+        assert_eq!(pre_score(&plugin("{}"), &with), Status::success());
+        assert_eq!(pre_score(&plugin("{}"), &without).code, Code::Skip);
+        let added = plugin(
+            r#"{"addedAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 5, "preference": {"matchExpressions": [{"key": "disk", "operator": "Exists"}]}}]}}"#,
         );
+        assert_eq!(pre_score(&added, &without), Status::success());
+    }
+
+    #[test]
+    fn pre_score_fails_on_an_unparsable_preferred_term() {
+        let bad = preferred(&[(10, requirement("cores", Operator::Gt, &["x"]))]);
+        let status = pre_score(&plugin("{}"), &pod("d", "p").node_affinity(bad).build());
         assert_eq!(
-            err,
-            Err("spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]\
+            status,
+            Status::error(
+                "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]\
                  .preference.matchExpressions[0].values[0]: for 'Gt', 'Lt' operators, the value must be an integer"
-                .to_string())
+            )
         );
     }
 

@@ -7,17 +7,17 @@
 //! itself and with `0.0.0.0`. TCP, UDP and SCTP never conflict with each
 //! other.
 //!
-//! Upstream's PreFilter returns Skip for a pod with no host ports, and its
-//! Filter is then never run; here the Filter returns Skip for such a pod,
-//! which lets every node through in the same way.
+//! PreFilter collects the ports the pod asks for once per cycle, and
+//! returns Skip for a pod with none, as upstream's: the Filter then never
+//! runs for it.
 //!
 //! The ports counted are those of the containers and of restartable init
 //! containers (sidecars), which hold their ports as long as the pod runs;
 //! the host leaves other init containers' ports out of the pod record.
 
 use kws_plugin_sdk::{
-    ActionType, EventResource, ExtensionPoint, HostPort, NoArgs, NodeInfo, Plugin, Pod,
-    RegisteredEvent, Status,
+    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, HostPort, NoArgs, NodeInfo,
+    Plugin, Pod, PreFilterResult, RegisteredEvent, Status,
 };
 
 /// The reason kube-scheduler reports.
@@ -30,8 +30,11 @@ pub struct NodePorts;
 
 impl Plugin for NodePorts {
     const NAME: &'static str = "NodePorts";
-    const EXTENSION_POINTS: &'static [ExtensionPoint] =
-        &[ExtensionPoint::Filter, ExtensionPoint::EnqueueExtensions];
+    const EXTENSION_POINTS: &'static [ExtensionPoint] = &[
+        ExtensionPoint::PreFilter,
+        ExtensionPoint::Filter,
+        ExtensionPoint::EnqueueExtensions,
+    ];
     const READS_PODS: bool = false;
     type Args = NoArgs;
 
@@ -48,17 +51,44 @@ impl Plugin for NodePorts {
         Ok(NodePorts)
     }
 
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
-        let mut wanted = wanted_ports(pod).peekable();
-        if wanted.peek().is_none() {
-            return Status::skip();
+    fn pre_filter(&self, pod: &Pod, _: &Cluster, state: &mut CycleState) -> PreFilterResult {
+        let wanted = Wanted(wanted_ports(pod).cloned().collect());
+        if wanted.0.is_empty() {
+            return PreFilterResult::skip();
         }
-        let used = &node.usage.used_ports;
-        if wanted.any(|want| used.iter().any(|taken| conflicts(want, taken))) {
-            return Status::unschedulable(ERR_REASON);
-        }
-        Status::success()
+        state.write(wanted);
+        PreFilterResult::all()
     }
+
+    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        fits(wanted_ports(pod), node)
+    }
+
+    fn filter_all(
+        &self,
+        pod: &Pod,
+        _: &Cluster,
+        nodes: &[&NodeInfo],
+        state: &CycleState,
+    ) -> Vec<Status> {
+        match state.read::<Wanted>() {
+            Some(wanted) => nodes.iter().map(|n| fits(wanted.0.iter(), n)).collect(),
+            None => nodes.iter().map(|n| self.filter(pod, n)).collect(),
+        }
+    }
+}
+
+/// PreFilter's state: the host ports the pod asks for.
+#[derive(Clone)]
+struct Wanted(Vec<HostPort>);
+
+/// Whether none of `wanted` collides with a port in use on `node`.
+fn fits<'a>(mut wanted: impl Iterator<Item = &'a HostPort>, node: &NodeInfo) -> Status {
+    let used = &node.usage.used_ports;
+    if wanted.any(|want| used.iter().any(|taken| conflicts(want, taken))) {
+        return Status::unschedulable(ERR_REASON);
+    }
+    Status::success()
 }
 
 /// The host ports the pod asks for: its containers' and its sidecars'.
@@ -229,10 +259,13 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_without_host_ports_is_skipped() {
-        let status = verdict(pod("default", "p").build(), &["TCP/0.0.0.0/80"]);
-        assert_eq!(status.code, Code::Skip);
-        assert!(status.passes());
+    fn a_pod_without_host_ports_is_skipped_at_pre_filter() {
+        let mut runner = Runner::<NodePorts>::configured("{}").unwrap();
+        let result = runner.pre_filter(1, &pod("default", "p").build());
+        assert_eq!(result.status.code, Code::Skip);
+        let result = runner.pre_filter(2, &pod_with(&["TCP/0.0.0.0/80"]));
+        assert_eq!(result.status.code, Code::Success);
+        assert_eq!(result.node_names, None);
     }
 
     #[test]
@@ -256,7 +289,9 @@ mod tests {
             1,
             node_info(1, node("b").build(), vec![taken]).usage,
         ))]);
-        let rejected = runner.filter(0, &pod_with(&["TCP/10.1.1.1/80"]), &[0, 1]);
+        let incoming = pod_with(&["TCP/10.1.1.1/80"]);
+        runner.pre_filter(7, &incoming);
+        let rejected = runner.filter(7, &incoming, &[0, 1]);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].node, 1);
     }

@@ -27,8 +27,11 @@
 //! defaults, Score does not require nodes to carry every topology key: a
 //! node without a zone label still spreads by hostname.
 //!
-//! Score state depends on all feasible nodes, as upstream's PreScore: the
-//! host sends them all in one call.
+//! PreFilter counts the matching pods per domain once per cycle and returns
+//! Skip for a pod without DoNotSchedule constraints; PreScore counts them
+//! over the feasible nodes and returns Skip for a pod without
+//! ScheduleAnyway constraints, as upstream's. Filter and Score read what
+//! they kept, and fail, as upstream's do, when it is missing.
 
 mod args;
 
@@ -36,7 +39,8 @@ use args::PodTopologySpreadArgs;
 use kws_plugin_sdk::selector::{Selector, has_untolerated_taint, matches_required_node_affinity};
 use kws_plugin_sdk::{
     ActionType, Cluster, CycleState, EventResource, ExtensionPoint, InclusionPolicy,
-    MAX_NODE_SCORE, NodeInfo, Plugin, Pod, RegisteredEvent, Status, WhenUnsatisfiable, lookup,
+    MAX_NODE_SCORE, NodeInfo, Plugin, Pod, PreFilterResult, RegisteredEvent, Status,
+    WhenUnsatisfiable, lookup,
 };
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
@@ -197,6 +201,7 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 }
 
 /// PreFilter's state: matching pods per topology value, per constraint.
+#[derive(Clone)]
 struct Spread {
     constraints: Vec<Constraint>,
     counts: Vec<BTreeMap<String, usize>>,
@@ -255,10 +260,11 @@ impl Spread {
 }
 
 /// PreScore's state for one set of feasible nodes.
+#[derive(Clone)]
 struct Scoring {
     constraints: Vec<Constraint>,
-    /// Feasible nodes that lack a topology key: scored 0.
-    ignored: Vec<bool>,
+    /// Feasible nodes that lack a topology key are scored 0.
+    require_all: bool,
     /// Matching pods per topology value of the feasible nodes (not used
     /// for hostname constraints, which count the node's own pods).
     counts: Vec<BTreeMap<String, usize>>,
@@ -327,14 +333,14 @@ impl Scoring {
         }
         Some(Scoring {
             constraints,
-            ignored,
+            require_all,
             counts,
             weights,
         })
     }
 
-    fn score(&self, pod: &Pod, node: &NodeInfo, ignored: bool) -> i64 {
-        if ignored {
+    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
+        if self.require_all && !has_all_keys(node, &self.constraints) {
             return 0;
         }
         let mut score = 0.0;
@@ -356,7 +362,9 @@ impl Scoring {
 impl Plugin for PodTopologySpread {
     const NAME: &'static str = "PodTopologySpread";
     const EXTENSION_POINTS: &'static [ExtensionPoint] = &[
+        ExtensionPoint::PreFilter,
         ExtensionPoint::Filter,
+        ExtensionPoint::PreScore,
         ExtensionPoint::Score,
         ExtensionPoint::NormalizeScore,
         ExtensionPoint::EnqueueExtensions,
@@ -422,44 +430,70 @@ impl Plugin for PodTopologySpread {
         })
     }
 
+    fn pre_filter(&self, pod: &Pod, cluster: &Cluster, state: &mut CycleState) -> PreFilterResult {
+        let constraints = match self.constraints(pod, WhenUnsatisfiable::DoNotSchedule) {
+            Ok(c) => c,
+            Err(e) => {
+                return PreFilterResult::rejected(Status::error(format!(
+                    "get constraints from pod: {e}"
+                )));
+            }
+        };
+        if constraints.is_empty() {
+            return PreFilterResult::skip();
+        }
+        state.write(Spread::new(pod, cluster, constraints));
+        PreFilterResult::all()
+    }
+
     fn filter_all(
+        &self,
+        pod: &Pod,
+        _: &Cluster,
+        nodes: &[&NodeInfo],
+        state: &CycleState,
+    ) -> Vec<Status> {
+        match state.read::<Spread>() {
+            Some(spread) => nodes.iter().map(|node| spread.filter(pod, node)).collect(),
+            None => {
+                let status = Status::error(format!("{} found no PreFilter state", Self::NAME));
+                nodes.iter().map(|_| status.clone()).collect()
+            }
+        }
+    }
+
+    fn pre_score(
         &self,
         pod: &Pod,
         cluster: &Cluster,
         nodes: &[&NodeInfo],
-        _state: &CycleState,
-    ) -> Vec<Status> {
-        let constraints = match self.constraints(pod, WhenUnsatisfiable::DoNotSchedule) {
+        state: &mut CycleState,
+    ) -> Status {
+        let constraints = match self.constraints(pod, WhenUnsatisfiable::ScheduleAnyway) {
             Ok(c) => c,
-            Err(e) => {
-                let message = format!("get constraints from pod: {e}");
-                return nodes.iter().map(|_| Status::error(&message)).collect();
-            }
+            Err(e) => return Status::error(e),
         };
-        if constraints.is_empty() {
-            return nodes.iter().map(|_| Status::skip()).collect();
+        let require_all = self.require_all_topologies(pod);
+        match Scoring::new(pod, cluster, nodes, constraints, require_all) {
+            Some(scoring) => {
+                state.write(scoring);
+                Status::success()
+            }
+            None => Status::skip(),
         }
-        let spread = Spread::new(pod, cluster, constraints);
-        nodes.iter().map(|node| spread.filter(pod, node)).collect()
     }
 
     fn score_all(
         &self,
         pod: &Pod,
-        cluster: &Cluster,
+        _: &Cluster,
         nodes: &[&NodeInfo],
-        _state: &CycleState,
+        state: &CycleState,
     ) -> Result<Vec<i64>, String> {
-        let constraints = self.constraints(pod, WhenUnsatisfiable::ScheduleAnyway)?;
-        let require_all = self.require_all_topologies(pod);
-        let Some(scoring) = Scoring::new(pod, cluster, nodes, constraints, require_all) else {
-            return Ok(vec![0; nodes.len()]);
-        };
-        Ok(nodes
-            .iter()
-            .zip(&scoring.ignored)
-            .map(|(node, ignored)| scoring.score(pod, node, *ignored))
-            .collect())
+        let scoring = state
+            .read::<Scoring>()
+            .ok_or_else(|| format!("{} found no PreScore state", Self::NAME))?;
+        Ok(nodes.iter().map(|node| scoring.score(pod, node)).collect())
     }
 
     /// The fewest matching pods score 100: `100 * (max + min - score) /

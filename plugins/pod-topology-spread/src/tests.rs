@@ -116,9 +116,14 @@ impl World {
         self.names.iter().position(|n| n == name).unwrap() as u32
     }
 
-    /// Every node's filter code, in node order.
-    fn codes(&self, p: &Pod) -> Vec<Code> {
+    /// Every node's filter code, in node order, after PreFilter (all Skip
+    /// when it says Skip: Filter does not run).
+    fn codes(&mut self, p: &Pod) -> Vec<Code> {
         let ids: Vec<u32> = (0..self.names.len() as u32).collect();
+        let pre_filter = self.runner.pre_filter(0, p);
+        if pre_filter.status.code == Code::Skip {
+            return vec![Code::Skip; ids.len()];
+        }
         let rejected = self.runner.filter(0, p, &ids);
         ids.iter()
             .map(|id| {
@@ -130,9 +135,15 @@ impl World {
             .collect()
     }
 
-    /// Normalised scores of the candidate nodes.
-    fn scores(&self, p: &Pod, candidates: &[&str]) -> Vec<i64> {
+    /// Normalised scores of the candidate nodes after PreScore (all 0
+    /// when it says Skip: the plugin adds nothing).
+    fn scores(&mut self, p: &Pod, candidates: &[&str]) -> Vec<i64> {
         let ids: Vec<u32> = candidates.iter().map(|c| self.id(c)).collect();
+        let pre_score = self.runner.pre_score(0, p, &ids);
+        if pre_score.code == Code::Skip {
+            return vec![0; ids.len()];
+        }
+        assert_eq!(pre_score, Status::success());
         let raw = self.runner.score(0, p, &ids).unwrap();
         self.runner.normalize_scores(0, p, &ids, raw).unwrap()
     }
@@ -142,14 +153,14 @@ use Code::{Success as S, Unschedulable as U, UnschedulableAndUnresolvable as UU}
 
 #[test]
 fn no_existing_pods_every_node_fits() {
-    let w = world(vec![zn("node-a", "zone1"), zn("node-x", "zone2")], &[]);
+    let mut w = world(vec![zn("node-a", "zone1"), zn("node-x", "zone2")], &[]);
     let p = incoming(&["foo"], vec![hard(1, "zone", foo())]);
     assert_eq!(w.codes(&p), [S, S]);
 }
 
 #[test]
 fn pods_in_other_namespaces_do_not_count() {
-    let w = world(
+    let mut w = world(
         vec![zn("node-a", "zone1"), zn("node-x", "zone2")],
         &[
             ("node-a", &["foo", "ns=ns1"]),
@@ -162,7 +173,7 @@ fn pods_in_other_namespaces_do_not_count() {
 
 #[test]
 fn a_missing_selector_matches_no_pod_not_even_itself() {
-    let w = world(
+    let mut w = world(
         vec![zn("node-a", "zone1"), zn("node-x", "zone2")],
         &[("node-a", &["foo"]), ("node-a", &["foo"])],
     );
@@ -190,7 +201,7 @@ const SPREAD_2_1_0_3: &[(&str, &[&str])] = &[
 
 #[test]
 fn zones_spread_3_3_all_fit() {
-    let w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
     let p = incoming(&["foo"], vec![hard(1, "zone", foo())]);
     assert_eq!(w.codes(&p), [S, S, S, S]);
 }
@@ -199,7 +210,7 @@ fn zones_spread_3_3_all_fit() {
 fn a_node_without_the_key_is_unresolvable_and_its_pods_do_not_count() {
     let mut nodes = four_nodes();
     nodes[1] = n("node-b", &[("zon", "zone1"), ("node", "node-b")]);
-    let w = world(
+    let mut w = world(
         nodes,
         &[
             ("node-a", &["foo"]),
@@ -223,14 +234,14 @@ fn a_node_without_the_key_is_unresolvable_and_its_pods_do_not_count() {
 
 #[test]
 fn no_node_has_the_key() {
-    let w = world(vec![zn("node-a", "zone1"), zn("node-x", "zone2")], &[]);
+    let mut w = world(vec![zn("node-a", "zone1"), zn("node-x", "zone2")], &[]);
     let p = incoming(&["foo"], vec![hard(1, "rack", foo())]);
     assert_eq!(w.codes(&p), [UU, UU]);
 }
 
 #[test]
 fn nodes_spread_2_1_0_3() {
-    let w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
     let p = incoming(&["foo"], vec![hard(1, "node", foo())]);
     assert_eq!(w.codes(&p), [U, U, S, U]);
     let p = incoming(&["foo"], vec![hard(2, "node", foo())]);
@@ -241,7 +252,7 @@ fn nodes_spread_2_1_0_3() {
 
 #[test]
 fn required_node_affinity_limits_the_counted_domains() {
-    let w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
     let p = pod("default", "p")
         .label("foo", "")
         .node_affinity(NodeAffinity {
@@ -277,7 +288,7 @@ fn min_domains_makes_the_global_minimum_zero_while_domains_are_missing() {
         ("node-b", &["foo"]),
         ("node-c", &["foo"]),
     ];
-    let w = world(nodes, pods);
+    let mut w = world(nodes, pods);
     let with_min = |min| {
         let mut c = hard(2, "node", foo());
         c.min_domains = Some(min);
@@ -289,7 +300,7 @@ fn min_domains_makes_the_global_minimum_zero_while_domains_are_missing() {
 
 #[test]
 fn min_domains_on_zones() {
-    let w = world(
+    let mut w = world(
         four_nodes(),
         &[
             ("node-a", &["foo"]),
@@ -316,7 +327,7 @@ fn node_taints_policy_honor_leaves_out_untolerated_nodes() {
         value: "".into(),
         effect: TaintEffect::NoSchedule,
     });
-    let w = world(
+    let mut w = world(
         nodes,
         &[
             ("node-a", &["foo"]),
@@ -334,7 +345,7 @@ fn node_taints_policy_honor_leaves_out_untolerated_nodes() {
 fn two_constraints_must_both_hold() {
     // TestMultipleConstraints "two Constraints on zone and node, spreads =
     // [3/3, 2/1/0/3]": only node-x fits.
-    let w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
     let p = incoming(
         &["foo"],
         vec![hard(1, "zone", foo()), hard(1, "node", foo())],
@@ -344,7 +355,7 @@ fn two_constraints_must_both_hold() {
 
 #[test]
 fn match_label_keys_narrow_the_selector_to_the_pods_own_values() {
-    let w = world(
+    let mut w = world(
         vec![host("node-a"), host("node-b")],
         &[("node-a", &["foo"]), ("node-a", &["foo"])],
     );
@@ -363,28 +374,35 @@ fn match_label_keys_narrow_the_selector_to_the_pods_own_values() {
 }
 
 #[test]
-fn pods_without_hard_constraints_are_skipped() {
-    let w = world(vec![host("node-a")], &[]);
+fn pods_without_hard_constraints_are_skipped_at_pre_filter() {
+    let mut w = world(vec![host("node-a")], &[]);
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
-    let statuses = w.runner.filter(0, &p, &[0]);
-    assert_eq!(statuses.len(), 1);
-    assert_eq!(statuses[0].status.code, Code::Skip);
-    assert!(statuses[0].status.passes());
+    assert_eq!(w.runner.pre_filter(1, &p).status.code, Code::Skip);
     let p = incoming(&["foo"], vec![]);
-    assert_eq!(w.runner.filter(0, &p, &[0])[0].status.code, Code::Skip);
+    assert_eq!(w.runner.pre_filter(2, &p).status.code, Code::Skip);
+    let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, foo())]);
+    assert_eq!(w.runner.pre_filter(3, &p).status, Status::success());
+}
+
+#[test]
+fn filter_without_pre_filter_state_is_an_error() {
+    let w = world(vec![host("node-a")], &[]);
+    let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, foo())]);
+    let statuses = w.runner.filter(9, &p, &[0]);
+    assert_eq!(statuses[0].status.code, Code::Error);
 }
 
 #[test]
 fn invalid_selectors_are_errors() {
-    let w = world(vec![host("node-a")], &[]);
+    let mut w = world(vec![host("node-a")], &[]);
     let bad = Some(LabelSelector {
         match_labels: vec![],
         match_expressions: vec![requirement("foo", Operator::In, &[])],
     });
     let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, bad)]);
-    let statuses = w.runner.filter(0, &p, &[0]);
-    assert_eq!(statuses[0].status.code, Code::Error);
-    assert!(statuses[0].status.reasons[0].starts_with("get constraints from pod: "));
+    let status = w.runner.pre_filter(0, &p).status;
+    assert_eq!(status.code, Code::Error);
+    assert!(status.reasons[0].starts_with("get constraints from pod: "));
 }
 
 // Scoring: TestPodTopologySpreadScore.
@@ -395,14 +413,14 @@ fn hosts(names: &[&str]) -> Vec<Node> {
 
 #[test]
 fn score_without_existing_pods_is_100_everywhere() {
-    let w = world(hosts(&["node-a", "node-b"]), &[]);
+    let mut w = world(hosts(&["node-a", "node-b"]), &[]);
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
     assert_eq!(w.scores(&p, &["node-a", "node-b"]), [100, 100]);
 }
 
 #[test]
 fn score_one_candidate_is_100() {
-    let w = world(
+    let mut w = world(
         hosts(&["node-a", "node-b"]),
         &[
             ("node-a", &["foo"]),
@@ -425,7 +443,7 @@ const HOSTS_2_1_0_3: &[(&str, &[&str])] = &[
 
 #[test]
 fn score_spread_2_1_0_3_on_hostnames() {
-    let w = world(
+    let mut w = world(
         hosts(&["node-a", "node-b", "node-c", "node-d"]),
         HOSTS_2_1_0_3,
     );
@@ -452,7 +470,7 @@ fn score_max_skew_3_on_4_3_2_1() {
         ("node-c", &["foo"]),
         ("node-d", &["foo"]),
     ];
-    let w = world(hosts(&["node-a", "node-b", "node-c", "node-d"]), pods);
+    let mut w = world(hosts(&["node-a", "node-b", "node-c", "node-d"]), pods);
     let p = incoming(&["foo"], vec![soft(3, LABEL_HOSTNAME, foo())]);
     assert_eq!(
         w.scores(&p, &["node-a", "node-b", "node-c", "node-d"]),
@@ -475,7 +493,7 @@ const SPREAD_4_2_1_3: &[(&str, &[&str])] = &[
 
 #[test]
 fn score_3_of_4_candidates() {
-    let w = world(
+    let mut w = world(
         hosts(&["node-a", "node-b", "node-x", "node-y"]),
         SPREAD_4_2_1_3,
     );
@@ -487,7 +505,7 @@ fn score_3_of_4_candidates() {
 fn score_a_candidate_without_the_key_is_ignored() {
     let mut nodes = hosts(&["node-a", "node-b", "node-x", "node-y"]);
     nodes[1] = n("node-b", &[("n", "node-b")]);
-    let w = world(nodes, SPREAD_4_2_1_3);
+    let mut w = world(nodes, SPREAD_4_2_1_3);
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
     assert_eq!(w.scores(&p, &["node-a", "node-b", "node-x"]), [16, 0, 100]);
 }
@@ -500,7 +518,7 @@ fn score_on_zones_3_of_4_candidates() {
         n("node-x", &[("zone", "zone2"), (LABEL_HOSTNAME, "node-x")]),
         n("node-y", &[("zone", "zone2"), (LABEL_HOSTNAME, "node-y")]),
     ];
-    let w = world(nodes, SPREAD_4_2_1_3);
+    let mut w = world(nodes, SPREAD_4_2_1_3);
     let p = incoming(&["foo"], vec![soft(1, "zone", foo())]);
     assert_eq!(w.scores(&p, &["node-a", "node-b", "node-x"]), [75, 75, 100]);
 }
@@ -528,7 +546,7 @@ fn score_two_constraints_on_zone_and_node() {
         ("node-y", &["foo"]),
         ("node-y", &["foo"]),
     ];
-    let w = world(zoned_hosts(), pods);
+    let mut w = world(zoned_hosts(), pods);
     let p = incoming(
         &["foo"],
         vec![soft(1, "zone", foo()), soft(1, LABEL_HOSTNAME, foo())],
@@ -544,7 +562,7 @@ fn score_two_constraints_with_different_selectors() {
         ("node-y", &["foo"]),
         ("node-y", &["bar"]),
     ];
-    let w = world(zoned_hosts(), pods);
+    let mut w = world(zoned_hosts(), pods);
     let p = incoming(
         &["foo", "bar"],
         vec![
@@ -579,7 +597,7 @@ fn score_two_zone_constraints() {
         ("node-y", &["foo", "bar"]),
         ("node-y", &["foo"]),
     ];
-    let w = world(nodes, pods);
+    let mut w = world(nodes, pods);
     let p = incoming(
         &["foo", "bar"],
         vec![soft(1, "zone", foo()), soft(1, "zone", exists("bar"))],
@@ -589,7 +607,7 @@ fn score_two_zone_constraints() {
 
 #[test]
 fn score_other_namespaces_do_not_count() {
-    let w = world(
+    let mut w = world(
         hosts(&["node-a", "node-b"]),
         &[
             ("node-a", &["foo", "ns=ns1"]),
@@ -604,14 +622,9 @@ fn score_other_namespaces_do_not_count() {
 
 #[test]
 fn score_is_skipped_without_soft_constraints() {
-    let w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
+    let mut w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
     let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, foo())]);
-    let raw = w.runner.score(0, &p, &[0, 1]).unwrap();
-    assert_eq!(raw, [0, 0]);
-    assert_eq!(
-        w.runner.normalize_scores(0, &p, &[0, 1], raw).unwrap(),
-        [0, 0]
-    );
+    assert_eq!(w.runner.pre_score(0, &p, &[0, 1]).code, Code::Skip);
 }
 
 #[test]
@@ -644,7 +657,7 @@ fn args_are_validated_as_upstream() {
 
 #[test]
 fn terminating_pods_do_not_count() {
-    let w = world(
+    let mut w = world(
         hosts(&["node-a", "node-b"]),
         &[("node-a", &["foo", "terminating"]), ("node-b", &["foo"])],
     );
@@ -680,21 +693,17 @@ fn selected_by_foo() -> Pod {
 
 #[test]
 fn pods_nothing_selects_get_no_default_spreading() {
-    let w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
+    let mut w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
     let p = incoming(&["foo"], vec![]);
-    assert_eq!(w.runner.filter(0, &p, &[0, 1])[0].status.code, Code::Skip);
-    let raw = w.runner.score(0, &p, &[0, 1]).unwrap();
-    assert_eq!(
-        w.runner.normalize_scores(0, &p, &[0, 1], raw).unwrap(),
-        [0, 0]
-    );
+    assert_eq!(w.codes(&p), [Code::Skip, Code::Skip]);
+    assert_eq!(w.runner.pre_score(0, &p, &[0, 1]).code, Code::Skip);
     // An empty selector is as none: upstream skips when `selector.Empty()`.
     let mut p = selected_by_foo();
     p.default_spread_selector = Some(LabelSelector {
         match_labels: vec![],
         match_expressions: vec![],
     });
-    assert_eq!(w.runner.score(0, &p, &[0, 1]).unwrap(), [0, 0]);
+    assert_eq!(w.runner.pre_score(1, &p, &[0, 1]).code, Code::Skip);
 }
 
 #[test]
@@ -712,18 +721,13 @@ fn system_defaults_spread_by_hostname_without_zones() {
         ("node-d", &["foo"]),
     ];
     let all = ["node-a", "node-b", "node-c", "node-d"];
-    let w = world(hosts(&all), pods);
+    let mut w = world(hosts(&all), pods);
     let p = selected_by_foo();
     // Same scores as one hostname constraint with maxSkew 3: nodes without
     // a zone label are not left out under the System defaults.
     assert_eq!(w.scores(&p, &all), [44, 66, 77, 100]);
     // The defaults are ScheduleAnyway: Filter has nothing to check.
-    assert!(
-        w.runner
-            .filter(0, &p, &[0, 1, 2, 3])
-            .iter()
-            .all(|r| r.status.code == Code::Skip)
-    );
+    assert_eq!(w.runner.pre_filter(1, &p).status.code, Code::Skip);
 }
 
 #[test]
@@ -742,7 +746,7 @@ fn system_defaults_count_nodes_without_a_zone_as_one_more_zone() {
         zoned("node-c", None),
         zoned("node-d", None),
     ];
-    let w = world(
+    let mut w = world(
         nodes,
         &[
             ("node-a", &["foo"]),
@@ -768,7 +772,7 @@ const LIST_HARD_HOSTNAME: &str = r#"{"defaultingType": "List", "defaultConstrain
 #[test]
 fn list_defaults_can_be_hard() {
     let all = ["node-a", "node-b", "node-c", "node-d"];
-    let w = world_with(LIST_HARD_HOSTNAME, hosts(&all), HOSTS_2_1_0_3);
+    let mut w = world_with(LIST_HARD_HOSTNAME, hosts(&all), HOSTS_2_1_0_3);
     assert_eq!(w.codes(&selected_by_foo()), [U, U, S, U]);
     // Nothing selects the pod: no default constraint.
     assert!(
@@ -781,7 +785,7 @@ fn list_defaults_can_be_hard() {
     own.topology_spread_constraints = vec![soft(1, LABEL_HOSTNAME, foo())];
     assert!(w.codes(&own).iter().all(|c| *c == Code::Skip));
     // System defaulting has no hard constraint.
-    let w = world(hosts(&all), HOSTS_2_1_0_3);
+    let mut w = world(hosts(&all), HOSTS_2_1_0_3);
     assert!(w.codes(&selected_by_foo()).iter().all(|c| *c == Code::Skip));
 }
 
@@ -795,7 +799,7 @@ fn list_defaults_require_every_topology_key_at_score() {
         n("node-b", &[(LABEL_HOSTNAME, "node-b")]),
         n("node-c", &[("zone", "z")]),
     ];
-    let w = world_with(args, nodes, &[("node-a", &["foo"])]);
+    let mut w = world_with(args, nodes, &[("node-a", &["foo"])]);
     // Only the soft hostname constraint scores; node-c lacks its key and is
     // ignored (0), unlike under the System defaults.
     assert_eq!(
