@@ -144,7 +144,7 @@ impl<B: Backend> Scheduler<B> {
     }
 
     /// Where to send plugin directory changes (for
-    /// [`PluginDir::watch`](crate::plugin_dir::PluginDir::watch)); false
+    /// [`PluginDir::follow`](crate::plugin_dir::PluginDir::follow)); false
     /// once the scheduler is gone.
     pub fn plugin_updates(&self) -> impl Fn(PluginUpdate) -> bool + Send + 'static {
         let sender = self.inputs_sender.clone();
