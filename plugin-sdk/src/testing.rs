@@ -313,7 +313,11 @@ impl PodBuilder {
     }
 }
 
-/// A node with `pods` on it and the usage a host would report for them.
+/// A node with `pods` on it and the usage a host reports for them: their
+/// requests and non-zero requests summed, their count, and the host ports
+/// of their containers and init containers (the pod record carries only
+/// sidecars' among the init containers). `tests/e2e/components.rs` checks
+/// that this is the usage the host's cache sends.
 pub fn node_info(id: NodeId, node: Node, pods: Vec<Pod>) -> NodeInfo {
     let mut usage = NodeUsage {
         requested: Resources::zero(),
@@ -325,7 +329,7 @@ pub fn node_info(id: NodeId, node: Node, pods: Vec<Pod>) -> NodeInfo {
         add(&mut usage.requested, &pod.requests);
         add(&mut usage.non_zero_requested, &pod.non_zero_requests);
         usage.pod_count += 1;
-        for c in &pod.containers {
+        for c in pod.containers.iter().chain(&pod.init_containers) {
             usage.used_ports.extend(c.host_ports.iter().cloned());
         }
     }

@@ -215,7 +215,9 @@ fn bound_pod_yaml(node: usize, shape: usize, j: usize) -> String {
                 ""
             }
         ),
-        _ => "  initContainers: [{name: init, image: i, resources: {requests: {cpu: '2'}}}]
+        _ => "  initContainers:
+  - {name: init, image: i, resources: {requests: {cpu: '2'}}}
+  - {name: proxy, image: i, restartPolicy: Always, ports: [{containerPort: 9100, hostPort: 9100}]}
   containers: [{name: c, image: i, resources: {requests: {cpu: 1500m, memory: 2Gi}}}]
   affinity:
     podAntiAffinity:
@@ -440,6 +442,7 @@ fn compare<P: Plugin>(args: &str, pods: &[Pending]) -> Seen {
     };
     native.apply(to_sdk(&changes));
 
+    same_usage(&native);
     let mut seen = Seen::default();
     let label = format!("{} with args `{args}`", P::NAME);
     let snapshot = cache.snapshot();
@@ -469,6 +472,7 @@ fn compare<P: Plugin>(args: &str, pods: &[Pending]) -> Seen {
         Some(5),
         "node-48 reuses node-05's id"
     );
+    same_usage(&native);
     let label = format!("{label}, after the cluster changed");
     check(
         &pool,
@@ -481,6 +485,35 @@ fn compare<P: Plugin>(args: &str, pods: &[Pending]) -> Seen {
     );
     assert_eq!(seen.pairs, pods.len() * (NODES + NODES + 1));
     seen
+}
+
+/// The usage the host's cache sent for each node is the one the SDK's
+/// `testing::node_info` works out from the node's pods, so a plugin's unit
+/// tests see the nodes the host sends (a plugin that reads no pods keeps
+/// none, and is not asked).
+fn same_usage<P: Plugin>(native: &Runner<P>) {
+    if !P::READS_PODS {
+        return;
+    }
+    let ports = |usage: &sdk::NodeUsage| {
+        let mut ports: Vec<String> = usage.used_ports.iter().map(|p| format!("{p:?}")).collect();
+        ports.sort();
+        ports
+    };
+    for node in native.cluster().nodes() {
+        let expected = sdk::testing::node_info(node.id, node.node.clone(), node.pods.clone()).usage;
+        let name = &node.node.name;
+        assert_eq!(
+            node.usage.requested, expected.requested,
+            "{name}: requested"
+        );
+        assert_eq!(
+            node.usage.non_zero_requested, expected.non_zero_requested,
+            "{name}: non-zero requested"
+        );
+        assert_eq!(node.usage.pod_count, expected.pod_count, "{name}: pods");
+        assert_eq!(ports(&node.usage), ports(&expected), "{name}: host ports");
+    }
 }
 
 /// One comparison of every pod over every node of `snapshot`.
