@@ -7,16 +7,14 @@
 //! (kube-scheduler's own plugins), which is how `tests/e2e/parity.rs`
 //! compares the two schedulers.
 
-use crate::cache::Cache;
 use crate::config::Config;
 use crate::framework::{
     CycleReport, Diagnosis, Framework, FrameworkError, PRE_FILTER, PluginScore, Rejection,
 };
-use crate::model::convert;
 use crate::model::manifest::Manifests;
 use crate::runtime::LoadedPlugin;
+use crate::simulate::Embedded;
 use crate::wit::{Code, Status};
-use crate::workloads::Workloads;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -133,25 +131,32 @@ pub fn explain(
             node: node.to_string(),
         });
     }
-    let mut cache = cache(objects);
     let framework = Framework::new(config, plugins, plugin_dir)?;
-    let record = cycle_record(objects, object);
-    let profile = framework
-        .profiles()
-        .iter()
-        .find(|p| p.scheduler_name == record.scheduler_name)
-        .or_else(|| framework.profiles().first())
-        .expect("a configuration has at least one profile");
-    let snapshot = cache.snapshot();
-    let report = profile
-        .explain(&cache, &snapshot, &Arc::new(object.clone()), &record)
-        .map_err(|message| ExplainError::Cycle {
+    let mut embedded = Embedded::start(objects.clone(), config, framework);
+    embedded.scheduler.sync();
+    // The embedded cluster gives every pod a fresh uid, as on create.
+    let watched = embedded
+        .cluster
+        .pods()
+        .into_iter()
+        .find(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace)
+                && p.metadata.name.as_deref() == Some(name)
+        })
+        .ok_or_else(|| ExplainError::NoSuchPod {
             pod: pod_name.clone(),
-            message,
         })?;
+    let (profile, record, report) =
+        embedded
+            .scheduler
+            .explain(&watched)
+            .map_err(|message| ExplainError::Cycle {
+                pod: pod_name.clone(),
+                message,
+            })?;
     Ok(Explanation {
         pod: pod_name,
-        profile: profile.scheduler_name.clone(),
+        profile,
         scheduling_gates: record.scheduling_gates.clone(),
         pre_filter: match &report.pre_filter {
             Some((plugin, status)) => PreFilterVerdict {
@@ -167,43 +172,6 @@ pub fn explain(
         },
         nodes: nodes(report),
     })
-}
-
-/// The cache the scheduler would hold once it has watched `objects`: every
-/// namespace (pod affinity's `namespaceSelector` and existing pods' terms
-/// are resolved against their labels), every node, and every bound pod that
-/// has not finished.
-fn cache(objects: &Manifests) -> Cache {
-    let mut cache = Cache::default();
-    for namespace in &objects.namespaces {
-        cache.set_namespace(namespace);
-    }
-    for node in &objects.nodes {
-        cache.set_node(Arc::new(node.clone()));
-    }
-    for pod in &objects.pods {
-        let finished = matches!(
-            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        );
-        if let (Some(node), false) = (bound_node(pod), finished) {
-            cache.set_bound_pod(convert::pod(pod), node);
-        }
-    }
-    cache
-}
-
-/// The pending pod's record as the scheduler sends it in a cycle: with the
-/// default spread selector deduced from the Services and controllers the
-/// scheduler would hold once it has watched `objects`.
-fn cycle_record(objects: &Manifests, pod: &k8s_openapi::api::core::v1::Pod) -> crate::wit::Pod {
-    let mut workloads = Workloads::default();
-    for workload in &objects.workloads {
-        workloads.apply(workload.clone());
-    }
-    let mut record = convert::pod(pod);
-    record.default_spread_selector = workloads.default_spread_selector(pod);
-    record
 }
 
 fn bound_node(pod: &k8s_openapi::api::core::v1::Pod) -> Option<&str> {
@@ -431,67 +399,6 @@ mod tests {
             },
             nodes: nodes(report),
         }
-    }
-
-    #[test]
-    fn the_pending_pod_carries_the_selector_its_services_give() {
-        let objects = crate::model::manifest::parse(
-            "inline",
-            "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop, labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: q, labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n",
-        )
-        .unwrap();
-        let selected = cycle_record(&objects, &objects.pods[0]);
-        let selector = selected
-            .default_spread_selector
-            .expect("the Service selects p");
-        assert_eq!(
-            selector.match_labels,
-            [("app".to_string(), "web".to_string())]
-        );
-        // The Service is in another namespace than q.
-        assert_eq!(
-            cycle_record(&objects, &objects.pods[1]).default_spread_selector,
-            None
-        );
-    }
-
-    #[test]
-    fn the_cache_holds_namespaces_nodes_and_running_bound_pods() {
-        let objects = crate::model::manifest::parse(
-            "inline",
-            "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {env: prod}}\n---\n\
-             apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\n\
-             apiVersion: v1\nkind: Pod\nmetadata: {name: running, namespace: team-a}\n\
-             spec: {nodeName: n1, containers: [{name: c, image: i}]}\n---\n\
-             apiVersion: v1\nkind: Pod\nmetadata: {name: done, namespace: team-a}\n\
-             spec: {nodeName: n1, containers: [{name: c, image: i}]}\nstatus: {phase: Succeeded}\n---\n\
-             apiVersion: v1\nkind: Pod\nmetadata: {name: pending, namespace: team-a}\n\
-             spec: {containers: [{name: c, image: i}]}\n",
-        )
-        .unwrap();
-        let crate::cache::Catchup::Full(state) = cache(&objects).catchup(None) else {
-            panic!("a new instance gets the full state");
-        };
-        let namespaces: Vec<_> = state
-            .iter()
-            .filter_map(|c| match c {
-                crate::wit::Change::NamespaceSet(ns) => Some((ns.name.as_str(), ns.labels.clone())),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            namespaces,
-            [("team-a", vec![("env".to_string(), "prod".to_string())])],
-            "namespace labels reach the plugins, as from the informers"
-        );
-        let pods: Vec<_> = state
-            .iter()
-            .filter_map(|c| match c {
-                crate::wit::Change::PodAdded(p) => Some(p.pod.name.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(pods, ["running"]);
     }
 
     #[test]

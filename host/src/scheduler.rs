@@ -27,13 +27,15 @@ use crate::backend::BindError;
 use crate::backend::{Backend, ClusterEvent, EventSink, PluginNotice, PodRef};
 use crate::binder::{BindOutcome, Binder};
 use crate::cache::Cache;
-use crate::framework::{Cycle, Decision, Framework, Outcome, PermitOutcome, StepError};
+use crate::framework::{
+    Cycle, CycleReport, Decision, Framework, Outcome, PermitOutcome, StepError,
+};
 use crate::metrics::{AttemptResult, Metrics};
 use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use crate::runtime::LoadedPlugin;
-use crate::wit::{ActionType, EventResource};
+use crate::wit::{ActionType, EventResource, Pod};
 use crate::workloads::Workloads;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
@@ -112,7 +114,10 @@ impl<B: Backend> Scheduler<B> {
         timings: QueueTimings,
     ) -> Self {
         let (sender, inputs): (Sender<Input>, Receiver<Input>) = channel();
-        backend.watch(EventSink::new(sender.clone()));
+        let events = sender.clone();
+        backend.watch(EventSink::new(move |event| {
+            events.send(Input::Cluster(event)).is_ok()
+        }));
         Scheduler {
             framework,
             cache: Cache::default(),
@@ -182,6 +187,35 @@ impl<B: Backend> Scheduler<B> {
                 return;
             }
         }
+    }
+
+    /// Takes in what the backend reports until it has listed everything
+    /// that existed when the watch started, scheduling nothing: the view
+    /// [`Scheduler::explain`] questions.
+    pub fn sync(&mut self) {
+        while !self.synced {
+            match self.inputs.recv() {
+                Ok(input) => self.handle(input),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// One cycle of `object`'s profile (or the first profile when none has
+    /// its `schedulerName`) over every node of the cluster as this
+    /// scheduler sees it, choosing nothing: what `explain` prints. The
+    /// profile's name and the pod's record come with the report.
+    pub fn explain(&mut self, object: &core::Pod) -> Result<(String, Pod, CycleReport), String> {
+        let mut record = convert::pod(object);
+        record.default_spread_selector = self.workloads.default_spread_selector(object);
+        let snapshot = self.cache.snapshot();
+        let profile = self
+            .framework
+            .profile(&record.scheduler_name)
+            .or_else(|| self.framework.profiles().first())
+            .ok_or("the configuration has no profile")?;
+        let report = profile.explain(&self.cache, &snapshot, &Arc::new(object.clone()), &record)?;
+        Ok((profile.scheduler_name.clone(), record, report))
     }
 
     /// Schedules until the input channel closes or the

@@ -87,23 +87,11 @@ pub fn run(
             )
         })
         .collect();
-    let cluster = Arc::new(EmbeddedCluster::new(objects));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
-    let timings = QueueTimings {
-        initial_backoff: config.pod_initial_backoff,
-        max_backoff: config.pod_max_backoff,
-        ..QueueTimings::default()
-    };
-    let mut scheduler = Scheduler::new(
-        framework,
-        cluster.clone(),
-        runtime.handle().clone(),
-        timings,
-    );
+    let Embedded {
+        mut scheduler,
+        cluster,
+        runtime: _runtime,
+    } = Embedded::start(objects, config, framework);
     scheduler.run_until_settled();
     let pods = cluster.pods();
     let mut report = Report::default();
@@ -122,4 +110,40 @@ pub fn run(
         }
     }
     Ok(report)
+}
+
+/// A scheduler watching the embedded cluster of a manifest file: the same
+/// intake `run` has on a real cluster, shared by `simulate` and `explain`.
+pub(crate) struct Embedded {
+    pub scheduler: Scheduler<EmbeddedCluster>,
+    pub cluster: Arc<EmbeddedCluster>,
+    /// Runs the binds and reports; kept as long as the scheduler.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Embedded {
+    pub fn start(objects: Manifests, config: &Config, framework: Framework) -> Embedded {
+        let cluster = Arc::new(EmbeddedCluster::new(objects));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime starts");
+        let timings = QueueTimings {
+            initial_backoff: config.pod_initial_backoff,
+            max_backoff: config.pod_max_backoff,
+            ..QueueTimings::default()
+        };
+        let scheduler = Scheduler::new(
+            framework,
+            cluster.clone(),
+            runtime.handle().clone(),
+            timings,
+        );
+        Embedded {
+            scheduler,
+            cluster,
+            runtime,
+        }
+    }
 }

@@ -9,7 +9,6 @@ use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::mpsc::{SendError, Sender};
 
 /// A change in the cluster, as an informer reports it.
 #[derive(Debug, Clone)]
@@ -73,23 +72,34 @@ pub enum BindError {
     Failed(String),
 }
 
-/// Sends cluster events into the scheduler's input.
-#[derive(Debug, Clone)]
-pub struct EventSink(Sender<crate::scheduler::Input>);
+/// Sends cluster events to whoever watches the cluster (the scheduler's
+/// input), without the backends knowing who that is.
+#[derive(Clone)]
+pub struct EventSink(Arc<dyn Fn(ClusterEvent) -> bool + Send + Sync>);
+
+/// The watcher is gone: stop sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
 
 impl EventSink {
-    pub fn new(input: Sender<crate::scheduler::Input>) -> Self {
-        EventSink(input)
+    /// `deliver` hands an event on; false once nobody listens.
+    pub fn new(deliver: impl Fn(ClusterEvent) -> bool + Send + Sync + 'static) -> Self {
+        EventSink(Arc::new(deliver))
     }
 
-    /// Fails once the scheduler has stopped listening.
-    pub fn send(&self, event: ClusterEvent) -> Result<(), SendError<ClusterEvent>> {
-        self.0
-            .send(crate::scheduler::Input::Cluster(event))
-            .map_err(|SendError(input)| match input {
-                crate::scheduler::Input::Cluster(event) => SendError(event),
-                _ => unreachable!("only cluster events are sent here"),
-            })
+    /// Fails once the watcher has stopped listening.
+    pub fn send(&self, event: ClusterEvent) -> Result<(), Stopped> {
+        if (self.0)(event) {
+            Ok(())
+        } else {
+            Err(Stopped)
+        }
+    }
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSink")
     }
 }
 
