@@ -44,6 +44,7 @@ mod events;
 mod export;
 pub mod host;
 mod normalize;
+pub mod objects;
 mod plugin;
 mod runner;
 pub mod selector;

@@ -206,10 +206,13 @@ pub trait Plugin: Sized + 'static {
     }
 
     /// For an event registered with a hint: does it help `pod`? `old` and
-    /// `new` are the object before and after, as the apiserver's JSON.
+    /// `new` are the object before and after, as the apiserver's JSON
+    /// ([`crate::objects`] decodes the fields hints compare); `cluster`
+    /// already holds the change.
     fn queueing_hint(
         &self,
         _pod: &Pod,
+        _cluster: &Cluster,
         _event: &ClusterEvent,
         _old: Option<&str>,
         _new: Option<&str>,

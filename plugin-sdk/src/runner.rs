@@ -337,7 +337,8 @@ impl<P: Plugin> Runner<P> {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<QueueingHint, String> {
-        self.plugin()?.queueing_hint(pod, event, old, new)
+        self.plugin()?
+            .queueing_hint(pod, &self.cluster, event, old, new)
     }
 
     fn plugin(&self) -> Result<&P, String> {

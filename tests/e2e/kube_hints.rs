@@ -65,3 +65,58 @@ async fn a_pod_waiting_for_pod_affinity_is_bound_soon_after_its_target_appears()
     assert_eq!(node, "node-1");
     assert!(target_bound.elapsed() < Duration::from_secs(5));
 }
+
+/// A hint function answers through the component, on the apiserver's own
+/// JSON of the node before and after: TaintToleration queues a pod it kept
+/// off a tainted node as soon as the taint is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_kept_off_by_a_taint_is_bound_soon_after_the_taint_goes() {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut tainted = node("node-1", "4");
+    tainted.spec.get_or_insert_default().taints = Some(
+        serde_json::from_value(json!([{"key": "maintenance", "effect": "NoSchedule"}])).unwrap(),
+    );
+    nodes
+        .create(&PostParams::default(), &tainted)
+        .await
+        .unwrap();
+    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+
+    pods.create(&PostParams::default(), &pod("kept-off", OURS, "100m"))
+        .await
+        .unwrap();
+    eventually(
+        "kept-off to be found unschedulable",
+        Duration::from_secs(30),
+        || async {
+            let pod = pods.get("kept-off").await.ok()?;
+            pod.status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        },
+    )
+    .await;
+
+    let patch = json!({"spec": {"taints": null}});
+    nodes
+        .patch(
+            "node-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    let untainted = Instant::now();
+    let node = eventually(
+        "kept-off to be bound within 5 s of the taint's removal",
+        Duration::from_secs(5),
+        || async { node_name(&pods.get("kept-off").await.ok()?) },
+    )
+    .await;
+    assert_eq!(node, "node-1");
+    assert!(untainted.elapsed() < Duration::from_secs(5));
+}

@@ -25,9 +25,9 @@
 
 use kws_plugin_sdk::selector::matches_required_node_affinity;
 use kws_plugin_sdk::{
-    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, NodeInfo, NodeSelectorTerm,
-    Operator, Plugin, Pod, PreFilterResult, PreferredSchedulingTerm, RegisteredEvent, Status,
-    default_normalize_score,
+    ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, NodeInfo,
+    NodeSelectorTerm, Operator, Plugin, Pod, PreFilterResult, PreferredSchedulingTerm,
+    QueueingHint, RegisteredEvent, Status, default_normalize_score, objects,
 };
 use std::collections::BTreeSet;
 
@@ -70,10 +70,13 @@ impl Plugin for NodeAffinity {
     /// The cluster events that may make a pod it rejected fit, as
     /// kube-scheduler's plugin registers them.
     fn events_to_register(&self) -> Vec<RegisteredEvent> {
-        vec![RegisteredEvent::on(
-            EventResource::Node,
-            &[ActionType::Add, ActionType::UpdateNodeLabel],
-        )]
+        vec![
+            RegisteredEvent::on(
+                EventResource::Node,
+                &[ActionType::Add, ActionType::UpdateNodeLabel],
+            )
+            .with_hint(),
+        ]
     }
 
     fn new(args: NodeAffinityArgs) -> Result<Self, String> {
@@ -132,6 +135,37 @@ impl Plugin for NodeAffinity {
     fn normalize_scores(&self, _pod: &Pod, scores: &mut [i64]) -> Result<(), String> {
         default_normalize_score(scores, false);
         Ok(())
+    }
+
+    /// Upstream's: the node matches the profile's added affinity and the
+    /// pod's required affinity now, and it is new or did not match before.
+    fn queueing_hint(
+        &self,
+        pod: &Pod,
+        _: &Cluster,
+        _: &ClusterEvent,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<QueueingHint, String> {
+        let Some(new) = new.map(objects::node).transpose()? else {
+            return Ok(QueueingHint::Skip);
+        };
+        let enforced = self
+            .added_required
+            .as_ref()
+            .is_none_or(|terms| selector::matches_any(terms, &new));
+        if !enforced || !matches_required_node_affinity(pod, &new) {
+            return Ok(QueueingHint::Skip);
+        }
+        let matched_before = old
+            .map(objects::node)
+            .transpose()?
+            .is_some_and(|old| matches_required_node_affinity(pod, &old));
+        Ok(if matched_before {
+            QueueingHint::Skip
+        } else {
+            QueueingHint::Queue
+        })
     }
 }
 
@@ -557,5 +591,45 @@ mod tests {
             runner.normalize_scores(0, &p, &[0, 2], scores).unwrap(),
             [0, 100]
         );
+    }
+
+    fn node_event(action: ActionType) -> ClusterEvent {
+        ClusterEvent {
+            resource: EventResource::Node,
+            action,
+        }
+    }
+
+    #[test]
+    fn hints_queue_when_a_node_comes_to_match() {
+        let in_a = r#"{"metadata": {"name": "n", "labels": {"zone": "a"}}}"#;
+        let in_b = r#"{"metadata": {"name": "n", "labels": {"zone": "b"}}}"#;
+        let in_a_ssd = r#"{"metadata": {"name": "n", "labels": {"zone": "a", "disk": "ssd"}}}"#;
+        let wants_a = pod("d", "p").node_selector("zone", "a").build();
+        let hint = |p: &NodeAffinity, old: Option<&str>, new: &str| {
+            p.queueing_hint(
+                &wants_a,
+                &Cluster::default(),
+                &node_event(ActionType::UpdateNodeLabel),
+                old,
+                Some(new),
+            )
+            .unwrap()
+        };
+        let p = plugin("{}");
+        assert_eq!(hint(&p, None, in_a), QueueingHint::Queue);
+        assert_eq!(hint(&p, None, in_b), QueueingHint::Skip);
+        assert_eq!(hint(&p, Some(in_b), in_a), QueueingHint::Queue);
+        assert_eq!(
+            hint(&p, Some(in_a), in_a_ssd),
+            QueueingHint::Skip,
+            "matched before"
+        );
+        let enforced = plugin(
+            r#"{"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+                {"nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "Exists"}]}]}}}"#,
+        );
+        assert_eq!(hint(&enforced, Some(in_b), in_a), QueueingHint::Skip);
+        assert_eq!(hint(&enforced, Some(in_b), in_a_ssd), QueueingHint::Queue);
     }
 }

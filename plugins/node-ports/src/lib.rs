@@ -16,8 +16,8 @@
 //! the host leaves other init containers' ports out of the pod record.
 
 use kws_plugin_sdk::{
-    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, HostPort, NoArgs, NodeInfo,
-    Plugin, Pod, PreFilterResult, RegisteredEvent, Status,
+    ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, HostPort, NoArgs,
+    NodeInfo, Plugin, Pod, PreFilterResult, QueueingHint, RegisteredEvent, Status, objects,
 };
 
 /// The reason kube-scheduler reports.
@@ -42,7 +42,7 @@ impl Plugin for NodePorts {
     /// kube-scheduler's plugin registers them.
     fn events_to_register(&self) -> Vec<RegisteredEvent> {
         vec![
-            RegisteredEvent::on(EventResource::AssignedPod, &[ActionType::Delete]),
+            RegisteredEvent::on(EventResource::AssignedPod, &[ActionType::Delete]).with_hint(),
             RegisteredEvent::on(EventResource::Node, &[ActionType::Add]),
         ]
     }
@@ -64,6 +64,20 @@ impl Plugin for NodePorts {
         fits(wanted_ports(pod), node)
     }
 
+    fn queueing_hint(
+        &self,
+        pod: &Pod,
+        _: &Cluster,
+        _: &ClusterEvent,
+        old: Option<&str>,
+        _: Option<&str>,
+    ) -> Result<QueueingHint, String> {
+        match old {
+            Some(deleted) => self.hint_for_deleted(pod, deleted),
+            None => Ok(QueueingHint::Queue),
+        }
+    }
+
     fn filter_all(
         &self,
         pod: &Pod,
@@ -75,6 +89,21 @@ impl Plugin for NodePorts {
             Some(wanted) => nodes.iter().map(|n| fits(wanted.0.iter(), n)).collect(),
             None => nodes.iter().map(|n| self.filter(pod, n)).collect(),
         }
+    }
+}
+
+impl NodePorts {
+    /// Upstream's, for a deleted pod: only one that held a port the pod
+    /// asks for can make room for it.
+    fn hint_for_deleted(&self, pod: &Pod, deleted: &str) -> Result<QueueingHint, String> {
+        let (node, held) = objects::pod_host_ports(deleted)?;
+        let freed = !node.is_empty()
+            && wanted_ports(pod).any(|want| held.iter().any(|taken| conflicts(want, taken)));
+        Ok(if freed {
+            QueueingHint::Queue
+        } else {
+            QueueingHint::Skip
+        })
     }
 }
 
@@ -294,5 +323,37 @@ mod tests {
         let rejected = runner.filter(7, &incoming, &[0, 1]);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].node, 1);
+    }
+
+    #[test]
+    fn hints_queue_only_when_a_deleted_pod_held_a_wanted_port() {
+        let deleted = ClusterEvent {
+            resource: EventResource::AssignedPod,
+            action: ActionType::Delete,
+        };
+        let held = |node: &str, port: i32| {
+            format!(
+                r#"{{"spec": {{"nodeName": "{node}", "containers": [{{"name": "c",
+                    "ports": [{{"containerPort": 1, "hostPort": {port}}}]}}]}}}}"#
+            )
+        };
+        let hint = |old: &str| {
+            NodePorts
+                .queueing_hint(
+                    &pod_with(&["TCP/0.0.0.0/80"]),
+                    &Cluster::default(),
+                    &deleted,
+                    Some(old),
+                    None,
+                )
+                .unwrap()
+        };
+        assert_eq!(hint(&held("n1", 80)), QueueingHint::Queue);
+        assert_eq!(hint(&held("n1", 81)), QueueingHint::Skip);
+        assert_eq!(
+            hint(&held("", 80)),
+            QueueingHint::Skip,
+            "an unbound pod held nothing"
+        );
     }
 }

@@ -43,7 +43,8 @@
 //! like device-plugin resources.
 
 use kws_plugin_sdk::{
-    ActionType, Code, EventResource, ExtensionPoint, NodeInfo, Plugin, Pod, RegisteredEvent, Status,
+    ActionType, Cluster, ClusterEvent, Code, EventResource, ExtensionPoint, NodeInfo, NodeUsage,
+    Plugin, Pod, QueueingHint, RegisteredEvent, Resources, Status, objects,
 };
 use serde::Deserialize;
 
@@ -134,7 +135,9 @@ impl Plugin for NodeResourcesFit {
     type Args = NodeResourcesFitArgs;
 
     /// The cluster events that may make a pod it rejected fit, as
-    /// kube-scheduler's plugin registers them.
+    /// kube-scheduler's plugin registers them with queueing hints: a bound
+    /// pod that leaves or shrinks frees room (its hint always queues a
+    /// bound pod), a node added or given more allocatable may have it.
     fn events_to_register(&self) -> Vec<RegisteredEvent> {
         vec![
             RegisteredEvent::on(
@@ -143,14 +146,45 @@ impl Plugin for NodeResourcesFit {
             ),
             RegisteredEvent::on(
                 EventResource::Node,
-                &[
-                    ActionType::Add,
-                    ActionType::UpdateNodeAllocatable,
-                    ActionType::UpdateNodeTaint,
-                    ActionType::UpdateNodeLabel,
-                ],
-            ),
+                &[ActionType::Add, ActionType::UpdateNodeAllocatable],
+            )
+            .with_hint(),
         ]
+    }
+
+    /// Upstream's `isSchedulableAfterNodeChange`: only a node whose
+    /// allocatable could hold the pod were it empty. (Upstream also skips
+    /// an update that raised none of the resources the pod asks for; the
+    /// node's allocatable before the change is not decoded here, so such
+    /// an update queues the pod.)
+    fn queueing_hint(
+        &self,
+        pod: &Pod,
+        cluster: &Cluster,
+        _: &ClusterEvent,
+        _: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<QueueingHint, String> {
+        let Some(new) = new.map(objects::node).transpose()? else {
+            return Ok(QueueingHint::Skip);
+        };
+        let Some(node) = cluster.nodes().find(|n| n.node.name == new.name) else {
+            return Ok(QueueingHint::Queue);
+        };
+        let empty = NodeInfo {
+            usage: NodeUsage {
+                requested: Resources::zero(),
+                non_zero_requested: Resources::zero(),
+                pod_count: 0,
+                used_ports: Vec::new(),
+            },
+            ..node.clone()
+        };
+        Ok(if self.filter(pod, &empty).passes() {
+            QueueingHint::Queue
+        } else {
+            QueueingHint::Skip
+        })
     }
 
     fn new(args: NodeResourcesFitArgs) -> Result<Self, String> {
@@ -943,5 +977,27 @@ mod tests {
         ] {
             assert!(!is_qualified_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn hints_queue_for_a_node_that_could_hold_the_pod() {
+        let mut runner = Runner::<NodeResourcesFit>::configured("{}").unwrap();
+        runner.apply(vec![
+            Change::NodeSet((0, node("big").allocatable(4000, 8 << 30, 110).build())),
+            Change::NodeSet((1, node("small").allocatable(1000, 8 << 30, 110).build())),
+        ]);
+        let added = ClusterEvent {
+            resource: EventResource::Node,
+            action: ActionType::Add,
+        };
+        let asking = pod("default", "p").requests(2000, 0).build();
+        let hint = |name: &str| {
+            let object = format!(r#"{{"metadata": {{"name": "{name}"}}}}"#);
+            runner
+                .queueing_hint(&asking, &added, None, Some(&object))
+                .unwrap()
+        };
+        assert_eq!(hint("big"), QueueingHint::Queue);
+        assert_eq!(hint("small"), QueueingHint::Skip);
     }
 }

@@ -3,8 +3,8 @@
 //! taint with effect NoSchedule, as kube-scheduler's plugin of the same name.
 
 use kws_plugin_sdk::{
-    ActionType, EventResource, ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, RegisteredEvent,
-    Status, TaintEffect, TolerationOperator,
+    ActionType, Cluster, ClusterEvent, EventResource, ExtensionPoint, NoArgs, NodeInfo, Plugin,
+    Pod, QueueingHint, RegisteredEvent, Status, TaintEffect, TolerationOperator, objects,
 };
 
 /// The taint kube-scheduler checks tolerations against for cordoned nodes.
@@ -29,7 +29,8 @@ impl Plugin for NodeUnschedulable {
             RegisteredEvent::on(
                 EventResource::Node,
                 &[ActionType::Add, ActionType::UpdateNodeTaint],
-            ),
+            )
+            .with_hint(),
             RegisteredEvent::on(
                 EventResource::UnscheduledPod,
                 &[ActionType::UpdatePodToleration],
@@ -46,6 +47,25 @@ impl Plugin for NodeUnschedulable {
             return Status::success();
         }
         Status::unresolvable(ERR_REASON_UNSCHEDULABLE)
+    }
+
+    /// Upstream's: a node added schedulable, or one uncordoned.
+    fn queueing_hint(
+        &self,
+        _: &Pod,
+        _: &Cluster,
+        _: &ClusterEvent,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<QueueingHint, String> {
+        let Some(new) = new.map(objects::node).transpose()? else {
+            return Ok(QueueingHint::Skip);
+        };
+        let was_cordoned = old.map(objects::node).transpose()?.map(|n| n.unschedulable);
+        Ok(match (was_cordoned, new.unschedulable) {
+            (None | Some(true), false) => QueueingHint::Queue,
+            _ => QueueingHint::Skip,
+        })
     }
 }
 
@@ -135,5 +155,36 @@ mod tests {
         let runner = Runner::<NodeUnschedulable>::configured("{}").unwrap();
         assert!(Runner::<NodeUnschedulable>::configured(r#"{"x":1}"#).is_err());
         assert!(runner.filter(0, &pod("d", "p").build(), &[]).is_empty());
+    }
+
+    fn node_event(action: ActionType) -> ClusterEvent {
+        ClusterEvent {
+            resource: EventResource::Node,
+            action,
+        }
+    }
+
+    #[test]
+    fn hints_queue_for_a_schedulable_node_added_or_uncordoned() {
+        let p = NodeUnschedulable;
+        let cordoned = r#"{"metadata": {"name": "n"}, "spec": {"unschedulable": true}}"#;
+        let open = r#"{"metadata": {"name": "n"}, "spec": {}}"#;
+        let hint = |old: Option<&str>, new: &str, action| {
+            let incoming = pod("default", "p").build();
+            p.queueing_hint(
+                &incoming,
+                &Cluster::default(),
+                &node_event(action),
+                old,
+                Some(new),
+            )
+            .unwrap()
+        };
+        assert_eq!(hint(None, open, ActionType::Add), QueueingHint::Queue);
+        assert_eq!(hint(None, cordoned, ActionType::Add), QueueingHint::Skip);
+        let update = ActionType::UpdateNodeTaint;
+        assert_eq!(hint(Some(cordoned), open, update), QueueingHint::Queue);
+        assert_eq!(hint(Some(open), cordoned, update), QueueingHint::Skip);
+        assert_eq!(hint(Some(open), open, update), QueueingHint::Skip);
     }
 }

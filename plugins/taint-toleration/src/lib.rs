@@ -13,8 +13,9 @@
 
 use kws_plugin_sdk::selector::tolerates;
 use kws_plugin_sdk::{
-    ActionType, EventResource, ExtensionPoint, NoArgs, NodeInfo, Plugin, Pod, RegisteredEvent,
-    Status, Taint, TaintEffect, default_normalize_score, host,
+    ActionType, Cluster, ClusterEvent, EventResource, ExtensionPoint, NoArgs, Node, NodeInfo,
+    Plugin, Pod, QueueingHint, RegisteredEvent, Status, Taint, TaintEffect,
+    default_normalize_score, host, objects,
 };
 
 /// The reason kube-scheduler reports for an untolerated taint.
@@ -40,7 +41,8 @@ impl Plugin for TaintToleration {
             RegisteredEvent::on(
                 EventResource::Node,
                 &[ActionType::Add, ActionType::UpdateNodeTaint],
-            ),
+            )
+            .with_hint(),
             RegisteredEvent::on(
                 EventResource::UnscheduledPod,
                 &[ActionType::UpdatePodToleration],
@@ -53,15 +55,7 @@ impl Plugin for TaintToleration {
     }
 
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
-        let repels =
-            |t: &&Taint| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute);
-        let untolerated = node
-            .node
-            .taints
-            .iter()
-            .filter(repels)
-            .find(|t| !pod.tolerations.iter().any(|tol| tolerates(tol, t)));
-        let Some(taint) = untolerated else {
+        let Some(taint) = untolerated(pod, &node.node) else {
             return Status::success();
         };
         host::debug(&format!(
@@ -97,6 +91,39 @@ impl Plugin for TaintToleration {
         default_normalize_score(scores, true);
         Ok(())
     }
+
+    /// Upstream's: the node's taints kept the pod off before the change
+    /// (or it is new) and no longer do.
+    fn queueing_hint(
+        &self,
+        pod: &Pod,
+        _: &Cluster,
+        _: &ClusterEvent,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<QueueingHint, String> {
+        let Some(new) = new.map(objects::node).transpose()? else {
+            return Ok(QueueingHint::Skip);
+        };
+        let was_untolerated = match old.map(objects::node).transpose()? {
+            Some(old) => untolerated(pod, &old).is_some(),
+            None => true,
+        };
+        Ok(if was_untolerated && untolerated(pod, &new).is_none() {
+            QueueingHint::Queue
+        } else {
+            QueueingHint::Skip
+        })
+    }
+}
+
+/// The node's first NoSchedule or NoExecute taint none of the pod's
+/// tolerations tolerates.
+fn untolerated<'a>(pod: &Pod, node: &'a Node) -> Option<&'a Taint> {
+    node.taints
+        .iter()
+        .filter(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
+        .find(|t| !pod.tolerations.iter().any(|tol| tolerates(tol, t)))
 }
 
 kws_plugin_sdk::export_plugin!(TaintToleration);
@@ -318,6 +345,41 @@ mod tests {
         assert_eq!(
             runner.normalize_scores(0, &p, &[0, 2], scores).unwrap(),
             [100, 0]
+        );
+    }
+
+    fn node_event(action: ActionType) -> ClusterEvent {
+        ClusterEvent {
+            resource: EventResource::Node,
+            action,
+        }
+    }
+
+    #[test]
+    fn hints_queue_when_the_taints_stop_keeping_the_pod_off() {
+        let tainted = r#"{"metadata": {"name": "n"}, "spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}}"#;
+        let soft = r#"{"metadata": {"name": "n"}, "spec": {"taints": [{"key": "gpu", "effect": "PreferNoSchedule"}]}}"#;
+        let hint = |incoming: &Pod, old: Option<&str>, new: &str| {
+            TaintToleration
+                .queueing_hint(
+                    incoming,
+                    &Cluster::default(),
+                    &node_event(ActionType::UpdateNodeTaint),
+                    old,
+                    Some(new),
+                )
+                .unwrap()
+        };
+        let plain = pod("default", "p").build();
+        assert_eq!(hint(&plain, None, soft), QueueingHint::Queue);
+        assert_eq!(hint(&plain, None, tainted), QueueingHint::Skip);
+        assert_eq!(hint(&plain, Some(tainted), soft), QueueingHint::Queue);
+        assert_eq!(hint(&plain, Some(soft), tainted), QueueingHint::Skip);
+        let tolerant = with(&[toleration("gpu", Exists, "", Some(NoSchedule))]);
+        assert_eq!(
+            hint(&tolerant, Some(tainted), tainted),
+            QueueingHint::Skip,
+            "the taints never kept it off"
         );
     }
 }
