@@ -7,7 +7,9 @@
 //! scenario (`languages/example-policy.yaml`, beside the default plugins)
 //! exactly as the Rust one does and as worked out by hand
 //! (`example-policy.expected`); and refuse bad args with the Rust one's
-//! message.
+//! message. They are built against `kws:scheduler@0.3.0`; the JavaScript
+//! one as it was for 0.2.0 (`tests/fixtures/label-zone-0.2.0`, built into
+//! `<target-dir>/test-plugins/`) must still do all of that too.
 
 use kws_host::config::{Config, PluginSettings};
 use kws_host::model::manifest;
@@ -20,11 +22,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
+/// The LabelZone built against `kws:scheduler@0.2.0`.
+const V0_2: &str = "javascript-0.2.0";
+
 fn component_file(language: &str) -> PathBuf {
+    if language == V0_2 {
+        return component_dir("test-plugins").join("label-zone-0.2.0.wasm");
+    }
     component_dir("example-plugins").join(format!("{language}.wasm"))
 }
 
-const LANGUAGES: [&str; 5] = ["rust", "go", "javascript", "python", "c"];
+const LANGUAGES: [&str; 6] = ["rust", "go", "javascript", "python", "c", V0_2];
 
 /// Each language's component, compiled once per test binary: hot-loaded,
 /// by renaming it into a watched plugin directory as an author would drop
@@ -130,6 +138,8 @@ fn check_language(language: &str) {
         .unwrap();
     let plugin = example(language);
     assert_eq!(plugin.name(), "LabelZone", "{language}");
+    let world = if language == V0_2 { "0.2.0" } else { "0.3.0" };
+    assert_eq!(plugin.world_version(), world, "{language}");
     assert!(plugin.implements(ExtensionPoint::Filter), "{language}");
     assert!(plugin.implements(ExtensionPoint::Score), "{language}");
     assert!(
@@ -219,4 +229,9 @@ fn python() {
 #[test]
 fn c() {
     check_language("c");
+}
+
+#[test]
+fn javascript_built_against_0_2_0() {
+    check_language(V0_2);
 }

@@ -1,13 +1,16 @@
 //! `cargo xtask examples`: builds the example policy (LabelZone) of every
 //! language under `plugins/examples/` into
 //! `<target-dir>/example-plugins/<language>.wasm` (and a policy of your own
-//! in a folder beside them into `<folder>.wasm`).
+//! in a folder beside them into `<folder>.wasm`), and the fixture plugins
+//! written in those languages under `tests/fixtures/` into
+//! `<target-dir>/test-plugins/<folder>.wasm`.
 //!
 //! Rust is a workspace member built with the other component crates. Go,
 //! JavaScript, Python and C are built here from source with pinned tools:
 //! - Go: the installed Go (`go.mod` pins the toolchain), `GOOS=wasip1`
-//!   `-buildmode=c-shared`, then the world is embedded and the module wrapped
-//!   into a component with our deny-all `wasi_snapshot_preview1` adapter
+//!   `-buildmode=c-shared`, then the world (trimmed to the interfaces the
+//!   module exports) is embedded and the module wrapped into a component
+//!   with our deny-all `wasi_snapshot_preview1` adapter
 //!   (`plugins/examples/go/wasi-stub.wat`);
 //! - JavaScript: componentize-qjs from `package-lock.json`, installed with
 //!   `npm ci` under `$KWS_CACHE/examples/javascript`;
@@ -16,8 +19,13 @@
 //! - C: bindings from `wit-bindgen-c`, Debian's clang and wasi-libc, then
 //!   `wit-component` (what `wasm-tools component new` does).
 //!
+//! Everything is built against `wit/` (`kws:scheduler@0.3.0`), except a
+//! JavaScript folder whose `package.json` names another WIT directory
+//! (`"config": {"wit": "wit/0.2.0"}`): the fixture that shows a component
+//! of the earlier world still placing pods.
+//!
 //! The `wasm-tools` and `wit-bindgen` steps run through their library
-//! crates, so nothing needs `cargo install`. A language is rebuilt only when
+//! crates, so nothing needs `cargo install`. A folder is rebuilt only when
 //! its sources, the WIT or its tool versions change (a digest of them is kept
 //! beside the component), so a warm `cargo xtask test` pays only for hashing.
 //! The C example's Debian packages are installed by `cargo xtask test`'s
@@ -69,63 +77,96 @@ const WORLD: &str = "plugin";
 
 /// Builds every example folder under `plugins/examples/` that is not a Rust
 /// crate into `<target_dir>/example-plugins/<folder>.wasm` (Rust's are put
-/// there by the component build), and returns that directory. A copy of an
-/// example in a folder of its own is built the same way.
+/// there by the component build), and every such folder under
+/// `tests/fixtures/` into `<target_dir>/test-plugins/<folder>.wasm`; returns
+/// the examples' directory. A copy of an example in a folder of its own is
+/// built the same way.
 pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
-    let out = target_dir.join("example-plugins");
-    std::fs::create_dir_all(&out)?;
+    let examples = target_dir.join("example-plugins");
     let scratch = target_dir.join("examples-build");
-    for (source, language) in folders(root)? {
-        let name = source
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        let work = scratch.join(&name);
-        std::fs::create_dir_all(&work)?;
-        let tools = tools(language, &source)?;
-        let component = out.join(format!("{name}.wasm"));
-        let stamp = out.join(format!(".{name}.inputs"));
-        let digest = inputs_digest(root, &source, &tools)?;
-        if component.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&digest) {
-            continue;
+    for (within, out) in [
+        ("plugins/examples", examples.clone()),
+        ("tests/fixtures", target_dir.join("test-plugins")),
+    ] {
+        std::fs::create_dir_all(&out)?;
+        for (source, language) in folders(&root.join(within))? {
+            build_folder(root, &source, language, &out, &scratch)?;
         }
-        let bytes = step(
-            &format!("building plugins/examples/{name}"),
-            "",
-            || match language {
-                Language::Go => build_go(root, &source, &work),
-                Language::JavaScript => build_javascript(root, &source, &work),
-                Language::Python => build_python(root, &source, &work),
-                Language::C => build_c(root, &source, &work),
-            },
-        )?;
-        write_atomically(&component, &bytes)?;
-        std::fs::write(&stamp, digest)?;
     }
-    eprintln!("examples ready in {}", out.display());
-    Ok(out)
+    eprintln!("examples ready in {}", examples.display());
+    Ok(examples)
 }
 
-/// The WIT the Go, JavaScript, Python and C examples are built against:
-/// `kws:scheduler@0.2.0`, which the host still serves, so the languages
-/// test shows components of the earlier world placing pods as before.
-const EXAMPLES_WIT: &str = "wit/0.2.0";
+/// Builds one folder into `<out>/<folder>.wasm`, unless what it is built
+/// from is unchanged since the last build.
+fn build_folder(
+    root: &Path,
+    source: &Path,
+    language: Language,
+    out: &Path,
+    scratch: &Path,
+) -> Result<()> {
+    let name = source
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    let work = scratch.join(&name);
+    std::fs::create_dir_all(&work)?;
+    let tools = tools(language, root, source)?;
+    let wit = wit_dir(root, source, language)?;
+    let component = out.join(format!("{name}.wasm"));
+    let stamp = out.join(format!(".{name}.inputs"));
+    let digest = inputs_digest(root, source, language, &wit, &tools)?;
+    if component.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&digest) {
+        return Ok(());
+    }
+    let relative = source.strip_prefix(root).unwrap_or(source).display();
+    let bytes = step(&format!("building {relative}"), "", || match language {
+        Language::Go => build_go(&wit, source, &work),
+        Language::JavaScript => build_javascript(root, &wit, source, &work),
+        Language::Python => build_python(&wit, source, &work),
+        Language::C => build_c(&wit, source, &work),
+    })?;
+    write_atomically(&component, &bytes)?;
+    std::fs::write(&stamp, digest)?;
+    Ok(())
+}
+
+/// The WIT every folder is built against unless it says otherwise.
+const WIT: &str = "wit";
+
+/// The WIT directory a folder is built against: [`WIT`], or for JavaScript
+/// the one its `package.json` names in `config.wit` (relative to the
+/// workspace root).
+fn wit_dir(root: &Path, source: &Path, language: Language) -> Result<PathBuf> {
+    if language == Language::JavaScript
+        && let Some(wit) = package_json(source)?["config"]["wit"].as_str()
+    {
+        return Ok(root.join(wit));
+    }
+    Ok(root.join(WIT))
+}
+
+fn package_json(source: &Path) -> Result<serde_json::Value> {
+    let manifest = source.join("package.json");
+    serde_json::from_slice(&std::fs::read(&manifest)?)
+        .with_context(|| format!("reading {}", manifest.display()))
+}
 
 /// Installs (or checks) the tools of every example folder's language, as
 /// [`build`] would before building: the pinned npm and PyPI packages under
 /// `$KWS_CACHE`, and that Go and clang are there.
 pub fn install_tools(root: &Path) -> Result<()> {
-    for (source, language) in folders(root)? {
-        tools(language, &source)?;
+    for (source, language) in folders(&root.join("plugins/examples"))? {
+        tools(language, root, &source)?;
     }
     Ok(())
 }
 
-/// The folders under `plugins/examples/` that are built here, sorted, with
-/// their language.
-fn folders(root: &Path) -> Result<Vec<(PathBuf, Language)>> {
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(root.join("plugins/examples"))?
+/// The folders of `dir` that are built here, sorted, with their language.
+fn folders(dir: &Path) -> Result<Vec<(PathBuf, Language)>> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         .collect();
@@ -139,23 +180,46 @@ fn folders(root: &Path) -> Result<Vec<(PathBuf, Language)>> {
     Ok(built)
 }
 
+/// The JavaScript example's folder, whose helper (`kws-policy.js`) and
+/// pinned tools a JavaScript fixture without a `package-lock.json` of its
+/// own uses; `None` for every other folder.
+fn javascript_example(root: &Path, source: &Path, language: Language) -> Option<PathBuf> {
+    (language == Language::JavaScript && !source.join("package-lock.json").exists())
+        .then(|| root.join("plugins/examples/javascript"))
+}
+
 /// A language's tools, installed when they are pinned and missing, as a
 /// string that changes when they do (a version or an install location).
-fn tools(language: Language, source: &Path) -> Result<String> {
+fn tools(language: Language, root: &Path, source: &Path) -> Result<String> {
     Ok(match language {
         Language::Go => go_version()?,
-        Language::JavaScript => npm_tools(source)?.display().to_string(),
+        Language::JavaScript => {
+            let pinned = javascript_example(root, source, language);
+            npm_tools(pinned.as_deref().unwrap_or(source))?
+                .display()
+                .to_string()
+        }
         Language::Python => componentize_py(source)?.display().to_string(),
         Language::C => clang_version()?,
     })
 }
 
-/// A digest of everything a language's component is built from: its
-/// sources, the WIT, and the tools (versions or install locations).
-fn inputs_digest(root: &Path, source: &Path, tools: &str) -> Result<String> {
+/// A digest of everything a folder's component is built from: its sources
+/// (and the JavaScript helper it imports), the WIT, and the tools (versions
+/// or install locations).
+fn inputs_digest(
+    root: &Path,
+    source: &Path,
+    language: Language,
+    wit: &Path,
+    tools: &str,
+) -> Result<String> {
     let mut files = Vec::new();
     collect_files(source, &mut files)?;
-    collect_files(&root.join(EXAMPLES_WIT), &mut files)?;
+    if let Some(example) = javascript_example(root, source, language) {
+        collect_files(&example, &mut files)?;
+    }
+    collect_files(wit, &mut files)?;
     files.sort();
     let mut hasher = Sha256::new();
     hasher.update(tools.as_bytes());
@@ -187,10 +251,10 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The examples' WIT package ([`EXAMPLES_WIT`]) and its `plugin` world.
-fn world(root: &Path) -> Result<(Resolve, wit_parser::WorldId)> {
+/// A WIT package and its `plugin` world.
+fn world(wit: &Path) -> Result<(Resolve, wit_parser::WorldId)> {
     let mut resolve = Resolve::default();
-    let (package, _) = resolve.push_dir(root.join(EXAMPLES_WIT))?;
+    let (package, _) = resolve.push_dir(wit)?;
     let world = resolve.select_world(&[package], Some(WORLD))?;
     Ok((resolve, world))
 }
@@ -212,9 +276,10 @@ fn go_version() -> Result<String> {
     Ok(version.trim().to_string())
 }
 
-/// Big Go for `GOOS=wasip1` as a reactor, the `plugin` world embedded, and
-/// the deny-all WASI adapter in place of `wasi_snapshot_preview1`.
-fn build_go(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+/// Big Go for `GOOS=wasip1` as a reactor, the `plugin` world embedded (only
+/// the interfaces the module exports), and the deny-all WASI adapter in
+/// place of `wasi_snapshot_preview1`.
+fn build_go(wit: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
     let core = work.join("core.wasm");
     run(Command::new("go")
         .current_dir(source)
@@ -224,7 +289,11 @@ fn build_go(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
         .arg(&core)
         .arg("."))?;
     let mut module = std::fs::read(&core)?;
-    let (resolve, world) = world(root)?;
+    let (mut resolve, world) = world(wit)?;
+    let exports = module_exports(&module)?;
+    keep_interfaces(&mut resolve, world, |full, _| {
+        exports.iter().any(|e| e.starts_with(&format!("{full}#")))
+    })?;
     wit_component::embed_component_metadata(
         &mut module,
         &resolve,
@@ -234,6 +303,50 @@ fn build_go(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
     )?;
     let adapter = wasi_stub(&source.join("wasi-stub.wat"))?;
     component_new(&module, Some(&adapter))
+}
+
+/// The names a core module exports.
+fn module_exports(module: &[u8]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        if let wasmparser::Payload::ExportSection(exports) = payload? {
+            for export in exports {
+                names.push(export?.name.to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Drops from `world` the exported interfaces `implemented` says no (given
+/// the interface's full name, `kws:scheduler/filter@0.3.0`, and its own,
+/// `filter`): the Go and C helpers implement the extension points they
+/// support, and the host looks up no other.
+fn keep_interfaces(
+    resolve: &mut Resolve,
+    world: wit_parser::WorldId,
+    implemented: impl Fn(&str, &str) -> bool,
+) -> Result<()> {
+    let ids: Vec<_> = resolve.worlds[world]
+        .exports
+        .keys()
+        .filter_map(|key| match key {
+            wit_parser::WorldKey::Interface(id) => Some(*id),
+            wit_parser::WorldKey::Name(_) => None,
+        })
+        .collect();
+    for id in ids {
+        let full = resolve
+            .id_of(id)
+            .context("the world's exports are named interfaces")?;
+        let name = resolve.interfaces[id].name.clone().unwrap_or_default();
+        if !implemented(&full, &name) {
+            resolve.worlds[world]
+                .exports
+                .shift_remove(&wit_parser::WorldKey::Interface(id));
+        }
+    }
+    Ok(())
 }
 
 /// The deny-all `wasi_snapshot_preview1` adapter: the WAT module with an
@@ -281,19 +394,25 @@ fn npm_tools(source: &Path) -> Result<PathBuf> {
 }
 
 /// componentize-qjs (QuickJS), every WASI import replaced by a trap, no
-/// component-model async.
-fn build_javascript(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
-    let manifest = source.join("package.json");
-    let package: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest)?)?;
-    let entry = package["main"]
-        .as_str()
-        .with_context(|| format!("{}: `main` names the entry module", manifest.display()))?;
+/// component-model async. Imports resolve within the workspace, so a
+/// fixture imports the example's helper where it is.
+fn build_javascript(root: &Path, wit: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+    let package = package_json(source)?;
+    let entry = package["main"].as_str().with_context(|| {
+        format!(
+            "{}: `main` names the entry module",
+            source.join("package.json").display()
+        )
+    })?;
+    let pinned = javascript_example(root, source, Language::JavaScript);
     let out = work.join("component.wasm");
     run(Command::new("node")
         .current_dir(source)
-        .arg(npm_tools(source)?)
+        .arg(npm_tools(pinned.as_deref().unwrap_or(source))?)
         .arg("--wit")
-        .arg(root.join(EXAMPLES_WIT))
+        .arg(wit)
+        .arg("--module-root")
+        .arg(root)
         .args(["--world", WORLD, "--js", entry, "--stub-wasi", "--sync"])
         .arg("--output")
         .arg(&out))?;
@@ -332,12 +451,12 @@ fn componentize_py(source: &Path) -> Result<PathBuf> {
 }
 
 /// componentize-py with every WASI import replaced by a trap.
-fn build_python(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+fn build_python(wit: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
     let out = work.join("component.wasm");
     run(Command::new(componentize_py(source)?)
         .current_dir(work)
         .arg("--wit-path")
-        .arg(root.join(EXAMPLES_WIT))
+        .arg(wit)
         .args([
             "--world",
             WORLD,
@@ -359,14 +478,26 @@ fn clang_version() -> Result<String> {
     Ok(version.lines().next().unwrap_or_default().to_string())
 }
 
-/// Bindings from `wit-bindgen-c` in `<work>/gen`, the policy and its helper
-/// compiled by clang against wasi-libc as a reactor, then `component new`.
-/// The sources avoid stdio, so the module imports nothing from WASI and needs
-/// no adapter.
-fn build_c(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
+/// Bindings from `wit-bindgen-c` in `<work>/gen` (for the world without the
+/// interfaces no source file implements: `exports_kws_scheduler_<name>_`
+/// appears in none), the policy and its helper compiled by clang against
+/// wasi-libc as a reactor, then `component new`. The sources avoid stdio, so
+/// the module imports nothing from WASI and needs no adapter.
+fn build_c(wit: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
     let generated = work.join("gen");
     std::fs::create_dir_all(&generated)?;
-    let (mut resolve, world) = world(root)?;
+    let sources = c_sources(source)?;
+    let mut text = String::new();
+    for file in &sources {
+        text.push_str(&std::fs::read_to_string(file)?);
+    }
+    let (mut resolve, world) = world(wit)?;
+    keep_interfaces(&mut resolve, world, |_, name| {
+        text.contains(&format!(
+            "exports_kws_scheduler_{}_",
+            name.replace('-', "_")
+        ))
+    })?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()
@@ -374,7 +505,6 @@ fn build_c(root: &Path, source: &Path, work: &Path) -> Result<Vec<u8>> {
     for (name, contents) in files.iter() {
         std::fs::write(generated.join(name), contents)?;
     }
-    let sources = c_sources(source)?;
     let core = work.join("core.wasm");
     run(Command::new("clang")
         .args([
@@ -447,7 +577,7 @@ mod tests {
     #[test]
     fn go_abi_offsets_follow_the_wit() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let (resolve, _) = world(root).unwrap();
+        let (resolve, _) = world(&root.join(WIT)).unwrap();
         let mut sizes = SizeAlign::default();
         sizes.fill(&resolve).unwrap();
         let named = |name: &str| {
@@ -470,20 +600,14 @@ mod tests {
             sizes.field_offsets(&types)[index].0.size_wasm32()
         };
         let (pod, node) = (named("pod"), named("node"));
-        // A list is laid out as a string is: a pointer and a length.
-        let list = Type::String;
         let expected = BTreeMap::from([
             ("podNamespace", field("pod", "namespace")),
             ("podName", field("pod", "name")),
             ("podLabels", field("pod", "labels")),
             ("podAnnotations", field("pod", "annotations")),
             (
-                "paramsNodes",
-                sizes.field_offsets(&[pod, list])[1].0.size_wasm32(),
-            ),
-            (
-                "paramsScores",
-                sizes.field_offsets(&[pod, list, list])[2].0.size_wasm32(),
+                "cycleStartPod",
+                sizes.field_offsets(&[Type::U64, pod])[1].0.size_wasm32(),
             ),
             ("changeSize", sizes.size(&named("change")).size_wasm32()),
             // One tag byte, then the payload at the variant's alignment.
@@ -522,7 +646,7 @@ mod tests {
             assert_eq!(
                 written.get(name),
                 Some(&offset),
-                "plugins/examples/go/kws/abi.go: {name} must be {offset} for {EXAMPLES_WIT}/scheduler.wit"
+                "plugins/examples/go/kws/abi.go: {name} must be {offset} for {WIT}/scheduler.wit"
             );
         }
     }

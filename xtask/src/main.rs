@@ -5,8 +5,9 @@
 //! `<target-dir>/plugins/`, the directory the host, the tests and the
 //! examples load them from. Benchmark-only components go to
 //! `<target-dir>/bench-components/`, misbehaving test fixtures to
-//! `<target-dir>/test-plugins/`. The example policy of every language goes
-//! to `<target-dir>/example-plugins/<language>.wasm` ([`examples`]).
+//! `<target-dir>/test-plugins/` (with the fixtures written in other
+//! languages, [`examples`]). The example policy of every language goes to
+//! `<target-dir>/example-plugins/<language>.wasm` ([`examples`]).
 
 mod examples;
 mod setup;
@@ -25,7 +26,8 @@ usage: cargo xtask <task> [args]
 tasks:
   plugins           build every plugin component into <target-dir>/plugins
   examples          build the example policy of every language (Rust, Go,
-                    JavaScript, Python, C) into <target-dir>/example-plugins
+                    JavaScript, Python, C) into <target-dir>/example-plugins,
+                    and the fixtures in those languages into <target-dir>/test-plugins
   simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
                     (ARGS go to `kube-wasm-scheduler simulate`)
   setup             install what `test` needs when it is missing, and run nothing

@@ -300,6 +300,69 @@ static void remove_node(uint32_t id) {
   }
 }
 
+// ---- The pod of each open cycle ----
+
+/// A pod kept for one or more cycles: a what-if copy of a cycle
+/// (`cycle-fork`) shares its original's.
+typedef struct {
+  kws_pod_t record;
+  size_t users;
+} shared_pod_t;
+
+typedef struct {
+  uint64_t cycle;
+  shared_pod_t *pod;
+} open_cycle_t;
+
+/// The cycles from `cycle-start` to `cycle-end`; a handful at a time.
+static open_cycle_t *cycles;
+static size_t cycle_count;
+
+static open_cycle_t *find_cycle(uint64_t cycle) {
+  for (size_t i = 0; i < cycle_count; i++) {
+    if (cycles[i].cycle == cycle) {
+      return &cycles[i];
+    }
+  }
+  return NULL;
+}
+
+static void release_pod(shared_pod_t *pod) {
+  if (--pod->users == 0) {
+    kws_scheduler_types_pod_free(&pod->record);
+    free(pod);
+  }
+}
+
+static void end_cycle(uint64_t cycle) {
+  open_cycle_t *found = find_cycle(cycle);
+  if (found) {
+    release_pod(found->pod);
+    *found = cycles[--cycle_count];
+  }
+}
+
+static void keep_cycle(uint64_t cycle, shared_pod_t *pod) {
+  end_cycle(cycle);
+  cycles = realloc(cycles, (cycle_count + 1) * sizeof *cycles);
+  cycles[cycle_count++] = (open_cycle_t){cycle, pod};
+  pod->users++;
+}
+
+static const kws_pod_t *cycle_pod(uint64_t cycle) {
+  open_cycle_t *found = find_cycle(cycle);
+  return found ? &found->pod->record : NULL;
+}
+
+/// `NAME was sent no pod for cycle N`.
+static plugin_string_t no_pod_error(uint64_t cycle) {
+  kws_text_t text = {0};
+  kws_text_str(&text, KWS_POLICY.name);
+  kws_text_str(&text, " was sent no pod for cycle ");
+  kws_text_int(&text, (int64_t)cycle);
+  return text_into_string(&text);
+}
+
 /// `NAME has no node with id N` or `NAME was called before configure`.
 static plugin_string_t call_error(uint32_t id) {
   kws_text_t text = {0};
@@ -382,8 +445,24 @@ void exports_kws_scheduler_lifecycle_apply(exports_kws_scheduler_lifecycle_list_
   free(changes->ptr);
 }
 
-void exports_kws_scheduler_filter_filter(kws_pod_t *pod, exports_kws_scheduler_filter_list_node_id_t *ids,
+void exports_kws_scheduler_lifecycle_cycle_start(uint64_t cycle, kws_pod_t *pod) {
+  shared_pod_t *kept = malloc(sizeof *kept);
+  *kept = (shared_pod_t){*pod, 0};
+  keep_cycle(cycle, kept);
+}
+
+void exports_kws_scheduler_lifecycle_cycle_end(uint64_t cycle) { end_cycle(cycle); }
+
+void exports_kws_scheduler_lifecycle_cycle_fork(uint64_t original, uint64_t copy) {
+  open_cycle_t *found = find_cycle(original);
+  if (found) {
+    keep_cycle(copy, found->pod);
+  }
+}
+
+void exports_kws_scheduler_filter_filter(uint64_t cycle, exports_kws_scheduler_filter_list_node_id_t *ids,
                                          exports_kws_scheduler_filter_list_node_status_t *ret) {
+  const kws_pod_t *pod = cycle_pod(cycle);
   kws_scheduler_types_node_status_t *rejected = malloc(ids->len * sizeof *rejected + 1);
   size_t count = 0;
   for (size_t i = 0; i < ids->len; i++) {
@@ -391,12 +470,12 @@ void exports_kws_scheduler_filter_filter(kws_pod_t *pod, exports_kws_scheduler_f
     kws_node_t *node = configured ? node_by_id(id) : NULL;
     kws_code_t code = KWS_SCHEDULER_TYPES_CODE_ERROR;
     plugin_string_t reason;
-    if (node) {
+    if (pod && node) {
       kws_text_t text = {0};
       code = KWS_POLICY.filter(pod, node, &text);
       reason = text_into_string(&text);
     } else {
-      reason = call_error(id);
+      reason = pod ? call_error(id) : no_pod_error(cycle);
     }
     if (code == KWS_SCHEDULER_TYPES_CODE_SUCCESS) {
       free(reason.ptr);
@@ -412,14 +491,17 @@ void exports_kws_scheduler_filter_filter(kws_pod_t *pod, exports_kws_scheduler_f
     rejected = NULL;
   }
   *ret = (exports_kws_scheduler_filter_list_node_status_t){rejected, count};
-  kws_scheduler_types_pod_free(pod);
   free(ids->ptr);
 }
 
-bool exports_kws_scheduler_score_score(kws_pod_t *pod, exports_kws_scheduler_score_list_node_id_t *ids,
+bool exports_kws_scheduler_score_score(uint64_t cycle, exports_kws_scheduler_score_list_node_id_t *ids,
                                        plugin_list_s64_t *ret, plugin_string_t *err) {
+  const kws_pod_t *pod = cycle_pod(cycle);
   int64_t *scores = malloc(ids->len * sizeof *scores + 1);
-  bool ok = true;
+  bool ok = pod != NULL;
+  if (!ok) {
+    *err = no_pod_error(cycle);
+  }
   for (size_t i = 0; ok && i < ids->len; i++) {
     kws_node_t *node = configured ? node_by_id(ids->ptr[i]) : NULL;
     if (node) {
@@ -435,17 +517,16 @@ bool exports_kws_scheduler_score_score(kws_pod_t *pod, exports_kws_scheduler_sco
     free(scores);
     *ret = (plugin_list_s64_t){NULL, 0};
   }
-  kws_scheduler_types_pod_free(pod);
   free(ids->ptr);
   return ok;
 }
 
-bool exports_kws_scheduler_score_normalize_score(kws_pod_t *pod, exports_kws_scheduler_score_list_node_id_t *ids,
+bool exports_kws_scheduler_score_normalize_score(uint64_t cycle, exports_kws_scheduler_score_list_node_id_t *ids,
                                                  plugin_list_s64_t *scores, plugin_list_s64_t *ret,
                                                  plugin_string_t *err) {
+  (void)cycle;
   (void)err;
   *ret = *scores;
-  kws_scheduler_types_pod_free(pod);
   free(ids->ptr);
   return true;
 }

@@ -1,11 +1,16 @@
 // A small guest-side SDK for kube-wasm-scheduler policies in C.
 //
-// The `kws:scheduler/plugin` world sends cluster changes once (`apply`) and
-// then asks about lists of node ids. kws_policy.c implements every export of
-// the world (the functions `wit-bindgen c` declares in plugin.h): it keeps
-// the node table, parses the plugin's JSON args, owns and frees the
-// canonical-ABI buffers, and calls the policy once per node. A policy fills
-// in one `kws_policy_t` named `KWS_POLICY` (see label_zone.c).
+// The `kws:scheduler/plugin` world (0.3.0) sends cluster changes once
+// (`apply`) and the pod of a scheduling cycle once (`cycle-start`); every
+// later call of the cycle carries only the cycle id and node ids.
+// kws_policy.c implements the exports of `lifecycle`, `filter` and `score`
+// (the functions `wit-bindgen c` declares in plugin.h): it keeps the node
+// table and each open cycle's pod (freed at `cycle-end`), parses the
+// plugin's JSON args, owns and frees the canonical-ABI buffers, and calls the
+// policy once per node. The component exports only those interfaces: `cargo
+// xtask examples` generates the bindings for the world without the
+// interfaces no source file implements. A policy fills in one
+// `kws_policy_t` named `KWS_POLICY` (see label_zone.c).
 //
 // No stdio: printf and friends pull in WASI imports the host does not grant.
 // Build messages with `kws_text_t` instead.

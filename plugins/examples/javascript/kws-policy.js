@@ -1,18 +1,22 @@
 // A small guest-side SDK for kube-wasm-scheduler policies in JavaScript.
 //
-// The `kws:scheduler/plugin` world sends cluster changes once (`apply`) and
-// then asks about lists of node ids. This module keeps the node table, turns
-// labels and annotations into Maps, and calls a policy once per node, so a
-// policy is an object with `filter(pod, node)` and `score(pod, node)`.
-// `exportPolicy(spec)` returns the three interface objects the entry module
-// exports as `lifecycle`, `filter` and `score`.
+// The `kws:scheduler/plugin` world (0.3.0) sends cluster changes once
+// (`apply`) and the pod of a scheduling cycle once (`cycle-start`); every
+// later call of the cycle carries only the cycle id and node ids. This module
+// keeps the node table and each open cycle's pod and state (dropped at
+// `cycle-end`), turns labels and annotations into Maps, and calls a policy
+// once per node, so a policy is an object with `filter(pod, node, state)` and
+// `score(pod, node, state)`, plus `preFilter`, `preScore` and `permit` when
+// it needs them. `exportPolicy(spec)` returns the interface objects the entry
+// module exports: `lifecycle` and one per extension point.
 //
 // Value conventions (componentize-qjs): records are objects with camelCase
 // fields, enums are their case names as strings, variants are
-// `{ tag, val }`, s64/u64 are numbers, and a function returning
-// `result<_, string>` returns normally or throws the error string.
+// `{ tag, val }`, options are the value or `undefined`, s64/u64 are numbers,
+// and a function returning `result<_, string>` returns normally or throws the
+// error string.
 
-import host from 'kws:scheduler/host@0.2.0';
+import host from 'kws:scheduler/host@0.3.0';
 
 /** Writes to the host's log; the host tags it with the plugin's name. */
 export function log(message, level = 'info') {
@@ -20,13 +24,53 @@ export function log(message, level = 'info') {
 }
 
 /**
- * What a policy's `filter` returns to reject a node (anything else, such as
- * `undefined`, lets it through). `resolvable: true` means the node may fit
- * after the cluster changes; by default only a spec change can make it fit.
- * A return value, not an exception: throwing costs QuickJS far more.
+ * What a policy's `filter`, `preFilter` or `permit` returns to reject the
+ * node or the pod (anything else, such as `undefined`, lets it through).
+ * `resolvable: true` means it may fit after the cluster changes; by default
+ * only a spec change can make it fit. A return value, not an exception:
+ * throwing costs QuickJS far more.
  */
 export function unschedulable(reason, { resolvable = false } = {}) {
   return { code: resolvable ? 'unschedulable' : 'unschedulable-and-unresolvable', reasons: [reason] };
+}
+
+/**
+ * What `preFilter` returns to leave this plugin's filter out of the cycle,
+ * and `preScore` to leave its score out.
+ */
+export function skip() {
+  return { code: 'skip', reasons: [] };
+}
+
+/** What `preFilter` returns when only the nodes named can fit the pod. */
+export function onlyNodes(names) {
+  return { nodeNames: names };
+}
+
+/**
+ * What `permit` returns to hold the pod, reserved on its node, until it is
+ * allowed (`allowWaitingPod`) or rejected, or `timeoutMs` passes.
+ */
+export function wait(timeoutMs) {
+  return { code: 'wait', reasons: [], timeoutMs };
+}
+
+/**
+ * The pods of this plugin's profile that wait at permit: objects with
+ * `namespace`, `name`, `uid`, `node` and `pendingPlugins`.
+ */
+export function waitingPods() {
+  return host.waitingPods();
+}
+
+/** Allows a waiting pod on behalf of this plugin; false when none has `uid`. */
+export function allowWaitingPod(uid) {
+  return host.allowWaitingPod(uid);
+}
+
+/** Rejects a waiting pod with `message`; false when none has `uid`. */
+export function rejectWaitingPod(uid, message) {
+  return host.rejectWaitingPod(uid, message);
 }
 
 /** A policy refuses its args by throwing this from `configure`. */
@@ -49,6 +93,7 @@ function podView(record) {
   return {
     namespace: record.namespace,
     name: record.name,
+    uid: record.uid,
     labels: new Map(record.labels),
     annotations: new Map(record.annotations),
     record,
@@ -60,15 +105,34 @@ function nodeView(id, record) {
   return { id, name: record.name, labels: new Map(record.labels), record };
 }
 
+const SUCCESS = { code: 'success', reasons: [] };
+
+/** The error message of anything a policy threw. */
+function message(e) {
+  return String(e?.message ?? e);
+}
+
 /**
  * The interface objects for a policy. `spec` has `name`, `version`,
  * `extensionPoints` (e.g. `['filter', 'score']`), `fields` (the args it
- * accepts), `configure(args)` returning the policy object, and that object
- * has `filter(pod, node)` and `score(pod, node)`.
+ * accepts), and `configure(args)` returning the policy object. The policy
+ * has a method for each point listed:
+ * - `preFilter(pod, state)`: `undefined` (every node), `onlyNodes(names)`,
+ *   `skip()` or `unschedulable(reason)` (the pod fits no node);
+ * - `filter(pod, node, state)`: `undefined` or `unschedulable(reason)`;
+ * - `preScore(pod, nodes, state)`: `undefined` or `skip()`;
+ * - `score(pod, node, state)`: a number, 0..=100;
+ * - `permit(pod, node, state)`: `undefined` (allow), `wait(timeoutMs)` or
+ *   `unschedulable(reason)` (reject).
+ * `state` is an object kept for the cycle: what `preFilter` and `preScore`
+ * put there, `filter`, `score` and `permit` read. It is dropped when the
+ * cycle ends; a what-if copy of a cycle starts with a shallow copy of it.
  */
 export function exportPolicy(spec) {
   let policy = null;
   const nodes = new Map();
+  /** Each open cycle's `{ pod, state }`, from cycle-start to cycle-end. */
+  const cycles = new Map();
 
   const node = (id) => {
     const found = nodes.get(id);
@@ -79,6 +143,13 @@ export function exportPolicy(spec) {
     if (policy === null) throw new Error(`${spec.name} was called before configure`);
     return policy;
   };
+  const cycle = (id) => {
+    const found = cycles.get(id);
+    if (found === undefined) throw new Error(`${spec.name} was sent no pod for cycle ${id}`);
+    return found;
+  };
+  /** The status of a call that threw. */
+  const failed = (e) => ({ code: 'error', reasons: [message(e)] });
 
   const lifecycle = {
     metadata() {
@@ -111,38 +182,98 @@ export function exportPolicy(spec) {
         }
       }
     },
+    cycleStart(id, pod) {
+      cycles.set(id, { pod: podView(pod), state: {} });
+    },
+    cycleEnd(id) {
+      cycles.delete(id);
+    },
+    cycleFork(original, copy) {
+      const found = cycles.get(original);
+      if (found !== undefined) cycles.set(copy, { pod: found.pod, state: { ...found.state } });
+    },
+  };
+
+  const preFilter = {
+    preFilter(id) {
+      try {
+        const { pod, state } = cycle(id);
+        const answer = configured().preFilter(pod, state);
+        if (answer === undefined) return { status: SUCCESS, nodeNames: undefined };
+        if (answer.nodeNames !== undefined) return { status: SUCCESS, nodeNames: answer.nodeNames };
+        return { status: answer, nodeNames: undefined };
+      } catch (e) {
+        return { status: failed(e), nodeNames: undefined };
+      }
+    },
+    addPod() {
+      return SUCCESS;
+    },
+    removePod() {
+      return SUCCESS;
+    },
   };
 
   const filter = {
-    filter(podRecord, ids) {
-      const pod = podView(podRecord);
+    filter(id, ids) {
+      let pod, state;
+      try {
+        ({ pod, state } = cycle(id));
+        configured();
+      } catch (e) {
+        return ids.map((n) => ({ node: n, status: failed(e) }));
+      }
       const rejected = [];
-      for (const id of ids) {
+      for (const n of ids) {
         let status;
         try {
-          status = configured().filter(pod, node(id));
+          status = policy.filter(pod, node(n), state);
         } catch (e) {
-          status = { code: 'error', reasons: [String(e.message ?? e)] };
+          status = failed(e);
         }
-        if (status && status.code !== 'success') rejected.push({ node: id, status });
+        if (status && status.code !== 'success') rejected.push({ node: n, status });
       }
       return rejected;
     },
   };
 
-  const score = {
-    score(podRecord, ids) {
-      const pod = podView(podRecord);
+  const preScore = {
+    preScore(id, ids) {
       try {
-        return ids.map((id) => configured().score(pod, node(id)));
+        const { pod, state } = cycle(id);
+        return configured().preScore(pod, ids.map(node), state) ?? SUCCESS;
       } catch (e) {
-        throw String(e.message ?? e);
+        return failed(e);
       }
     },
-    normalizeScore(_pod, _ids, scores) {
+  };
+
+  const score = {
+    score(id, ids) {
+      try {
+        const { pod, state } = cycle(id);
+        configured();
+        return ids.map((n) => policy.score(pod, node(n), state));
+      } catch (e) {
+        throw message(e);
+      }
+    },
+    normalizeScore(_id, _ids, scores) {
       return scores;
     },
   };
 
-  return { lifecycle, filter, score };
+  const permit = {
+    permit(id, n) {
+      try {
+        const { pod, state } = cycle(id);
+        const answer = configured().permit(pod, node(n), state) ?? SUCCESS;
+        return { status: { code: answer.code, reasons: answer.reasons }, timeoutMs: answer.timeoutMs ?? 0 };
+      } catch (e) {
+        return { status: failed(e), timeoutMs: 0 };
+      }
+    },
+  };
+
+  return { lifecycle, preFilter, filter, preScore, score, permit };
 }

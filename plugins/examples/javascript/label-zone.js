@@ -8,6 +8,9 @@
 //   the plugin's args.
 //
 // Build: `cargo xtask examples` (componentize-qjs, pinned in package.json).
+// A policy exports `lifecycle` and the interface of each extension point it
+// lists; kws-policy.js keeps the pod of each cycle, so the policy itself
+// answers for one node at a time.
 
 import { exportPolicy, intArg, log, unschedulable } from './kws-policy.js';
 

@@ -45,4 +45,5 @@ class LabelZone:
         return self.same_zone if node_zone == zone else self.other_zone
 
 
-Lifecycle, Filter, Score = kws_policy.export(LabelZone)
+# Lifecycle, Filter, Score and the classes of the world's other interfaces.
+globals().update(kws_policy.export(LabelZone))

@@ -1,13 +1,19 @@
 """A small guest-side SDK for kube-wasm-scheduler policies in Python.
 
-The `kws:scheduler/plugin` world sends cluster changes once (`apply`) and
-then asks about lists of node ids. This module keeps the node table, turns
-the WIT records into plain Python values and calls a policy once per node,
-so a policy is a class with `filter(pod, node)` and `score(pod, node)`
-methods. `export(MyPolicy)` returns the three classes componentize-py looks
-for in the app module:
+The `kws:scheduler/plugin` world (0.3.0) sends cluster changes once
+(`apply`) and the pod of a scheduling cycle once (`cycle_start`); every later
+call of the cycle carries only the cycle id and node ids. This module keeps
+the node table and each open cycle's pod (dropped at `cycle_end`), turns the
+WIT records into plain Python values and calls a policy once per node, so a
+policy is a class with `filter(pod, node)` and `score(pod, node)` methods.
+`export(MyPolicy)` returns the classes componentize-py looks for in the app
+module, one per exported interface of the world, by name:
 
-    Lifecycle, Filter, Score = kws_policy.export(MyPolicy)
+    globals().update(kws_policy.export(MyPolicy))
+
+componentize-py wants every interface of the world implemented: the points
+this helper does not hand to the policy answer as a plugin without them
+would, and the host calls none the policy's metadata does not list.
 """
 
 import json
@@ -67,17 +73,24 @@ def int_arg(args, field, default, low, high):
 
 
 def export(policy_class):
-    """The Lifecycle, Filter and Score classes for `policy_class`, which has
+    """The export classes for `policy_class`, by name, which has
     `NAME`, `EXTENSION_POINTS` (names: "filter", "score"), `FIELDS` (the
     args it accepts), a constructor taking the args as a dict, and
     `filter(pod, node)` / `score(pod, node)`."""
-    state = {"policy": None, "nodes": {}}
+    # `cycles`: the pod of each open cycle, from cycle_start to cycle_end.
+    state = {"policy": None, "nodes": {}, "cycles": {}}
     name = policy_class.NAME
 
     def node(node_id):
         found = state["nodes"].get(node_id)
         if found is None:
             raise LookupError(f"{name} has no node with id {node_id}")
+        return found
+
+    def cycle_pod(cycle):
+        found = state["cycles"].get(cycle)
+        if found is None:
+            raise LookupError(f"{name} was sent no pod for cycle {cycle}")
         return found
 
     def policy():
@@ -111,8 +124,23 @@ def export(policy_class):
                 elif isinstance(change, types.Change_NodeRemoved):
                     nodes.pop(change.value, None)
 
+        def cycle_start(self, cycle, pod):
+            state["cycles"][cycle] = pod
+
+        def cycle_end(self, cycle):
+            state["cycles"].pop(cycle, None)
+
+        def cycle_fork(self, original, copy):
+            pod = state["cycles"].get(original)
+            if pod is not None:
+                state["cycles"][copy] = pod
+
     class Filter(exports.Filter):
-        def filter(self, pod, node_ids):
+        def filter(self, cycle, node_ids):
+            try:
+                pod = cycle_pod(cycle)
+            except LookupError as e:
+                return [types.NodeStatus(i, types.Status(types.Code.ERROR, [str(e)])) for i in node_ids]
             rejected = []
             for node_id in node_ids:
                 try:
@@ -125,13 +153,101 @@ def export(policy_class):
             return rejected
 
     class Score(exports.Score):
-        def score(self, pod, node_ids):
+        def score(self, cycle, node_ids):
             try:
+                pod = cycle_pod(cycle)
                 return [policy().score(pod, node(i)) for i in node_ids]
             except LookupError as e:
                 raise Err(str(e))
 
-        def normalize_score(self, pod, node_ids, scores):
+        def normalize_score(self, cycle, node_ids, scores):
             return scores
 
-    return Lifecycle, Filter, Score
+    return {
+        "Lifecycle": Lifecycle,
+        "Filter": Filter,
+        "Score": Score,
+        **PASSIVE,
+    }
+
+
+SUCCESS = types.Status(types.Code.SUCCESS, [])
+
+
+class PreEnqueue(exports.PreEnqueue):
+    def pre_enqueue(self, cycle):
+        return SUCCESS
+
+
+class PreFilter(exports.PreFilter):
+    def pre_filter(self, cycle):
+        return types.PreFilterResult(SUCCESS, None)
+
+    def add_pod(self, cycle, pod, node):
+        return SUCCESS
+
+    def remove_pod(self, cycle, uid, node):
+        return SUCCESS
+
+
+class PostFilter(exports.PostFilter):
+    def post_filter(self, cycle, statuses):
+        return types.PostFilterResult(types.Status(types.Code.UNSCHEDULABLE, []), None)
+
+
+class PreScore(exports.PreScore):
+    def pre_score(self, cycle, nodes):
+        return SUCCESS
+
+
+class Reserve(exports.Reserve):
+    def reserve(self, cycle, node):
+        return SUCCESS
+
+    def unreserve(self, cycle, node):
+        pass
+
+
+class Permit(exports.Permit):
+    def permit(self, cycle, node):
+        return types.PermitResult(SUCCESS, 0)
+
+
+class PreBind(exports.PreBind):
+    def pre_bind(self, cycle, node):
+        return SUCCESS
+
+
+class Bind(exports.Bind):
+    def bind(self, cycle, node):
+        return types.Status(types.Code.SKIP, [])
+
+
+class PostBind(exports.PostBind):
+    def post_bind(self, cycle, node):
+        pass
+
+
+class EnqueueExtensions(exports.EnqueueExtensions):
+    def events_to_register(self):
+        return []
+
+    def hint(self, cycle, event, old, new):
+        return types.QueueingHint.QUEUE
+
+
+# The interfaces whose calls the policy does not see: each answers as a
+# plugin that does nothing there would (bind leaves the pod to the next
+# binder).
+PASSIVE = {
+    "PreEnqueue": PreEnqueue,
+    "PreFilter": PreFilter,
+    "PostFilter": PostFilter,
+    "PreScore": PreScore,
+    "Reserve": Reserve,
+    "Permit": Permit,
+    "PreBind": PreBind,
+    "Bind": Bind,
+    "PostBind": PostBind,
+    "EnqueueExtensions": EnqueueExtensions,
+}

@@ -1,9 +1,10 @@
 package kws
 
-// The canonical ABI of the kws:scheduler/plugin world, by hand: big Go's
+// The canonical ABI of the kws:scheduler/plugin world (0.3.0), by hand: big Go's
 // GOARCH=wasm has 64-bit ints and pointers, so Go values cannot mirror the
 // 32-bit layouts and no bindings generator targets it. Every export below
-// takes and returns the flattened core signature; records are read and
+// takes and returns the flattened core signature (a u64 cycle id is one
+// i64); records are read and
 // written at the offsets the canonical ABI gives them (wasm32: strings and
 // lists are a 4-byte pointer and a 4-byte length; records align to their
 // largest field).
@@ -24,10 +25,9 @@ const (
 	podName        = 8
 	podLabels      = 24
 	podAnnotations = 32
-	// The `filter`/`score` parameters are spilled to memory (more than 16
-	// flat values): the pod record (320 bytes) then the list of node ids.
-	paramsNodes  = 320
-	paramsScores = 328
+	// The `cycle-start` parameters are spilled to memory (more than 16 flat
+	// values): the cycle id, then the pod record.
+	cycleStartPod = 8
 
 	changeSize     = 336 // disc u8, payload at 8 (the pod and node records align to 8)
 	changePayload  = 8
@@ -47,6 +47,7 @@ func ptr(addr uint32) unsafe.Pointer { return unsafe.Pointer(uintptr(addr)) }
 
 func load8(addr uint32) uint8   { return *(*uint8)(ptr(addr)) }
 func load32(addr uint32) uint32 { return *(*uint32)(ptr(addr)) }
+func load64(addr uint32) uint64 { return *(*uint64)(ptr(addr)) }
 
 func store8(addr uint32, v uint8)   { *(*uint8)(ptr(addr)) = v }
 func store32(addr uint32, v uint32) { *(*uint32)(ptr(addr)) = v }
@@ -71,8 +72,7 @@ func loadLabels(addr uint32) map[string]string {
 	return labels
 }
 
-func loadIDs(addr uint32) []uint32 {
-	data, length := load32(addr), load32(addr+4)
+func loadIDs(data, length uint32) []uint32 {
 	ids := make([]uint32, length)
 	for i := range ids {
 		ids[i] = load32(data + uint32(i)*4)
@@ -159,7 +159,7 @@ func storeString(addr uint32, s string) {
 
 // ---- Host imports ----
 
-//go:wasmimport kws:scheduler/host@0.2.0 log
+//go:wasmimport kws:scheduler/host@0.3.0 log
 func hostLogRaw(level, data, length uint32)
 
 func hostLog(level Level, message string) {
@@ -172,7 +172,7 @@ func hostLog(level Level, message string) {
 
 // ---- Exports ----
 
-//go:wasmexport kws:scheduler/lifecycle@0.2.0#metadata
+//go:wasmexport kws:scheduler/lifecycle@0.3.0#metadata
 func exportMetadata() uint32 {
 	beginCall()
 	defer endCall()
@@ -188,7 +188,7 @@ func exportMetadata() uint32 {
 	return ret
 }
 
-//go:wasmexport kws:scheduler/lifecycle@0.2.0#configure
+//go:wasmexport kws:scheduler/lifecycle@0.3.0#configure
 func exportConfigure(data, length uint32) uint32 {
 	beginCall()
 	defer endCall()
@@ -204,7 +204,7 @@ func exportConfigure(data, length uint32) uint32 {
 	return ret
 }
 
-//go:wasmexport kws:scheduler/lifecycle@0.2.0#apply
+//go:wasmexport kws:scheduler/lifecycle@0.3.0#apply
 func exportApply(data, length uint32) {
 	beginCall()
 	defer endCall()
@@ -225,11 +225,34 @@ func exportApply(data, length uint32) {
 	}
 }
 
-//go:wasmexport kws:scheduler/filter@0.2.0#filter
-func exportFilter(params uint32) uint32 {
+//go:wasmexport kws:scheduler/lifecycle@0.3.0#cycle-start
+func exportCycleStart(params uint32) {
 	beginCall()
 	defer endCall()
-	rejected := filter(loadPod(params), loadIDs(params+paramsNodes))
+	cycleStart(load64(params), loadPod(params+cycleStartPod))
+}
+
+//go:wasmexport kws:scheduler/lifecycle@0.3.0#cycle-end
+func exportCycleEnd(cycle uint64) {
+	beginCall()
+	defer endCall()
+	delete(cycles, cycle)
+}
+
+//go:wasmexport kws:scheduler/lifecycle@0.3.0#cycle-fork
+func exportCycleFork(original, copy uint64) {
+	beginCall()
+	defer endCall()
+	if pod, ok := cycles[original]; ok {
+		cycles[copy] = pod
+	}
+}
+
+//go:wasmexport kws:scheduler/filter@0.3.0#filter
+func exportFilter(cycle uint64, data, length uint32) uint32 {
+	beginCall()
+	defer endCall()
+	rejected := filter(cycle, loadIDs(data, length))
 	ret := alloc(8)
 	if len(rejected) == 0 {
 		return ret
@@ -268,18 +291,17 @@ func storeScores(scores []int64, err error) uint32 {
 	return ret
 }
 
-//go:wasmexport kws:scheduler/score@0.2.0#score
-func exportScore(params uint32) uint32 {
+//go:wasmexport kws:scheduler/score@0.3.0#score
+func exportScore(cycle uint64, data, length uint32) uint32 {
 	beginCall()
 	defer endCall()
-	return storeScores(score(loadPod(params), loadIDs(params+paramsNodes)))
+	return storeScores(score(cycle, loadIDs(data, length)))
 }
 
-//go:wasmexport kws:scheduler/score@0.2.0#normalize-score
-func exportNormalizeScore(params uint32) uint32 {
+//go:wasmexport kws:scheduler/score@0.3.0#normalize-score
+func exportNormalizeScore(_ uint64, _, _, data, length uint32) uint32 {
 	beginCall()
 	defer endCall()
-	data, length := load32(params+paramsScores), load32(params+paramsScores+4)
 	scores := make([]int64, length)
 	for i := range scores {
 		scores[i] = *(*int64)(ptr(data + uint32(i)*8))

@@ -1,11 +1,16 @@
 // Package kws is a small guest-side SDK for kube-wasm-scheduler policies in
 // Go (big Go, GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared).
 //
-// The kws:scheduler/plugin world sends cluster changes once (apply) and then
-// asks about lists of node ids. This package implements every export of the
-// world (abi.go), keeps the node table, turns the WIT records into Go values
-// and calls a Policy once per node. A policy registers itself with Register
-// from an init function; main stays empty.
+// The kws:scheduler/plugin world (0.3.0) sends cluster changes once (apply)
+// and the pod of a scheduling cycle once (cycle-start); every later call of
+// the cycle carries only the cycle id and node ids. This package implements
+// the exports of lifecycle, filter and score (abi.go), keeps the node table
+// and each open cycle's pod (dropped at cycle-end), turns the WIT records
+// into Go values and calls a Policy once per node. The component exports
+// only those interfaces (`cargo xtask examples` embeds the world without the
+// others), which the host accepts: it calls a plugin only at the points its
+// metadata lists. A policy registers itself with Register from an init
+// function; main stays empty.
 package kws
 
 import (
@@ -48,13 +53,14 @@ type Status struct {
 	Reason string
 }
 
-// ExtensionPoint is a WIT `extension-point`.
+// ExtensionPoint is a WIT `extension-point`: the ones this package
+// implements, with their values in the enum.
 type ExtensionPoint uint8
 
 const (
-	Filter ExtensionPoint = iota
-	Score
-	NormalizeScore
+	Filter         ExtensionPoint = 2
+	Score          ExtensionPoint = 5
+	NormalizeScore ExtensionPoint = 6
 )
 
 // Level is a WIT `host.level`.
@@ -116,6 +122,8 @@ var (
 	policy     Policy
 	nodes      = map[uint32]*Node{}
 	configured bool
+	// The pod of each open cycle, from cycle-start to cycle-end.
+	cycles = map[uint64]*Pod{}
 )
 
 // Register makes p the component's plugin. Call it from an init function.
@@ -165,8 +173,28 @@ type nodeStatus struct {
 	status Status
 }
 
-func filter(pod *Pod, ids []uint32) []nodeStatus {
+func cycleStart(cycle uint64, pod *Pod) {
+	cycles[cycle] = pod
+}
+
+// cyclePod is the pod cycle-start sent for the cycle.
+func cyclePod(cycle uint64) (*Pod, error) {
+	pod, ok := cycles[cycle]
+	if !ok {
+		return nil, fmt.Errorf("%s was sent no pod for cycle %d", plugin.Name, cycle)
+	}
+	return pod, nil
+}
+
+func filter(cycle uint64, ids []uint32) []nodeStatus {
 	var rejected []nodeStatus
+	pod, err := cyclePod(cycle)
+	if err != nil {
+		for _, id := range ids {
+			rejected = append(rejected, nodeStatus{id, Status{Error, err.Error()}})
+		}
+		return rejected
+	}
 	for _, id := range ids {
 		n, err := node(id)
 		if err != nil {
@@ -180,7 +208,11 @@ func filter(pod *Pod, ids []uint32) []nodeStatus {
 	return rejected
 }
 
-func score(pod *Pod, ids []uint32) ([]int64, error) {
+func score(cycle uint64, ids []uint32) ([]int64, error) {
+	pod, err := cyclePod(cycle)
+	if err != nil {
+		return nil, err
+	}
 	scores := make([]int64, len(ids))
 	for i, id := range ids {
 		n, err := node(id)

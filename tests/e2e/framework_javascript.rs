@@ -1,0 +1,227 @@
+//! The extension points the JavaScript helper
+//! (`plugins/examples/javascript/kws-policy.js`) offers beyond filter and
+//! score, through a loaded component: the `FrameworkJs` fixture
+//! (`tests/fixtures/framework-javascript`) does at pre-filter, filter,
+//! pre-score, score and permit what the pod's `framework/<point>` label
+//! says, as the Rust `Framework` fixture does in `framework.rs`, whose
+//! tests these mirror.
+
+use kws_host::cache::Cache;
+use kws_host::config::{Config, PluginSettings};
+use kws_host::model::{convert, manifest};
+use kws_host::runtime::{CallContext, PluginPool};
+use kws_host::simulate::{self, Placement, Unplaced};
+use kws_tests::{fixture, plugins};
+use std::sync::Arc;
+
+/// Only `FrameworkJs` runs: every default is disabled, so each placement
+/// is its doing.
+const CONFIG: &str = "
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: kube-wasm-scheduler
+  plugins:
+    multiPoint:
+      disabled: [{name: '*'}]
+    filter:
+      enabled: [{name: FrameworkJs}]
+    score:
+      enabled: [{name: FrameworkJs, weight: 1}]
+";
+
+/// `n1` scores 10, `n2` 90, `n3` 95 but FrameworkJs's filter refuses it.
+const NODES: &str = "
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {framework/score: '10'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2, labels: {framework/score: '90'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n3, labels: {framework/score: '95', framework/filter: 'no'}}
+status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
+";
+
+fn pod(name: &str, labels: &[(&str, &str)]) -> String {
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("framework/{k}: '{v}'"))
+        .collect();
+    format!(
+        "---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default, labels: {{{}}}}}
+spec:
+  schedulerName: kube-wasm-scheduler
+  containers: [{{name: c, image: i}}]
+",
+        labels.join(", ")
+    )
+}
+
+fn run(pods: &[String]) -> simulate::Report {
+    let config =
+        Config::from_yaml("framework-javascript.yaml", CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let mut all = plugins().to_vec();
+    all.push(fixture("framework-javascript"));
+    let text = format!("{NODES}{}", pods.concat());
+    let objects =
+        manifest::parse("framework-cluster.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    simulate::run(objects, &config, &all, "test").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn placed(pod: &str, node: &str) -> Placement {
+    Placement {
+        pod: format!("default/{pod}"),
+        node: node.into(),
+    }
+}
+
+fn unplaced(pod: &str, message: &str) -> Unplaced {
+    Unplaced {
+        pod: format!("default/{pod}"),
+        message: message.into(),
+    }
+}
+
+#[test]
+fn filter_and_score_read_what_pre_filter_and_pre_score_kept() {
+    // Filter and score fail without their cycle's state: placing the pods
+    // shows the helper kept each cycle's state from pre-filter and
+    // pre-score to the calls after them.
+    let report = run(&[pod("plain", &[]), pod("also-plain", &[])]);
+    assert_eq!(
+        report.placements,
+        vec![placed("plain", "n2"), placed("also-plain", "n2")]
+    );
+    assert!(report.unschedulable.is_empty(), "{report:?}");
+}
+
+#[test]
+fn pre_filter_names_the_only_nodes_to_filter() {
+    let report = run(&[pod("only-n1", &[("pre-filter", "only-n1")])]);
+    assert_eq!(report.placements, vec![placed("only-n1", "n1")]);
+}
+
+#[test]
+fn pre_filter_rejects_the_pod_for_every_node() {
+    let report = run(&[pod("refused", &[("pre-filter", "reject")])]);
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "refused",
+            "0/3 nodes are available: pre-filter said no."
+        )]
+    );
+}
+
+#[test]
+fn pre_filter_skip_leaves_the_plugins_filter_out() {
+    // FrameworkJs's filter would refuse n3, the best scored node (and fail
+    // every node, since a skipping pre-filter keeps no state).
+    let report = run(&[pod("skipped", &[("pre-filter", "skip")])]);
+    assert_eq!(report.placements, vec![placed("skipped", "n3")]);
+}
+
+#[test]
+fn pre_score_skip_leaves_the_plugins_score_out() {
+    // Score fails without pre-score's state, so a score call would fail
+    // the pod: it is placed only if skip is honoured.
+    let report = run(&[pod("unscored", &[("pre-score", "skip")])]);
+    assert_eq!(report.placements.len(), 1, "{report:?}");
+    assert_ne!(report.placements[0].node, "n3");
+}
+
+#[test]
+fn a_permit_rejection_leaves_the_pod_unscheduled() {
+    let report = run(&[pod("refused", &[("permit", "reject")])]);
+    assert!(report.placements.is_empty(), "{report:?}");
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced(
+            "refused",
+            "0/1 nodes are available: permit refused by FrameworkJs."
+        )]
+    );
+}
+
+#[test]
+fn a_gang_of_two_waits_at_permit_until_both_are_there() {
+    // The first waits; the second finds it among the host's waiting pods,
+    // allows it and is allowed.
+    let member = |name: &str| pod(name, &[("permit", "gang-2"), ("group", "g")]);
+    let report = run(&[member("g1"), member("g2")]);
+    assert_eq!(
+        report.placements,
+        vec![placed("g1", "n2"), placed("g2", "n2")]
+    );
+}
+
+#[test]
+fn an_incomplete_gang_times_out() {
+    let member = |name: &str| {
+        pod(
+            name,
+            &[("permit", "gang-3"), ("group", "g"), ("timeout-ms", "300")],
+        )
+    };
+    let report = run(&[member("g1"), member("g2")]);
+    assert!(report.placements.is_empty(), "{report:?}");
+    let timeout = "rejected due to timeout after waiting 300ms at plugin FrameworkJs";
+    assert_eq!(
+        report.unschedulable,
+        vec![unplaced("g1", timeout), unplaced("g2", timeout)]
+    );
+}
+
+#[test]
+fn cycle_state_does_not_outlive_its_cycle() {
+    // Each cycle keeps 8 KiB in the plugin; 30 000 cycles would hold
+    // 240 MB if the helper did not drop their pod and state at cycle-end
+    // (the memory limit is 128 MiB).
+    let pool = PluginPool::new(
+        fixture("framework-javascript"),
+        r#"{"ballast": 8192}"#.into(),
+        PluginSettings::default(),
+        1,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let objects = manifest::parse("leak.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
+    let mut cache = Cache::default();
+    for node in &objects.nodes {
+        cache.set_node(Arc::new(node.clone()));
+    }
+    let object = Arc::new(objects.pods[0].clone());
+    let record = convert::pod(&object);
+    let snapshot = cache.snapshot();
+    let cycle = |id: u64| {
+        let ctx = CallContext {
+            cache: Some(&cache),
+            snapshot: &snapshot,
+            pod: &object,
+            cycle: id,
+        };
+        pool.pre_filter(0, ctx, &record)
+            .unwrap_or_else(|e| panic!("{e}"));
+        pool.cycle_end(0, id).unwrap_or_else(|e| panic!("{e}"));
+    };
+    for id in 1..=1_000 {
+        cycle(id);
+    }
+    let warm = pool.peak_memory(0).expect("the instance is live");
+    for id in 1_001..=30_000 {
+        cycle(id);
+    }
+    assert_eq!(
+        pool.peak_memory(0),
+        Some(warm),
+        "memory grew over 29 000 cycles"
+    );
+}
