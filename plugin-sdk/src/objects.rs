@@ -118,6 +118,18 @@ pub fn node(json: &str) -> Result<Node, String> {
     })
 }
 
+/// A Node event's node before (`None` when it was added) and after;
+/// `None` when it was deleted.
+pub fn node_change(
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<Option<(Option<Node>, Node)>, String> {
+    let Some(new) = new else {
+        return Ok(None);
+    };
+    Ok(Some((old.map(node).transpose()?, node(new)?)))
+}
+
 /// A Pod object's node (`spec.nodeName`, empty while unbound) and the host
 /// ports it holds: its containers' and its sidecars' (restartable init
 /// containers), as the host counts them on a node.

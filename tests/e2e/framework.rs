@@ -4,87 +4,16 @@
 //! the embedded cluster.
 
 use kws_host::cache::Cache;
-use kws_host::config::{Config, PluginSettings};
+use kws_host::config::PluginSettings;
 use kws_host::model::{convert, manifest};
 use kws_host::runtime::{CallContext, PluginPool};
-use kws_host::simulate::{self, Placement, Unplaced};
-use kws_tests::{fixture, plugins};
+use kws_host::simulate;
+use kws_tests::fixture;
+use kws_tests::framework_fixture::{self, NODES, placed, pod, unplaced};
 use std::sync::Arc;
 
-/// Only `Framework` runs: every default is disabled, so each placement is
-/// its doing.
-const CONFIG: &str = "
-apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-profiles:
-- schedulerName: kube-wasm-scheduler
-  plugins:
-    multiPoint:
-      disabled: [{name: '*'}]
-    filter:
-      enabled: [{name: Framework}]
-    score:
-      enabled: [{name: Framework, weight: 1}]
-";
-
-/// `n1` scores 10, `n2` 90, `n3` 95 but Framework's filter refuses it.
-const NODES: &str = "
-apiVersion: v1
-kind: Node
-metadata: {name: n1, labels: {framework/score: '10'}}
-status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2, labels: {framework/score: '90'}}
-status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n3, labels: {framework/score: '95', framework/filter: 'no'}}
-status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
-";
-
-fn pod(name: &str, labels: &[(&str, &str)]) -> String {
-    let labels: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("framework/{k}: '{v}'"))
-        .collect();
-    format!(
-        "---
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: default, labels: {{{}}}}}
-spec:
-  schedulerName: kube-wasm-scheduler
-  containers: [{{name: c, image: i}}]
-",
-        labels.join(", ")
-    )
-}
-
 fn run(nodes: &str, pods: &[String]) -> simulate::Report {
-    let config = Config::from_yaml("framework.yaml", CONFIG).unwrap_or_else(|e| panic!("{e}"));
-    let mut all = plugins().to_vec();
-    all.push(fixture("framework"));
-    let text = format!("{nodes}{}", pods.concat());
-    let objects =
-        manifest::parse("framework-cluster.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
-    simulate::run(objects, &config, &all, "test").unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn placed(pod: &str, node: &str) -> Placement {
-    Placement {
-        pod: format!("default/{pod}"),
-        node: node.into(),
-    }
-}
-
-fn unplaced(pod: &str, message: &str) -> Unplaced {
-    Unplaced {
-        pod: format!("default/{pod}"),
-        message: message.into(),
-    }
+    framework_fixture::run("Framework", "framework", nodes, pods)
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod framework_fixture;
 pub mod placements;
 pub mod scenario;
 pub mod scenario_parity;

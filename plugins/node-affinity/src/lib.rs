@@ -147,7 +147,7 @@ impl Plugin for NodeAffinity {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<QueueingHint, String> {
-        let Some(new) = new.map(objects::node).transpose()? else {
+        let Some((old, new)) = objects::node_change(old, new)? else {
             return Ok(QueueingHint::Skip);
         };
         let enforced = self
@@ -157,10 +157,7 @@ impl Plugin for NodeAffinity {
         if !enforced || !matches_required_node_affinity(pod, &new) {
             return Ok(QueueingHint::Skip);
         }
-        let matched_before = old
-            .map(objects::node)
-            .transpose()?
-            .is_some_and(|old| matches_required_node_affinity(pod, &old));
+        let matched_before = old.is_some_and(|old| matches_required_node_affinity(pod, &old));
         Ok(if matched_before {
             QueueingHint::Skip
         } else {

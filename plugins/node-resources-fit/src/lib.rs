@@ -162,10 +162,10 @@ impl Plugin for NodeResourcesFit {
         pod: &Pod,
         cluster: &Cluster,
         _: &ClusterEvent,
-        _: Option<&str>,
+        old: Option<&str>,
         new: Option<&str>,
     ) -> Result<QueueingHint, String> {
-        let Some(new) = new.map(objects::node).transpose()? else {
+        let Some((_, new)) = objects::node_change(old, new)? else {
             return Ok(QueueingHint::Skip);
         };
         let Some(node) = cluster.nodes().find(|n| n.node.name == new.name) else {

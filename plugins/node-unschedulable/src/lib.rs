@@ -58,11 +58,10 @@ impl Plugin for NodeUnschedulable {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<QueueingHint, String> {
-        let Some(new) = new.map(objects::node).transpose()? else {
+        let Some((old, new)) = objects::node_change(old, new)? else {
             return Ok(QueueingHint::Skip);
         };
-        let was_cordoned = old.map(objects::node).transpose()?.map(|n| n.unschedulable);
-        Ok(match (was_cordoned, new.unschedulable) {
+        Ok(match (old.map(|n| n.unschedulable), new.unschedulable) {
             (None | Some(true), false) => QueueingHint::Queue,
             _ => QueueingHint::Skip,
         })

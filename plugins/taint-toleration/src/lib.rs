@@ -102,13 +102,10 @@ impl Plugin for TaintToleration {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<QueueingHint, String> {
-        let Some(new) = new.map(objects::node).transpose()? else {
+        let Some((old, new)) = objects::node_change(old, new)? else {
             return Ok(QueueingHint::Skip);
         };
-        let was_untolerated = match old.map(objects::node).transpose()? {
-            Some(old) => untolerated(pod, &old).is_some(),
-            None => true,
-        };
+        let was_untolerated = old.is_none_or(|old| untolerated(pod, &old).is_some());
         Ok(if was_untolerated && untolerated(pod, &new).is_none() {
             QueueingHint::Queue
         } else {
