@@ -147,7 +147,7 @@ pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> 
     for (number, node) in nodes {
         let name = node.metadata.name.clone().unwrap_or_default();
         if !seen_nodes.insert(name.clone()) {
-            return Err(at(number, format!("nodes \"{name}\" already exists")));
+            return Err(at(number, already_exists("nodes", &Some(name))));
         }
         objects.nodes.push(node);
     }
@@ -279,12 +279,24 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
             let namespace: Namespace = decode(json, &kind)?;
             let errors = validation::namespace(&namespace);
             validation::report(&kind, namespace.metadata.name.as_deref(), &errors)?;
+            let name = &namespace.metadata.name;
+            if objects.namespaces.iter().any(|n| n.metadata.name == *name) {
+                return Err(already_exists("namespaces", name));
+            }
             objects.namespaces.push(namespace);
         }
         ("scheduling.k8s.io/v1", "PriorityClass") => {
             let class: PriorityClass = decode(json, &kind)?;
             let errors = validation::priority_class(&class);
             validation::report(&kind, class.metadata.name.as_deref(), &errors)?;
+            let name = &class.metadata.name;
+            if objects
+                .priority_classes
+                .iter()
+                .any(|c| c.metadata.name == *name)
+            {
+                return Err(already_exists("priorityclasses.scheduling.k8s.io", name));
+            }
             if class.global_default == Some(true)
                 && let Some(other) = objects
                     .priority_classes
@@ -362,6 +374,14 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
     }
     decoded.count += 1;
     Ok(())
+}
+
+/// The apiserver's refusal of a second object of one name.
+fn already_exists(resource: &str, name: &Option<String>) -> String {
+    format!(
+        "{resource} \"{}\" already exists",
+        name.as_deref().unwrap_or_default()
+    )
 }
 
 /// Decodes an object of `kind` strictly, naming the field of a value of
@@ -1166,6 +1186,20 @@ mod tests {
         assert_eq!(
             parse_err(&format!("{node}---\n{POD}---\n{node}")),
             "test.yaml: document 3: nodes \"n1\" already exists"
+        );
+    }
+
+    #[test]
+    fn namespaces_and_priority_classes_are_created_once() {
+        let namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n";
+        assert_eq!(
+            parse_err(&format!("{namespace}---\n{namespace}")),
+            "test.yaml: document 2: namespaces \"team\" already exists"
+        );
+        let class = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1\n";
+        assert_eq!(
+            parse_err(&format!("{class}---\n{class}")),
+            "test.yaml: document 2: priorityclasses.scheduling.k8s.io \"high\" already exists"
         );
     }
 

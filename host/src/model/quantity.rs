@@ -44,8 +44,10 @@ impl Quantity {
     /// ```
     pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
         let invalid = || QuantityError(FORMAT.to_string());
-        // The apiserver trims spaces around a quantity read from JSON.
-        let text = text.trim();
+        // The apiserver trims the spaces around a quantity as written in
+        // JSON, where a newline or tab can only be written escaped, and so
+        // is not trimmed.
+        let text = text.trim_matches(|c: char| c.is_whitespace() && !c.is_control());
         if text.is_empty() {
             return Err(QuantityError("quantities must not be empty".to_string()));
         }
@@ -158,6 +160,25 @@ impl Quantity {
         i128::try_from(magnitude).map_or(overflow, |m| if self.negative { -m } else { m })
     }
 
+    /// Whether the quantity is a whole number, however large (the
+    /// apiserver's check of integer resources, `MilliValue() % 1000 == 0`,
+    /// for amounts that fit).
+    pub fn is_whole(&self) -> bool {
+        if self.exp10 >= 0 || self.digits == 0 {
+            return true;
+        }
+        // digits × 2^exp2 / 10^k is whole when 5^k and 2^k divide it.
+        let k = self.exp10.unsigned_abs();
+        let mut digits = self.digits;
+        for _ in 0..k {
+            if !digits.is_multiple_of(5) {
+                return false;
+            }
+            digits /= 5;
+        }
+        digits.trailing_zeros() + self.exp2 >= k
+    }
+
     pub fn is_negative(&self) -> bool {
         self.negative
     }
@@ -256,8 +277,16 @@ mod tests {
     }
 
     #[test]
+    fn whole_numbers_of_any_size() {
+        let whole = |s: &str| Quantity::parse(s).unwrap().is_whole();
+        assert!(whole("2") && whole("1e100") && whole("2000m") && whole("1Ki") && whole("0.5Ki"));
+        assert!(!whole("1500m") && !whole("1.0001") && !whole("1n") && !whole("0.1Ki"));
+    }
+
+    #[test]
     fn spaces_around_are_trimmed_and_comparisons_are_exact() {
         assert_eq!(milli(" 1 "), 1000);
+        assert!(Quantity::parse("1\n").is_err(), "escaped in JSON, so kept");
         let q = |s: &str| Quantity::parse(s).unwrap();
         assert!(q("1").cmp_exact(&q("1000m")).is_eq());
         assert!(q("1.0001").cmp_exact(&q("1.0002")).is_lt());

@@ -62,7 +62,21 @@ fn pod_spec(spec: &PodSpec) -> Vec<FieldError> {
             PREEMPTION_POLICIES,
         ),
     ] {
-        errors.extend(one_of(path, value.as_deref(), supported));
+        errors.extend(one_of_defaulted(path, value.as_deref(), supported));
+    }
+    if spec.dns_policy.as_deref() == Some("None") {
+        match &spec.dns_config {
+            None => errors.push(required(
+                "spec.dnsConfig",
+                "must provide `dnsConfig` when `dnsPolicy` is None",
+            )),
+            Some(config) if config.nameservers.as_deref().unwrap_or_default().is_empty() => errors
+                .push(required(
+                    "spec.dnsConfig.nameservers",
+                    "must provide at least one DNS nameserver when `dnsPolicy` is None",
+                )),
+            Some(_) => {}
+        }
     }
     errors.extend(labels("spec.nodeSelector", spec.node_selector.as_ref()));
     if let Some(affinity) = &spec.affinity {
@@ -135,18 +149,24 @@ fn pod_spec(spec: &PodSpec) -> Vec<FieldError> {
     errors
 }
 
-/// `value` (when set) is one of `supported`; an empty value is required.
+/// `value`, when set, is one of `supported`.
 fn one_of(
     path: &str,
     value: Option<&str>,
     supported: &'static [&'static str],
 ) -> Option<FieldError> {
-    match value {
-        None => None,
-        Some("") => Some(required(path, "")),
-        Some(v) if supported.contains(&v) => None,
-        Some(v) => Some(not_supported(path, v, supported)),
-    }
+    value
+        .filter(|v| !supported.contains(v))
+        .map(|v| not_supported(path, v, supported))
+}
+
+/// [`one_of`] for a field the apiserver defaults when it is empty.
+fn one_of_defaulted(
+    path: &str,
+    value: Option<&str>,
+    supported: &'static [&'static str],
+) -> Option<FieldError> {
+    one_of(path, value.filter(|v| !v.is_empty()), supported)
 }
 
 /// Init and regular containers: names unique across both, images, ports
@@ -213,15 +233,22 @@ fn container_errors(path: &str, container: &Container) -> Vec<FieldError> {
             dns1123_label(&container.name),
         ));
     }
-    if container.image.as_deref().unwrap_or_default().is_empty() {
+    let image = container.image.as_deref().unwrap_or_default();
+    if image.is_empty() {
         errors.push(required(format!("{path}.image"), ""));
+    } else if image.trim() != image {
+        errors.push(invalid(
+            format!("{path}.image"),
+            image,
+            "must not have leading or trailing whitespace",
+        ));
     }
-    errors.extend(one_of(
+    errors.extend(one_of_defaulted(
         &format!("{path}.terminationMessagePolicy"),
         container.termination_message_policy.as_deref(),
         TERMINATION_MESSAGE_POLICIES,
     ));
-    errors.extend(one_of(
+    errors.extend(one_of_defaulted(
         &format!("{path}.imagePullPolicy"),
         container.image_pull_policy.as_deref(),
         PULL_POLICIES,

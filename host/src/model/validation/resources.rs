@@ -125,7 +125,7 @@ fn quantity_value(path: &str, name: &str, quantity: &KubeQuantity) -> Vec<FieldE
             "must be greater than or equal to 0",
         ));
     }
-    if (INTEGER_RESOURCES.contains(&name) || is_extended(name)) && q.milli_value() % 1000 != 0 {
+    if (INTEGER_RESOURCES.contains(&name) || is_extended(name)) && !q.is_whole() {
         errors.push(invalid(path, &quantity.0, "must be an integer"));
     }
     errors

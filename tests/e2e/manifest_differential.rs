@@ -1,0 +1,254 @@
+//! The manifest reader against the real apiserver (v1.37.2): valid Pods,
+//! Nodes, Namespaces and PriorityClasses mutated field by field (see
+//! `kws_tests::manifest_mutations`) are each given to our reader and
+//! created with `dryRun=All&fieldValidation=Strict` (what `kubectl create
+//! --dry-run=server` sends), and both must accept or both refuse.
+//!
+//! `KWS_DIFFERENTIAL_MUTATIONS` sets how many random mutations run (2000 by
+//! default) and `KWS_DIFFERENTIAL_SEED` their seed (18 by default); a
+//! failure prints the seed and the mutation to replay it.
+//!
+//! Where the two differ on purpose, the difference is listed in
+//! [`EXCEPTIONS`] with its reason, and [`documented_exceptions_still_hold`]
+//! checks that each still happens, so that a fix upstream or here shows.
+
+use futures::StreamExt;
+use kube::Client;
+use kws_host::model::manifest;
+use kws_tests::cluster::TestCluster;
+use kws_tests::manifest_mutations::{self, Kind, Mutation, NAMESPACE};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+const DEFAULT_MUTATIONS: usize = 2000;
+const DEFAULT_SEED: u64 = 18;
+/// Dry runs in flight at once: enough to keep the apiserver busy, few
+/// enough not to starve a shared machine.
+const CONCURRENCY: usize = 8;
+
+#[derive(Debug, Clone)]
+enum Verdict {
+    Accepted,
+    Refused(String),
+}
+
+impl Verdict {
+    fn accepted(&self) -> bool {
+        matches!(self, Verdict::Accepted)
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Verdict::Accepted => "",
+            Verdict::Refused(message) => message,
+        }
+    }
+}
+
+/// A known difference between the reader and the apiserver.
+struct Exception {
+    name: &'static str,
+    reason: &'static str,
+    /// Whether a disagreement (ours, the apiserver's) is this one.
+    applies: fn(&Mutation, &Verdict, &Verdict) -> bool,
+}
+
+const EXCEPTIONS: &[Exception] = &[
+    Exception {
+        name: "namespace that does not exist",
+        reason: "a cluster file need not declare the namespaces its pods use (the embedded cluster has them all); the apiserver's NamespaceLifecycle admission refuses a pod in a namespace it does not hold",
+        applies: |m, ours, theirs| {
+            m.kind == Kind::Pod
+                && ours.accepted()
+                && theirs.message().contains("namespaces \"")
+                && theirs.message().contains("not found")
+        },
+    },
+    Exception {
+        name: "null map value or list item",
+        reason: "the apiserver stores the zero value (\"\", 0) for a null in a map or list; the reader refuses it as a value of the wrong type (nobody writes `app: null` to mean an empty label)",
+        applies: |_, ours, theirs| {
+            theirs.accepted() && ours.message().contains("invalid type: null")
+        },
+    },
+    Exception {
+        name: "whole float for an integer",
+        reason: "kubectl converts YAML to JSON through float64 and prints 8080.0 as 8080, so a cluster file may write a port as 8080.0; the reader does the same, while JSON sent to the apiserver as is keeps the fraction and is refused",
+        applies: |_, ours, theirs| {
+            ours.accepted() && theirs.message().contains("cannot unmarshal number")
+        },
+    },
+];
+
+/// Posts `object` as a dry-run create of `kind`.
+async fn dry_run(client: &Client, kind: Kind, object: &Value) -> Verdict {
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(NAMESPACE);
+    let encoded: String = namespace
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let url = format!(
+        "{}?dryRun=All&fieldValidation=Strict",
+        kind.collection(&encoded)
+    );
+    let request = http::Request::post(url)
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(object).unwrap())
+        .unwrap();
+    match client.request_text(request).await {
+        Ok(_) => Verdict::Accepted,
+        Err(kube::Error::Api(status)) => Verdict::Refused(status.message.clone()),
+        Err(e) => panic!("dry run of {object} failed: {e}"),
+    }
+}
+
+/// Our reader's verdict on `object` in a file after the prerequisites.
+fn ours(object: &Value) -> Verdict {
+    let mut documents: Vec<String> = manifest_mutations::prerequisites()
+        .iter()
+        .map(|(_, o)| o.to_string())
+        .collect();
+    documents.push(object.to_string());
+    match manifest::parse("mutation", &documents.join("\n---\n")) {
+        Ok(_) => Verdict::Accepted,
+        Err(e) => Verdict::Refused(e.message),
+    }
+}
+
+/// A cluster holding the prerequisites, and a client for it.
+async fn cluster() -> (TestCluster, Client) {
+    let cluster = TestCluster::start();
+    let client = cluster.client().await;
+    for (kind, object) in manifest_mutations::prerequisites() {
+        let url = kind.collection(NAMESPACE);
+        let request = http::Request::post(url)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&object).unwrap())
+            .unwrap();
+        client.request_text(request).await.unwrap();
+    }
+    (cluster, client)
+}
+
+/// Both verdicts of every mutation, in order.
+async fn judge(client: &Client, mutations: &[Mutation]) -> Vec<(Verdict, Verdict)> {
+    let theirs: Vec<Verdict> = futures::stream::iter(mutations)
+        .map(|m| dry_run(client, m.kind, &m.object))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    mutations
+        .iter()
+        .map(|m| ours(&m.object))
+        .zip(theirs)
+        .collect()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|e| panic!("{name}={v}: {e}")))
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reader_accepts_exactly_what_the_apiserver_accepts() {
+    let (_cluster, client) = cluster().await;
+    let seed = env_number("KWS_DIFFERENTIAL_SEED", DEFAULT_SEED);
+    let count = env_number("KWS_DIFFERENTIAL_MUTATIONS", DEFAULT_MUTATIONS as u64) as usize;
+    let mut mutations = manifest_mutations::issue_cases();
+    let issue_cases = mutations.len();
+    for kind in [Kind::Pod, Kind::Node, Kind::Namespace, Kind::PriorityClass] {
+        mutations.push(Mutation {
+            kind,
+            description: "the base object".to_string(),
+            object: manifest_mutations::base(kind),
+        });
+    }
+    mutations.extend(manifest_mutations::generate(seed, count));
+    let started = Instant::now();
+    let verdicts = judge(&client, &mutations).await;
+    let elapsed = started.elapsed();
+
+    let mut mismatches = Vec::new();
+    let mut excepted = vec![0usize; EXCEPTIONS.len()];
+    let mut accepted = 0;
+    for (i, (m, (ours, theirs))) in mutations.iter().zip(&verdicts).enumerate() {
+        accepted += usize::from(theirs.accepted());
+        if ours.accepted() == theirs.accepted() {
+            continue;
+        }
+        match EXCEPTIONS.iter().position(|e| (e.applies)(m, ours, theirs)) {
+            Some(e) => excepted[e] += 1,
+            None => mismatches.push(format!(
+                "#{i} {:?} {}:\n  ours: {:?}\n  apiserver: {:?}\n  object: {}",
+                m.kind, m.description, ours, theirs, m.object
+            )),
+        }
+    }
+    eprintln!(
+        "{} objects ({issue_cases} from issue #18, {count} random from seed {seed}) judged in {:.1} s: the apiserver accepted {accepted}; documented exceptions: {}",
+        mutations.len(),
+        elapsed.as_secs_f64(),
+        EXCEPTIONS
+            .iter()
+            .zip(&excepted)
+            .map(|(e, n)| format!("{} {n}", e.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} objects judged differently (seed {seed}):\n{}",
+        mismatches.len(),
+        mutations.len(),
+        mismatches
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // The mutations exercise both answers, not just one.
+    assert!(accepted * 10 > mutations.len() && accepted * 10 < mutations.len() * 9);
+}
+
+/// Each documented exception, shown on one object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_exceptions_still_hold() {
+    let (_cluster, client) = cluster().await;
+    let mut pod_in_other_namespace = manifest_mutations::base(Kind::Pod);
+    pod_in_other_namespace["metadata"]["namespace"] = json!("elsewhere");
+    let mut null_label = manifest_mutations::base(Kind::Pod);
+    null_label["metadata"]["labels"]["app"] = Value::Null;
+    let mut whole_float_port = manifest_mutations::base(Kind::Pod);
+    whole_float_port["spec"]["containers"][0]["ports"][0]["containerPort"] = json!(80.0);
+    let cases = [
+        (EXCEPTIONS[0].name, pod_in_other_namespace),
+        (EXCEPTIONS[1].name, null_label),
+        (EXCEPTIONS[2].name, whole_float_port),
+    ];
+    let mutations: Vec<Mutation> = cases
+        .iter()
+        .map(|(name, object)| Mutation {
+            kind: Kind::Pod,
+            description: name.to_string(),
+            object: object.clone(),
+        })
+        .collect();
+    let verdicts = judge(&client, &mutations).await;
+    for ((exception, m), (ours, theirs)) in EXCEPTIONS.iter().zip(&mutations).zip(&verdicts) {
+        assert!(
+            ours.accepted() != theirs.accepted() && (exception.applies)(m, ours, theirs),
+            "the exception \"{}\" ({}) no longer holds:\n  ours: {ours:?}\n  apiserver: {theirs:?}",
+            exception.name,
+            exception.reason
+        );
+    }
+}
