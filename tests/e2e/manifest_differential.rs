@@ -8,6 +8,10 @@
 //! default) and `KWS_DIFFERENTIAL_SEED` their seed (18 by default); a
 //! failure prints the seed and the mutation to replay it.
 //!
+//! YAML itself (a byte order mark, merge keys, `.nan`, numbers where
+//! strings are expected) is compared with `kubectl create --dry-run=server`
+//! on a few files, in [`yaml_files_are_read_as_kubectl_reads_them`].
+//!
 //! Where the two differ on purpose, the difference is listed in
 //! [`EXCEPTIONS`] with its reason, and [`documented_exceptions_still_hold`]
 //! checks that each still happens, so that a fix upstream or here shows.
@@ -251,4 +255,57 @@ async fn documented_exceptions_still_hold() {
             exception.reason
         );
     }
+}
+
+/// Files whose YAML, not their objects, is the question: each is read by
+/// us and by `kubectl create --dry-run=server -f`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaml_files_are_read_as_kubectl_reads_them() {
+    let (cluster, _client) = cluster().await;
+    let pod = |spec: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: yaml-pod, namespace: {NAMESPACE}}}\nspec:\n  containers:\n  - name: c\n    image: i\n{spec}"
+        )
+    };
+    let cases = [
+        ("a byte order mark", format!("\u{feff}{}", pod(""))),
+        (
+            "merge keys",
+            "apiVersion: v1\nkind: List\nitems:\n- &node\n  apiVersion: v1\n  kind: Node\n  metadata: {name: yaml-a}\n- <<: *node\n  metadata: {name: yaml-b}\n".to_string(),
+        ),
+        ("cpu .nan", pod("    resources: {requests: {cpu: .nan}}\n")),
+        ("cpu 1e100 unquoted", pod("    resources: {requests: {cpu: 1e100}}\n")),
+        ("a port written 80.0", pod("    ports: [{containerPort: 80.0}]\n")),
+        ("a port written 80.5", pod("    ports: [{containerPort: 80.5}]\n")),
+        ("a number as a label key", pod("").replace("namespace:", "labels: {1: x}, namespace:")),
+        ("a number as a name", pod("").replace("name: c", "name: 1")),
+        ("a List whose items is a map", "apiVersion: v1\nkind: List\nitems: {a: 1}\n".to_string()),
+        ("only a comment", "# nothing\n".to_string()),
+        ("a timestamp-like string", pod("  nodeSelector: {day: 2026-12-03}\n")),
+    ];
+    let dir = std::env::temp_dir().join(format!("kws-yaml-differential-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut mismatches = Vec::new();
+    for (i, (name, text)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case-{i}.yaml"));
+        std::fs::write(&file, text).unwrap();
+        let output = cluster.kubectl(&[
+            "create".as_ref(),
+            "--dry-run=server".as_ref(),
+            "-f".as_ref(),
+            file.as_os_str(),
+        ]);
+        let kubectl = output.status.success();
+        let ours = manifest::parse("case", text);
+        if kubectl != ours.is_ok() {
+            mismatches.push(format!(
+                "{name}: kubectl {}: {}{}\n  ours: {ours:?}",
+                if kubectl { "accepted" } else { "refused" },
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
