@@ -282,6 +282,15 @@ async fn yaml_files_are_read_as_kubectl_reads_them() {
         ("a List whose items is a map", "apiVersion: v1\nkind: List\nitems: {a: 1}\n".to_string()),
         ("only a comment", "# nothing\n".to_string()),
         ("a timestamp-like string", pod("  nodeSelector: {day: 2026-12-03}\n")),
+        ("yes for a string", pod("  nodeSelector: {gpu: yes}\n")),
+        ("on for a string", pod("  nodeSelector: {gpu: on}\n")),
+        ("an octal number for a string", pod("  nodeSelector: {mode: 0755}\n")),
+        ("quoted yes", pod("  nodeSelector: {gpu: 'yes'}\n")),
+        ("a node named n", "apiVersion: v1\nkind: Node\nmetadata: {name: n}\n".to_string()),
+        ("y as a label key", pod("").replace("namespace:", "labels: {y: x}, namespace:")),
+        ("a repeated key", pod("").replace("namespace:", "labels: {a: x, a: '-'}, namespace:")),
+        ("a hex number for a string", pod("  nodeSelector: {id: 0x1F}\n")),
+        ("underscores in a port", pod("    ports: [{containerPort: 8_080}]\n")),
     ];
     let dir = std::env::temp_dir().join(format!("kws-yaml-differential-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

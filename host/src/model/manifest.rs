@@ -1,5 +1,6 @@
 //! Reading Kubernetes manifests the way `kubectl create -f` and the
-//! apiserver would: YAML converted to JSON as kubectl converts it, strict
+//! apiserver would: YAML converted to JSON as kubectl converts it
+//! ([`super::yaml`]), strict
 //! decoding (unknown fields are errors), the apiserver's defaulting
 //! ([`super::defaults`]), its validation ([`super::validation`]) and its
 //! admission (priority, default toleration seconds), so that the embedded
@@ -8,15 +9,14 @@
 //! and StatefulSets are read for their selectors (PodTopologySpread's
 //! default spreading, see [`crate::workloads`]).
 
-use super::defaults;
 use super::validation::{self, SYSTEM_PRIORITY_CLASSES};
+use super::{defaults, yaml};
 use crate::workloads::Workload;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
     Namespace, Node, Pod, ReplicationController, Service, Toleration,
 };
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -97,6 +97,8 @@ struct Decoded {
     objects: Manifests,
     nodes: Vec<(usize, Node)>,
     pods: Vec<(usize, Pod)>,
+    /// Documents read so far, and objects among them.
+    documents: usize,
     count: usize,
 }
 
@@ -106,24 +108,22 @@ pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> 
     // kubectl reads files that start with a byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut decoded = Decoded::default();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let number = index + 1;
-        let fail = |message: String| ManifestError {
+    for document in yaml::documents(text) {
+        let json = document.map_err(|e| ManifestError {
+            source_name: source_name.to_string(),
+            document: e.document,
+            message: e.message,
+        })?;
+        let number = decoded.documents + 1;
+        decoded.documents = number;
+        if json.is_null() {
+            continue;
+        }
+        add_object(json, number, &mut decoded).map_err(|message| ManifestError {
             source_name: source_name.to_string(),
             document: number,
             message,
-        };
-        let mut value = serde_yaml::Value::deserialize(document)
-            .map_err(|e| fail(format!("not valid YAML: {e}")))?;
-        // kubectl's YAML reader applies merge keys (`<<: *base`).
-        value
-            .apply_merge()
-            .map_err(|e| fail(format!("not valid YAML: {e}")))?;
-        if value.is_null() {
-            continue;
-        }
-        let json = yaml_to_json(&value, "").map_err(fail)?;
-        add_object(json, number, &mut decoded).map_err(fail)?;
+        })?;
     }
     if decoded.count == 0 {
         return Err(ManifestError {
@@ -168,77 +168,6 @@ pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> 
         objects.pods.push(pod);
     }
     Ok(objects)
-}
-
-/// Converts a YAML document to JSON as kubectl does (`sigs.k8s.io/yaml`):
-/// keys that are numbers or booleans become strings, whole floats become
-/// integers, and values JSON cannot hold (`.nan`, `.inf`) are refused,
-/// naming where they are.
-fn yaml_to_json(value: &serde_yaml::Value, path: &str) -> Result<serde_json::Value, String> {
-    use serde_json::Value as Json;
-    use serde_yaml::Value as Yaml;
-    Ok(match value {
-        Yaml::Null => Json::Null,
-        Yaml::Bool(b) => Json::Bool(*b),
-        Yaml::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Json::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Json::from(u)
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                if !f.is_finite() {
-                    let at = if path.is_empty() {
-                        "the document"
-                    } else {
-                        path
-                    };
-                    return Err(format!(
-                        "error converting YAML to JSON: json: unsupported value: {f} (at {at})"
-                    ));
-                }
-                // Go prints a whole float64 below 1e21 without a fraction.
-                if f.fract() == 0.0 && f.abs() < 1e21 && f.abs() <= i64::MAX as f64 {
-                    Json::from(f as i64)
-                } else {
-                    serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number)
-                }
-            }
-        }
-        Yaml::String(s) => Json::String(s.clone()),
-        Yaml::Sequence(items) => Json::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| yaml_to_json(item, &format!("{path}[{i}]")))
-                .collect::<Result<_, _>>()?,
-        ),
-        Yaml::Mapping(mapping) => {
-            let mut object = serde_json::Map::new();
-            for (key, item) in mapping {
-                let key = match key {
-                    Yaml::String(s) => s.clone(),
-                    Yaml::Bool(b) => b.to_string(),
-                    Yaml::Number(n) => n.to_string(),
-                    Yaml::Null => "null".to_string(),
-                    _ => {
-                        return Err(format!(
-                            "error converting YAML to JSON: a key at {} is not a string",
-                            if path.is_empty() { "the top" } else { path }
-                        ));
-                    }
-                };
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                object.insert(key, yaml_to_json(item, &child)?);
-            }
-            Json::Object(object)
-        }
-        Yaml::Tagged(tagged) => yaml_to_json(&tagged.value, path)?,
-    })
 }
 
 /// Decodes one object strictly (unknown fields are errors, as with
@@ -903,7 +832,8 @@ mod tests {
             parse_err(&labelled("metadata: {name: web, annotations: {'-bad': x}}"))
                 .contains("metadata.annotations: Invalid value: \"-bad\": name part must consist")
         );
-        let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n, labels: {'example.com/': x}}\n";
+        let node =
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {'example.com/': x}}\n";
         assert!(parse_err(node).contains(
             "metadata.labels: Invalid value: \"example.com/\": name part must be non-empty"
         ));
@@ -1065,10 +995,10 @@ mod tests {
             parse_err(&ports)
                 .ends_with("spec.containers[1].ports[0].hostPort: Duplicate value: \"TCP//8080\"")
         );
-        let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n}\nspec: {taints: [{key: k, effect: NoSchedule}, {key: k, value: v, effect: NoSchedule}]}\n";
+        let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {taints: [{key: k, effect: NoSchedule}, {key: k, value: v, effect: NoSchedule}]}\n";
         assert_eq!(
             parse_err(node),
-            "test.yaml: document 1: Node \"n\" is invalid: metadata.taints[1]: Duplicate value: k=v:NoSchedule: taints must be unique by key and effect pair"
+            "test.yaml: document 1: Node \"n1\" is invalid: metadata.taints[1]: Duplicate value: k=v:NoSchedule: taints must be unique by key and effect pair"
         );
         assert_eq!(
             pod_error("  schedulingGates: [{name: example.com/wait}, {name: example.com/wait}]\n"),

@@ -7,3 +7,4 @@ pub mod defaults;
 pub mod manifest;
 pub mod quantity;
 pub mod validation;
+pub mod yaml;
