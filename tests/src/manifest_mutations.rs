@@ -395,7 +395,16 @@ pub fn generate(seed: u64, count: usize) -> Vec<Mutation> {
         .map(|_| {
             let kind = *rng.pick(&kinds);
             let mut object = base(kind);
-            let description = mutate(&mut rng, &mut object, &strings, &wrong);
+            let mut description = String::new();
+            // Now and then a field the base leaves out, valid, to be
+            // mutated in turn.
+            let options = optional_fields(kind);
+            if rng.chance(30) {
+                let (name, add) = rng.pick(&options);
+                add(&mut object);
+                description = format!("with {name}, ");
+            }
+            description += &mutate(&mut rng, &mut object, &strings, &wrong);
             Mutation {
                 kind,
                 description,
@@ -403,6 +412,58 @@ pub fn generate(seed: u64, count: usize) -> Vec<Mutation> {
             }
         })
         .collect()
+}
+
+/// Fields the base objects leave out, each with a valid value.
+type Addition = (&'static str, fn(&mut Value));
+
+fn optional_fields(kind: Kind) -> Vec<Addition> {
+    let owner: Addition = ("an owner", |o| {
+        o["metadata"]["ownerReferences"] = json!([
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u-1", "controller": true}
+        ]);
+    });
+    let finalizer: Addition = ("a finalizer", |o| {
+        o["metadata"]["finalizers"] = json!(["example.com/keep"]);
+    });
+    let mut fields = vec![owner, finalizer];
+    match kind {
+        Kind::Pod => fields.extend([
+            ("a node name", (|o: &mut Value| {
+                o["spec"]["nodeName"] = json!("node-1");
+                o["spec"].as_object_mut().unwrap().remove("schedulingGates");
+            }) as fn(&mut Value)),
+            ("a priority", |o| o["spec"]["priority"] = json!(1000)),
+            ("a preemption policy", |o| {
+                o["spec"]["preemptionPolicy"] = json!("PreemptLowerPriority");
+            }),
+            ("a host IP", |o| {
+                o["spec"]["containers"][0]["ports"][0]["hostIP"] = json!("10.0.0.1");
+            }),
+            ("match label keys", |o| {
+                o["spec"]["topologySpreadConstraints"][0]["matchLabelKeys"] = json!(["tier"]);
+            }),
+            ("mismatch label keys", |o| {
+                o["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+                    ["mismatchLabelKeys"] = json!(["tier"]);
+            }),
+            ("a toleration for all", |o| {
+                o["spec"]["tolerations"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"operator": "Exists"}));
+            }),
+            ("a namespace selector", |o| {
+                o["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+                    ["namespaceSelector"] = json!({"matchLabels": {"team": "a"}});
+            }),
+        ]),
+        Kind::Node => fields.push(("an extended resource", |o| {
+            o["status"]["capacity"]["example.com/fpga"] = json!("1");
+        })),
+        Kind::Namespace | Kind::PriorityClass => {}
+    }
+    fields
 }
 
 /// Changes one place of `object`; says what it did.

@@ -14,6 +14,21 @@ use std::collections::BTreeMap;
 /// The scheduler a pod gets when it names none.
 pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
 
+/// What the apiserver does to every object's metadata on create: owner
+/// references given twice (the same reference, word for word) are kept
+/// once.
+pub fn meta(meta: &mut ObjectMeta) {
+    if let Some(owners) = &mut meta.owner_references {
+        let mut kept = Vec::with_capacity(owners.len());
+        for owner in owners.drain(..) {
+            if !kept.contains(&owner) {
+                kept.push(owner);
+            }
+        }
+        *owners = kept;
+    }
+}
+
 /// Objects without a namespace are created in `default`.
 pub fn namespace(meta: &mut ObjectMeta) {
     if meta.namespace.as_deref().unwrap_or_default().is_empty() {

@@ -190,6 +190,7 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
         }
         ("v1", "Node") => {
             let mut node: Node = decode(json, &kind)?;
+            defaults::meta(&mut node.metadata);
             defaults::node(&mut node);
             validation::report(
                 &kind,
@@ -200,12 +201,14 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
         }
         ("v1", "Pod") => {
             let mut pod: Pod = decode(json, &kind)?;
+            defaults::meta(&mut pod.metadata);
             defaults::pod(&mut pod);
             validation::report(&kind, pod.metadata.name.as_deref(), &validation::pod(&pod))?;
             decoded.pods.push((number, pod));
         }
         ("v1", "Namespace") => {
-            let namespace: Namespace = decode(json, &kind)?;
+            let mut namespace: Namespace = decode(json, &kind)?;
+            defaults::meta(&mut namespace.metadata);
             let errors = validation::namespace(&namespace);
             validation::report(&kind, namespace.metadata.name.as_deref(), &errors)?;
             let name = &namespace.metadata.name;
@@ -215,7 +218,8 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
             objects.namespaces.push(namespace);
         }
         ("scheduling.k8s.io/v1", "PriorityClass") => {
-            let class: PriorityClass = decode(json, &kind)?;
+            let mut class: PriorityClass = decode(json, &kind)?;
+            defaults::meta(&mut class.metadata);
             let errors = validation::priority_class(&class);
             validation::report(&kind, class.metadata.name.as_deref(), &errors)?;
             let name = &class.metadata.name;
@@ -241,6 +245,7 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
         }
         ("v1", "Service") => {
             let mut service: Service = decode(json, &kind)?;
+            defaults::meta(&mut service.metadata);
             defaults::namespace(&mut service.metadata);
             let errors = validation::service(&service);
             validation::report(&kind, service.metadata.name.as_deref(), &errors)?;
@@ -248,6 +253,7 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
         }
         ("v1", "ReplicationController") => {
             let mut rc: ReplicationController = decode(json, &kind)?;
+            defaults::meta(&mut rc.metadata);
             defaults::replication_controller(&mut rc);
             let errors = validation::replication_controller(&rc);
             validation::report(&kind, rc.metadata.name.as_deref(), &errors)?;
@@ -265,6 +271,7 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
             }
             let workload = if kind == "ReplicaSet" {
                 let mut rs: ReplicaSet = decode(json, &kind)?;
+                defaults::meta(&mut rs.metadata);
                 defaults::namespace(&mut rs.metadata);
                 let template = rs.spec.template.as_ref().and_then(|t| t.metadata.as_ref());
                 let errors = validation::controller_selector(
@@ -277,6 +284,7 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
                 Workload::ReplicaSet(Arc::new(rs))
             } else {
                 let mut ss: StatefulSet = decode(json, &kind)?;
+                defaults::meta(&mut ss.metadata);
                 defaults::namespace(&mut ss.metadata);
                 let errors = validation::controller_selector(
                     &ss.metadata,
@@ -375,28 +383,53 @@ fn field_path(raw: &str) -> String {
     path
 }
 
-/// The value of each PriorityClass by name, the system ones included, and
-/// the global default's value.
-struct PriorityClasses {
-    values: HashMap<String, i32>,
-    global_default: i32,
+/// A PriorityClass as admission applies it: its value and preemption
+/// policy (defaulted to `PreemptLowerPriority`).
+#[derive(Clone)]
+struct Class {
+    name: String,
+    value: i32,
+    preemption_policy: String,
 }
 
+/// The PriorityClasses by name, the system ones included, and the global
+/// default.
+struct PriorityClasses {
+    by_name: HashMap<String, Class>,
+    global_default: Option<Class>,
+}
+
+const DEFAULT_PREEMPTION_POLICY: &str = "PreemptLowerPriority";
+
 fn priority_classes(classes: &[PriorityClass]) -> PriorityClasses {
-    let mut values: HashMap<String, i32> = SYSTEM_PRIORITY_CLASSES
+    let mut by_name: HashMap<String, Class> = SYSTEM_PRIORITY_CLASSES
         .iter()
-        .map(|(n, v)| (n.to_string(), *v))
+        .map(|(n, v)| {
+            let class = Class {
+                name: n.to_string(),
+                value: *v,
+                preemption_policy: DEFAULT_PREEMPTION_POLICY.to_string(),
+            };
+            (n.to_string(), class)
+        })
         .collect();
-    let mut global_default = 0;
+    let mut global_default = None;
     for class in classes {
-        let name = class.metadata.name.clone().unwrap_or_default();
-        values.insert(name, class.value.unwrap_or(0));
+        let entry = Class {
+            name: class.metadata.name.clone().unwrap_or_default(),
+            value: class.value.unwrap_or(0),
+            preemption_policy: class
+                .preemption_policy
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PREEMPTION_POLICY.to_string()),
+        };
         if class.global_default == Some(true) {
-            global_default = class.value.unwrap_or(0);
+            global_default = Some(entry.clone());
         }
+        by_name.insert(entry.name.clone(), entry);
     }
     PriorityClasses {
-        values,
+        by_name,
         global_default,
     }
 }
@@ -409,35 +442,48 @@ const DEFAULT_TOLERATED_TAINTS: [&str; 2] = [
 ];
 const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
-/// The apiserver's admission of a pod, after validation: its uid, its
-/// priority from its class (Priority) and the default tolerations
+/// The apiserver's admission of a pod: its uid, its priority and
+/// preemption policy from its class (Priority) and the default tolerations
 /// (DefaultTolerationSeconds).
 fn admit_pod(pod: &mut Pod, classes: &PriorityClasses) -> Result<(), String> {
     let meta = &mut pod.metadata;
     let namespace = meta.namespace.clone().unwrap_or_default();
-    let name = meta.name.clone().unwrap_or_default();
+    let pod_name = meta.name.clone().unwrap_or_default();
     // The uid is the apiserver's to give, a fresh one on every create: one
     // set in the file (a copy of `kubectl get -o yaml`, shared by every copy)
     // is replaced, so two pods never share one.
-    meta.uid = Some(stable_uid(&namespace, &name));
+    meta.uid = Some(stable_uid(&namespace, &pod_name));
     let spec = pod.spec.get_or_insert_with(Default::default);
-    let priority = match spec
+    let named = spec
         .priority_class_name
         .as_deref()
-        .filter(|n| !n.is_empty())
-    {
-        Some(class) => *classes.values.get(class).ok_or_else(|| {
-            format!("pods \"{name}\" is forbidden: no PriorityClass with name {class} was found")
-        })?,
-        None => classes.global_default,
+        .filter(|n| !n.is_empty());
+    let class = match named {
+        Some(name) => Some(classes.by_name.get(name).ok_or_else(|| {
+            format!("pods \"{pod_name}\" is forbidden: no PriorityClass with name {name} was found")
+        })?),
+        None => classes.global_default.as_ref(),
     };
-    match spec.priority {
-        Some(given) if given != priority => {
+    let priority = class.map_or(0, |c| c.value);
+    if let Some(given) = spec.priority.filter(|given| *given != priority) {
+        return Err(format!(
+            "pods \"{pod_name}\" is forbidden: the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+        ));
+    }
+    spec.priority = Some(priority);
+    if let Some(class) = class {
+        spec.priority_class_name = Some(class.name.clone());
+        let computed = &class.preemption_policy;
+        if let Some(given) = spec
+            .preemption_policy
+            .as_ref()
+            .filter(|given| *given != computed)
+        {
             return Err(format!(
-                "pods \"{name}\" is forbidden: the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+                "pods \"{pod_name}\" is forbidden: the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {computed} from the given PriorityClass name"
             ));
         }
-        _ => spec.priority = Some(priority),
+        spec.preemption_policy = Some(computed.clone());
     }
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
     for key in DEFAULT_TOLERATED_TAINTS {
@@ -651,6 +697,23 @@ mod tests {
     }
 
     #[test]
+    fn the_preemption_policy_comes_from_the_class() {
+        let class = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: polite}\nvalue: 5\npreemptionPolicy: Never\n";
+        let pod = POD.replace("spec:\n", "spec:\n  priorityClassName: polite\n");
+        let objects = parse_ok(&format!("{class}---\n{pod}"));
+        let spec = objects.pods[0].spec.as_ref().unwrap();
+        assert_eq!(spec.preemption_policy.as_deref(), Some("Never"));
+        let insistent = POD.replace(
+            "spec:\n",
+            "spec:\n  priorityClassName: system-node-critical\n  preemptionPolicy: Never\n",
+        );
+        assert_eq!(
+            parse_err(&insistent),
+            "test.yaml: document 1: pods \"web\" is forbidden: the string value of PreemptionPolicy (Never) must not be provided in pod spec; priority admission controller computed PreemptLowerPriority from the given PriorityClass name"
+        );
+    }
+
+    #[test]
     fn allocatable_defaults_to_capacity() {
         let objects = parse_ok(
             "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  capacity: {cpu: '4', memory: 8Gi, pods: '110'}\n",
@@ -786,6 +849,24 @@ mod tests {
         assert_eq!(
             parse_err(rc),
             "test.yaml: document 1: ReplicationController \"old\" is invalid: spec.template: Required value"
+        );
+    }
+
+    #[test]
+    fn owner_references_given_twice_are_kept_once() {
+        let owned = POD.replace(
+            "metadata: {name: web}",
+            "metadata:\n  name: web\n  ownerReferences:\n  - {apiVersion: apps/v1, kind: ReplicaSet, name: a, uid: u1, controller: true}\n  - {apiVersion: apps/v1, kind: ReplicaSet, name: a, uid: u1, controller: true}",
+        );
+        let objects = parse_ok(&owned);
+        assert_eq!(
+            objects.pods[0]
+                .metadata
+                .owner_references
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
         );
     }
 

@@ -64,7 +64,27 @@ pub fn object_meta(meta: &ObjectMeta, namespaced: bool, format: NameFormat) -> V
             qualified_name(finalizer),
         ));
     }
+    for (i, finalizer) in meta.finalizers.iter().flatten().enumerate() {
+        errors.extend(kube_finalizer(
+            &format!("metadata.finalizers[{i}]"),
+            finalizer,
+        ));
+    }
     errors
+}
+
+/// Finalizers Kubernetes itself defines, the only ones without a prefix.
+const STANDARD_FINALIZERS: &[&str] = &["kubernetes", "orphan", "foregroundDeletion"];
+
+/// `validateKubeFinalizerName`: a finalizer without a `/` is a standard one.
+pub fn kube_finalizer(path: &str, finalizer: &str) -> Option<FieldError> {
+    (!finalizer.contains('/') && !STANDARD_FINALIZERS.contains(&finalizer)).then(|| {
+        invalid(
+            path,
+            finalizer,
+            "name is neither a standard finalizer name nor is it fully qualified",
+        )
+    })
 }
 
 /// `ValidateLabels`: every key a qualified name, every value a label value;
@@ -260,6 +280,28 @@ mod tests {
                 NameFormat::Subdomain
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn finalizers_are_qualified_or_standard() {
+        assert!(
+            object_meta(
+                &meta("{name: a, finalizers: [kubernetes, example.com/keep]}"),
+                true,
+                NameFormat::Subdomain
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            messages(object_meta(
+                &meta("{name: a, finalizers: [keep]}"),
+                true,
+                NameFormat::Subdomain
+            )),
+            [
+                "metadata.finalizers[0]: Invalid value: \"keep\": name is neither a standard finalizer name nor is it fully qualified"
+            ]
         );
     }
 

@@ -1,16 +1,13 @@
 //! Nodes (`ValidateNode`) and Namespaces (`ValidateNamespace`): the
 //! cluster-scoped objects a pod is placed on and in.
 
-use super::meta::{NameFormat, object_meta};
+use super::meta::{NameFormat, kube_finalizer, object_meta};
 use super::names::{label_value, qualified_name};
 use super::pod::TAINT_EFFECTS;
 use super::resources;
 use super::{FieldError, FieldErrorKind, each_invalid, invalid, not_supported, required};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use std::collections::HashSet;
-
-/// The finalizers a namespace may name without a prefix.
-const STANDARD_FINALIZERS: &[&str] = &["kubernetes"];
 
 /// A node's name, labels, taints and resource amounts.
 pub fn node(node: &Node) -> Vec<FieldError> {
@@ -74,12 +71,8 @@ pub fn namespace(namespace: &Namespace) -> Vec<FieldError> {
         let messages = qualified_name(finalizer);
         if !messages.is_empty() {
             errors.extend(each_invalid(path, finalizer, messages));
-        } else if !finalizer.contains('/') && !STANDARD_FINALIZERS.contains(&finalizer.as_str()) {
-            errors.push(invalid(
-                path,
-                finalizer,
-                "name is neither a standard finalizer name nor is it fully qualified",
-            ));
+        } else {
+            errors.extend(kube_finalizer(path, finalizer));
         }
     }
     errors
