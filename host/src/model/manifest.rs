@@ -22,9 +22,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use super::defaults::DEFAULT_SCHEDULER_NAME;
-pub use super::validation::{FieldError, FieldErrorKind};
-
 /// The objects of a manifest file, defaulted as the apiserver stores them.
 #[derive(Debug, Default, Clone)]
 pub struct Manifests {

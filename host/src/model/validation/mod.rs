@@ -15,7 +15,6 @@ mod resources;
 mod scheduling;
 mod workloads;
 
-pub use meta::label_selector_errors;
 pub use node::{namespace, node};
 pub use pod::pod;
 pub use scheduling::{SYSTEM_PRIORITY_CLASSES, priority_class};
