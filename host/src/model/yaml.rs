@@ -29,9 +29,39 @@ enum Node {
     Mapping(Vec<(Node, Node)>),
 }
 
+/// How many nodes aliases may copy in all: `*a` repeated over anchors of
+/// anchors grows exponentially (a "billion laughs"), and kubectl refuses
+/// such a file too.
+const ALIAS_BUDGET: usize = 1_000_000;
+
+/// The number of nodes in `node`, counting no further than `limit`.
+fn size(node: &Node, limit: usize) -> usize {
+    match node {
+        Node::Scalar { .. } => 1,
+        Node::Sequence(items) => items.iter().fold(1, |n, item| {
+            if n > limit {
+                n
+            } else {
+                n + size(item, limit - n)
+            }
+        }),
+        Node::Mapping(entries) => entries.iter().fold(1, |n, (k, v)| {
+            if n > limit {
+                n
+            } else {
+                n + size(k, limit - n) + size(v, limit - n)
+            }
+        }),
+    }
+}
+
 /// Builds the nodes of each document from the parser's events.
 #[derive(Default)]
 struct Builder {
+    /// Nodes copied by aliases so far.
+    aliased: usize,
+    /// Why the events cannot be made a document, at which document.
+    error: Option<(usize, String)>,
     stack: Vec<(Node, usize)>,
     /// A mapping's key waiting for its value, by depth.
     keys: Vec<Option<Node>>,
@@ -103,10 +133,27 @@ impl MarkedEventReceiver for Builder {
                 self.add(node);
             }
             Event::Alias(anchor) => {
-                // The parser refuses an alias to an unknown anchor.
-                if let Some(node) = self.anchors.get(&anchor).cloned() {
-                    self.add(node);
+                if self.error.is_some() {
+                    return;
                 }
+                // The parser refuses an alias to an unknown anchor; one
+                // to a collection still open is an alias to itself.
+                let Some(node) = self.anchors.get(&anchor).cloned() else {
+                    self.error = Some((
+                        self.started,
+                        "an anchor's value contains itself".to_string(),
+                    ));
+                    return;
+                };
+                self.aliased += size(&node, ALIAS_BUDGET);
+                if self.aliased > ALIAS_BUDGET {
+                    self.error = Some((
+                        self.started,
+                        "the document contains excessive aliasing".to_string(),
+                    ));
+                    return;
+                }
+                self.add(node);
             }
             Event::SequenceStart(anchor, _) => {
                 self.stack.push((Node::Sequence(Vec::new()), anchor))
@@ -129,6 +176,15 @@ pub fn documents(text: &str) -> Vec<Result<Value, YamlError>> {
     let mut out: Vec<Result<Value, YamlError>> = Vec::new();
     for (index, root) in builder.documents.iter().enumerate() {
         let document = index + 1;
+        if let Some((at, message)) = &builder.error
+            && *at == document
+        {
+            out.push(Err(YamlError {
+                document,
+                message: format!("not valid YAML: {message}"),
+            }));
+            return out;
+        }
         let value = match root {
             None => Ok(Value::Null),
             Some(node) => to_json(node, "").map_err(|message| YamlError { document, message }),
@@ -138,6 +194,13 @@ pub fn documents(text: &str) -> Vec<Result<Value, YamlError>> {
         if failed {
             return out;
         }
+    }
+    if let Some((document, message)) = builder.error {
+        out.push(Err(YamlError {
+            document,
+            message: format!("not valid YAML: {message}"),
+        }));
+        return out;
     }
     if let Err(e) = parsed {
         out.push(Err(YamlError {
@@ -415,5 +478,24 @@ mod tests {
             "error converting YAML to JSON: json: unsupported value: NaN (at a.b[1])"
         );
         assert!(documents("# only a comment\n").is_empty());
+    }
+
+    #[test]
+    fn aliases_cannot_explode_or_contain_themselves() {
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (name, previous) in ["b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["a", "b", "c", "d", "e", "f", "g"])
+        {
+            laughs += &format!(
+                "{name}: &{name} [*{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}]\n"
+            );
+        }
+        assert_eq!(
+            documents(&laughs)[0].clone().unwrap_err().message,
+            "not valid YAML: the document contains excessive aliasing"
+        );
+        let looped = documents("a: &a [1, *a]\n");
+        assert!(looped.last().unwrap().is_err(), "{looped:?}");
     }
 }
