@@ -1061,6 +1061,11 @@ mod tests {
             spread("{maxSkew: 1, topologyKey: '', whenUnsatisfiable: DoNotSchedule}"),
             "spec.topologySpreadConstraints[0].topologyKey: Required value: can not be empty"
         );
+        let twice = "{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}";
+        assert_eq!(
+            spread(&format!("{twice}, {twice}")),
+            "spec.topologySpreadConstraints[0].{topologyKey, whenUnsatisfiable}: Duplicate value: \"{zone, DoNotSchedule}\""
+        );
     }
 
     #[test]

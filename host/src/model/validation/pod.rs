@@ -604,16 +604,10 @@ fn topology_spread(constraints: &[TopologySpreadConstraint]) -> Vec<FieldError> 
         if constraints[i + 1..].iter().any(|o| {
             o.topology_key == c.topology_key && o.when_unsatisfiable == c.when_unsatisfiable
         }) {
-            errors.push(super::FieldError {
-                path: format!("{path}.{{topologyKey, whenUnsatisfiable}}"),
-                kind: super::FieldErrorKind::Duplicate {
-                    value: super::quote(&format!(
-                        "{{{}, {}}}",
-                        c.topology_key, c.when_unsatisfiable
-                    )),
-                    detail: "",
-                },
-            });
+            errors.push(duplicate(
+                format!("{path}.{{topologyKey, whenUnsatisfiable}}"),
+                &format!("{{{}, {}}}", c.topology_key, c.when_unsatisfiable),
+            ));
         }
         if let Some(min) = c.min_domains {
             if min <= 0 {
