@@ -16,7 +16,8 @@
 //! or a device named `*.wasm` is refused, never waited on.
 
 use crate::runtime::{
-    LoadError, LoadedPlugin, Loader, first_of_each_name, plugin_files, read_plugin_file,
+    LoadError, LoadedPlugin, Loader, first_of_each_name, miscased_plugin_files, plugin_files,
+    read_plugin_file,
 };
 use notify::{RecursiveMode, Watcher};
 use std::collections::HashMap;
@@ -178,13 +179,14 @@ impl PluginDir {
             loader,
             seen: HashMap::new(),
         };
-        let (plugins, refused) = first_of_each_name(scanner.scan().into_iter().filter_map(
+        let (plugins, mut refused) = first_of_each_name(scanner.scan().into_iter().filter_map(
             |update| match update {
                 PluginUpdate::Loaded(plugin) => Some(Ok(plugin)),
                 PluginUpdate::Refused(error) => Some(Err(error)),
                 PluginUpdate::Removed(_) => None,
             },
         ));
+        refused.extend(miscased_plugin_files(dir));
         let dir = PluginDir {
             _watcher: watcher,
             follower: Some((scanner, wakeups)),

@@ -93,6 +93,79 @@ fn simulate_names_the_file_and_document_of_a_bad_manifest() {
 }
 
 #[test]
+fn a_resource_name_holding_a_newline_is_refused_not_printed() {
+    // Printed as is, the name would forge a placement line.
+    let cluster = scratch(
+        "newline-resource.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, resources: {requests: {\"cpu\\ndefault/evil -> n1\": '1'}}}]\n",
+    );
+    let output = scheduler()
+        .arg("simulate")
+        .arg("--cluster")
+        .arg(&cluster)
+        .args(["--plugins", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains(" -> "), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("newline-resource.yaml: document 2: Pod \"web\" is invalid: [spec.containers[0].resources.requests[cpu\\ndefault/evil -> n1]: Invalid value: \"cpu\\ndefault/evil -> n1\""),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("default/evil")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_empty_cluster_file_is_refused_as_having_no_objects() {
+    let cluster = scratch("empty-cluster.yaml", "# nothing yet\n");
+    let output = scheduler()
+        .arg("simulate")
+        .arg("--cluster")
+        .arg(&cluster)
+        .args(["--plugins", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("empty-cluster.yaml: no objects passed to create"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_plugin_with_an_upper_case_extension_is_named_in_a_warning() {
+    let dir = scratch("upper-case-plugins/.keep", "");
+    let dir = dir.parent().unwrap();
+    let source = std::fs::read_dir(plugin_dir())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .expect("a built plugin");
+    std::fs::copy(&source, dir.join("Policy.WASM")).unwrap();
+    let output = scheduler()
+        .args([
+            "simulate",
+            "--cluster",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cluster.yaml"),
+            "--plugins",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Policy.WASM") && stderr.contains("`.wasm`, in lower case"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_bad_config_file_is_refused_naming_the_field() {
     let config = scratch(
         "bad-config.yaml",

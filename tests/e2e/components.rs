@@ -15,7 +15,7 @@
 use k8s_openapi::api::core::v1 as core;
 use kws_host::cache::{Cache, Catchup, Snapshot};
 use kws_host::config::PluginSettings;
-use kws_host::model::{convert, manifest};
+use kws_host::model::{convert, defaults, manifest};
 use kws_host::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool};
 use kws_host::wit::{self, NodeId};
 use kws_plugin_balanced_allocation::BalancedAllocation;
@@ -331,18 +331,30 @@ struct Pending {
 
 /// Pods from `---`-separated documents that hold only `metadata` and
 /// `spec`, in namespace `pending` unless they say otherwise.
+/// Pending pods, one per document. A pod the apiserver would refuse (an
+/// empty or contradictory node selector, a weight of 0) is kept, decoded and
+/// defaulted without validation: the plugins must not trip on terms a real
+/// cluster never sends them.
 fn pending(docs: &str) -> Vec<Pending> {
-    let yaml: String = docs
-        .split("\n---\n")
-        .map(|doc| format!("---\napiVersion: v1\nkind: Pod\n{}\n", doc.trim()))
-        .collect();
-    let yaml = yaml.replace("metadata: {name:", "metadata: {namespace: pending, name:");
-    parse(&yaml)
-        .pods
-        .into_iter()
-        .map(|p| Pending {
-            record: convert::pod(&p),
-            object: Arc::new(p),
+    docs.split("\n---\n")
+        .map(|doc| {
+            let yaml = format!("apiVersion: v1\nkind: Pod\n{}\n", doc.trim())
+                .replace("metadata: {name:", "metadata: {namespace: pending, name:");
+            let pod = match manifest::parse("components.yaml", &yaml) {
+                Ok(mut objects) => objects.pods.remove(0),
+                Err(e) if e.message.contains(" is invalid: ") => {
+                    let mut pod: core::Pod = serde_yaml::from_str(&yaml).unwrap();
+                    defaults::pod(&mut pod);
+                    // Distinct pods need distinct uids, which admission gives.
+                    pod.metadata.uid = pod.metadata.name.clone();
+                    pod
+                }
+                Err(e) => panic!("{e}\n{yaml}"),
+            };
+            Pending {
+                record: convert::pod(&pod),
+                object: Arc::new(pod),
+            }
         })
         .collect()
 }

@@ -152,6 +152,17 @@ impl TestCluster {
         client_for(&self.kubeconfig).await
     }
 
+    /// Runs the harness's kubectl (v1.37) with the admin kubeconfig.
+    pub fn kubectl(&self, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        Command::new(harness_binary())
+            .arg("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("the harness runs")
+    }
+
     /// Writes a kubeconfig for a token user of [`ClusterOptions::users`]
     /// (the harness's `kubeconfig` mode) and returns its path.
     pub fn kubeconfig_for(&self, user: &TokenUser) -> PathBuf {

@@ -1,13 +1,16 @@
 //! Helpers for the end-to-end tests in `e2e/`: where the plugin components
 //! are, loaded once per test binary, and a real test cluster to run
 //! against ([`cluster`]) and the objects and checks its tests share
-//! ([`api`]), and random scheduling scenarios for the parity test
-//! ([`scenario`]).
+//! ([`api`]), random scheduling scenarios for the parity test
+//! ([`scenario`]), and mutated manifests for the test of the manifest
+//! reader against the apiserver ([`manifest_mutations`]).
 
 pub mod api;
 pub mod cluster;
 pub mod framework_fixture;
+pub mod manifest_mutations;
 pub mod placements;
+pub mod rng;
 pub mod scenario;
 pub mod scenario_parity;
 

@@ -17,6 +17,7 @@
 //! Values come from small pools on purpose: collisions (the same port, the
 //! same label, a node just full) are where schedulers disagree.
 
+use crate::rng::Rng;
 use serde_json::{Value, json};
 
 /// What the generator puts in scenarios: one switch per feature, so a
@@ -100,38 +101,6 @@ const TOPOLOGY_KEYS: &[&str] = &[
 const HOST_PORTS: &[i64] = &[80, 443, 8080, 9000];
 const HOST_IPS: &[&str] = &["", "0.0.0.0", "10.0.0.1", "10.0.0.2"];
 const PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
-
-/// SplitMix64: small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..=high`.
-    fn range(&mut self, low: i64, high: i64) -> i64 {
-        low + (self.next() % (high - low + 1) as u64) as i64
-    }
-
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-
-    /// A random subset of `items` (possibly empty), in their order.
-    fn subset<'a, T>(&mut self, items: &'a [T], percent: u64) -> Vec<&'a T> {
-        items.iter().filter(|_| self.chance(percent)).collect()
-    }
-}
 
 /// The scenario of `seed` with `features`.
 pub fn generate(seed: u64, features: Features) -> Scenario {

@@ -520,7 +520,7 @@ mod tests {
     fn nodes_carry_labels_taints_and_allocatable() {
         let objects = manifest::parse(
             "t.yaml",
-            "apiVersion: v1\nkind: Node\nmetadata: {name: n, labels: {zone: a, arch: arm64}}\nspec:\n  unschedulable: true\n  taints: [{key: gpu, value: 'yes', effect: NoSchedule}]\nstatus:\n  capacity: {cpu: '4', memory: 8Gi, pods: '110', example.com/fpga: '1'}\n  allocatable: {cpu: 3500m, memory: 7Gi, pods: '110'}\n",
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {zone: a, arch: arm64}}\nspec:\n  unschedulable: true\n  taints: [{key: gpu, value: 'yes', effect: NoSchedule}]\nstatus:\n  capacity: {cpu: '4', memory: 8Gi, pods: '110', example.com/fpga: '1'}\n  allocatable: {cpu: 3500m, memory: 7Gi, pods: '110'}\n",
         )
         .unwrap();
         let n = node(&objects.nodes[0]);

@@ -1,26 +1,23 @@
 //! Reading Kubernetes manifests the way `kubectl create -f` and the
-//! apiserver would: strict field checking, the apiserver's defaulting and
-//! admission (namespace, scheduler name, priority, requests from limits,
-//! default toleration seconds, `matchLabelKeys`/`mismatchLabelKeys` merged
-//! into label selectors, allocatable from capacity) and its validation
-//! messages, so that the embedded cluster and a real one see the same
-//! objects. Services, ReplicationControllers, ReplicaSets and StatefulSets
-//! are read for their selectors (PodTopologySpread's default spreading,
-//! see [`crate::workloads`]); their other fields are decoded strictly but
-//! not validated.
+//! apiserver would: YAML converted to JSON as kubectl converts it
+//! ([`super::yaml`]), strict
+//! decoding (unknown fields are errors), the apiserver's defaulting
+//! ([`super::defaults`]), its validation ([`super::validation`]) and its
+//! admission (priority, default toleration seconds), so that the embedded
+//! cluster and a real one see the same objects and refuse the same ones
+//! with the same messages. Services, ReplicationControllers, ReplicaSets
+//! and StatefulSets are read for their selectors (PodTopologySpread's
+//! default spreading, see [`crate::workloads`]).
 
-use super::quantity::Quantity;
+use super::validation::{self, SYSTEM_PRIORITY_CLASSES};
+use super::{defaults, yaml};
 use crate::workloads::Workload;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    Container, Namespace, Node, Pod, PodAffinityTerm, ReplicationController, Service, Toleration,
+    Namespace, Node, Pod, ReplicationController, Service, Toleration,
 };
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    LabelSelector, LabelSelectorRequirement, ObjectMeta,
-};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -57,81 +54,6 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
-/// One field-level complaint, printed as the apiserver prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub path: String,
-    pub kind: FieldErrorKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldErrorKind {
-    Required(&'static str),
-    Invalid {
-        value: String,
-        detail: String,
-    },
-    NotSupported {
-        value: String,
-        supported: &'static [&'static str],
-    },
-    Duplicate(String),
-    Forbidden(&'static str),
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = &self.path;
-        match &self.kind {
-            FieldErrorKind::Required("") => write!(f, "{path}: Required value"),
-            FieldErrorKind::Required(detail) => write!(f, "{path}: Required value: {detail}"),
-            FieldErrorKind::Invalid { value, detail } => {
-                write!(f, "{path}: Invalid value: \"{value}\": {detail}")
-            }
-            FieldErrorKind::NotSupported { value, supported } => {
-                let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
-                write!(
-                    f,
-                    "{path}: Unsupported value: \"{value}\": supported values: {}",
-                    list.join(", ")
-                )
-            }
-            FieldErrorKind::Duplicate(value) => write!(f, "{path}: Duplicate value: \"{value}\""),
-            FieldErrorKind::Forbidden(detail) => write!(f, "{path}: Forbidden: {detail}"),
-        }
-    }
-}
-
-fn invalid(
-    path: impl Into<String>,
-    value: impl Into<String>,
-    detail: impl Into<String>,
-) -> FieldError {
-    FieldError {
-        path: path.into(),
-        kind: FieldErrorKind::Invalid {
-            value: value.into(),
-            detail: detail.into(),
-        },
-    }
-}
-
-fn required(path: impl Into<String>, detail: &'static str) -> FieldError {
-    FieldError {
-        path: path.into(),
-        kind: FieldErrorKind::Required(detail),
-    }
-}
-
-/// Priority values of the classes every apiserver creates.
-const SYSTEM_PRIORITY_CLASSES: [(&str, i32); 2] = [
-    ("system-node-critical", 2_000_001_000),
-    ("system-cluster-critical", 2_000_000_000),
-];
-
-/// The scheduler a pod gets when it names none.
-pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
-
 /// Reads a multi-document YAML file of Nodes, Pods, Namespaces,
 /// PriorityClasses, Services, ReplicationControllers, ReplicaSets and
 /// StatefulSets (also inside `kind: List`).
@@ -165,122 +87,173 @@ pub fn read_file(path: &Path) -> Result<Manifests, ManifestError> {
     parse(&source_name, &text)
 }
 
-/// Parses manifests from text; `source_name` names it in errors.
+/// Objects decoded, defaulted and validated one by one, each with the
+/// number of its document, waiting for the checks across the file.
+#[derive(Default)]
+struct Decoded {
+    objects: Manifests,
+    nodes: Vec<(usize, Node)>,
+    pods: Vec<(usize, Pod)>,
+    /// Documents read so far, and objects among them.
+    documents: usize,
+    count: usize,
+}
+
+/// Parses manifests from text; `source_name` names it in errors. Text with
+/// no object at all is refused, as `kubectl create` refuses it.
 pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> {
-    let mut objects = Manifests::default();
-    let mut located: Vec<(usize, Pod)> = Vec::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let number = index + 1;
-        let fail = |message: String| ManifestError {
+    // kubectl reads files that start with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut decoded = Decoded::default();
+    for document in yaml::documents(text) {
+        let json = document.map_err(|e| ManifestError {
             source_name: source_name.to_string(),
-            document: number,
-            message,
-        };
-        let value = serde_yaml::Value::deserialize(document)
-            .map_err(|e| fail(format!("not valid YAML: {e}")))?;
-        if value.is_null() {
+            document: e.document,
+            message: e.message,
+        })?;
+        let number = decoded.documents + 1;
+        decoded.documents = number;
+        if json.is_null() {
             continue;
         }
-        let json = serde_json::to_value(&value)
-            .map_err(|e| fail(format!("not representable as JSON: {e}")))?;
-        let mut pods = Vec::new();
-        add_object(json, &mut objects, &mut pods).map_err(fail)?;
-        located.extend(pods.into_iter().map(|p| (number, p)));
-    }
-    let classes = priority_classes(&objects.priority_classes);
-    let mut seen_nodes = HashSet::new();
-    for node in &mut objects.nodes {
-        default_node(node);
-        let name = node.metadata.name.clone().unwrap_or_default();
-        if !seen_nodes.insert(name.clone()) {
-            return Err(ManifestError {
-                source_name: source_name.to_string(),
-                document: 0,
-                message: format!("nodes \"{name}\" already exists"),
-            });
-        }
-    }
-    let mut seen_pods = HashSet::new();
-    for (number, mut pod) in located {
-        let fail = |message: String| ManifestError {
+        add_object(json, number, &mut decoded).map_err(|message| ManifestError {
             source_name: source_name.to_string(),
             document: number,
             message,
-        };
-        default_pod(&mut pod, &classes).map_err(fail)?;
+        })?;
+    }
+    if decoded.count == 0 {
+        return Err(ManifestError {
+            source_name: source_name.to_string(),
+            document: 0,
+            message: "no objects passed to create".to_string(),
+        });
+    }
+    let Decoded {
+        mut objects,
+        nodes,
+        pods,
+        ..
+    } = decoded;
+    let at = |number: usize, message: String| ManifestError {
+        source_name: source_name.to_string(),
+        document: number,
+        message,
+    };
+    let mut seen_nodes = HashSet::new();
+    for (number, node) in nodes {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        if !seen_nodes.insert(name.clone()) {
+            return Err(at(number, already_exists("nodes", &Some(name))));
+        }
+        objects.nodes.push(node);
+    }
+    let classes = priority_classes(&objects.priority_classes);
+    let mut seen_pods = HashSet::new();
+    for (number, mut pod) in pods {
+        admit_pod(&mut pod, &classes).map_err(|m| at(number, m))?;
         let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
         if !seen_pods.insert(key) {
-            return Err(fail(format!(
-                "pods \"{}\" already exists",
-                pod.metadata.name.as_deref().unwrap_or_default()
-            )));
+            return Err(at(
+                number,
+                format!(
+                    "pods \"{}\" already exists",
+                    pod.metadata.name.as_deref().unwrap_or_default()
+                ),
+            ));
         }
         objects.pods.push(pod);
     }
     Ok(objects)
 }
 
-use serde::Deserialize;
-
 /// Decodes one object strictly (unknown fields are errors, as with
-/// `kubectl create --validate=strict`) and validates it.
-fn add_object(
-    json: serde_json::Value,
-    objects: &mut Manifests,
-    pods: &mut Vec<Pod>,
-) -> Result<(), String> {
+/// `kubectl create --validate=strict`), applies the apiserver's defaults and
+/// validates it.
+fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> Result<(), String> {
     let api_version = json["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = json["kind"].as_str().unwrap_or_default().to_string();
+    let objects = &mut decoded.objects;
     match (api_version.as_str(), kind.as_str()) {
         ("v1", "List") => {
-            let items = json["items"].as_array().cloned().unwrap_or_default();
+            let items: Vec<serde_json::Value> = match json.get("items") {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(items) => decode_value(items.clone(), "List", "items")?,
+            };
             for item in items {
-                add_object(item, objects, pods)?;
+                add_object(item, number, decoded)?;
             }
+            return Ok(());
         }
         ("v1", "Node") => {
-            let node: Node = decode(json, "Node")?;
-            check(&kind, &node.metadata.name, validate_node(&node))?;
-            objects.nodes.push(node);
+            let mut node: Node = decode(json, &kind)?;
+            defaults::meta(&mut node.metadata);
+            defaults::node(&mut node);
+            validation::report(
+                &kind,
+                node.metadata.name.as_deref(),
+                &validation::node(&node),
+            )?;
+            decoded.nodes.push((number, node));
         }
         ("v1", "Pod") => {
-            let pod: Pod = decode(json, "Pod")?;
-            check(&kind, &pod.metadata.name, validate_pod(&pod))?;
-            pods.push(pod);
+            let mut pod: Pod = decode(json, &kind)?;
+            defaults::meta(&mut pod.metadata);
+            defaults::pod(&mut pod);
+            validation::report(&kind, pod.metadata.name.as_deref(), &validation::pod(&pod))?;
+            decoded.pods.push((number, pod));
         }
         ("v1", "Namespace") => {
-            let namespace: Namespace = decode(json, "Namespace")?;
-            check(
-                &kind,
-                &namespace.metadata.name,
-                name_errors(&namespace.metadata.name),
-            )?;
+            let mut namespace: Namespace = decode(json, &kind)?;
+            defaults::meta(&mut namespace.metadata);
+            let errors = validation::namespace(&namespace);
+            validation::report(&kind, namespace.metadata.name.as_deref(), &errors)?;
+            let name = &namespace.metadata.name;
+            if objects.namespaces.iter().any(|n| n.metadata.name == *name) {
+                return Err(already_exists("namespaces", name));
+            }
             objects.namespaces.push(namespace);
         }
         ("scheduling.k8s.io/v1", "PriorityClass") => {
-            let class: PriorityClass = decode(json, "PriorityClass")?;
-            let mut errors = name_errors(&class.metadata.name);
-            if class.value.is_none() {
-                errors.push(required("value", ""));
+            let mut class: PriorityClass = decode(json, &kind)?;
+            defaults::meta(&mut class.metadata);
+            let errors = validation::priority_class(&class);
+            validation::report(&kind, class.metadata.name.as_deref(), &errors)?;
+            let name = &class.metadata.name;
+            if objects
+                .priority_classes
+                .iter()
+                .any(|c| c.metadata.name == *name)
+            {
+                return Err(already_exists("priorityclasses.scheduling.k8s.io", name));
             }
-            check(&kind, &class.metadata.name, errors)?;
+            if class.global_default == Some(true)
+                && let Some(other) = objects
+                    .priority_classes
+                    .iter()
+                    .find(|c| c.global_default == Some(true))
+            {
+                return Err(format!(
+                    "PriorityClass {} is already marked as default. Only one default can exist",
+                    other.metadata.name.as_deref().unwrap_or_default()
+                ));
+            }
             objects.priority_classes.push(class);
         }
         ("v1", "Service") => {
-            let mut service: Service = decode(json, "Service")?;
-            check(&kind, &service.metadata.name, validate_service(&service))?;
-            default_namespace(&mut service.metadata);
+            let mut service: Service = decode(json, &kind)?;
+            defaults::meta(&mut service.metadata);
+            defaults::namespace(&mut service.metadata);
+            let errors = validation::service(&service);
+            validation::report(&kind, service.metadata.name.as_deref(), &errors)?;
             objects.workloads.push(Workload::Service(Arc::new(service)));
         }
         ("v1", "ReplicationController") => {
-            let mut rc: ReplicationController = decode(json, "ReplicationController")?;
-            default_replication_controller(&mut rc);
-            check(
-                &kind,
-                &rc.metadata.name,
-                validate_replication_controller(&rc),
-            )?;
-            default_namespace(&mut rc.metadata);
+            let mut rc: ReplicationController = decode(json, &kind)?;
+            defaults::meta(&mut rc.metadata);
+            defaults::replication_controller(&mut rc);
+            let errors = validation::replication_controller(&rc);
+            validation::report(&kind, rc.metadata.name.as_deref(), &errors)?;
             objects
                 .workloads
                 .push(Workload::ReplicationController(Arc::new(rc)));
@@ -288,28 +261,30 @@ fn add_object(
         ("apps/v1", "ReplicaSet" | "StatefulSet") => {
             // The spec and its selector are required: say so before
             // decoding, which would only report a missing field.
-            let mut errors = name_errors(&decode_name(&json));
+            let name = json["metadata"]["name"].as_str().map(str::to_string);
             if json["spec"]["selector"].is_null() {
-                errors.push(required("spec.selector", ""));
+                let errors = [validation::required("spec.selector", "")];
+                validation::report(&kind, name.as_deref(), &errors)?;
             }
-            check(&kind, &decode_name(&json), errors)?;
             let workload = if kind == "ReplicaSet" {
-                let mut rs: ReplicaSet = decode(json, "ReplicaSet")?;
-                let errors = controller_selector_errors(
+                let mut rs: ReplicaSet = decode(json, &kind)?;
+                defaults::meta(&mut rs.metadata);
+                defaults::namespace(&mut rs.metadata);
+                let template = rs.spec.template.as_ref().and_then(|t| t.metadata.as_ref());
+                let errors = validation::controller_selector(
+                    &rs.metadata,
                     &rs.spec.selector,
-                    rs.spec
-                        .template
-                        .as_ref()
-                        .and_then(|t| t.metadata.as_ref())
-                        .and_then(|m| m.labels.as_ref()),
+                    template.and_then(|m| m.labels.as_ref()),
                     "deployment",
                 );
-                check(&kind, &rs.metadata.name, errors)?;
-                default_namespace(&mut rs.metadata);
+                validation::report(&kind, rs.metadata.name.as_deref(), &errors)?;
                 Workload::ReplicaSet(Arc::new(rs))
             } else {
-                let mut ss: StatefulSet = decode(json, "StatefulSet")?;
-                let errors = controller_selector_errors(
+                let mut ss: StatefulSet = decode(json, &kind)?;
+                defaults::meta(&mut ss.metadata);
+                defaults::namespace(&mut ss.metadata);
+                let errors = validation::controller_selector(
+                    &ss.metadata,
                     &ss.spec.selector,
                     ss.spec
                         .template
@@ -318,8 +293,7 @@ fn add_object(
                         .and_then(|m| m.labels.as_ref()),
                     "statefulset",
                 );
-                check(&kind, &ss.metadata.name, errors)?;
-                default_namespace(&mut ss.metadata);
+                validation::report(&kind, ss.metadata.name.as_deref(), &errors)?;
                 Workload::StatefulSet(Arc::new(ss))
             };
             objects.workloads.push(workload);
@@ -332,246 +306,55 @@ fn add_object(
             ));
         }
     }
+    decoded.count += 1;
     Ok(())
 }
 
-/// `metadata.name` of an object not decoded yet, for error messages.
-fn decode_name(json: &serde_json::Value) -> Option<String> {
-    json["metadata"]["name"].as_str().map(str::to_string)
+/// The apiserver's refusal of a second object of one name.
+fn already_exists(resource: &str, name: &Option<String>) -> String {
+    format!(
+        "{resource} \"{}\" already exists",
+        name.as_deref().unwrap_or_default()
+    )
 }
 
-/// Objects without a namespace are created in `default`.
-fn default_namespace(meta: &mut ObjectMeta) {
-    if meta.namespace.as_deref().unwrap_or_default().is_empty() {
-        meta.namespace = Some("default".to_string());
-    }
-}
-
-/// A Service's name and selector; `spec.ports` is required unless the
-/// Service is headless or an ExternalName, as the apiserver checks.
-fn validate_service(service: &Service) -> Vec<FieldError> {
-    let mut errors = name_errors(&service.metadata.name);
-    let spec = service.spec.as_ref();
-    let headless = spec.and_then(|s| s.cluster_ip.as_deref()) == Some("None");
-    let external = spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName");
-    if spec
-        .and_then(|s| s.ports.as_ref())
-        .is_none_or(Vec::is_empty)
-        && !headless
-        && !external
-    {
-        errors.push(required("spec.ports", ""));
-    }
-    for (key, value) in spec.and_then(|s| s.selector.as_ref()).into_iter().flatten() {
-        errors.extend(label_errors("spec.selector", key, value));
-    }
-    errors
-}
-
-/// The ReplicationController defaulting: a missing or empty selector (and
-/// missing labels) take the template's labels.
-fn default_replication_controller(rc: &mut ReplicationController) {
-    let Some(spec) = &mut rc.spec else {
-        return;
-    };
-    let template_labels = spec
-        .template
-        .as_ref()
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    if spec.selector.as_ref().is_none_or(BTreeMap::is_empty) && !template_labels.is_empty() {
-        spec.selector = Some(template_labels.clone());
-    }
-    if rc.metadata.labels.as_ref().is_none_or(BTreeMap::is_empty) && !template_labels.is_empty() {
-        rc.metadata.labels = Some(template_labels);
-    }
-}
-
-/// A ReplicationController needs a selector (after defaulting) and a
-/// template whose labels it selects.
-fn validate_replication_controller(rc: &ReplicationController) -> Vec<FieldError> {
-    let mut errors = name_errors(&rc.metadata.name);
-    let spec = rc.spec.as_ref();
-    let selector = spec
-        .and_then(|s| s.selector.as_ref())
-        .filter(|s| !s.is_empty());
-    let Some(selector) = selector else {
-        errors.push(required("spec.selector", ""));
-        return errors;
-    };
-    for (key, value) in selector {
-        errors.extend(label_errors("spec.selector", key, value));
-    }
-    match spec.and_then(|s| s.template.as_ref()) {
-        None => errors.push(required("spec.template", "")),
-        Some(template) => {
-            let labels = template.metadata.as_ref().and_then(|m| m.labels.as_ref());
-            let selected = selector
-                .iter()
-                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
-            if !selected {
-                errors.push(invalid(
-                    "spec.template.metadata.labels",
-                    format!("{:?}", labels.cloned().unwrap_or_default()),
-                    "`selector` does not match template `labels`",
-                ));
-            }
-        }
-    }
-    errors
-}
-
-/// The selector of a ReplicaSet or StatefulSet (`what` names the kind in
-/// upstream's message, which says `deployment` for ReplicaSets): a valid,
-/// non-empty label selector that selects the template's labels.
-fn controller_selector_errors(
-    selector: &LabelSelector,
-    template_labels: Option<&BTreeMap<String, String>>,
-    what: &str,
-) -> Vec<FieldError> {
-    let mut errors = label_selector_errors("spec.selector", selector);
-    if !errors.is_empty() {
-        return errors;
-    }
-    let labels = selector.match_labels.iter().flatten();
-    let expressions = selector.match_expressions.iter().flatten();
-    if labels.clone().next().is_none() && expressions.clone().next().is_none() {
-        errors.push(invalid(
-            "spec.selector",
-            "{}",
-            format!("empty selector is invalid for {what}"),
-        ));
-        return errors;
-    }
-    let empty = BTreeMap::new();
-    let template = template_labels.unwrap_or(&empty);
-    let selected = labels.clone().all(|(k, v)| template.get(k) == Some(v))
-        && expressions.clone().all(|r| {
-            let value = template.get(&r.key);
-            let listed = |v: &String| r.values.iter().flatten().any(|x| x == v);
-            match r.operator.as_str() {
-                "In" => value.is_some_and(listed),
-                "NotIn" => value.is_none_or(|v| !listed(v)),
-                "Exists" => value.is_some(),
-                _ => value.is_none(),
-            }
-        });
-    if !selected {
-        errors.push(invalid(
-            "spec.template.metadata.labels",
-            format!("{template:?}"),
-            "`selector` does not match template `labels`",
-        ));
-    }
-    errors
-}
-
-/// `ValidateLabelSelector`: each requirement's operator and values, and
-/// every key and value well formed.
-fn label_selector_errors(path: &str, selector: &LabelSelector) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    for (key, value) in selector.match_labels.iter().flatten() {
-        errors.extend(label_errors(&format!("{path}.matchLabels"), key, value));
-    }
-    for (i, r) in selector.match_expressions.iter().flatten().enumerate() {
-        let path = format!("{path}.matchExpressions[{i}]");
-        let values = r.values.as_deref().unwrap_or_default();
-        match r.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => errors.push(required(
-                format!("{path}.values"),
-                "must be specified when `operator` is 'In' or 'NotIn'",
-            )),
-            "Exists" | "DoesNotExist" if !values.is_empty() => errors.push(FieldError {
-                path: format!("{path}.values"),
-                kind: FieldErrorKind::Forbidden(
-                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                ),
-            }),
-            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            other => errors.push(invalid(
-                format!("{path}.operator"),
-                other,
-                "not a valid selector operator",
-            )),
-        }
-        errors.extend(label_key_errors(&format!("{path}.key"), &r.key));
-        for (v, value) in values.iter().enumerate() {
-            errors.extend(label_value_errors(&format!("{path}.values[{v}]"), value));
-        }
-    }
-    errors
-}
-
-/// A label `key: value` of a map at `path` (`path.key` names the value).
-fn label_errors(path: &str, key: &str, value: &str) -> Vec<FieldError> {
-    let mut errors = label_key_errors(path, key);
-    errors.extend(label_value_errors(&format!("{path}.{key}"), value));
-    errors
-}
-
-const LABEL_NAME_ERROR: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-const LABEL_VALUE_ERROR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-
-/// Alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
-fn is_label_word(word: &str) -> bool {
-    let bytes = word.as_bytes();
-    !bytes.is_empty()
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// `IsQualifiedName`: an optional DNS-subdomain prefix and `/`, then a
-/// name of at most 63 characters.
-fn label_key_errors(path: &str, key: &str) -> Vec<FieldError> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let mut errors = Vec::new();
-    if prefix.is_some_and(|p| !is_dns1123_subdomain(p)) {
-        errors.push(invalid(
-            path,
-            key,
-            format!("prefix part {DNS1123_SUBDOMAIN_ERROR}"),
-        ));
-    }
-    if name.len() > 63 {
-        errors.push(invalid(
-            path,
-            key,
-            "name part must be no more than 63 characters",
-        ));
-    }
-    if !is_label_word(name) {
-        errors.push(invalid(path, key, LABEL_NAME_ERROR));
-    }
-    errors
-}
-
-/// `IsValidLabelValue`: empty, or a label word of at most 63 characters.
-fn label_value_errors(path: &str, value: &str) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    if value.len() > 63 {
-        errors.push(invalid(path, value, "must be no more than 63 characters"));
-    }
-    if !value.is_empty() && !is_label_word(value) {
-        errors.push(invalid(path, value, LABEL_VALUE_ERROR));
-    }
-    errors
-}
-
+/// Decodes an object of `kind` strictly, naming the field of a value of
+/// the wrong type and every field the type does not have.
 fn decode<T: serde::de::DeserializeOwned>(
     json: serde_json::Value,
     kind: &str,
 ) -> Result<T, String> {
+    decode_value(json, kind, "")
+}
+
+/// [`decode`] for the part at `at` of an object of `kind`.
+fn decode_value<T: serde::de::DeserializeOwned>(
+    json: serde_json::Value,
+    kind: &str,
+    at: &str,
+) -> Result<T, String> {
+    let join = |path: String| match (at.is_empty(), path.is_empty()) {
+        (true, _) => path,
+        (false, true) => at.to_string(),
+        (false, false) => format!("{at}.{path}"),
+    };
     let mut unknown = Vec::new();
-    let object: T =
-        serde_ignored::deserialize(json, |path| unknown.push(field_path(&path.to_string())))
-            .map_err(|e| format!("{kind} could not be decoded: {e}"))?;
+    let mut on_unknown = |path: serde_ignored::Path<'_>| {
+        unknown.push(join(field_path(&path.to_string())));
+    };
+    let ignored = serde_ignored::Deserializer::new(json, &mut on_unknown);
+    let object: T = serde_path_to_error::deserialize(ignored).map_err(|e| {
+        let path = join(field_path(&e.path().to_string()));
+        let at = if path.is_empty() || path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        format!(
+            "{kind} in version \"v1\" cannot be handled as a {kind}: {at}{}",
+            e.inner()
+        )
+    })?;
     // apiVersion and kind are read by the type itself, not ignored.
     if let Some(field) = unknown.first() {
         return Err(format!("strict decoding error: unknown field \"{field}\""));
@@ -579,15 +362,16 @@ fn decode<T: serde::de::DeserializeOwned>(
     Ok(object)
 }
 
-/// `spec.?.containers.?.0.image` (serde_ignored's form, `?` for options) as
+/// `spec.?.containers.?.0.image` (serde_ignored's form, `?` for options) or
+/// `spec.containers[0].image` (serde_path_to_error's) as
 /// `spec.containers[0].image`.
 fn field_path(raw: &str) -> String {
     let mut path = String::new();
-    for segment in raw.split('.').filter(|s| *s != "?") {
+    for segment in raw.split('.').filter(|s| *s != "?" && !s.is_empty()) {
         if segment.bytes().all(|b| b.is_ascii_digit()) {
             path.push_str(&format!("[{segment}]"));
         } else {
-            if !path.is_empty() {
+            if !path.is_empty() && !segment.starts_with('[') {
                 path.push('.');
             }
             path.push_str(segment);
@@ -596,312 +380,53 @@ fn field_path(raw: &str) -> String {
     path
 }
 
-fn check(kind: &str, name: &Option<String>, errors: Vec<FieldError>) -> Result<(), String> {
-    let name = name.as_deref().unwrap_or_default();
-    match errors.as_slice() {
-        [] => Ok(()),
-        [one] => Err(format!("{kind} \"{name}\" is invalid: {one}")),
-        many => {
-            let list: Vec<String> = many.iter().map(ToString::to_string).collect();
-            Err(format!(
-                "{kind} \"{name}\" is invalid: [{}]",
-                list.join(", ")
-            ))
-        }
-    }
+/// A PriorityClass as admission applies it: its value and preemption
+/// policy (defaulted to `PreemptLowerPriority`).
+#[derive(Clone)]
+struct Class {
+    name: String,
+    value: i32,
+    preemption_policy: String,
 }
 
-const DNS1123_SUBDOMAIN_ERROR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-fn is_dns1123_subdomain(name: &str) -> bool {
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            let bytes = label.as_bytes();
-            !bytes.is_empty()
-                && bytes[0].is_ascii_alphanumeric()
-                && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        })
-}
-
-fn name_errors(name: &Option<String>) -> Vec<FieldError> {
-    match name.as_deref() {
-        None | Some("") => vec![required(
-            "metadata.name",
-            "name or generateName is required",
-        )],
-        Some(n) if !is_dns1123_subdomain(n) => {
-            vec![invalid("metadata.name", n, DNS1123_SUBDOMAIN_ERROR)]
-        }
-        Some(_) => Vec::new(),
-    }
-}
-
-/// Checks every quantity of a resource list, e.g. `spec.containers[0].resources.requests`.
-fn resource_list_errors(
-    path: &str,
-    list: Option<&BTreeMap<String, KubeQuantity>>,
-) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    for (name, quantity) in list.into_iter().flatten() {
-        let field = format!("{path}[{name}]");
-        match Quantity::parse(&quantity.0) {
-            Err(e) => errors.push(invalid(field, &quantity.0, e.to_string())),
-            Ok(q) if q.is_negative() => errors.push(invalid(
-                field,
-                &quantity.0,
-                "must be greater than or equal to 0",
-            )),
-            Ok(_) => {}
-        }
-    }
-    errors
-}
-
-const TAINT_EFFECTS: &[&str] = &["NoExecute", "NoSchedule", "PreferNoSchedule"];
-const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
-
-fn validate_node(node: &Node) -> Vec<FieldError> {
-    let mut errors = name_errors(&node.metadata.name);
-    if let Some(spec) = &node.spec {
-        for (i, taint) in spec.taints.iter().flatten().enumerate() {
-            if taint.key.is_empty() {
-                errors.push(required(format!("spec.taints[{i}].key"), ""));
-            }
-            if !TAINT_EFFECTS.contains(&taint.effect.as_str()) {
-                errors.push(FieldError {
-                    path: format!("spec.taints[{i}].effect"),
-                    kind: FieldErrorKind::NotSupported {
-                        value: taint.effect.clone(),
-                        supported: TAINT_EFFECTS,
-                    },
-                });
-            }
-        }
-    }
-    if let Some(status) = &node.status {
-        errors.extend(resource_list_errors(
-            "status.capacity",
-            status.capacity.as_ref(),
-        ));
-        errors.extend(resource_list_errors(
-            "status.allocatable",
-            status.allocatable.as_ref(),
-        ));
-    }
-    errors
-}
-
-fn validate_pod(pod: &Pod) -> Vec<FieldError> {
-    let mut errors = name_errors(&pod.metadata.name);
-    errors.extend(owner_reference_errors(&pod.metadata));
-    let Some(spec) = &pod.spec else {
-        errors.push(required("spec.containers", ""));
-        return errors;
-    };
-    if spec.containers.is_empty() {
-        errors.push(required("spec.containers", ""));
-    }
-    let mut names = HashSet::new();
-    let groups = [
-        (
-            "spec.initContainers",
-            spec.init_containers.as_deref().unwrap_or_default(),
-        ),
-        ("spec.containers", spec.containers.as_slice()),
-    ];
-    for (group, containers) in groups {
-        for (i, container) in containers.iter().enumerate() {
-            let path = format!("{group}[{i}]");
-            if container.name.is_empty() {
-                errors.push(required(format!("{path}.name"), ""));
-            } else if !names.insert(container.name.clone()) {
-                errors.push(FieldError {
-                    path: format!("{path}.name"),
-                    kind: FieldErrorKind::Duplicate(container.name.clone()),
-                });
-            }
-            if container.image.as_deref().unwrap_or_default().is_empty() {
-                errors.push(required(format!("{path}.image"), ""));
-            }
-            errors.extend(container_resource_errors(&path, container));
-            for (p, port) in container.ports.iter().flatten().enumerate() {
-                let port_path = format!("{path}.ports[{p}]");
-                let protocol = port.protocol.as_deref().unwrap_or("TCP");
-                if !PROTOCOLS.contains(&protocol) {
-                    errors.push(FieldError {
-                        path: format!("{port_path}.protocol"),
-                        kind: FieldErrorKind::NotSupported {
-                            value: protocol.to_string(),
-                            supported: PROTOCOLS,
-                        },
-                    });
-                }
-                for (field, value) in [
-                    ("containerPort", Some(port.container_port)),
-                    ("hostPort", port.host_port),
-                ] {
-                    if let Some(v) = value.filter(|v| {
-                        !(1..=65535).contains(v) && (field == "containerPort" || *v != 0)
-                    }) {
-                        errors.push(invalid(
-                            format!("{port_path}.{field}"),
-                            v.to_string(),
-                            "must be between 1 and 65535, inclusive",
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    errors.extend(resource_list_errors(
-        "spec.overhead",
-        spec.overhead.as_ref(),
-    ));
-    for (i, toleration) in spec.tolerations.iter().flatten().enumerate() {
-        errors.extend(toleration_errors(
-            &format!("spec.tolerations[{i}]"),
-            toleration,
-        ));
-    }
-    errors
-}
-
-/// `ValidateOwnerReferences`: each reference names its apiVersion, kind,
-/// name and uid, and at most one is the controller (PodTopologySpread's
-/// default selector follows it).
-fn owner_reference_errors(meta: &ObjectMeta) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let mut controller: Option<String> = None;
-    for (i, owner) in meta.owner_references.iter().flatten().enumerate() {
-        let path = format!("metadata.ownerReferences[{i}]");
-        for (field, value) in [
-            ("apiVersion", &owner.api_version),
-            ("kind", &owner.kind),
-            ("name", &owner.name),
-            ("uid", &owner.uid),
-        ] {
-            if value.is_empty() {
-                errors.push(required(format!("{path}.{field}"), "must not be empty"));
-            }
-        }
-        if owner.controller == Some(true) {
-            let this = format!("{}/{}", owner.kind, owner.name);
-            match &controller {
-                Some(first) => errors.push(invalid(
-                    "metadata.ownerReferences",
-                    &this,
-                    format!("Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}"),
-                )),
-                None => controller = Some(this),
-            }
-        }
-    }
-    errors
-}
-
-fn container_resource_errors(path: &str, container: &Container) -> Vec<FieldError> {
-    let Some(resources) = &container.resources else {
-        return Vec::new();
-    };
-    let mut errors = resource_list_errors(
-        &format!("{path}.resources.requests"),
-        resources.requests.as_ref(),
-    );
-    errors.extend(resource_list_errors(
-        &format!("{path}.resources.limits"),
-        resources.limits.as_ref(),
-    ));
-    if !errors.is_empty() {
-        return errors;
-    }
-    for (name, request) in resources.requests.iter().flatten() {
-        let Some(limit) = resources.limits.as_ref().and_then(|l| l.get(name)) else {
-            continue;
-        };
-        let (r, l) = (Quantity::parse(&request.0), Quantity::parse(&limit.0));
-        if let (Ok(r), Ok(l)) = (r, l)
-            && r.milli_value() > l.milli_value()
-        {
-            errors.push(invalid(
-                format!("{path}.resources.requests"),
-                &request.0,
-                format!("must be less than or equal to {name} limit of {}", limit.0),
-            ));
-        }
-    }
-    errors
-}
-
-const TOLERATION_OPERATORS: &[&str] = &["Equal", "Exists"];
-
-fn toleration_errors(path: &str, toleration: &Toleration) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let operator = toleration.operator.as_deref().unwrap_or("Equal");
-    match operator {
-        "Equal" => {}
-        "Exists" => {
-            if !toleration.value.as_deref().unwrap_or_default().is_empty() {
-                errors.push(invalid(
-                    format!("{path}.operator"),
-                    operator,
-                    "value must be empty when `operator` is 'Exists'",
-                ));
-            }
-        }
-        other => errors.push(FieldError {
-            path: format!("{path}.operator"),
-            kind: FieldErrorKind::NotSupported {
-                value: other.to_string(),
-                supported: TOLERATION_OPERATORS,
-            },
-        }),
-    }
-    if toleration.key.as_deref().unwrap_or_default().is_empty() && operator != "Exists" {
-        errors.push(invalid(
-            format!("{path}.operator"),
-            operator,
-            "operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
-        ));
-    }
-    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty())
-        && !TAINT_EFFECTS.contains(&effect)
-    {
-        errors.push(FieldError {
-            path: format!("{path}.effect"),
-            kind: FieldErrorKind::NotSupported {
-                value: effect.to_string(),
-                supported: TAINT_EFFECTS,
-            },
-        });
-    }
-    errors
-}
-
-/// The value of each PriorityClass by name, the system ones included, and
-/// the global default's value.
+/// The PriorityClasses by name, the system ones included, and the global
+/// default.
 struct PriorityClasses {
-    values: HashMap<String, i32>,
-    global_default: i32,
+    by_name: HashMap<String, Class>,
+    global_default: Option<Class>,
 }
+
+const DEFAULT_PREEMPTION_POLICY: &str = "PreemptLowerPriority";
 
 fn priority_classes(classes: &[PriorityClass]) -> PriorityClasses {
-    let mut values: HashMap<String, i32> = SYSTEM_PRIORITY_CLASSES
+    let mut by_name: HashMap<String, Class> = SYSTEM_PRIORITY_CLASSES
         .iter()
-        .map(|(n, v)| (n.to_string(), *v))
+        .map(|(n, v)| {
+            let class = Class {
+                name: n.to_string(),
+                value: *v,
+                preemption_policy: DEFAULT_PREEMPTION_POLICY.to_string(),
+            };
+            (n.to_string(), class)
+        })
         .collect();
-    let mut global_default = 0;
+    let mut global_default = None;
     for class in classes {
-        let name = class.metadata.name.clone().unwrap_or_default();
-        values.insert(name, class.value.unwrap_or(0));
+        let entry = Class {
+            name: class.metadata.name.clone().unwrap_or_default(),
+            value: class.value.unwrap_or(0),
+            preemption_policy: class
+                .preemption_policy
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PREEMPTION_POLICY.to_string()),
+        };
         if class.global_default == Some(true) {
-            global_default = class.value.unwrap_or(0);
+            global_default = Some(entry.clone());
         }
+        by_name.insert(entry.name.clone(), entry);
     }
     PriorityClasses {
-        values,
+        by_name,
         global_default,
     }
 }
@@ -914,65 +439,48 @@ const DEFAULT_TOLERATED_TAINTS: [&str; 2] = [
 ];
 const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
-/// Applies the apiserver's defaulting and admission to a pod.
-fn default_pod(pod: &mut Pod, classes: &PriorityClasses) -> Result<(), String> {
+/// The apiserver's admission of a pod: its uid, its priority and
+/// preemption policy from its class (Priority) and the default tolerations
+/// (DefaultTolerationSeconds).
+fn admit_pod(pod: &mut Pod, classes: &PriorityClasses) -> Result<(), String> {
     let meta = &mut pod.metadata;
-    meta.namespace.get_or_insert_with(|| "default".to_string());
     let namespace = meta.namespace.clone().unwrap_or_default();
-    let name = meta.name.clone().unwrap_or_default();
+    let pod_name = meta.name.clone().unwrap_or_default();
     // The uid is the apiserver's to give, a fresh one on every create: one
     // set in the file (a copy of `kubectl get -o yaml`, shared by every copy)
     // is replaced, so two pods never share one.
-    meta.uid = Some(stable_uid(&namespace, &name));
+    meta.uid = Some(stable_uid(&namespace, &pod_name));
     let spec = pod.spec.get_or_insert_with(Default::default);
-    if spec
-        .scheduler_name
-        .as_deref()
-        .unwrap_or_default()
-        .is_empty()
-    {
-        spec.scheduler_name = Some(DEFAULT_SCHEDULER_NAME.to_string());
-    }
-    let priority = match spec
+    let named = spec
         .priority_class_name
         .as_deref()
-        .filter(|n| !n.is_empty())
-    {
-        Some(class) => *classes.values.get(class).ok_or_else(|| {
-            format!("pods \"{name}\" is forbidden: no PriorityClass with name {class} was found")
-        })?,
-        None => classes.global_default,
+        .filter(|n| !n.is_empty());
+    let class = match named {
+        Some(name) => Some(classes.by_name.get(name).ok_or_else(|| {
+            format!("pods \"{pod_name}\" is forbidden: no PriorityClass with name {name} was found")
+        })?),
+        None => classes.global_default.as_ref(),
     };
-    match spec.priority {
-        Some(given) if given != priority => {
+    let priority = class.map_or(0, |c| c.value);
+    if let Some(given) = spec.priority.filter(|given| *given != priority) {
+        return Err(format!(
+            "pods \"{pod_name}\" is forbidden: the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+        ));
+    }
+    spec.priority = Some(priority);
+    if let Some(class) = class {
+        spec.priority_class_name = Some(class.name.clone());
+        let computed = &class.preemption_policy;
+        if let Some(given) = spec
+            .preemption_policy
+            .as_ref()
+            .filter(|given| *given != computed)
+        {
             return Err(format!(
-                "pods \"{name}\" is forbidden: the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+                "pods \"{pod_name}\" is forbidden: the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {computed} from the given PriorityClass name"
             ));
         }
-        _ => spec.priority = Some(priority),
-    }
-    let host_network = spec.host_network == Some(true);
-    let containers = spec
-        .containers
-        .iter_mut()
-        .chain(spec.init_containers.iter_mut().flatten());
-    for container in containers {
-        if let Some(resources) = &mut container.resources
-            && let Some(limits) = &resources.limits
-        {
-            let requests = resources.requests.get_or_insert_with(BTreeMap::new);
-            for (name, limit) in limits {
-                requests
-                    .entry(name.clone())
-                    .or_insert_with(|| limit.clone());
-            }
-        }
-        for port in container.ports.iter_mut().flatten() {
-            port.protocol.get_or_insert_with(|| "TCP".to_string());
-            if host_network && port.host_port.unwrap_or(0) == 0 {
-                port.host_port = Some(port.container_port);
-            }
-        }
+        spec.preemption_policy = Some(computed.clone());
     }
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
     for key in DEFAULT_TOLERATED_TAINTS {
@@ -993,87 +501,7 @@ fn default_pod(pod: &mut Pod, classes: &PriorityClasses) -> Result<(), String> {
             });
         }
     }
-    merge_label_keys(pod);
     Ok(())
-}
-
-/// The pod strategy's create-time merge (features MatchLabelKeysInPodAffinity
-/// and MatchLabelKeysInPodTopologySpreadSelectorMerge, both on in v1.37):
-/// for each key of a pod affinity term's `matchLabelKeys`
-/// (`mismatchLabelKeys`) that the pod has a label for, `key In (value)`
-/// (`NotIn`) is appended to the term's label selector; likewise
-/// `matchLabelKeys` of spread constraints. kube-scheduler's InterPodAffinity
-/// reads only the merged selector, so a pod that skipped this would be
-/// placed as if the keys were not there. A missing selector stays missing
-/// (it selects nothing either way). The keys stay in the spec, as on the
-/// apiserver.
-fn merge_label_keys(pod: &mut Pod) {
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
-    let append = |selector: &mut LabelSelector, keys: &Option<Vec<String>>, operator: &str| {
-        for key in keys.iter().flatten() {
-            if let Some(value) = labels.get(key) {
-                selector
-                    .match_expressions
-                    .get_or_insert_with(Vec::new)
-                    .push(LabelSelectorRequirement {
-                        key: key.clone(),
-                        operator: operator.to_string(),
-                        values: Some(vec![value.clone()]),
-                    });
-            }
-        }
-    };
-    let merge_term = |term: &mut PodAffinityTerm| {
-        if let Some(selector) = &mut term.label_selector {
-            append(selector, &term.match_label_keys, "In");
-            append(selector, &term.mismatch_label_keys, "NotIn");
-        }
-    };
-    let Some(spec) = &mut pod.spec else {
-        return;
-    };
-    if let Some(affinity) = &mut spec.affinity {
-        let affinity_terms = affinity.pod_affinity.iter_mut().flat_map(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .iter_mut()
-                .flatten()
-                .chain(
-                    a.preferred_during_scheduling_ignored_during_execution
-                        .iter_mut()
-                        .flatten()
-                        .map(|w| &mut w.pod_affinity_term),
-                )
-        });
-        let anti_affinity_terms = affinity.pod_anti_affinity.iter_mut().flat_map(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .iter_mut()
-                .flatten()
-                .chain(
-                    a.preferred_during_scheduling_ignored_during_execution
-                        .iter_mut()
-                        .flatten()
-                        .map(|w| &mut w.pod_affinity_term),
-                )
-        });
-        affinity_terms
-            .chain(anti_affinity_terms)
-            .for_each(merge_term);
-    }
-    for constraint in spec.topology_spread_constraints.iter_mut().flatten() {
-        if let Some(selector) = &mut constraint.label_selector {
-            append(selector, &constraint.match_label_keys, "In");
-        }
-    }
-}
-
-/// Applies the apiserver's defaulting to a node: allocatable defaults to
-/// capacity.
-fn default_node(node: &mut Node) {
-    if let Some(status) = &mut node.status
-        && status.allocatable.is_none()
-    {
-        status.allocatable = status.capacity.clone();
-    }
 }
 
 /// A UUID-shaped uid derived from the pod's name, so that simulations are
@@ -1105,6 +533,7 @@ pub(crate) fn uuid_shaped(seed: &impl std::hash::Hash) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
     fn parse_ok(text: &str) -> Manifests {
         parse("test.yaml", text).unwrap_or_else(|e| panic!("{e}"))
@@ -1156,7 +585,7 @@ mod tests {
     #[test]
     fn match_label_keys_are_merged_into_selectors_as_on_create() {
         let objects = parse_ok(
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: api, labels: {tier: backend, track: canary}}\nspec:\n  containers: [{name: c, image: i}]\n  affinity:\n    podAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - labelSelector: {matchLabels: {app: web}}\n        matchLabelKeys: [tier, missing]\n        mismatchLabelKeys: [track]\n        topologyKey: zone\n      - matchLabelKeys: [tier]\n        topologyKey: zone\n    podAntiAffinity:\n      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 5\n        podAffinityTerm:\n          labelSelector: {}\n          matchLabelKeys: [tier]\n          topologyKey: zone\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}, matchLabelKeys: [track]}\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: api, labels: {tier: backend, track: canary}}\nspec:\n  containers: [{name: c, image: i}]\n  affinity:\n    podAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - labelSelector: {matchLabels: {app: web}}\n        matchLabelKeys: [tier, missing]\n        mismatchLabelKeys: [track]\n        topologyKey: zone\n      - topologyKey: zone\n    podAntiAffinity:\n      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 5\n        podAffinityTerm:\n          labelSelector: {}\n          matchLabelKeys: [tier]\n          topologyKey: zone\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}, matchLabelKeys: [track]}\n",
         );
         let spec = objects.pods[0].spec.as_ref().unwrap();
         let expressions = |selector: &LabelSelector| -> Vec<(String, String, Vec<String>)> {
@@ -1199,6 +628,14 @@ mod tests {
         assert!(
             required[1].label_selector.is_none(),
             "a term without a selector selects nothing and stays so"
+        );
+        assert!(
+            parse_err(&POD.replace(
+                "spec:\n",
+                "spec:\n  affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{matchLabelKeys: [tier], topologyKey: zone}]}}\n"
+            ))
+            .ends_with("spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].matchLabelKeys: Forbidden: must not be specified when labelSelector is not set"),
+            "keys without a selector are refused"
         );
         let preferred = &affinity
             .pod_anti_affinity
@@ -1253,6 +690,23 @@ mod tests {
         assert_eq!(
             missing,
             "test.yaml: document 1: pods \"web\" is forbidden: no PriorityClass with name nope was found"
+        );
+    }
+
+    #[test]
+    fn the_preemption_policy_comes_from_the_class() {
+        let class = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: polite}\nvalue: 5\npreemptionPolicy: Never\n";
+        let pod = POD.replace("spec:\n", "spec:\n  priorityClassName: polite\n");
+        let objects = parse_ok(&format!("{class}---\n{pod}"));
+        let spec = objects.pods[0].spec.as_ref().unwrap();
+        assert_eq!(spec.preemption_policy.as_deref(), Some("Never"));
+        let insistent = POD.replace(
+            "spec:\n",
+            "spec:\n  priorityClassName: system-node-critical\n  preemptionPolicy: Never\n",
+        );
+        assert_eq!(
+            parse_err(&insistent),
+            "test.yaml: document 1: pods \"web\" is forbidden: the string value of PreemptionPolicy (Never) must not be provided in pod spec; priority admission controller computed PreemptLowerPriority from the given PriorityClass name"
         );
     }
 
@@ -1312,12 +766,12 @@ mod tests {
     #[test]
     fn taints_and_tolerations_are_checked() {
         let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec:\n  taints: [{key: k, effect: Sometimes}]\n";
-        assert!(parse_err(node).ends_with("spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoExecute\", \"NoSchedule\", \"PreferNoSchedule\""));
+        assert!(parse_err(node).ends_with("metadata.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoExecute\", \"NoSchedule\", \"PreferNoSchedule\""));
         let pod = POD.replace(
             "spec:\n",
             "spec:\n  tolerations: [{key: k, operator: Exists, value: v}]\n",
         );
-        assert!(parse_err(&pod).ends_with("spec.tolerations[0].operator: Invalid value: \"Exists\": value must be empty when `operator` is 'Exists'"));
+        assert!(parse_err(&pod).ends_with("spec.tolerations[0].operator: Invalid value: \"v\": value must be empty when `operator` is 'Exists'"));
     }
 
     #[test]
@@ -1372,12 +826,12 @@ mod tests {
         );
         assert!(
             parse_err(&RS.replace("{matchLabels: {app: web}}", "{matchLabels: {app: db}}"))
-                .ends_with("spec.template.metadata.labels: Invalid value: \"{\"app\": \"web\"}\": `selector` does not match template `labels`"),
+                .ends_with("spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`"),
         );
         let service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: -web}, ports: [{port: 80}]}\n";
         assert!(
             parse_err(service).starts_with(
-                "test.yaml: document 1: Service \"web\" is invalid: spec.selector.app: Invalid value: \"-web\": a valid label must be"
+                "test.yaml: document 1: Service \"web\" is invalid: spec.selector: Invalid value: \"-web\": a valid label must be"
             ),
             "{}",
             parse_err(service)
@@ -1396,6 +850,24 @@ mod tests {
     }
 
     #[test]
+    fn owner_references_given_twice_are_kept_once() {
+        let owned = POD.replace(
+            "metadata: {name: web}",
+            "metadata:\n  name: web\n  ownerReferences:\n  - {apiVersion: apps/v1, kind: ReplicaSet, name: a, uid: u1, controller: true}\n  - {apiVersion: apps/v1, kind: ReplicaSet, name: a, uid: u1, controller: true}",
+        );
+        let objects = parse_ok(&owned);
+        assert_eq!(
+            objects.pods[0]
+                .metadata
+                .owner_references
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
     fn a_pod_has_at_most_one_controller() {
         let owned = POD.replace(
             "metadata: {name: web}",
@@ -1405,5 +877,358 @@ mod tests {
             parse_err(&owned),
             "test.yaml: document 1: Pod \"web\" is invalid: [metadata.ownerReferences[1].uid: Required value: must not be empty, metadata.ownerReferences: Invalid value: \"ReplicaSet/b\": Only one reference can have Controller set to true. Found \"true\" in references for ReplicaSet/a and ReplicaSet/b]"
         );
+    }
+
+    /// The pod `POD` with `extra` added to its spec.
+    fn pod_with(extra: &str) -> String {
+        POD.replace("spec:\n", &format!("spec:\n{extra}"))
+    }
+
+    /// The one field error of a refused pod, without the object's name.
+    fn pod_error(extra: &str) -> String {
+        let error = parse_err(&pod_with(extra));
+        error
+            .strip_prefix("test.yaml: document 1: Pod \"web\" is invalid: ")
+            .unwrap_or(&error)
+            .to_string()
+    }
+
+    #[test]
+    fn invalid_label_and_annotation_keys_and_values_are_refused() {
+        let labelled = |meta: &str| POD.replace("metadata: {name: web}", meta);
+        assert!(
+            parse_err(&labelled("metadata: {name: web, labels: {'a b': x}}")).contains(
+                "Pod \"web\" is invalid: metadata.labels: Invalid value: \"a b\": name part must consist of alphanumeric characters"
+            )
+        );
+        assert!(
+            parse_err(&labelled("metadata: {name: web, labels: {app: 'x y'}}")).contains(
+                "metadata.labels: Invalid value: \"x y\": a valid label must be an empty string"
+            )
+        );
+        assert!(
+            parse_err(&labelled("metadata: {name: web, annotations: {'-bad': x}}"))
+                .contains("metadata.annotations: Invalid value: \"-bad\": name part must consist")
+        );
+        let node =
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {'example.com/': x}}\n";
+        assert!(parse_err(node).contains(
+            "metadata.labels: Invalid value: \"example.com/\": name part must be non-empty"
+        ));
+        assert!(
+            pod_error("  nodeSelector: {zone: 'a/b'}\n")
+                .starts_with("spec.nodeSelector: Invalid value: \"a/b\"")
+        );
+    }
+
+    #[test]
+    fn invalid_namespace_names_are_refused() {
+        let in_namespace = POD.replace("{name: web}", "{name: web, namespace: Team_A}");
+        assert!(
+            parse_err(&in_namespace).contains(
+                "metadata.namespace: Invalid value: \"Team_A\": a lowercase RFC 1123 label"
+            )
+        );
+        let namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team.a}\n";
+        assert_eq!(
+            parse_err(namespace),
+            "test.yaml: document 1: Namespace \"team.a\" is invalid: metadata.name: Invalid value: \"team.a\": must not contain dots"
+        );
+    }
+
+    #[test]
+    fn container_and_resource_names_are_checked() {
+        assert!(
+            parse_err(&POD.replace("name: nginx", "name: Nginx_1")).contains(
+                "spec.containers[0].name: Invalid value: \"Nginx_1\": a lowercase RFC 1123 label"
+            )
+        );
+        // A resource name holding a newline would print as a line of its own.
+        let forged = POD.replace(
+            "image: nginx\n",
+            "image: nginx\n    resources: {requests: {\"cpu\\nweb -> node-1\": 1}}\n",
+        );
+        let error = parse_err(&forged);
+        assert!(!error.contains('\n'), "{error}");
+        assert!(error.contains("spec.containers[0].resources.requests[cpu\\nweb -> node-1]: Invalid value: \"cpu\\nweb -> node-1\": name part must consist"), "{error}");
+    }
+
+    #[test]
+    fn extended_resources_and_hugepages_need_equal_whole_limits() {
+        let with = |resources: &str| {
+            POD.replace(
+                "image: nginx\n",
+                &format!("image: nginx\n    resources: {resources}\n"),
+            )
+        };
+        assert!(parse_err(&with("{requests: {example.com/gpu: 1}}")).ends_with(
+            "spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources"
+        ));
+        assert!(parse_err(&with("{limits: {example.com/gpu: 1500m}}")).contains(
+            "spec.containers[0].resources.limits[example.com/gpu]: Invalid value: \"1500m\": must be an integer"
+        ));
+        assert!(parse_err(&with("{limits: {hugepages-2Mi: 2Mi}, requests: {hugepages-2Mi: 1Mi}}")).contains(
+            "spec.containers[0].resources.requests: Invalid value: \"1Mi\": must be equal to hugepages-2Mi limit of 2Mi"
+        ));
+        let ok = parse_ok(&with(
+            "{limits: {example.com/gpu: 2, hugepages-2Mi: 4Mi, memory: 1Gi}}",
+        ));
+        assert_eq!(ok.pods.len(), 1, "limits alone are copied to requests");
+    }
+
+    #[test]
+    fn node_affinity_operators_values_and_terms_are_checked() {
+        let required = |terms: &str| {
+            format!(
+                "  affinity: {{nodeAffinity: {{requiredDuringSchedulingIgnoredDuringExecution: {{nodeSelectorTerms: {terms}}}}}}}\n"
+            )
+        };
+        let path = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms";
+        assert_eq!(
+            pod_error(&required("[]")),
+            format!("{path}: Required value: must have at least one node selector term")
+        );
+        assert_eq!(
+            pod_error(&required(
+                "[{matchExpressions: [{key: zone, operator: Near, values: [a]}]}]"
+            )),
+            format!(
+                "{path}[0].matchExpressions[0].operator: Invalid value: \"Near\": not a valid selector operator"
+            )
+        );
+        assert_eq!(
+            pod_error(&required(
+                "[{matchExpressions: [{key: cores, operator: Gt, values: ['1', '2']}]}]"
+            )),
+            format!(
+                "{path}[0].matchExpressions[0].values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"
+            )
+        );
+        assert!(
+            pod_error(&required(
+                "[{matchExpressions: [{key: cores, operator: Gt, values: ['x y']}]}]"
+            ))
+            .starts_with(&format!(
+                "{path}[0].matchExpressions[0].values[0]: Invalid value: \"x y\""
+            ))
+        );
+    }
+
+    #[test]
+    fn preferred_weights_are_between_1_and_100() {
+        assert_eq!(
+            pod_error(
+                "  affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 0, preference: {}}]}}\n"
+            ),
+            "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 0: must be in the range 1-100"
+        );
+        assert_eq!(
+            pod_error(
+                "  affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 101, podAffinityTerm: {topologyKey: zone}}]}}\n"
+            ),
+            "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 101: must be in the range 1-100"
+        );
+    }
+
+    #[test]
+    fn topology_keys_and_spread_constraints_are_in_range() {
+        assert!(
+            pod_error("  affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {}, topologyKey: ''}]}}\n")
+                .starts_with("[spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: Required value: can not be empty, ")
+        );
+        let spread = |c: &str| pod_error(&format!("  topologySpreadConstraints: [{c}]\n"));
+        assert_eq!(
+            spread("{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}"),
+            "spec.topologySpreadConstraints[0].maxSkew: Invalid value: 0: must be greater than zero"
+        );
+        assert_eq!(
+            spread(
+                "{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, minDomains: 0}"
+            ),
+            "spec.topologySpreadConstraints[0].minDomains: Invalid value: 0: must be greater than zero"
+        );
+        assert_eq!(
+            spread(
+                "{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, minDomains: 2}"
+            ),
+            "spec.topologySpreadConstraints[0].minDomains: Invalid value: 2: can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway"
+        );
+        assert_eq!(
+            spread("{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Sometimes}"),
+            "spec.topologySpreadConstraints[0].whenUnsatisfiable: Unsupported value: \"Sometimes\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\""
+        );
+        assert_eq!(
+            spread("{maxSkew: 1, topologyKey: '', whenUnsatisfiable: DoNotSchedule}"),
+            "spec.topologySpreadConstraints[0].topologyKey: Required value: can not be empty"
+        );
+        let twice = "{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}";
+        assert_eq!(
+            spread(&format!("{twice}, {twice}")),
+            "spec.topologySpreadConstraints[0].{topologyKey, whenUnsatisfiable}: Duplicate value: \"{zone, DoNotSchedule}\""
+        );
+    }
+
+    #[test]
+    fn duplicate_host_ports_taints_and_gates_are_refused() {
+        let ports = POD.replace(
+            "image: nginx\n",
+            "image: nginx\n    ports: [{containerPort: 80, hostPort: 8080}]\n  - name: two\n    image: i\n    ports: [{containerPort: 81, hostPort: 8080}]\n",
+        );
+        assert!(
+            parse_err(&ports)
+                .ends_with("spec.containers[1].ports[0].hostPort: Duplicate value: \"TCP//8080\"")
+        );
+        let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {taints: [{key: k, effect: NoSchedule}, {key: k, value: v, effect: NoSchedule}]}\n";
+        assert_eq!(
+            parse_err(node),
+            "test.yaml: document 1: Node \"n1\" is invalid: metadata.taints[1]: Duplicate value: k=v:NoSchedule: taints must be unique by key and effect pair"
+        );
+        assert_eq!(
+            pod_error("  schedulingGates: [{name: example.com/wait}, {name: example.com/wait}]\n"),
+            "spec.schedulingGates[1]: Duplicate value: \"example.com/wait\""
+        );
+    }
+
+    #[test]
+    fn node_names_are_dns_subdomains() {
+        assert!(pod_error("  nodeName: Node_1\n").starts_with(
+            "spec.nodeName: Invalid value: \"Node_1\": a lowercase RFC 1123 subdomain"
+        ));
+        assert_eq!(
+            pod_error("  nodeName: n1\n  schedulingGates: [{name: wait}]\n"),
+            "spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared"
+        );
+    }
+
+    #[test]
+    fn priority_class_values_stop_at_a_billion() {
+        let class = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: top}\nvalue: 1000000001\n";
+        assert_eq!(
+            parse_err(class),
+            "test.yaml: document 1: PriorityClass \"top\" is invalid: value: Forbidden: maximum allowed value of a user defined priority is 1000000000"
+        );
+        let default = |name: &str| {
+            format!(
+                "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: {name}}}\nvalue: 1\nglobalDefault: true\n"
+            )
+        };
+        assert_eq!(
+            parse_err(&format!("{}---\n{}", default("a"), default("b"))),
+            "test.yaml: document 2: PriorityClass a is already marked as default. Only one default can exist"
+        );
+    }
+
+    #[test]
+    fn a_list_whose_items_is_not_a_list_is_refused() {
+        assert_eq!(
+            parse_err("apiVersion: v1\nkind: List\nitems: {a: 1}\n"),
+            "test.yaml: document 1: List in version \"v1\" cannot be handled as a List: items: invalid type: map, expected a sequence"
+        );
+    }
+
+    #[test]
+    fn decode_errors_name_the_field() {
+        assert_eq!(
+            parse_err(&POD.replace("name: nginx", "name: 1")),
+            "test.yaml: document 1: Pod in version \"v1\" cannot be handled as a Pod: spec.containers[0].name: invalid type: integer `1`, expected a string"
+        );
+        assert_eq!(
+            parse_err(&POD.replace(
+                "image: nginx",
+                "image: nginx\n    ports: [{containerPort: '80'}]"
+            )),
+            "test.yaml: document 1: Pod in version \"v1\" cannot be handled as a Pod: spec.containers[0].ports[0].containerPort: invalid type: string \"80\", expected i32"
+        );
+    }
+
+    #[test]
+    fn nan_and_infinity_are_refused_where_they_are() {
+        let nan = POD.replace(
+            "image: nginx\n",
+            "image: nginx\n    resources: {requests: {cpu: .nan}}\n",
+        );
+        assert_eq!(
+            parse_err(&nan),
+            "test.yaml: document 1: error converting YAML to JSON: json: unsupported value: NaN (at spec.containers[0].resources.requests.cpu)"
+        );
+    }
+
+    #[test]
+    fn huge_quantities_are_read_quoted_or_not() {
+        for cpu in ["1e100", "'1e100'"] {
+            let pod = POD.replace(
+                "image: nginx\n",
+                &format!("image: nginx\n    resources: {{requests: {{cpu: {cpu}}}}}\n"),
+            );
+            assert_eq!(parse_ok(&pod).pods.len(), 1, "{cpu}");
+        }
+    }
+
+    #[test]
+    fn a_long_name_is_refused_for_its_length() {
+        let name = "a".repeat(300);
+        assert_eq!(
+            parse_err(&POD.replace("name: web", &format!("name: {name}"))),
+            format!(
+                "test.yaml: document 1: Pod \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": must be no more than 253 characters"
+            )
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        assert_eq!(parse_ok(&format!("\u{feff}{POD}")).pods.len(), 1);
+    }
+
+    #[test]
+    fn merge_keys_are_applied() {
+        let objects = parse_ok(
+            "apiVersion: v1\nkind: List\nitems:\n- &node\n  apiVersion: v1\n  kind: Node\n  metadata: {name: a}\n- <<: *node\n  metadata: {name: b}\n",
+        );
+        let names: Vec<_> = objects
+            .nodes
+            .iter()
+            .map(|n| n.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn duplicate_node_names_name_their_document() {
+        let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n";
+        assert_eq!(
+            parse_err(&format!("{node}---\n{POD}---\n{node}")),
+            "test.yaml: document 3: nodes \"n1\" already exists"
+        );
+    }
+
+    #[test]
+    fn namespaces_and_priority_classes_are_created_once() {
+        let namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n";
+        assert_eq!(
+            parse_err(&format!("{namespace}---\n{namespace}")),
+            "test.yaml: document 2: namespaces \"team\" already exists"
+        );
+        let class = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1\n";
+        assert_eq!(
+            parse_err(&format!("{class}---\n{class}")),
+            "test.yaml: document 2: priorityclasses.scheduling.k8s.io \"high\" already exists"
+        );
+    }
+
+    #[test]
+    fn a_file_without_objects_is_refused() {
+        for empty in [
+            "",
+            "---\n",
+            "# nothing\n",
+            "apiVersion: v1\nkind: List\nitems: []\n",
+        ] {
+            assert_eq!(
+                parse_err(empty),
+                "test.yaml: no objects passed to create",
+                "{empty:?}"
+            );
+        }
     }
 }

@@ -44,6 +44,10 @@ impl Quantity {
     /// ```
     pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
         let invalid = || QuantityError(FORMAT.to_string());
+        // The apiserver trims the spaces around a quantity as written in
+        // JSON, where a newline or tab can only be written escaped, and so
+        // is not trimmed.
+        let text = text.trim_matches(|c: char| c.is_whitespace() && !c.is_control());
         if text.is_empty() {
             return Err(QuantityError("quantities must not be empty".to_string()));
         }
@@ -61,20 +65,48 @@ impl Quantity {
             return Err(invalid());
         }
         let (exp10, exp2) = parse_suffix(suffix).ok_or_else(invalid)?;
+        // The apiserver keeps any number of digits. Past what u128 holds,
+        // whole digits scale the number up and fraction digits are dropped,
+        // rounding up as the apiserver rounds (to the nano) when one of
+        // them was not zero.
         let mut digits: u128 = 0;
-        for c in whole.bytes().chain(fraction.bytes()) {
-            digits = digits
+        let mut scale: i32 = 0;
+        let mut inexact = false;
+        for (i, c) in whole.bytes().chain(fraction.bytes()).enumerate() {
+            let in_fraction = i >= whole.len();
+            match digits
                 .checked_mul(10)
                 .and_then(|d| d.checked_add(u128::from(c - b'0')))
-                .ok_or_else(|| QuantityError("quantity is too large".to_string()))?;
+            {
+                Some(d) => {
+                    digits = d;
+                    if in_fraction {
+                        scale -= 1;
+                    }
+                }
+                None => {
+                    if !in_fraction {
+                        scale = scale.saturating_add(1);
+                    }
+                    inexact |= c != b'0';
+                }
+            }
         }
-        let fraction_len = i32::try_from(fraction.len()).map_err(|_| invalid())?;
+        if inexact {
+            digits = digits.saturating_add(1);
+        }
         Ok(Quantity {
             negative: negative && digits != 0,
             digits,
-            exp10: exp10 - fraction_len,
+            exp10: exp10.saturating_add(scale),
             exp2,
         })
+    }
+
+    /// Compares two quantities as the apiserver does (`Cmp`), which holds
+    /// them rounded up to the nano.
+    pub fn cmp_exact(&self, other: &Quantity) -> std::cmp::Ordering {
+        self.scaled_wide(9).cmp(&other.scaled_wide(9))
     }
 
     /// The quantity in thousandths, rounded up (away from zero), as
@@ -91,11 +123,21 @@ impl Quantity {
 
     /// `self × 10^shift`, rounded away from zero.
     fn scaled(&self, shift: i32) -> i64 {
+        let wide = self.scaled_wide(shift);
+        i64::try_from(wide).unwrap_or(if wide < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// `self × 10^shift`, rounded away from zero; saturates at the bounds
+    /// of `i128`.
+    fn scaled_wide(&self, shift: i32) -> i128 {
         let mut numerator = self.digits;
         let mut denominator: u128 = 1;
-        let exp10 = self.exp10 + shift;
+        let exp10 = self.exp10.saturating_add(shift);
         let pow = |e: i32| 10u128.checked_pow(e.unsigned_abs());
-        let overflow = if self.negative { i64::MIN } else { i64::MAX };
+        let overflow = if self.negative { i128::MIN } else { i128::MAX };
+        if numerator == 0 {
+            return 0;
+        }
         if exp10 >= 0 {
             match pow(exp10).and_then(|p| numerator.checked_mul(p)) {
                 Some(n) => numerator = n,
@@ -104,7 +146,7 @@ impl Quantity {
         } else {
             match pow(exp10) {
                 Some(p) => denominator = p,
-                None => return if numerator == 0 { 0 } else { self.sign(1) },
+                None => return if self.negative { -1 } else { 1 },
             }
         }
         match 1u128
@@ -115,11 +157,26 @@ impl Quantity {
             None => return overflow,
         }
         let magnitude = numerator.div_ceil(denominator);
-        i64::try_from(magnitude).map_or(overflow, |m| self.sign(m))
+        i128::try_from(magnitude).map_or(overflow, |m| if self.negative { -m } else { m })
     }
 
-    fn sign(&self, magnitude: i64) -> i64 {
-        if self.negative { -magnitude } else { magnitude }
+    /// Whether the quantity is a whole number, however large (the
+    /// apiserver's check of integer resources, `MilliValue() % 1000 == 0`,
+    /// for amounts that fit).
+    pub fn is_whole(&self) -> bool {
+        if self.exp10 >= 0 || self.digits == 0 {
+            return true;
+        }
+        // digits × 2^exp2 / 10^k is whole when 5^k and 2^k divide it.
+        let k = self.exp10.unsigned_abs();
+        let mut digits = self.digits;
+        for _ in 0..k {
+            if !digits.is_multiple_of(5) {
+                return false;
+            }
+            digits /= 5;
+        }
+        digits.trailing_zeros() + self.exp2 >= k
     }
 
     pub fn is_negative(&self) -> bool {
@@ -205,6 +262,35 @@ mod tests {
         assert_eq!(milli("-1.5m"), -2, "rounds away from zero");
         assert_eq!(value("100E"), i64::MAX, "saturates");
         assert_eq!(milli("1e-30"), 1);
+        let hundred_digits = format!("1{}", "0".repeat(100));
+        assert_eq!(
+            value(&hundred_digits),
+            i64::MAX,
+            "as many digits as the apiserver takes"
+        );
+        assert_eq!(value("1e100"), i64::MAX);
+        assert_eq!(
+            milli(&format!("0.{}1", "0".repeat(45))),
+            1,
+            "a dropped digit rounds up"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_of_any_size() {
+        let whole = |s: &str| Quantity::parse(s).unwrap().is_whole();
+        assert!(whole("2") && whole("1e100") && whole("2000m") && whole("1Ki") && whole("0.5Ki"));
+        assert!(!whole("1500m") && !whole("1.0001") && !whole("1n") && !whole("0.1Ki"));
+    }
+
+    #[test]
+    fn spaces_around_are_trimmed_and_comparisons_are_exact() {
+        assert_eq!(milli(" 1 "), 1000);
+        assert!(Quantity::parse("1\n").is_err(), "escaped in JSON, so kept");
+        let q = |s: &str| Quantity::parse(s).unwrap();
+        assert!(q("1").cmp_exact(&q("1000m")).is_eq());
+        assert!(q("1.0001").cmp_exact(&q("1.0002")).is_lt());
+        assert!(q("1Gi").cmp_exact(&q("1G")).is_gt());
     }
 
     #[test]

@@ -291,9 +291,10 @@ impl Loader {
             file: dir.to_path_buf(),
             detail: format!("cannot read the plugin directory: {e}"),
         })?;
-        Ok(first_of_each_name(
-            files.iter().map(|file| self.load(file).map(Arc::new)),
-        ))
+        let (plugins, mut refused) =
+            first_of_each_name(files.iter().map(|file| self.load(file).map(Arc::new)));
+        refused.extend(miscased_plugin_files(dir));
+        Ok((plugins, refused))
     }
 }
 
@@ -337,6 +338,34 @@ pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Files named like plugins but for the case of their extension
+/// (`policy.WASM`): not loaded, and refused by name so that the operator
+/// learns why the plugin is missing.
+pub fn miscased_plugin_files(dir: &Path) -> Vec<LoadError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !is_plugin_file(p)
+                && p.extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("wasm"))
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|file| LoadError {
+            file,
+            detail: "not loaded: plugin files end in `.wasm`, in lower case".to_string(),
+        })
+        .collect()
 }
 
 /// `*.wasm` and not hidden.
@@ -430,4 +459,27 @@ fn interface_name(point: ExtensionPoint) -> &'static str {
 fn deadline_ticks(timeout: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos();
     u64::try_from(timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX - 1) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upper_case_extension_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("kws-miscased-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["policy.WASM", "other.Wasm", ".staged.WASM", "notes.txt"] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let (plugins, refused) = load_dir(&dir).unwrap();
+        assert!(plugins.is_empty());
+        let names: Vec<String> = refused
+            .iter()
+            .map(|e| e.file.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["other.Wasm", "policy.WASM"]);
+        assert!(refused[0].detail.contains("`.wasm`, in lower case"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
