@@ -222,3 +222,71 @@ fn cycle_state_does_not_outlive_its_cycle() {
         "memory grew over 99 000 cycles"
     );
 }
+
+#[test]
+fn a_what_if_copy_of_a_cycle_changes_only_the_copy() {
+    // What preemption does: copy the cycle, count a pod as added to (then
+    // removed from) a node in the copy, and filter there; the original
+    // cycle's state stays as pre-filter left it.
+    let pool = PluginPool::new(
+        fixture("framework"),
+        "{}".into(),
+        PluginSettings::default(),
+        1,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let text = format!("{NODES}{}{}", pod("p", &[]), pod("victim", &[]));
+    let objects = manifest::parse("what-if.yaml", &text).unwrap();
+    let mut cache = Cache::default();
+    for node in &objects.nodes {
+        cache.set_node(Arc::new(node.clone()));
+    }
+    let object = Arc::new(objects.pods[0].clone());
+    let record = convert::pod(&object);
+    let victim = convert::pod(&objects.pods[1]);
+    let snapshot = cache.snapshot();
+    let ctx = |cycle: u64| CallContext {
+        cache: Some(&cache),
+        snapshot: &snapshot,
+        pod: &object,
+        cycle,
+    };
+    let n1 = snapshot.nodes.iter().find(|n| n.name == "n1").unwrap().id;
+    let all: Vec<_> = snapshot.nodes.iter().map(|n| n.id).collect();
+    let rejected = |cycle: u64| -> Vec<String> {
+        let mut names: Vec<String> = pool
+            .filter(0, ctx(cycle), &record, &all)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|s| format!("{}: {}", s.node, s.status.reasons.join(", ")))
+            .collect();
+        names.sort();
+        names
+    };
+    let (original, copy) = (7_000_001, 7_000_002);
+    pool.pre_filter(0, ctx(original), &record)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = rejected(original);
+    pool.cycle_fork(0, original, copy)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let added = pool
+        .add_pod(0, ctx(copy), &record, &victim, n1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(added.code, kws_host::wit::Code::Success, "{added:?}");
+    let what_if = rejected(copy);
+    assert!(
+        what_if.contains(&format!("{n1}: node(s) took a what-if pod")),
+        "{what_if:?}"
+    );
+    assert_eq!(
+        rejected(original),
+        before,
+        "the original cycle is untouched"
+    );
+    pool.remove_pod(0, ctx(copy), &record, &victim.uid, n1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rejected(copy), before, "remove-pod takes it back");
+    for cycle in [copy, original] {
+        pool.cycle_end(0, cycle).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -326,6 +326,75 @@ impl PluginPool {
         )
     }
 
+    /// A what-if copy of a cycle (preemption): the worker's instance keeps
+    /// what it kept for `original` under `copy` as well, for the same pod,
+    /// until `copy` ends. Nothing to copy where the instance never saw
+    /// `original`.
+    pub fn cycle_fork(&self, worker: usize, original: u64, copy: u64) -> Result<(), PluginError> {
+        let mut slot = self.lock(worker);
+        let Some(live) = slot.as_mut() else {
+            return Ok(());
+        };
+        let Some(pod) = live.cycles.get(&original).cloned() else {
+            return Ok(());
+        };
+        live.store
+            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+        let result = live
+            .bindings
+            .cycle_fork(&mut live.store, original, copy)
+            .map_err(|e| self.fault("cycle-fork", e));
+        match &result {
+            Ok(()) => {
+                live.cycles.insert(copy, pod);
+            }
+            Err(_) => *slot = None,
+        }
+        drop(slot);
+        self.record(&result);
+        result
+    }
+
+    /// PreFilter's AddPod in the what-if cycle `ctx.cycle`: `added` counts
+    /// as placed on `node`.
+    pub fn add_pod(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        added: &Pod,
+        node: NodeId,
+    ) -> Result<Status, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "add-pod",
+            |b, s| b.add_pod(s, ctx.cycle, added, node),
+            Ok,
+        )
+    }
+
+    /// PreFilter's RemovePod in the what-if cycle `ctx.cycle`: the pod
+    /// with `uid` counts as gone from `node`.
+    pub fn remove_pod(
+        &self,
+        worker: usize,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        uid: &str,
+        node: NodeId,
+    ) -> Result<Status, PluginError> {
+        self.call(
+            worker,
+            ctx,
+            Some(pod),
+            "remove-pod",
+            |b, s| b.remove_pod(s, ctx.cycle, uid, node),
+            Ok,
+        )
+    }
+
     /// PostFilter with the statuses of the nodes that did not pass.
     pub fn post_filter(
         &self,

@@ -256,6 +256,41 @@ impl Exports {
         }
     }
 
+    /// A 0.2.0 component keeps no cycle state: nothing to copy.
+    pub(crate) fn cycle_fork(
+        &self,
+        store: &mut Store<HostState>,
+        original: u64,
+        copy: u64,
+    ) -> wasmtime::Result<()> {
+        match self {
+            Exports::V0_2(_) => Ok(()),
+            Exports::V0_3(g) => g.lifecycle.call_cycle_fork(store, original, copy),
+        }
+    }
+
+    pub(crate) fn add_pod(
+        &self,
+        store: &mut Store<HostState>,
+        cycle: u64,
+        pod: &Pod,
+        node: NodeId,
+    ) -> wasmtime::Result<Status> {
+        self.v3(|g| g.pre_filter.as_ref(), "pre-filter")?
+            .call_add_pod(store, cycle, pod, node)
+    }
+
+    pub(crate) fn remove_pod(
+        &self,
+        store: &mut Store<HostState>,
+        cycle: u64,
+        uid: &str,
+        node: NodeId,
+    ) -> wasmtime::Result<Status> {
+        self.v3(|g| g.pre_filter.as_ref(), "pre-filter")?
+            .call_remove_pod(store, cycle, uid, node)
+    }
+
     pub(crate) fn pre_enqueue(
         &self,
         store: &mut Store<HostState>,
