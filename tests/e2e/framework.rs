@@ -290,3 +290,21 @@ fn a_what_if_copy_of_a_cycle_changes_only_the_copy() {
         pool.cycle_end(0, cycle).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn post_bind_runs_once_the_pod_is_bound() {
+    // `waiter` waits at permit (30 s) until `first`'s post-bind, which runs
+    // only after `first` is bound, lets it go.
+    let report = run(
+        NODES,
+        &[
+            pod("waiter", &[("permit", "wait"), ("timeout-ms", "30000")]),
+            pod("first", &[("post-bind", "allow-waiter")]),
+        ],
+    );
+    assert_eq!(
+        report.placements,
+        vec![placed("waiter", "n2"), placed("first", "n2")]
+    );
+    assert!(report.unschedulable.is_empty(), "{report:?}");
+}
