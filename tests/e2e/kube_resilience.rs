@@ -414,18 +414,10 @@ async fn the_deploy_rbac_role_is_enough_to_schedule_and_no_more() {
     )
     .await; // pods/status: patch
     assert_eq!(condition.reason.as_deref(), Some("Unschedulable"));
-    // A node update sends the pod round again: the same event repeats,
-    // which the recorder writes as a patch of the first.
-    let mut labelled = nodes.get("node-1").await.unwrap();
-    labelled
-        .metadata
-        .labels
-        .get_or_insert_with(Default::default)
-        .insert("touched".to_string(), "yes".to_string());
-    nodes
-        .replace("node-1", &PostParams::default(), &labelled)
-        .await
-        .unwrap();
+    // A bound pod leaving (an event NodeResourcesFit registered; a node's
+    // label change is not one) sends the pod round again: the same event
+    // repeats, which the recorder writes as a patch of the first.
+    pods.delete("fits", &at_once()).await.unwrap();
     eventually(
         "the FailedScheduling event to repeat",
         Duration::from_secs(60),
