@@ -331,28 +331,14 @@ impl PluginPool {
     /// until `copy` ends. Nothing to copy where the instance never saw
     /// `original`.
     pub fn cycle_fork(&self, worker: usize, original: u64, copy: u64) -> Result<(), PluginError> {
-        let mut slot = self.lock(worker);
-        let Some(live) = slot.as_mut() else {
-            return Ok(());
-        };
-        let Some(pod) = live.cycles.get(&original).cloned() else {
-            return Ok(());
-        };
-        live.store
-            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
-        let result = live
-            .bindings
-            .cycle_fork(&mut live.store, original, copy)
-            .map_err(|e| self.fault("cycle-fork", e));
-        match &result {
-            Ok(()) => {
-                live.cycles.insert(copy, pod);
-            }
-            Err(_) => *slot = None,
-        }
-        drop(slot);
-        self.record(&result);
-        result
+        self.on_live_instance(worker, "cycle-fork", |live| {
+            let Some(pod) = live.cycles.get(&original).cloned() else {
+                return Ok(());
+            };
+            live.bindings.cycle_fork(&mut live.store, original, copy)?;
+            live.cycles.insert(copy, pod);
+            Ok(())
+        })
     }
 
     /// PreFilter's AddPod in the what-if cycle `ctx.cycle`: `added` counts
@@ -577,17 +563,28 @@ impl PluginPool {
     /// was dropped since (after a fault) kept nothing to free, so there is
     /// nothing to start for it.
     pub fn cycle_end(&self, worker: usize, cycle: u64) -> Result<(), PluginError> {
+        self.on_live_instance(worker, "cycle-end", |live| {
+            live.cycles.remove(&cycle);
+            live.bindings.cycle_end(&mut live.store, cycle)
+        })
+    }
+
+    /// A lifecycle call on the worker's instance, if it has one (an
+    /// instance dropped after a fault kept no cycle state, so none is
+    /// started for it); the instance is dropped if the call faults.
+    fn on_live_instance(
+        &self,
+        worker: usize,
+        name: &'static str,
+        f: impl FnOnce(&mut Live) -> wasmtime::Result<()>,
+    ) -> Result<(), PluginError> {
         let mut slot = self.lock(worker);
         let Some(live) = slot.as_mut() else {
             return Ok(());
         };
         live.store
             .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
-        live.cycles.remove(&cycle);
-        let result = live
-            .bindings
-            .cycle_end(&mut live.store, cycle)
-            .map_err(|e| self.fault("cycle-end", e));
+        let result = f(live).map_err(|e| self.fault(name, e));
         if result.is_err() {
             *slot = None;
         }
