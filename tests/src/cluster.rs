@@ -200,8 +200,23 @@ pub async fn client_for(kubeconfig: &Path) -> Client {
 }
 
 /// Runs `serve` with `args` and waits for its READY line. Its log is
-/// appended to `dir/cluster.log`.
+/// appended to `dir/cluster.log`. `serve` picks free ports and then binds
+/// them, so a cluster starting beside it can take one in between: a start
+/// that fails with `address already in use` is tried again, twice at most.
 fn serve(dir: &Path, args: &[std::ffi::OsString], timeout: Duration) -> Child {
+    let mut attempts = 1;
+    loop {
+        match serve_once(dir, args, timeout) {
+            Ok(child) => return child,
+            Err(message) if attempts < 3 && message.contains("address already in use") => {
+                attempts += 1;
+            }
+            Err(message) => panic!("{message}"),
+        }
+    }
+}
+
+fn serve_once(dir: &Path, args: &[std::ffi::OsString], timeout: Duration) -> Result<Child, String> {
     let log_path = dir.join("cluster.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -239,13 +254,13 @@ fn serve(dir: &Path, args: &[std::ffi::OsString], timeout: Duration) -> Child {
         };
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        panic!(
+        return Err(format!(
             "the test cluster did not print READY: {how}; the end of {}:\n{}",
             log_path.display(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
+        ));
     }
-    child
+    Ok(child)
 }
 
 /// SIGTERM, then SIGKILL if it has not exited after 30 s (it takes about
