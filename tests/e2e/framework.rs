@@ -4,12 +4,13 @@
 //! the embedded cluster.
 
 use kws_host::cache::Cache;
-use kws_host::config::PluginSettings;
+use kws_host::config::{Config, PluginSettings};
+use kws_host::framework::{Framework, Outcome};
 use kws_host::model::{convert, manifest};
 use kws_host::runtime::{CallContext, PluginPool};
 use kws_host::simulate;
-use kws_tests::fixture;
 use kws_tests::framework_fixture::{self, NODES, placed, pod, unplaced};
+use kws_tests::{fixture, plugins};
 use std::sync::Arc;
 
 fn run(nodes: &str, pods: &[String]) -> simulate::Report {
@@ -221,6 +222,45 @@ fn cycle_state_does_not_outlive_its_cycle() {
         Some(warm),
         "memory grew over 99 000 cycles"
     );
+}
+
+#[test]
+fn the_framework_ends_each_cycle_on_every_plugin_it_ran() {
+    // The default profile's plugins each run at different points (NodeName
+    // only filters, ImageLocality only scores): every instance sent a
+    // cycle's pod keeps it until cycle-end, so a plugin the framework
+    // forgot to end cycles on grows with every pod scheduled.
+    let config = Config::default();
+    let mut framework =
+        Framework::new(&config, plugins(), "plugins").unwrap_or_else(|e| panic!("{e}"));
+    let objects = manifest::parse("cycles.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
+    let mut cache = Cache::default();
+    for node in &objects.nodes {
+        cache.set_node(Arc::new(node.clone()));
+    }
+    let object = Arc::new(objects.pods[0].clone());
+    let record = convert::pod(&object);
+    let snapshot = cache.snapshot();
+    let profile = framework
+        .profile_mut(&config.profiles[0].scheduler_name)
+        .expect("the default profile");
+    let mut memory_after = |count: usize| {
+        for _ in 0..count {
+            match profile.schedule(&cache, &snapshot, &object, &record) {
+                Outcome::Scheduled(cycle) => cycle.end(),
+                other => panic!("not scheduled: {other:?}"),
+            }
+        }
+        profile
+            .plugin_memory()
+            .into_iter()
+            .map(|(name, peak)| (name.to_string(), peak))
+            .collect::<Vec<_>>()
+    };
+    let warm = memory_after(500);
+    assert!(warm.iter().all(|(_, peak)| peak.is_some()), "{warm:?}");
+    let after = memory_after(10_000);
+    assert_eq!(after, warm, "memory grew over 10 000 cycles");
 }
 
 #[test]

@@ -50,8 +50,9 @@ pub struct Cycle {
     pub(crate) pre_bind: Vec<Member>,
     pub(crate) bind: Vec<Member>,
     pub(crate) post_bind: Vec<Member>,
-    /// The instances that may keep state for the cycle.
-    pub(crate) stateful: Vec<Member>,
+    /// Every plugin of the profile, as the cycle started: each is told
+    /// when the cycle ends (only instances sent the pod are called).
+    pub(crate) every: Vec<Member>,
 }
 
 impl std::fmt::Debug for Cycle {
@@ -237,7 +238,7 @@ impl Cycle {
     /// The cycle is over: every instance that may keep state for it is
     /// told so.
     pub fn end(&self) {
-        for member in &self.stateful {
+        for member in &self.every {
             if let Err(error) = member.pool.cycle_end(member.instance, self.id) {
                 tracing::warn!(plugin = member.name(), %error, "cycle-end failed");
             }

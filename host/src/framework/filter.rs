@@ -46,7 +46,6 @@ impl ProfileFramework {
             if !slot.runs_at(ExtensionPoint::PreFilter) {
                 continue;
             }
-            scope.stateful.insert(index);
             let result = match slot.pool().and_then(|p| p.pre_filter(slot.home, ctx, pod)) {
                 Ok(result) => result,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
@@ -335,7 +334,6 @@ impl ProfileFramework {
             if !slot.runs_at(ExtensionPoint::PostFilter) || scope.left_out.contains(&index) {
                 continue;
             }
-            scope.stateful.insert(index);
             let result = match slot
                 .pool()
                 .and_then(|p| p.post_filter(slot.home, ctx, pod, &rejected))

@@ -74,7 +74,7 @@ use crate::wit::{
 };
 use cycle::Member;
 use k8s_openapi::api::core::v1 as core;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 

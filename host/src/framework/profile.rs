@@ -103,16 +103,6 @@ pub(super) fn versions(slots: &[Slot]) -> String {
     described.join(", ")
 }
 
-/// The points that may keep state for a cycle: the instances that ran
-/// them are told when the cycle ends.
-pub(super) const STATEFUL_POINTS: [ExtensionPoint; 5] = [
-    ExtensionPoint::PreFilter,
-    ExtensionPoint::PostFilter,
-    ExtensionPoint::PreScore,
-    ExtensionPoint::Reserve,
-    ExtensionPoint::Permit,
-];
-
 /// The framework's points by their `KubeSchedulerConfiguration` field
 /// names, for `disabled` lists.
 pub(super) const CONFIGURED_POINTS: [(&str, ExtensionPoint); 9] = [
@@ -251,6 +241,19 @@ impl ProfileFramework {
     /// (`Lane (not loaded)` for a plugin without one).
     pub fn versions(&self) -> &str {
         &self.versions
+    }
+
+    /// Each plugin's largest linear memory so far on the instance its
+    /// cycles run on, in bytes (`None` before its first call): what grows
+    /// when a plugin, or the framework's ending of cycles, leaks.
+    pub fn plugin_memory(&self) -> Vec<(&str, Option<usize>)> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                let peak = slot.pool.as_ref().and_then(|p| p.peak_memory(slot.home));
+                (slot.name.as_str(), peak)
+            })
+            .collect()
     }
 
     /// Admits a pod to the queue, or says why it waits outside it (the

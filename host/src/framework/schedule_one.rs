@@ -106,15 +106,7 @@ impl ProfileFramework {
             }
             Ok(members)
         };
-        let stateful: Vec<Member> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(index, slot)| {
-                scope.stateful.contains(index) || STATEFUL_POINTS.iter().any(|p| slot.runs_at(*p))
-            })
-            .filter_map(|(_, slot)| slot.member().ok())
-            .collect();
+        let every: Vec<Member> = self.slots.iter().filter_map(|s| s.member().ok()).collect();
         Ok(Cycle {
             id: scope.id,
             profile: self.scheduler_name.clone(),
@@ -130,14 +122,14 @@ impl ProfileFramework {
             pre_bind: members(ExtensionPoint::PreBind)?,
             bind: members(ExtensionPoint::Bind)?,
             post_bind: members(ExtensionPoint::PostBind)?,
-            stateful,
+            every,
         })
     }
 
-    /// Tells the instances that ran a stateful point that the cycle is over.
+    /// Tells every plugin that the cycle is over (a pool calls only the
+    /// instance that was sent the cycle's pod, whichever point it ran).
     pub(super) fn end(&self, scope: &CycleScope) {
-        for &index in &scope.stateful {
-            let slot = &self.slots[index];
+        for slot in &self.slots {
             if let Some(pool) = &slot.pool
                 && let Err(error) = pool.cycle_end(slot.home, scope.id)
             {
@@ -316,8 +308,6 @@ pub(super) struct CycleScope {
     pub(super) skip_score: HashSet<usize>,
     /// Faulted under `failurePolicy: Ignore`: left out of the cycle.
     pub(super) left_out: HashSet<usize>,
-    /// Ran a point that may keep state: told when the cycle ends.
-    pub(super) stateful: BTreeSet<usize>,
 }
 
 impl CycleScope {
@@ -327,7 +317,6 @@ impl CycleScope {
             skip_filter: HashSet::new(),
             skip_score: HashSet::new(),
             left_out: HashSet::new(),
-            stateful: BTreeSet::new(),
         }
     }
 

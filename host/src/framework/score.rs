@@ -23,7 +23,6 @@ impl ProfileFramework {
             if !slot.runs_at(ExtensionPoint::PreScore) || scope.left_out.contains(&index) {
                 continue;
             }
-            scope.stateful.insert(index);
             let status = match slot
                 .pool()
                 .and_then(|p| p.pre_score(slot.home, ctx, pod, feasible))

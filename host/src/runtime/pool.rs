@@ -331,10 +331,8 @@ impl PluginPool {
     /// until `copy` ends. Nothing to copy where the instance never saw
     /// `original`.
     pub fn cycle_fork(&self, worker: usize, original: u64, copy: u64) -> Result<(), PluginError> {
-        self.on_live_instance(worker, "cycle-fork", |live| {
-            let Some(pod) = live.cycles.get(&original).cloned() else {
-                return Ok(());
-            };
+        self.on_cycle(worker, "cycle-fork", original, |live| {
+            let pod = live.cycles[&original].clone();
             live.bindings.cycle_fork(&mut live.store, original, copy)?;
             live.cycles.insert(copy, pod);
             Ok(())
@@ -559,27 +557,33 @@ impl PluginPool {
         ended.map(|()| hint)
     }
 
-    /// Tells the worker's instance that `cycle` is over. An instance that
-    /// was dropped since (after a fault) kept nothing to free, so there is
-    /// nothing to start for it.
+    /// Tells the worker's instance that `cycle` is over, if it was sent the
+    /// cycle's pod: the framework ends every cycle on every plugin, and
+    /// only the instances that took part are called.
     pub fn cycle_end(&self, worker: usize, cycle: u64) -> Result<(), PluginError> {
-        self.on_live_instance(worker, "cycle-end", |live| {
+        self.on_cycle(worker, "cycle-end", cycle, |live| {
             live.cycles.remove(&cycle);
             live.bindings.cycle_end(&mut live.store, cycle)
         })
     }
 
-    /// A lifecycle call on the worker's instance, if it has one (an
-    /// instance dropped after a fault kept no cycle state, so none is
-    /// started for it); the instance is dropped if the call faults.
-    fn on_live_instance(
+    /// A lifecycle call about `cycle` on the worker's instance. Nothing is
+    /// called (or counted toward quarantine) unless the instance was sent
+    /// the cycle's pod: one that never was, or was dropped since after a
+    /// fault, keeps nothing for the cycle. The instance is dropped if the
+    /// call faults.
+    fn on_cycle(
         &self,
         worker: usize,
         name: &'static str,
+        cycle: u64,
         f: impl FnOnce(&mut Live) -> wasmtime::Result<()>,
     ) -> Result<(), PluginError> {
         let mut slot = self.lock(worker);
-        let Some(live) = slot.as_mut() else {
+        let Some(live) = slot
+            .as_mut()
+            .filter(|live| live.cycles.contains_key(&cycle))
+        else {
             return Ok(());
         };
         live.store
