@@ -11,8 +11,8 @@
 //! | `scheduler_schedule_attempts_total` | counter | `result`, `profile` | each attempt's end: `scheduled` once its bind succeeded, `unschedulable`, `error` |
 //! | `scheduler_scheduling_attempt_duration_seconds` | histogram | `result`, `profile` | the same attempts: from the pop to the bind's result, or to the decision |
 //! | `scheduler_scheduling_algorithm_duration_seconds` | histogram | | PreFilter to the choice of a node |
-//! | `scheduler_framework_extension_point_duration_seconds` | histogram | `extension_point`, `status`, `profile` | each point of a cycle, all its plugins together |
-//! | `scheduler_plugin_execution_duration_seconds` | histogram | `plugin`, `extension_point`, `status` | each plugin call at PreFilter, Filter, PostFilter, PreScore and Score |
+//! | `scheduler_framework_extension_point_duration_seconds` | histogram | `extension_point`, `status`, `profile` | each point of a cycle, all its plugins together (the points after the choice of a node only where a plugin serves them) |
+//! | `scheduler_plugin_execution_duration_seconds` | histogram | `plugin`, `extension_point`, `status` | each plugin call at those points: every call, not upstream's 10% of cycles (a call carries a batch of nodes) |
 //! | `scheduler_pod_scheduling_sli_duration_seconds` | histogram | `attempts` | a bound pod: from its first attempt to its bind |
 //! | `scheduler_pod_scheduling_attempts` | histogram | | a bound pod: how many attempts it took |
 //! | `scheduler_pending_pods` | gauge | `queue`: `active`, `backoff`, `unschedulable`, `gated` | the queue now |

@@ -251,6 +251,26 @@ impl Framework {
     }
 }
 
+/// Runs one call of `plugin` at `point` and records its duration into
+/// `scheduler_plugin_execution_duration_seconds`, with the status `status`
+/// reads from its answer (`Error` for a failed call).
+pub(super) fn timed_call<R>(
+    metrics: &Metrics,
+    plugin: &str,
+    point: &'static str,
+    status: impl FnOnce(&R) -> &'static str,
+    call: impl FnOnce() -> Result<R, PluginError>,
+) -> Result<R, PluginError> {
+    let started = Instant::now();
+    let result = call();
+    let status = match &result {
+        Ok(answer) => status(answer),
+        Err(_) => "Error",
+    };
+    metrics.observe_plugin(plugin, point, status, started.elapsed());
+    result
+}
+
 /// kube-scheduler's name of a status code, its metrics' `status` label.
 pub(super) fn code_label(code: Code) -> &'static str {
     match code {

@@ -266,15 +266,7 @@ impl ProfileFramework {
         status: impl FnOnce(&R) -> &'static str,
         call: impl FnOnce() -> Result<R, PluginError>,
     ) -> Result<R, PluginError> {
-        let started = Instant::now();
-        let result = call();
-        let status = match &result {
-            Ok(answer) => status(answer),
-            Err(_) => "Error",
-        };
-        self.metrics
-            .observe_plugin(&slot.name, point, status, started.elapsed());
-        result
+        timed_call(&self.metrics, &slot.name, point, status, call)
     }
 
     /// The plugin versions serving now: `NodeName 0.1.0, Lane 2.0.0, ...`

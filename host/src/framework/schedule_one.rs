@@ -153,6 +153,7 @@ impl ProfileFramework {
             bind: members(ExtensionPoint::Bind)?,
             post_bind: members(ExtensionPoint::PostBind)?,
             every,
+            metrics: self.metrics.clone(),
         })
     }
 
