@@ -570,7 +570,7 @@ impl Metrics {
     }
 
     /// The queue's counters, for
-    /// [`SchedulingQueue::with_metrics`](crate::queue::SchedulingQueue::with_metrics).
+    /// [`SchedulingQueue::set_metrics`](crate::queue::SchedulingQueue::set_metrics).
     pub fn queue(&self) -> QueueMetrics {
         self.queue.clone()
     }
