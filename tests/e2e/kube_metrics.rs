@@ -56,7 +56,7 @@ async fn readyz_waits_for_the_first_lists_and_metrics_count_what_happened() {
     write_kubeconfig(&cluster.kubeconfig, &kubeconfig, proxy);
     let metrics_address = free_port();
     let log = dir.join("scheduler.log");
-    let scheduler = Scheduler(
+    let mut scheduler = Scheduler(
         Command::new(scheduler_binary())
             .arg("run")
             .arg("--kubeconfig")
@@ -379,12 +379,8 @@ fn check_counts(scrape: &Scrape) {
 struct Scheduler(Child, PathBuf);
 
 impl Scheduler {
-    fn is_running(&self) -> bool {
-        // `try_wait` needs `&mut`; a signal 0 asks the same.
-        Command::new("kill")
-            .args(["-0", &self.0.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success())
+    fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
     }
 
     fn log(&self) -> String {
