@@ -179,6 +179,9 @@ async fn readyz_waits_for_the_first_lists_and_metrics_count_what_happened() {
     check_families(&scrape);
     check_counts(&scrape);
     assert!(scheduler.is_running(), "{}", scheduler.log());
+    // Kept, with the scheduler's log, when the test fails.
+    drop(scheduler);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Each of kube-scheduler's metrics the issue names, and the runtime's,
