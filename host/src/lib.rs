@@ -11,9 +11,11 @@
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
 //! Kubernetes objects into the records plugins see ([`wit`]);
 //! [`plugin_dir`] watches the plugin files and hands new versions to the
-//! loop. [`metrics`] times each attempt. [`simulate`] and [`explain`] run
-//! the framework on a cluster file. [`files`] reads the files a user names
-//! within a size limit.
+//! loop. [`metrics`] counts and times what the loop, the queue, the
+//! framework and the plugin runtime do, under kube-scheduler's metric
+//! names, and serves them with `/livez` and `/readyz`. [`simulate`] and
+//! [`explain`] run the framework on a cluster file. [`files`] reads the
+//! files a user names within a size limit.
 
 pub mod backend;
 pub mod binder;

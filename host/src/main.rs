@@ -73,9 +73,11 @@ enum Command {
         /// a warning says they are late.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         connect_timeout: u64,
-        /// Serve `/metrics` (scheduling latency histograms, under
-        /// kube-scheduler's metric names) and `/healthz` over plain HTTP on
-        /// this address, e.g. `0.0.0.0:10251`. Off when not given.
+        /// Serve `/metrics` (kube-scheduler's metrics under its names, and
+        /// the plugin runtime's), `/healthz`, `/livez` and `/readyz` (503
+        /// until the plugins are loaded and the informers' first lists are
+        /// in) over plain HTTP on this address, e.g. `0.0.0.0:10251`. Off
+        /// when not given.
         #[arg(long)]
         metrics_address: Option<std::net::SocketAddr>,
     },
@@ -215,15 +217,32 @@ fn run() -> Result<()> {
             metrics_address,
         } => {
             let config = load_config(config.as_deref())?;
-            let (mut plugin_dir, loaded, refused) = PluginDir::open(&plugins, cache.loader())
-                .with_context(|| format!("watching plugins in {}", plugins.display()))?;
-            let plugins_found = usable_plugins(&plugins, (loaded, refused))?;
-            let framework =
-                Framework::new(&config, &plugins_found, &plugins.display().to_string())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
+            // Served from the start: /livez answers while the plugins load
+            // and the informers list, /readyz says 503 until both are done.
+            let metrics = Arc::new(metrics::Metrics::default());
+            if let Some(address) = metrics_address {
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind(address))
+                    .with_context(|| format!("serving metrics on {address}"))?;
+                tracing::info!(%address, "serving /metrics, /healthz, /livez and /readyz");
+                runtime.spawn(metrics::serve(listener, metrics.clone()));
+            }
+            let (mut plugin_dir, loaded, refused) = PluginDir::open(&plugins, cache.loader())
+                .with_context(|| format!("watching plugins in {}", plugins.display()))?;
+            for error in &refused {
+                metrics.plugin_refused(&metrics::file_label(&error.file));
+            }
+            let plugins_found = usable_plugins(&plugins, (loaded, refused))?;
+            let framework =
+                Framework::new(&config, &plugins_found, &plugins.display().to_string())?;
+            for plugin in &plugins_found {
+                metrics.plugin_loaded(plugin.name(), false);
+            }
+            metrics.set_plugins_loaded();
             let limit = RateLimit {
                 qps: kube_api_qps,
                 burst: kube_api_burst,
@@ -240,14 +259,8 @@ fn run() -> Result<()> {
                 runtime.handle().clone(),
                 QueueTimings::from_config(&config),
             )
-            .serving(&plugins_found);
-            if let Some(address) = metrics_address {
-                let listener = runtime
-                    .block_on(tokio::net::TcpListener::bind(address))
-                    .with_context(|| format!("serving metrics on {address}"))?;
-                tracing::info!(%address, "serving /metrics");
-                runtime.spawn(metrics::serve(listener, scheduler.metrics()));
-            }
+            .serving(&plugins_found)
+            .with_metrics(metrics);
             plugin_dir.follow(scheduler.plugin_updates())?;
             scheduler.run();
         }

@@ -14,6 +14,7 @@
 //!
 //! Time is passed in, never read, so the rules are tested without sleeping.
 
+use crate::metrics::{QueueMetrics, QueueName, events};
 use crate::wit::Pod;
 use k8s_openapi::api::core::v1 as core;
 use std::cmp::{Ordering, Reverse};
@@ -67,6 +68,9 @@ pub struct QueuedPod {
     pub unschedulable_plugins: Vec<String>,
     /// Arrival order, for the tie between equal priorities.
     arrival: u64,
+    /// When its first attempt began: the start of kube-scheduler's pod
+    /// scheduling SLI.
+    pub first_attempt: Option<Instant>,
 }
 
 impl QueuedPod {
@@ -90,6 +94,18 @@ enum Place {
     Backoff(Instant),
     Unschedulable(Instant),
     InFlight,
+}
+
+impl Place {
+    /// The queue this place counts in (none while in flight).
+    fn queue(self) -> Option<QueueName> {
+        match self {
+            Place::Active => Some(QueueName::Active),
+            Place::Backoff(_) => Some(QueueName::Backoff),
+            Place::Unschedulable(_) => Some(QueueName::Unschedulable),
+            Place::InFlight => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -132,6 +148,7 @@ pub struct SchedulingQueue {
     active: BinaryHeap<Ready>,
     arrivals: u64,
     versions: u64,
+    metrics: QueueMetrics,
 }
 
 impl SchedulingQueue {
@@ -140,6 +157,13 @@ impl SchedulingQueue {
             timings,
             ..Default::default()
         }
+    }
+
+    /// Counts the pods by place and each one taken in into `metrics`
+    /// (`scheduler_pending_pods`, `scheduler_queue_incoming_pods_total`).
+    /// Set it while the queue is empty.
+    pub fn set_metrics(&mut self, metrics: QueueMetrics) {
+        self.metrics = metrics;
     }
 
     /// Adds a pending pod, or updates the queued one with the same uid. An
@@ -156,8 +180,8 @@ impl SchedulingQueue {
             entry.pod.record = record;
             match entry.place {
                 Place::InFlight => entry.moved_while_in_flight = true,
-                Place::Unschedulable(_) => self.leave_unschedulable(&uid, now),
-                Place::Active => self.push_active(&uid),
+                Place::Unschedulable(_) => self.leave_unschedulable(&uid, now, events::POD_UPDATE),
+                Place::Active => self.push_active(&uid, events::POD_UPDATE),
                 Place::Backoff(_) => {}
             }
             return;
@@ -170,22 +194,29 @@ impl SchedulingQueue {
             last_failure: None,
             unschedulable_plugins: Vec::new(),
             arrival: self.arrivals,
+            first_attempt: None,
         };
         self.entries.insert(
             uid.clone(),
             Entry {
                 pod,
-                place: Place::Active,
+                place: Place::InFlight,
                 version: 0,
                 moved_while_in_flight: false,
             },
         );
-        self.push_active(&uid);
+        self.push_active(&uid, events::POD_ADD);
     }
 
     /// Forgets a pod (deleted, or bound by someone else).
     pub fn delete(&mut self, uid: &str) {
-        self.entries.remove(uid);
+        self.remove(uid);
+    }
+
+    fn remove(&mut self, uid: &str) {
+        if let Some(entry) = self.entries.remove(uid) {
+            self.metrics.moved(entry.place.queue(), None, "");
+        }
     }
 
     /// The next pod to try, after moving pods whose backoff or
@@ -202,6 +233,8 @@ impl SchedulingQueue {
             entry.place = Place::InFlight;
             entry.moved_while_in_flight = false;
             entry.pod.attempts += 1;
+            entry.pod.first_attempt.get_or_insert(now);
+            self.metrics.moved(Some(QueueName::Active), None, "");
             return Some(entry.pod.clone());
         }
         None
@@ -209,7 +242,7 @@ impl SchedulingQueue {
 
     /// The pod was placed (or dropped): it leaves the queue.
     pub fn done(&mut self, uid: &str) {
-        self.entries.remove(uid);
+        self.remove(uid);
     }
 
     /// Puts an in-flight pod back after a failed attempt.
@@ -229,6 +262,8 @@ impl SchedulingQueue {
         entry.pod.last_failure = Some(match failure {
             Failure::Unschedulable(m) | Failure::Error(m) => m,
         });
+        self.metrics
+            .moved(None, entry.place.queue(), events::ATTEMPT_FAILURE);
     }
 
     /// Records which plugins rejected an in-flight pod, before it is
@@ -239,10 +274,11 @@ impl SchedulingQueue {
         }
     }
 
-    /// The cluster changed in a way that may let unschedulable pods fit:
+    /// The cluster changed in a way that may let unschedulable pods fit
+    /// (`event`, kube-scheduler's name for it, e.g. `AssignedPodDelete`):
     /// they move to backoff (or straight to active if it is over).
-    pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
-        self.move_to_active_or_backoff_if(now, |_| true);
+    pub fn move_all_to_active_or_backoff(&mut self, now: Instant, event: &str) {
+        self.move_to_active_or_backoff_if(now, event, |_| true);
     }
 
     /// [`SchedulingQueue::move_all_to_active_or_backoff`] for the
@@ -252,6 +288,7 @@ impl SchedulingQueue {
     pub fn move_to_active_or_backoff_if(
         &mut self,
         now: Instant,
+        event: &str,
         mut moves: impl FnMut(&QueuedPod) -> bool,
     ) {
         let waiting: Vec<String> = self
@@ -267,7 +304,7 @@ impl SchedulingQueue {
             })
             .collect();
         for uid in waiting {
-            self.leave_unschedulable(&uid, now);
+            self.leave_unschedulable(&uid, now, event);
         }
     }
 
@@ -310,6 +347,9 @@ impl SchedulingQueue {
     pub fn readd_after_error(&mut self, pod: QueuedPod, message: String, now: Instant) {
         let uid = pod.uid().to_string();
         let until = after(now, backoff(self.timings, pod.attempts));
+        self.remove(&uid);
+        self.metrics
+            .moved(None, Some(QueueName::Backoff), events::ATTEMPT_FAILURE);
         self.entries.insert(
             uid,
             Entry {
@@ -334,22 +374,26 @@ impl SchedulingQueue {
 
     fn flush(&mut self, now: Instant) {
         let max_wait = self.timings.max_unschedulable;
-        let due: Vec<String> = self
+        let due: Vec<(String, &'static str)> = self
             .entries
             .iter()
-            .filter(|(_, e)| match e.place {
-                Place::Backoff(until) => until <= now,
-                Place::Unschedulable(since) => after(since, max_wait) <= now,
-                _ => false,
+            .filter_map(|(uid, e)| {
+                match e.place {
+                    Place::Backoff(until) if until <= now => Some(events::BACKOFF_COMPLETE),
+                    Place::Unschedulable(since) if after(since, max_wait) <= now => {
+                        Some(events::UNSCHEDULABLE_TIMEOUT)
+                    }
+                    _ => None,
+                }
+                .map(|event| (uid.clone(), event))
             })
-            .map(|(uid, _)| uid.clone())
             .collect();
-        for uid in due {
-            self.push_active(&uid);
+        for (uid, event) in due {
+            self.push_active(&uid, event);
         }
     }
 
-    fn leave_unschedulable(&mut self, uid: &str, now: Instant) {
+    fn leave_unschedulable(&mut self, uid: &str, now: Instant, event: &str) {
         let timings = self.timings;
         let Some(entry) = self.entries.get_mut(uid) else {
             return;
@@ -360,15 +404,23 @@ impl SchedulingQueue {
         let until = after(since, backoff(timings, entry.pod.attempts));
         if until > now {
             entry.place = Place::Backoff(until);
+            self.metrics.moved(
+                Some(QueueName::Unschedulable),
+                Some(QueueName::Backoff),
+                event,
+            );
         } else {
-            self.push_active(uid);
+            self.push_active(uid, event);
         }
     }
 
-    fn push_active(&mut self, uid: &str) {
+    /// Makes a pod active (again), because of `event`.
+    fn push_active(&mut self, uid: &str, event: &str) {
         let Some(entry) = self.entries.get_mut(uid) else {
             return;
         };
+        self.metrics
+            .moved(entry.place.queue(), Some(QueueName::Active), event);
         self.versions += 1;
         entry.place = Place::Active;
         entry.version = self.versions;
@@ -451,8 +503,58 @@ mod tests {
         add(&mut queue, "q", 0, t0);
         let q = queue.pop(t0).unwrap();
         queue.requeue(q.uid(), Failure::Unschedulable("no".into()), t0);
-        queue.move_all_to_active_or_backoff(t0);
+        queue.move_all_to_active_or_backoff(t0, "NodeAdd");
         assert!(queue.next_wakeup().is_some());
+    }
+
+    #[test]
+    fn pending_pods_and_incoming_ones_are_counted_by_queue_and_event() {
+        use crate::metrics::Metrics;
+        let t0 = Instant::now();
+        let metrics = Metrics::default();
+        let mut queue = SchedulingQueue::new(QueueTimings::default());
+        queue.set_metrics(metrics.queue());
+        let pending = |queue: QueueName| metrics.queue().pending(queue);
+        let a = add(&mut queue, "a", 0, t0);
+        let b = add(&mut queue, "b", 0, t0);
+        let c = add(&mut queue, "c", 0, t0);
+        assert_eq!(pending(QueueName::Active), 3);
+        let p = queue.pop(t0).unwrap();
+        assert_eq!(p.first_attempt, Some(t0));
+        assert_eq!(pending(QueueName::Active), 2);
+        queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
+        assert_eq!(pending(QueueName::Unschedulable), 1);
+        let q = queue.pop(t0).unwrap();
+        queue.requeue(q.uid(), Failure::Error("broke".into()), t0);
+        assert_eq!(pending(QueueName::Backoff), 1);
+        // The unschedulable pod's backoff (1 s) is not over yet.
+        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(10), "NodeAdd");
+        assert_eq!(pending(QueueName::Unschedulable), 0);
+        assert_eq!(pending(QueueName::Backoff), 2);
+        // Both backoffs end; the pop takes one of the three active pods.
+        assert!(queue.pop(t0 + Duration::from_secs(2)).is_some());
+        assert_eq!(pending(QueueName::Backoff), 0);
+        assert_eq!(pending(QueueName::Active), 2);
+        for uid in [&a, &b, &c] {
+            queue.delete(uid);
+        }
+        for queue in [
+            QueueName::Active,
+            QueueName::Backoff,
+            QueueName::Unschedulable,
+        ] {
+            assert_eq!(pending(queue), 0, "{queue:?}");
+        }
+        let text = metrics.render();
+        for line in [
+            "scheduler_queue_incoming_pods_total{queue=\"active\",event=\"UnscheduledPodAdd\"} 3\n",
+            "scheduler_queue_incoming_pods_total{queue=\"unschedulable\",event=\"ScheduleAttemptFailure\"} 1\n",
+            "scheduler_queue_incoming_pods_total{queue=\"backoff\",event=\"ScheduleAttemptFailure\"} 1\n",
+            "scheduler_queue_incoming_pods_total{queue=\"backoff\",event=\"NodeAdd\"} 1\n",
+            "scheduler_queue_incoming_pods_total{queue=\"active\",event=\"BackoffComplete\"} 2\n",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]
@@ -514,7 +616,7 @@ mod tests {
             Some("0/1 nodes are available")
         );
 
-        queue.move_all_to_active_or_backoff(later);
+        queue.move_all_to_active_or_backoff(later, "NodeAdd");
         assert_eq!(queue.unschedulable().count(), 0);
         assert_eq!(pop_name(&mut queue, later).as_deref(), Some("p"));
     }
@@ -526,7 +628,7 @@ mod tests {
         add(&mut queue, "p", 0, t0);
         let p = queue.pop(t0).unwrap();
         queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
-        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(100));
+        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(100), "NodeAdd");
         assert!(queue.pop(t0 + Duration::from_millis(500)).is_none());
         assert!(queue.pop(t0 + Duration::from_secs(1)).is_some());
     }
@@ -549,7 +651,7 @@ mod tests {
         let mut queue = SchedulingQueue::default();
         add(&mut queue, "p", 0, t0);
         let p = queue.pop(t0).unwrap();
-        queue.move_all_to_active_or_backoff(t0);
+        queue.move_all_to_active_or_backoff(t0, "NodeAdd");
         queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
         assert_eq!(
             queue.unschedulable().count(),

@@ -30,7 +30,7 @@ use crate::cache::Cache;
 use crate::framework::{
     Cycle, CycleReport, Decision, Framework, Outcome, PermitOutcome, StepError,
 };
-use crate::metrics::{AttemptResult, Metrics};
+use crate::metrics::{AttemptResult, Metrics, QueueName};
 use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
@@ -73,6 +73,13 @@ const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// ceiling (see BENCHMARKS.md).
 const MAX_BINDS_IN_FLIGHT: usize = 32;
 
+/// How often the loop refreshes `kws_plugin_instance_memory_bytes`.
+const MEMORY_REFRESH: Duration = Duration::from_secs(1);
+
+/// kube-scheduler's event for a reservation given back (a failed bind, a
+/// rejection after Reserve): room freed as if an assigned pod went.
+const ASSIGNED_POD_DELETE: &str = "AssignedPodDelete";
+
 pub mod events;
 
 pub struct Scheduler<B: Backend> {
@@ -102,6 +109,8 @@ pub struct Scheduler<B: Backend> {
     inputs_sender: Sender<Input>,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    /// When `kws_plugin_instance_memory_bytes` was last refreshed.
+    memory_refreshed: Option<Instant>,
 }
 
 impl<B: Backend> Scheduler<B> {
@@ -135,7 +144,19 @@ impl<B: Backend> Scheduler<B> {
             inputs_sender: sender,
             stop: Arc::default(),
             metrics: Arc::default(),
+            memory_refreshed: None,
         }
+        .with_metrics(Arc::default())
+    }
+
+    /// Records into `metrics` (shared with
+    /// [`metrics::serve`](crate::metrics::serve), which may have served
+    /// since before the scheduler existed): set it before [`Scheduler::run`].
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.queue.set_metrics(metrics.queue());
+        self.framework.set_metrics(metrics.clone());
+        self.metrics = metrics;
+        self
     }
 
     /// Records which files serve the plugins the framework started with, so
@@ -156,7 +177,7 @@ impl<B: Backend> Scheduler<B> {
         move |update| sender.send(Input::Plugin(update)).is_ok()
     }
 
-    /// How long attempts take, for [`metrics::serve`](crate::metrics::serve).
+    /// What the scheduler counts, for [`metrics::serve`](crate::metrics::serve).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
     }
@@ -223,12 +244,33 @@ impl<B: Backend> Scheduler<B> {
     pub fn run(&mut self) {
         while !self.stop.load(Ordering::Relaxed) {
             self.drain_inputs();
+            self.refresh_memory();
             if let Some(pod) = self.pop() {
                 self.schedule_one(pod);
                 continue;
             }
             if !self.wait_for_input() {
                 return;
+            }
+        }
+    }
+
+    /// Each plugin's peak instance memory into the metrics, at most once
+    /// per [`MEMORY_REFRESH`].
+    fn refresh_memory(&mut self) {
+        if self
+            .memory_refreshed
+            .is_some_and(|at| at.elapsed() < MEMORY_REFRESH)
+        {
+            return;
+        }
+        self.memory_refreshed = Some(Instant::now());
+        for profile in self.framework.profiles() {
+            for (plugin, peak) in profile.plugin_memory() {
+                if let Some(bytes) = peak {
+                    self.metrics
+                        .set_plugin_memory(&profile.scheduler_name, plugin, bytes);
+                }
             }
         }
     }
@@ -347,7 +389,8 @@ impl<B: Backend> Scheduler<B> {
             }
         }
         // What it reserved is free again for the pods that wait.
-        self.queue.move_all_to_active_or_backoff(now);
+        self.queue
+            .move_all_to_active_or_backoff(now, ASSIGNED_POD_DELETE);
     }
 
     /// Hands a pod whose cycle is through Permit to the binder.
@@ -390,6 +433,7 @@ impl<B: Backend> Scheduler<B> {
                         "{described} refused: plugin {name} is already served by {}",
                         other.file.display()
                     );
+                    self.metrics.plugin_refused(&name);
                     self.notice(true, "PluginRefused", message);
                     return;
                 }
@@ -410,6 +454,7 @@ impl<B: Backend> Scheduler<B> {
                             },
                             plugin.load_time
                         );
+                        self.metrics.plugin_loaded(&name, previous.is_some());
                         let message = match previous {
                             Some(previous) => format!("{loaded}; replaces {previous}"),
                             None => loaded,
@@ -418,16 +463,26 @@ impl<B: Backend> Scheduler<B> {
                         self.notice(false, "PluginLoaded", message);
                         // A plugin that was missing or quarantined may now
                         // place pods that waited for it.
-                        self.queue.move_all_to_active_or_backoff(now);
+                        self.queue.move_all_to_active_or_backoff(
+                            now,
+                            crate::metrics::events::PLUGIN_LOADED,
+                        );
                     }
                     Err(error) => {
+                        self.metrics.plugin_refused(&name);
                         let message = format!("{described} refused: {error}");
                         self.notice(true, "PluginRefused", message);
                     }
                 }
             }
             PluginUpdate::Refused(error) => {
-                let serving = match self.served_from(&error.file) {
+                let served = self.served_from(&error.file);
+                self.metrics.plugin_refused(
+                    &served
+                        .clone()
+                        .unwrap_or_else(|| crate::metrics::file_label(&error.file)),
+                );
+                let serving = match served {
                     Some(name) => format!("; {name} keeps serving its previous version"),
                     None => String::new(),
                 };
@@ -435,6 +490,7 @@ impl<B: Backend> Scheduler<B> {
             }
             PluginUpdate::Removed(file) => {
                 if let Some(name) = self.served_from(&file) {
+                    self.metrics.plugin_unloaded(&name);
                     let profiles = self.framework.unload(&name);
                     let plugin = self.plugins.remove(&name);
                     let message = format!(
@@ -484,6 +540,8 @@ impl<B: Backend> Scheduler<B> {
         if retry {
             self.retry_held(now);
         }
+        self.metrics
+            .set_pending(QueueName::Gated, self.gated.len() + self.held.len());
     }
 
     fn on_cluster_event_inner(&mut self, event: ClusterEvent, now: Instant) {
@@ -563,7 +621,10 @@ impl<B: Backend> Scheduler<B> {
             // registers for their events.
             ClusterEvent::WorkloadApplied(workload) => self.workloads.apply(workload),
             ClusterEvent::WorkloadDeleted(workload) => self.workloads.delete(&workload),
-            ClusterEvent::Synced => self.synced = true,
+            ClusterEvent::Synced => {
+                self.synced = true;
+                self.metrics.set_synced();
+            }
         }
     }
 
@@ -662,9 +723,10 @@ impl<B: Backend> Scheduler<B> {
         now: Instant,
     ) {
         let event = crate::wit::ClusterEvent { resource, action };
+        let label = events::label(event);
         let snapshot = self.cache.snapshot();
         let (framework, cache) = (&self.framework, &self.cache);
-        self.queue.move_to_active_or_backoff_if(now, |pod| {
+        self.queue.move_to_active_or_backoff_if(now, &label, |pod| {
             framework
                 .profile(&pod.record.scheduler_name)
                 .is_none_or(|p| p.queueing_hint(cache, &snapshot, pod, event, old, new))
@@ -699,12 +761,16 @@ impl<B: Backend> Scheduler<B> {
         match result {
             Ok(()) => {
                 tracing::debug!(pod = %target, node, "bound");
+                if let Some(first) = pod.first_attempt {
+                    self.metrics.observe_bound(pod.attempts, first.elapsed());
+                }
                 cycle.end();
             }
             Err(error) => {
                 // The assumption was wrong: give its resources back.
                 self.undo(&pod, &cycle);
-                self.queue.move_all_to_active_or_backoff(now);
+                self.queue
+                    .move_all_to_active_or_backoff(now, ASSIGNED_POD_DELETE);
                 match error {
                     BindError::NotFound(_) | BindError::Conflict(_) => {
                         tracing::info!(pod = %target, node, %error, "bind not needed");

@@ -192,3 +192,27 @@ fn a_quarantined_plugin_is_skipped_under_ignore() {
     assert!(report.unschedulable.is_empty(), "{report:?}");
     assert_eq!(report.placements.len(), 2, "{report:?}");
 }
+
+/// Each fault is counted by kind in `kws_plugin_faults_total` (shared by
+/// every scheduler of the process, so other tests' faults may add to it).
+#[test]
+fn faults_are_counted_by_kind_in_the_metrics() {
+    for (fault, kind) in [
+        ("trap", "trap"),
+        ("loop", "deadline"),
+        ("scoreOutOfRange", "invalid_result"),
+    ] {
+        let counted = || {
+            let text = kws_host::metrics::Metrics::default().render();
+            let scrape =
+                kws_tests::prom_text::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            scrape.sum(
+                "kws_plugin_faults_total",
+                &[("plugin", "Faulty"), ("kind", kind)],
+            )
+        };
+        let before = counted();
+        run_with_fault(fault);
+        assert!(counted() > before, "{fault}: no {kind} fault counted");
+    }
+}

@@ -348,3 +348,68 @@ fn post_bind_runs_once_the_pod_is_bound() {
     );
     assert!(report.unschedulable.is_empty(), "{report:?}");
 }
+
+/// The later points are timed into kube-scheduler's metrics: Reserve,
+/// Permit (a rejection is `Unschedulable`), Unreserve, PreBind and Bind,
+/// each extension point once per pod and each call of the plugin.
+#[test]
+fn the_later_points_are_timed_in_the_metrics() {
+    use kws_host::backend::embedded::EmbeddedCluster;
+    use kws_host::metrics::Metrics;
+    use kws_host::queue::QueueTimings;
+    use kws_host::scheduler::Scheduler;
+    use kws_tests::prom_text;
+
+    let mut all = plugins().to_vec();
+    all.push(fixture("framework"));
+    let pods = [
+        pod("rejected", &[("permit", "reject")]),
+        pod("taken", &[("bind", "take")]),
+    ];
+    let objects = manifest::parse("metrics.yaml", &format!("{NODES}{}", pods.concat())).unwrap();
+    let framework = Framework::new(&framework_fixture::config("Framework"), &all, "test").unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let mut scheduler = Scheduler::new(
+        framework,
+        Arc::new(EmbeddedCluster::new(objects)),
+        runtime.handle().clone(),
+        QueueTimings::default(),
+    )
+    .with_metrics(metrics.clone());
+    scheduler.run_until_settled();
+    let text = metrics.render();
+    let scrape = prom_text::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let point = |point: &str, status: &str| {
+        scrape.sum(
+            "scheduler_framework_extension_point_duration_seconds_count",
+            &[("extension_point", point), ("status", status)],
+        )
+    };
+    assert_eq!(point("Reserve", "Success"), 2.0, "{text}");
+    assert_eq!(point("Permit", "Unschedulable"), 1.0, "{text}");
+    assert_eq!(point("Permit", "Success"), 1.0, "{text}");
+    assert_eq!(point("Unreserve", "Success"), 1.0, "{text}");
+    assert_eq!(point("Bind", "Success"), 1.0, "{text}");
+    let calls = |point: &str| {
+        scrape.sum(
+            "scheduler_plugin_execution_duration_seconds_count",
+            &[("plugin", "Framework"), ("extension_point", point)],
+        )
+    };
+    assert_eq!(calls("Reserve"), 2.0, "{text}");
+    assert_eq!(calls("Permit"), 2.0, "{text}");
+    assert_eq!(calls("Bind"), 1.0, "{text}");
+    assert_eq!(
+        scrape.sum(
+            "scheduler_schedule_attempts_total",
+            &[("result", "scheduled")]
+        ),
+        1.0,
+        "{text}"
+    );
+}

@@ -2,14 +2,17 @@
 //! are, loaded once per test binary, and a real test cluster to run
 //! against ([`cluster`]) and the objects and checks its tests share
 //! ([`api`]), random scheduling scenarios for the parity test
-//! ([`scenario`]), and mutated manifests for the test of the manifest
-//! reader against the apiserver ([`manifest_mutations`]).
+//! ([`scenario`]), mutated manifests for the test of the manifest
+//! reader against the apiserver ([`manifest_mutations`]), and a strict
+//! reader of the Prometheus text format for scraped metrics
+//! ([`prom_text`]).
 
 pub mod api;
 pub mod cluster;
 pub mod framework_fixture;
 pub mod manifest_mutations;
 pub mod placements;
+pub mod prom_text;
 pub mod rng;
 pub mod scenario;
 pub mod scenario_parity;

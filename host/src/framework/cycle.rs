@@ -11,12 +11,13 @@
 
 use crate::cache::{Cache, Snapshot};
 use crate::config::FailurePolicy;
+use crate::metrics::Metrics;
 use crate::runtime::{CallContext, PluginError, PluginPool};
 use crate::wit::{Code, NodeId, Pod, Status};
 use k8s_openapi::api::core::v1 as core;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest a pod may wait at Permit, as kube-scheduler's `maxTimeout`.
 pub const MAX_PERMIT_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -53,6 +54,8 @@ pub struct Cycle {
     /// Every plugin of the profile, as the cycle started: each is told
     /// when the cycle ends (only instances sent the pod are called).
     pub(crate) every: Vec<Member>,
+    /// Where each point's and each plugin call's duration goes.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Cycle {
@@ -96,6 +99,33 @@ impl Cycle {
         }
     }
 
+    /// Records that the `members` of `point` ran since `started`, ending
+    /// with `status`; nothing for a point no plugin serves (the host's own
+    /// binding is not a Bind plugin).
+    fn observe(
+        &self,
+        point: &'static str,
+        members: &[Member],
+        status: &'static str,
+        started: Instant,
+    ) {
+        if !members.is_empty() {
+            self.metrics
+                .observe_extension_point(&self.profile, point, status, started.elapsed());
+        }
+    }
+
+    /// One call of `member` at `point`, timed.
+    fn call<R>(
+        &self,
+        member: &Member,
+        point: &'static str,
+        status: impl FnOnce(&R) -> &'static str,
+        call: impl FnOnce() -> Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
+        super::timed_call(&self.metrics, member.name(), point, status, call)
+    }
+
     /// Whether the binding cycle calls any plugin.
     pub fn has_binding_plugins(&self) -> bool {
         !(self.pre_bind.is_empty() && self.bind.is_empty() && self.post_bind.is_empty())
@@ -114,9 +144,22 @@ impl Cycle {
         object: &Arc<core::Pod>,
         pod: &Pod,
     ) -> Result<(), StepError> {
+        let started = Instant::now();
+        let result = self.reserve_plugins(cache, object, pod);
+        self.observe("Reserve", &self.reserve, step_label(&result), started);
+        result
+    }
+
+    fn reserve_plugins(
+        &self,
+        cache: &Cache,
+        object: &Arc<core::Pod>,
+        pod: &Pod,
+    ) -> Result<(), StepError> {
         let ctx = self.ctx(Some(cache), object);
         for member in &self.reserve {
-            let status = match member.pool.reserve(member.instance, ctx, pod, self.node_id) {
+            let call = || member.pool.reserve(member.instance, ctx, pod, self.node_id);
+            let status = match self.call(member, "Reserve", |s| super::code_label(s.code), call) {
                 Ok(status) => status,
                 Err(error) => match fault(ctx, "reserve", member, error) {
                     None => continue,
@@ -137,26 +180,45 @@ impl Cycle {
     /// Unreserve: every reserve plugin, in reverse order. Faults are
     /// logged: there is nothing left to undo them with.
     pub fn unreserve(&self, cache: Option<&Cache>, object: &Arc<core::Pod>, pod: &Pod) {
+        let started = Instant::now();
         let ctx = self.ctx(cache, object);
         for member in self.reserve.iter().rev() {
-            if let Err(error) = member
-                .pool
-                .unreserve(member.instance, ctx, pod, self.node_id)
-            {
+            let call = || {
+                member
+                    .pool
+                    .unreserve(member.instance, ctx, pod, self.node_id)
+            };
+            if let Err(error) = self.call(member, "Unreserve", |_| "Success", call) {
                 tracing::warn!(plugin = member.name(), %error, "unreserve failed");
             }
         }
+        self.observe("Unreserve", &self.reserve, "Success", started);
     }
 
     /// Permit, in profile order: a rejection ends it at once; otherwise the
     /// pod waits for every plugin that said wait, at most for the shortest
     /// of their timeouts.
     pub fn permit(&self, cache: &Cache, object: &Arc<core::Pod>, pod: &Pod) -> PermitOutcome {
+        let started = Instant::now();
+        let outcome = self.permit_plugins(cache, object, pod);
+        let status = match &outcome {
+            PermitOutcome::Allowed => "Success",
+            PermitOutcome::Wait { .. } => "Wait",
+            PermitOutcome::Rejected(StepError::Rejected(_)) => "Unschedulable",
+            PermitOutcome::Rejected(StepError::Failed(_)) => "Error",
+        };
+        self.observe("Permit", &self.permit, status, started);
+        outcome
+    }
+
+    fn permit_plugins(&self, cache: &Cache, object: &Arc<core::Pod>, pod: &Pod) -> PermitOutcome {
         let ctx = self.ctx(Some(cache), object);
         let mut pending = BTreeSet::new();
         let mut timeout = MAX_PERMIT_WAIT;
         for member in &self.permit {
-            let result = match member.pool.permit(member.instance, ctx, pod, self.node_id) {
+            let call = || member.pool.permit(member.instance, ctx, pod, self.node_id);
+            let timed = self.call(member, "Permit", |r| super::code_label(r.status.code), call);
+            let result = match timed {
                 Ok(result) => result,
                 Err(error) => match fault(ctx, "permit", member, error) {
                     None => continue,
@@ -189,12 +251,25 @@ impl Cycle {
     /// then Bind until one takes the pod. Returns the Bind plugin that took
     /// it (`None`: the host's binder, kube-scheduler's DefaultBinder).
     pub fn bind(&self, object: &Arc<core::Pod>, pod: &Pod) -> Result<Option<String>, StepError> {
+        let started = Instant::now();
+        let pre_bound = self.pre_bind_plugins(object, pod);
+        self.observe("PreBind", &self.pre_bind, step_label(&pre_bound), started);
+        pre_bound?;
+        let started = Instant::now();
+        let bound = self.bind_plugins(object, pod);
+        self.observe("Bind", &self.bind, step_label(&bound), started);
+        bound
+    }
+
+    fn pre_bind_plugins(&self, object: &Arc<core::Pod>, pod: &Pod) -> Result<(), StepError> {
         let ctx = self.ctx(None, object);
         for member in &self.pre_bind {
-            let status = match member
-                .pool
-                .pre_bind(member.instance, ctx, pod, self.node_id)
-            {
+            let call = || {
+                member
+                    .pool
+                    .pre_bind(member.instance, ctx, pod, self.node_id)
+            };
+            let status = match self.call(member, "PreBind", |s| super::code_label(s.code), call) {
                 Ok(status) => status,
                 Err(error) => match fault(ctx, "pre-bind", member, error) {
                     None => continue,
@@ -205,8 +280,18 @@ impl Cycle {
                 return Err(step_error("PreBind", member.name(), &status));
             }
         }
+        Ok(())
+    }
+
+    fn bind_plugins(
+        &self,
+        object: &Arc<core::Pod>,
+        pod: &Pod,
+    ) -> Result<Option<String>, StepError> {
+        let ctx = self.ctx(None, object);
         for member in &self.bind {
-            let status = match member.pool.bind(member.instance, ctx, pod, self.node_id) {
+            let call = || member.pool.bind(member.instance, ctx, pod, self.node_id);
+            let status = match self.call(member, "Bind", |s| super::code_label(s.code), call) {
                 Ok(status) => status,
                 Err(error) => match fault(ctx, "bind", member, error) {
                     None => continue,
@@ -224,15 +309,19 @@ impl Cycle {
 
     /// PostBind: informational; faults are logged.
     pub fn post_bind(&self, object: &Arc<core::Pod>, pod: &Pod) {
+        let started = Instant::now();
         let ctx = self.ctx(None, object);
         for member in &self.post_bind {
-            if let Err(error) = member
-                .pool
-                .post_bind(member.instance, ctx, pod, self.node_id)
-            {
+            let call = || {
+                member
+                    .pool
+                    .post_bind(member.instance, ctx, pod, self.node_id)
+            };
+            if let Err(error) = self.call(member, "PostBind", |_| "Success", call) {
                 tracing::warn!(plugin = member.name(), %error, "post-bind failed");
             }
         }
+        self.observe("PostBind", &self.post_bind, "Success", started);
     }
 
     /// The cycle is over: every instance that may keep state for it is
@@ -243,6 +332,15 @@ impl Cycle {
                 tracing::warn!(plugin = member.name(), %error, "cycle-end failed");
             }
         }
+    }
+}
+
+/// kube-scheduler's status label for a step's result.
+fn step_label<T>(result: &Result<T, StepError>) -> &'static str {
+    match result {
+        Ok(_) => "Success",
+        Err(StepError::Rejected(_)) => "Unschedulable",
+        Err(StepError::Failed(_)) => "Error",
     }
 }
 

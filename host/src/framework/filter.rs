@@ -46,7 +46,9 @@ impl ProfileFramework {
             if !slot.runs_at(ExtensionPoint::PreFilter) {
                 continue;
             }
-            let result = match slot.pool().and_then(|p| p.pre_filter(slot.home, ctx, pod)) {
+            let call = || slot.pool().and_then(|p| p.pre_filter(slot.home, ctx, pod));
+            let timed = self.timed(slot, "PreFilter", |r| code_label(r.status.code), call);
+            let result = match timed {
                 Ok(result) => result,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "pre-filter", &error);
@@ -272,10 +274,11 @@ impl ProfileFramework {
                 break;
             }
             let slot = &self.slots[self.filters[index]];
-            let statuses = match slot
-                .pool()
-                .and_then(|pool| pool.filter(slot.home, ctx, pod, &remaining))
-            {
+            let call = || {
+                slot.pool()
+                    .and_then(|pool| pool.filter(slot.home, ctx, pod, &remaining))
+            };
+            let statuses = match self.timed(slot, "Filter", |_| "Success", call) {
                 Ok(statuses) => statuses,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     ignored.push((index, error));
@@ -334,10 +337,11 @@ impl ProfileFramework {
             if !slot.runs_at(ExtensionPoint::PostFilter) || scope.left_out.contains(&index) {
                 continue;
             }
-            let result = match slot
-                .pool()
-                .and_then(|p| p.post_filter(slot.home, ctx, pod, &rejected))
-            {
+            let call = || {
+                slot.pool()
+                    .and_then(|p| p.post_filter(slot.home, ctx, pod, &rejected))
+            };
+            let result = match self.timed(slot, "PostFilter", |r| code_label(r.status.code), call) {
                 Ok(result) => result,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "post-filter", &error);

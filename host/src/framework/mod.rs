@@ -67,6 +67,7 @@ use schedule_one::*;
 
 use crate::cache::{Cache, Snapshot};
 use crate::config::{Config, DEFAULT_PLUGINS, FailurePolicy, PluginSettings, Profile};
+use crate::metrics::Metrics;
 use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool, point_name};
 use crate::wit::{
     ActionType, ClusterEvent, Code, EventResource, ExtensionPoint, NodeId, NodeStatus, Pod,
@@ -77,6 +78,7 @@ use k8s_openapi::api::core::v1 as core;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 /// The score range after normalisation.
 pub const MAX_NODE_SCORE: i64 = 100;
@@ -146,6 +148,14 @@ impl Framework {
             .map(|p| ProfileFramework::new(config, p, plugins, plugin_dir, &waiting))
             .collect::<Result<_, _>>()?;
         Ok(Framework { profiles, waiting })
+    }
+
+    /// Records each extension point's and each plugin call's duration into
+    /// `metrics` from the next cycle on.
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        for profile in &mut self.profiles {
+            profile.metrics = metrics.clone();
+        }
     }
 
     /// The pods held at Permit, of every profile.
@@ -238,6 +248,39 @@ impl Framework {
             .flat_map(|p| &p.slots)
             .filter_map(|slot| slot.pool.as_ref()?.take_quarantine_notice())
             .collect()
+    }
+}
+
+/// Runs one call of `plugin` at `point` and records its duration into
+/// `scheduler_plugin_execution_duration_seconds`, with the status `status`
+/// reads from its answer (`Error` for a failed call).
+pub(super) fn timed_call<R>(
+    metrics: &Metrics,
+    plugin: &str,
+    point: &'static str,
+    status: impl FnOnce(&R) -> &'static str,
+    call: impl FnOnce() -> Result<R, PluginError>,
+) -> Result<R, PluginError> {
+    let started = Instant::now();
+    let result = call();
+    let status = match &result {
+        Ok(answer) => status(answer),
+        Err(_) => "Error",
+    };
+    metrics.observe_plugin(plugin, point, status, started.elapsed());
+    result
+}
+
+/// kube-scheduler's name of a status code, its metrics' `status` label.
+pub(super) fn code_label(code: Code) -> &'static str {
+    match code {
+        Code::Success => "Success",
+        Code::Unschedulable => "Unschedulable",
+        Code::UnschedulableAndUnresolvable => "UnschedulableAndUnresolvable",
+        Code::Error => "Error",
+        Code::Skip => "Skip",
+        Code::Wait => "Wait",
+        Code::Pending => "Pending",
     }
 }
 

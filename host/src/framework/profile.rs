@@ -132,6 +132,8 @@ pub struct ProfileFramework {
     /// `Name version, ...` of the versions serving now, for the log line of
     /// each placement (which code placed this pod?).
     pub(super) versions: String,
+    /// Where each point's and each plugin call's duration goes.
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl ProfileFramework {
@@ -234,7 +236,37 @@ impl ProfileFramework {
             workers,
             next_start: 0,
             rng: 0x5eed_0fc0_ffee,
+            metrics: Arc::default(),
         })
+    }
+
+    /// Records that every plugin of `point` (kube-scheduler's name) ran
+    /// for one pod since `started`, ending with `status`.
+    pub(super) fn observe_point(
+        &self,
+        point: &'static str,
+        status: &'static str,
+        started: Instant,
+    ) {
+        self.metrics.observe_extension_point(
+            &self.scheduler_name,
+            point,
+            status,
+            started.elapsed(),
+        );
+    }
+
+    /// Runs one call of `slot`'s plugin at `point` and records how long it
+    /// took, with the status `status` reads from its answer (`Error` for a
+    /// failed call).
+    pub(super) fn timed<R>(
+        &self,
+        slot: &Slot,
+        point: &'static str,
+        status: impl FnOnce(&R) -> &'static str,
+        call: impl FnOnce() -> Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
+        timed_call(&self.metrics, &slot.name, point, status, call)
     }
 
     /// The plugin versions serving now: `NodeName 0.1.0, Lane 2.0.0, ...`

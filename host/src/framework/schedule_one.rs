@@ -51,7 +51,15 @@ impl ProfileFramework {
         if all == 0 {
             return Err(Outcome::Unschedulable(Box::default()));
         }
-        let candidates = match self.pre_filter(ctx, pod, scope) {
+        let started = Instant::now();
+        let pre_filter = self.pre_filter(ctx, pod, scope);
+        let status = match &pre_filter {
+            Ok(_) => "Success",
+            Err(PreFilterStop::Rejected { status, .. }) => code_label(status.code),
+            Err(PreFilterStop::Failed(_)) => "Error",
+        };
+        self.observe_point("PreFilter", status, started);
+        let candidates = match pre_filter {
             Ok(candidates) => candidates,
             Err(PreFilterStop::Rejected { plugin, status }) => {
                 return Err(Outcome::Unschedulable(Box::new(Diagnosis {
@@ -63,22 +71,44 @@ impl ProfileFramework {
             }
             Err(PreFilterStop::Failed(message)) => return Err(Outcome::Failed(message)),
         };
-        let (feasible, mut diagnosis) = self
-            .find_feasible(ctx, pod, scope, candidates.as_ref())
-            .map_err(Outcome::Failed)?;
+        let started = Instant::now();
+        let found = self.find_feasible(ctx, pod, scope, candidates.as_ref());
+        let status = match &found {
+            Ok((feasible, _)) if !feasible.is_empty() => "Success",
+            Ok(_) => "Unschedulable",
+            Err(_) => "Error",
+        };
+        self.observe_point("Filter", status, started);
+        let (feasible, mut diagnosis) = found.map_err(Outcome::Failed)?;
         if feasible.is_empty() {
-            self.post_filter(ctx, pod, scope, &mut diagnosis)
-                .map_err(Outcome::Failed)?;
+            let started = Instant::now();
+            let post_filter = self.post_filter(ctx, pod, scope, &mut diagnosis);
+            let status = match &post_filter {
+                Ok(()) if diagnosis.nominated_node.is_some() => "Success",
+                Ok(()) => "Unschedulable",
+                Err(_) => "Error",
+            };
+            self.observe_point("PostFilter", status, started);
+            post_filter.map_err(Outcome::Failed)?;
             return Err(Outcome::Unschedulable(Box::new(diagnosis)));
         }
         if feasible.len() == 1 {
             return Ok(feasible[0]);
         }
-        self.pre_score(ctx, pod, scope, &feasible)
-            .map_err(Outcome::Failed)?;
-        let totals = self
-            .score(ctx, pod, scope, &feasible)
-            .map_err(Outcome::Failed)?;
+        let started = Instant::now();
+        let pre_score = self.pre_score(ctx, pod, scope, &feasible);
+        let status = if pre_score.is_ok() {
+            "Success"
+        } else {
+            "Error"
+        };
+        self.observe_point("PreScore", status, started);
+        pre_score.map_err(Outcome::Failed)?;
+        let started = Instant::now();
+        let scored = self.score(ctx, pod, scope, &feasible);
+        let status = if scored.is_ok() { "Success" } else { "Error" };
+        self.observe_point("Score", status, started);
+        let totals = scored.map_err(Outcome::Failed)?;
         Ok(self.select(&feasible, &totals))
     }
 
@@ -123,6 +153,7 @@ impl ProfileFramework {
             bind: members(ExtensionPoint::Bind)?,
             post_bind: members(ExtensionPoint::PostBind)?,
             every,
+            metrics: self.metrics.clone(),
         })
     }
 

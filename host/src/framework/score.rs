@@ -23,10 +23,11 @@ impl ProfileFramework {
             if !slot.runs_at(ExtensionPoint::PreScore) || scope.left_out.contains(&index) {
                 continue;
             }
-            let status = match slot
-                .pool()
-                .and_then(|p| p.pre_score(slot.home, ctx, pod, feasible))
-            {
+            let call = || {
+                slot.pool()
+                    .and_then(|p| p.pre_score(slot.home, ctx, pod, feasible))
+            };
+            let status = match self.timed(slot, "PreScore", |s| code_label(s.code), call) {
                 Ok(status) => status,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "pre-score", &error);
@@ -78,7 +79,8 @@ impl ProfileFramework {
                 .iter()
                 .map(|&i| {
                     let slot = &self.slots[self.scorers[i].0];
-                    (i, self.plugin_scores(slot, ctx, pod, feasible))
+                    let call = || self.plugin_scores(slot, ctx, pod, feasible);
+                    (i, self.timed(slot, "Score", |_| "Success", call))
                 })
                 .collect::<Vec<_>>()
         });

@@ -135,6 +135,23 @@ impl PluginError {
         )
     }
 
+    /// The error's kind, as `kws_plugin_faults_total` labels it:
+    /// `trap`, `deadline`, `memory_limit`, `invalid_result`, `instantiate`,
+    /// `configure` (the faults), or `failed`, `quarantined`, `not_loaded`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::Instantiate { .. } => "instantiate",
+            PluginError::Configure { .. } => "configure",
+            PluginError::Deadline { .. } => "deadline",
+            PluginError::MemoryLimit { .. } => "memory_limit",
+            PluginError::Trap { .. } => "trap",
+            PluginError::Failed { .. } => "failed",
+            PluginError::InvalidResult { .. } => "invalid_result",
+            PluginError::Quarantined { .. } => "quarantined",
+            PluginError::NotLoaded { .. } => "not_loaded",
+        }
+    }
+
     pub fn plugin(&self) -> &str {
         match self {
             PluginError::Instantiate { plugin, .. }
@@ -674,6 +691,7 @@ impl PluginPool {
         let mut health = self.health();
         match result {
             Err(error) if error.is_fault() => {
+                crate::metrics::record_plugin_fault(self.name(), error.kind());
                 health.faults += 1;
                 health.last_fault = error.to_string();
                 let quarantine = self.settings.quarantine;
@@ -689,9 +707,13 @@ impl PluginPool {
                     );
                     tracing::warn!(plugin = self.name(), "{notice}");
                     health.unreported = Some(notice);
+                    crate::metrics::record_plugin_quarantine(self.name(), true);
                 }
             }
             _ => {
+                if health.quarantined_until.is_some() {
+                    crate::metrics::record_plugin_quarantine(self.name(), false);
+                }
                 health.faults = 0;
                 health.quarantined_until = None;
             }

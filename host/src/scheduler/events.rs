@@ -3,8 +3,45 @@
 //! change that matters to scheduling, and an update that changes none of
 //! them is no event at all (a node's heartbeat moves no pod).
 
-use crate::wit::{ActionType, Pod};
+use crate::wit::{ActionType, ClusterEvent, EventResource, Pod};
 use k8s_openapi::api::core::v1 as core;
+
+/// An event's name as kube-scheduler labels it in its metrics (`NodeAdd`,
+/// `AssignedPodDelete`, `NodeUpdateNodeLabel`, ...): the resource, then the
+/// action.
+pub fn label(event: ClusterEvent) -> String {
+    let resource = match event.resource {
+        EventResource::AssignedPod => "AssignedPod",
+        EventResource::UnscheduledPod => "UnscheduledPod",
+        EventResource::Node => "Node",
+        EventResource::Namespace => "Namespace",
+        EventResource::PersistentVolume => "PersistentVolume",
+        EventResource::PersistentVolumeClaim => "PersistentVolumeClaim",
+        EventResource::StorageClass => "storage.k8s.io/StorageClass",
+        EventResource::CsiNode => "storage.k8s.io/CSINode",
+        EventResource::ResourceClaim => "resource.k8s.io/ResourceClaim",
+        EventResource::ResourceSlice => "resource.k8s.io/ResourceSlice",
+        EventResource::DeviceClass => "resource.k8s.io/DeviceClass",
+        EventResource::PodGroup => "scheduling.k8s.io/PodGroup",
+        EventResource::Wildcard => "*",
+    };
+    let action = match event.action {
+        ActionType::Add => "Add",
+        ActionType::Delete => "Delete",
+        ActionType::UpdateNodeAllocatable => "UpdateNodeAllocatable",
+        ActionType::UpdateNodeLabel => "UpdateNodeLabel",
+        ActionType::UpdateNodeTaint => "UpdateNodeTaint",
+        ActionType::UpdateNodeCondition => "UpdateNodeCondition",
+        ActionType::UpdateNodeAnnotation => "UpdateNodeAnnotation",
+        ActionType::UpdatePodLabel => "UpdatePodLabel",
+        ActionType::UpdatePodScaleDown => "UpdatePodScaleDown",
+        ActionType::UpdatePodToleration => "UpdatePodToleration",
+        ActionType::UpdatePodSchedulingGatesElimination => "UpdatePodSchedulingGatesEliminated",
+        ActionType::Update => "Update",
+        ActionType::All => "All",
+    };
+    format!("{resource}{action}")
+}
 
 /// The kinds of change from `old` to `new` (kube-scheduler's
 /// `NodeSchedulingPropertiesChange`). `spec.unschedulable` counts as a
