@@ -170,10 +170,17 @@ impl<B: Backend> Scheduler<B> {
     /// and report has finished: what `simulate` needs. Pods that failed stay
     /// queued (see [`Scheduler::waiting`]).
     pub fn run_until_settled(&mut self) {
+        self.run_until_settled_with(|| {});
+    }
+
+    /// [`Scheduler::run_until_settled`], calling `after_cycle` after each
+    /// scheduling cycle (`simulate`'s progress).
+    pub fn run_until_settled_with(&mut self, mut after_cycle: impl FnMut()) {
         loop {
             self.drain_inputs();
             if let Some(pod) = self.pop() {
                 self.schedule_one(pod);
+                after_cycle();
                 continue;
             }
             if self.synced
