@@ -1413,4 +1413,94 @@ mod tests {
             );
         }
     }
+
+    /// Properties over arbitrary and mutated files: the reader answers
+    /// every input with objects or an error naming the file, never a
+    /// panic, and reading a List in parts answers as reading it whole.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const SAMPLES: [&str; 4] = [
+            POD,
+            "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: a\n    labels: {zone: z1}\n  status:\n    capacity: {cpu: \"4\", memory: 8Gi}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p, namespace: team}\n  spec:\n    containers: [{name: c, image: i, resources: {requests: {cpu: 500m}}}]\nkind: List\n",
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\nbase: &b {cpu: 1}\napiVersion: v1\nkind: Node\nmetadata: {name: n, labels: {<<: *b, x: 'y'}}\nspec:\n  taints: [{key: k, effect: NoSchedule}]\n",
+            "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: i}]}\n",
+        ];
+
+        /// Characters that matter to YAML, and some that do not.
+        const PIECES: &[&str] = &[
+            ":", "-", " ", "\n", "{", "}", "[", "]", ",", "'", "\"", "&a", "*a", "!!", "#", "|",
+            ">", "---\n", "<<", "~", ".nan", "1e400", "0x", "9", "Gi", "é", "\t", "%", "@",
+            "items", "List", "kind: ", "\u{feff}",
+        ];
+
+        /// A change at a fraction of the text: a piece put in or over, or
+        /// some characters taken out.
+        fn edit() -> impl Strategy<Value = (f64, usize, prop::sample::Index)> {
+            (0.0..1.0f64, 0..3usize, any::<prop::sample::Index>())
+        }
+
+        fn mutate(base: &str, edits: &[(f64, usize, prop::sample::Index)]) -> String {
+            let mut chars: Vec<char> = base.chars().collect();
+            for (at, kind, piece) in edits {
+                let at = ((chars.len() as f64) * at) as usize;
+                let piece: Vec<char> = piece.get(PIECES).chars().collect();
+                match kind {
+                    0 => {
+                        chars.splice(at..at, piece);
+                    }
+                    1 => {
+                        let end = (at + piece.len()).min(chars.len());
+                        chars.splice(at..end, piece);
+                    }
+                    _ => {
+                        let end = (at + 1 + piece.len()).min(chars.len());
+                        chars.drain(at..end);
+                    }
+                }
+            }
+            chars.into_iter().collect()
+        }
+
+        fn answers(text: &str) {
+            if let Err(e) = parse("p.yaml", text) {
+                let message = e.to_string();
+                assert!(message.starts_with("p.yaml: "), "{message}");
+                assert!(!e.message.trim().is_empty(), "{text:?}");
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+                answers(&String::from_utf8_lossy(&bytes));
+            }
+
+            #[test]
+            fn mutated_manifests_are_read_or_refused(
+                sample in 0..SAMPLES.len(),
+                edits in prop::collection::vec(edit(), 1..6),
+            ) {
+                let text = mutate(SAMPLES[sample], &edits);
+                answers(&text);
+                // Reading in parts answers as reading whole; only the
+                // checks across the file (names, admission) may refuse
+                // what reading whole accepted.
+                let streamed = parse("test.yaml", &text)
+                    .map(|o| o.nodes.len() + o.pods.len() + o.namespaces.len() + o.priority_classes.len() + o.workloads.len())
+                    .map_err(|e| e.to_string().replace("test.yaml: ", ""));
+                match parse_whole(&text) {
+                    Err(whole) => prop_assert_eq!(streamed, Err(whole), "{:?}", text),
+                    Ok(count) => {
+                        if let Ok(streamed) = streamed {
+                            prop_assert_eq!(streamed, count, "{:?}", text);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
