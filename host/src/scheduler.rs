@@ -669,12 +669,24 @@ impl<B: Backend> Scheduler<B> {
         now: Instant,
     ) {
         let event = crate::wit::ClusterEvent { resource, action };
-        let snapshot = self.cache.snapshot();
+        // Only unschedulable pods are asked about, and while there are none
+        // (as when a cluster is first listed, one event per object) no
+        // snapshot is taken: rebuilding it after every node event would
+        // cost the nodes squared.
+        let snapshot = self
+            .queue
+            .unschedulable()
+            .next()
+            .is_some()
+            .then(|| self.cache.snapshot());
         let (framework, cache) = (&self.framework, &self.cache);
         self.queue.move_to_active_or_backoff_if(now, |pod| {
+            let Some(snapshot) = &snapshot else {
+                return false;
+            };
             framework
                 .profile(&pod.record.scheduler_name)
-                .is_none_or(|p| p.queueing_hint(cache, &snapshot, pod, event, old, new))
+                .is_none_or(|p| p.queueing_hint(cache, snapshot, pod, event, old, new))
         });
     }
 
