@@ -156,7 +156,8 @@ pub fn run_with_progress(
         }
         cycles += 1;
         let tenth = (cycles * 10 / pending.len()).min(10);
-        if tenth > tenths || Instant::now() >= report_at {
+        // The last tenth is the final report's.
+        if (tenth > tenths && tenth < 10) || Instant::now() >= report_at {
             tenths = tenths.max(tenth);
             report_at = Instant::now() + PROGRESS_EVERY;
             progress(&now(false));
