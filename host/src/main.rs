@@ -188,7 +188,13 @@ fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Simulate { offline } => {
             let (config, objects, plugins) = offline.load()?;
-            let report = simulate::run(objects, &config, &plugins, &offline.plugin_dir())?;
+            let report = simulate::run_with_progress(
+                objects,
+                &config,
+                &plugins,
+                &offline.plugin_dir(),
+                |progress| eprintln!("{progress}"),
+            )?;
             match offline.output {
                 Output::Text => print!("{}", report.to_text()),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -191,10 +191,17 @@ impl<B: Backend> Scheduler<B> {
     /// and report has finished: what `simulate` needs. Pods that failed stay
     /// queued (see [`Scheduler::waiting`]).
     pub fn run_until_settled(&mut self) {
+        self.run_until_settled_with(|| {});
+    }
+
+    /// [`Scheduler::run_until_settled`], calling `after_cycle` after each
+    /// scheduling cycle (`simulate`'s progress).
+    pub fn run_until_settled_with(&mut self, mut after_cycle: impl FnMut()) {
         loop {
             self.drain_inputs();
             if let Some(pod) = self.pop() {
                 self.schedule_one(pod);
+                after_cycle();
                 continue;
             }
             if self.synced
@@ -724,12 +731,24 @@ impl<B: Backend> Scheduler<B> {
     ) {
         let event = crate::wit::ClusterEvent { resource, action };
         let label = events::label(event);
-        let snapshot = self.cache.snapshot();
+        // Only unschedulable pods are asked about, and while there are none
+        // (as when a cluster is first listed, one event per object) no
+        // snapshot is taken: rebuilding it after every node event would
+        // cost the nodes squared.
+        let snapshot = self
+            .queue
+            .unschedulable()
+            .next()
+            .is_some()
+            .then(|| self.cache.snapshot());
         let (framework, cache) = (&self.framework, &self.cache);
         self.queue.move_to_active_or_backoff_if(now, &label, |pod| {
+            let Some(snapshot) = &snapshot else {
+                return false;
+            };
             framework
                 .profile(&pod.record.scheduler_name)
-                .is_none_or(|p| p.queueing_hint(cache, &snapshot, pod, event, old, new))
+                .is_none_or(|p| p.queueing_hint(cache, snapshot, pod, event, old, new))
         });
     }
 

@@ -9,8 +9,10 @@ use crate::queue::QueueTimings;
 use crate::runtime::LoadedPlugin;
 use crate::scheduler::Scheduler;
 use serde::Serialize;
-use std::fmt::Write as _;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where each pending pod went, in the order of the manifests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -64,6 +66,52 @@ pub fn run(
     plugins: &[Arc<LoadedPlugin>],
     plugin_dir: &str,
 ) -> Result<Report, FrameworkError> {
+    run_with_progress(objects, config, plugins, plugin_dir, |_| {})
+}
+
+/// How far a simulation has come: pods bound of those pending at the start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub placed: usize,
+    pub pending: usize,
+    pub elapsed: Duration,
+    /// The last report, once every pod has had its attempt.
+    pub done: bool,
+}
+
+impl fmt::Display for Progress {
+    /// `placed 5000/20000 pods (3.1 s)`; the last report adds the time per
+    /// pod attempted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.elapsed.as_secs_f64();
+        write!(
+            f,
+            "placed {}/{} pods ({seconds:.1} s",
+            self.placed, self.pending
+        )?;
+        if self.done && self.pending > 0 {
+            let per_pod = seconds * 1000.0 / self.pending as f64;
+            write!(f, ", {per_pod:.1} ms per pod")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// Fewest pending pods for which [`run_with_progress`] reports progress.
+pub const PROGRESS_FROM_PODS: usize = 1000;
+/// Longest time between two progress reports while pods are scheduled.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// [`run`], reporting [`Progress`] to `progress` when at least
+/// [`PROGRESS_FROM_PODS`] pods are pending: after each tenth of them has had
+/// its first attempt, at most [`PROGRESS_EVERY`] apart, and once at the end.
+pub fn run_with_progress(
+    objects: Manifests,
+    config: &Config,
+    plugins: &[Arc<LoadedPlugin>],
+    plugin_dir: &str,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Report, FrameworkError> {
     let framework = Framework::new(config, plugins, plugin_dir)?;
     let pending: Vec<_> = objects
         .pods
@@ -92,16 +140,44 @@ pub fn run(
         cluster,
         runtime: _runtime,
     } = Embedded::start(objects, config, framework);
-    scheduler.run_until_settled();
-    let pods = cluster.pods();
+    let started = Instant::now();
+    let report_progress = pending.len() >= PROGRESS_FROM_PODS;
+    let mut report_at = Instant::now() + PROGRESS_EVERY;
+    let (mut cycles, mut tenths) = (0, 0);
+    let now = |done: bool| Progress {
+        placed: cluster.binds(),
+        pending: pending.len(),
+        elapsed: started.elapsed(),
+        done,
+    };
+    scheduler.run_until_settled_with(|| {
+        if !report_progress {
+            return;
+        }
+        cycles += 1;
+        let tenth = (cycles * 10 / pending.len()).min(10);
+        // The last tenth is the final report's.
+        if (tenth > tenths && tenth < 10) || Instant::now() >= report_at {
+            tenths = tenths.max(tenth);
+            report_at = Instant::now() + PROGRESS_EVERY;
+            progress(&now(false));
+        }
+    });
+    if report_progress {
+        progress(&now(true));
+    }
+    let nodes: HashMap<String, String> = cluster
+        .pods()
+        .iter()
+        .filter_map(|p| Some((p.metadata.uid.clone()?, p.spec.as_ref()?.node_name.clone()?)))
+        .collect();
     let mut report = Report::default();
     for (pod, uid) in pending {
-        let bound = pods
-            .iter()
-            .find(|p| p.metadata.uid.as_deref() == Some(uid.as_str()))
-            .and_then(|p| p.spec.as_ref()?.node_name.clone());
-        match (bound, scheduler.waiting(&uid)) {
-            (Some(node), _) => report.placements.push(Placement { pod, node }),
+        match (nodes.get(&uid), scheduler.waiting(&uid)) {
+            (Some(node), _) => report.placements.push(Placement {
+                pod,
+                node: node.clone(),
+            }),
             (None, Some(waiting)) => report.unschedulable.push(Unplaced {
                 pod,
                 message: waiting.reason,

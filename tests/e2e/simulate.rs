@@ -208,3 +208,68 @@ fn one_worker_and_two_decide_alike() {
         "the cluster should place most pods and refuse some:\n{one}"
     );
 }
+
+#[test]
+fn a_large_simulation_reports_its_progress() {
+    let pending = simulate::PROGRESS_FROM_PODS + 200;
+    let mut text = String::new();
+    for i in 0..20 {
+        text.push_str(&format!(
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: node-{i}, labels: {{zone: z{}}}}}\nstatus: {{allocatable: {{cpu: \"64\", memory: 256Gi, pods: \"110\"}}}}\n",
+            i % 3
+        ));
+    }
+    for i in 0..pending {
+        text.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: pod-{i}, labels: {{app: a{}}}}}\nspec:\n  schedulerName: kube-wasm-scheduler\n  containers: [{{name: c, image: pause, resources: {{requests: {{cpu: 100m, memory: 64Mi}}}}}}]\n",
+            i % 7
+        ));
+    }
+    let objects = manifest::parse("large", &text).unwrap_or_else(|e| panic!("{e}"));
+    let dir = component_dir("plugins").display().to_string();
+    let mut reports = Vec::new();
+    let report = simulate::run_with_progress(objects, &Config::default(), plugins(), &dir, |p| {
+        reports.push(p.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.placements.len(), pending);
+    assert!(
+        reports.len() >= 10,
+        "a report after each tenth of the pods: {reports:?}"
+    );
+    let last = reports.last().unwrap();
+    assert!(
+        last.done && last.placed == pending && last.pending == pending,
+        "{last:?}"
+    );
+    assert!(
+        reports[..reports.len() - 1].iter().all(|p| !p.done),
+        "{reports:?}"
+    );
+    assert!(
+        reports.windows(2).all(|w| w[0].placed <= w[1].placed),
+        "{reports:?}"
+    );
+    let line = last.to_string();
+    assert!(
+        line.starts_with(&format!("placed {pending}/{pending} pods ("))
+            && line.ends_with(" ms per pod)"),
+        "{line}"
+    );
+    // A small simulation prints nothing.
+    let first_five = text[..text.find("name: pod-5,").unwrap()]
+        .rsplit_once("---")
+        .unwrap()
+        .0;
+    let small = manifest::parse("small", first_five).unwrap_or_else(|e| panic!("{e}"));
+    let mut silent = true;
+    simulate::run_with_progress(small, &Config::default(), plugins(), &dir, |_| {
+        silent = false
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        silent,
+        "fewer than {} pending pods report nothing",
+        simulate::PROGRESS_FROM_PODS
+    );
+}

@@ -9,6 +9,7 @@
 //! languages, [`examples`]). The example policy of every language goes to
 //! `<target-dir>/example-plugins/<language>.wasm` ([`examples`]).
 
+mod cluster;
 mod examples;
 mod setup;
 
@@ -28,6 +29,9 @@ tasks:
   examples          build the example policy of every language (Rust, Go,
                     JavaScript, Python, C) into <target-dir>/example-plugins,
                     and the fixtures in those languages into <target-dir>/test-plugins
+  cluster [ARGS]    write a large cluster file to stdout, shaped like `kubectl get
+                    -o yaml` (--nodes N --pods N, default 1000 each; --list for one
+                    `kind: List`), e.g. for `simulate --cluster`
   simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
                     (ARGS go to `kube-wasm-scheduler simulate`)
   setup             install what `test` needs when it is missing, and run nothing
@@ -48,6 +52,10 @@ fn main() -> Result<()> {
     let task = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
     let _ = TASK.set(task.clone());
+    if task == "cluster" {
+        // Needs no workspace: it only writes text.
+        return cluster::generate(&rest);
+    }
     let root = workspace_root()?;
     match task.as_str() {
         "plugins" => build_components(&root).map(|_| ()),

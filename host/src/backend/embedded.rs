@@ -30,6 +30,8 @@ struct State {
     namespaces: Vec<Arc<core::Namespace>>,
     workloads: Vec<Workload>,
     events: Vec<RecordedEvent>,
+    /// Binds answered so far.
+    binds: usize,
     plugin_notices: Vec<PluginNotice>,
     sinks: Vec<EventSink>,
 }
@@ -115,6 +117,12 @@ impl EmbeddedCluster {
 
     pub fn nodes(&self) -> Vec<Arc<core::Node>> {
         self.lock().nodes.clone()
+    }
+
+    /// How many pods this cluster has bound so far (what `simulate`'s
+    /// progress counts).
+    pub fn binds(&self) -> usize {
+        self.lock().binds
     }
 
     pub fn events(&self) -> Vec<RecordedEvent> {
@@ -241,6 +249,7 @@ impl Backend for EmbeddedCluster {
         let mut bound = (**current).clone();
         bound.spec.get_or_insert_with(Default::default).node_name = Some(node.to_string());
         state.pods[index] = Arc::new(bound);
+        state.binds += 1;
         Self::set_scheduled_condition(&mut state, index, "True", "", "");
         Ok(())
     }

@@ -1004,3 +1004,101 @@ fn documented_example_means_what_it_says() {
         Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
     );
 }
+
+/// Properties: a KubeSchedulerConfiguration-shaped file with arbitrary
+/// numbers, durations and quantities where they go is read or refused with
+/// an error naming the file, never a panic.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A number as it might be written: small, huge, negative, fractional
+    /// or not a number at all.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            (0..300i64).prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            "[0-9]{20,40}",
+            Just("-0".to_string()),
+            Just(".inf".to_string()),
+            Just("\"12\"".to_string()),
+            "[a-z]{0,5}",
+        ]
+    }
+
+    /// A duration as it might be written.
+    fn duration() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (any::<i64>(), "(ns|us|ms|s|m|h|d|)").prop_map(|(n, unit)| format!("{n}{unit}")),
+            (0..100_000u64, "(ms|s|m|h)").prop_map(|(n, unit)| format!("{n}{unit}")),
+            "[0-9.hmsun]{0,12}",
+            any::<i64>().prop_map(|n| n.to_string()),
+        ]
+    }
+
+    /// A quantity as it might be written.
+    fn quantity() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (any::<u64>(), "(|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|m|e9|e40)")
+                .prop_map(|(n, suffix)| format!("{n}{suffix}")),
+            "[+-]?[0-9.]{0,25}[eEinumkKMGTP]{0,3}[-+]?[0-9]{0,4}",
+        ]
+    }
+
+    prop_compose! {
+        fn configuration()(
+            parallelism in number(),
+            percentage in number(),
+            initial in number(),
+            max in number(),
+            profile_percentage in number(),
+            weight in number(),
+            call_timeout in duration(),
+            backoff in duration(),
+            memory in quantity(),
+            plugin_memory in quantity(),
+            after_faults in number(),
+            policy in "(Fail|Ignore|fail|)",
+        ) -> String {
+            format!(
+                "parallelism: {parallelism}\npercentageOfNodesToScore: {percentage}\npodInitialBackoffSeconds: {initial}\npodMaxBackoffSeconds: {max}\nprofiles:\n- schedulerName: s\n  percentageOfNodesToScore: {profile_percentage}\n  plugins:\n    score:\n      enabled:\n      - name: NodeAffinity\n        weight: {weight}\nwasm:\n  callTimeout: {call_timeout}\n  memoryLimit: {memory}\n  failurePolicy: {policy}\n  quarantine: {{afterFaults: {after_faults}, backoff: {backoff}}}\n  plugins:\n  - name: NodeAffinity\n    callTimeout: {call_timeout}\n    memoryLimit: {plugin_memory}\n"
+            )
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_numbers_are_read_or_refused(body in configuration()) {
+            match parse(&body) {
+                Ok(config) => {
+                    prop_assert!((1..=MAX_PARALLELISM).contains(&config.parallelism));
+                    let limits = [
+                        config.wasm.defaults.memory_limit_bytes,
+                        config.wasm.settings_for("NodeAffinity").memory_limit_bytes,
+                    ];
+                    prop_assert!(limits.iter().all(|l| *l <= MAX_MEMORY_LIMIT_BYTES));
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("sched.yaml"), "{}", e),
+            }
+        }
+
+        #[test]
+        fn any_line_dropped_or_doubled_is_read_or_refused(
+            body in configuration(),
+            line in any::<prop::sample::Index>(),
+            doubled in any::<bool>(),
+        ) {
+            let mut lines: Vec<&str> = body.lines().collect();
+            let at = line.index(lines.len());
+            if doubled {
+                lines.insert(at, lines[at]);
+            } else {
+                lines.remove(at);
+            }
+            let _ = parse(&(lines.join("\n") + "\n"));
+        }
+    }
+}

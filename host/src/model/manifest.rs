@@ -92,36 +92,127 @@ pub fn read_file(path: &Path) -> Result<Manifests, ManifestError> {
 #[derive(Default)]
 struct Decoded {
     objects: Manifests,
-    nodes: Vec<(usize, Node)>,
-    pods: Vec<(usize, Pod)>,
-    /// Documents read so far, and objects among them.
-    documents: usize,
+    /// The document of each node and each pod of `objects`, which are
+    /// checked across the file once all are read.
+    node_documents: Vec<usize>,
+    pod_documents: Vec<usize>,
+    /// Objects added so far.
     count: usize,
+}
+
+/// How many objects of each sort [`Decoded`] held at some point, to go
+/// back to.
+#[derive(Clone, Copy)]
+struct Mark([usize; 6]);
+
+impl Decoded {
+    fn mark(&self) -> Mark {
+        let o = &self.objects;
+        Mark([
+            o.nodes.len(),
+            o.pods.len(),
+            o.namespaces.len(),
+            o.priority_classes.len(),
+            o.workloads.len(),
+            self.count,
+        ])
+    }
+
+    fn back_to(&mut self, Mark([nodes, pods, namespaces, classes, workloads, count]): Mark) {
+        self.objects.nodes.truncate(nodes);
+        self.node_documents.truncate(nodes);
+        self.objects.pods.truncate(pods);
+        self.pod_documents.truncate(pods);
+        self.objects.namespaces.truncate(namespaces);
+        self.objects.priority_classes.truncate(classes);
+        self.objects.workloads.truncate(workloads);
+        self.count = count;
+    }
+}
+
+/// The items of a document read one by one before its end says whether it
+/// is a List: where [`Decoded`] stood before them, and whether all were
+/// added.
+struct ListItems {
+    before: Mark,
+    added: bool,
+}
+
+/// Whether a document whose `items` were read one by one is a List, and
+/// had one `items` only.
+fn is_list(value: &serde_json::Value, items_read: usize) -> bool {
+    items_read == 1
+        && value["apiVersion"] == "v1"
+        && value["kind"] == "List"
+        && value["items"].as_array().is_some_and(Vec::is_empty)
 }
 
 /// Parses manifests from text; `source_name` names it in errors. Text with
 /// no object at all is refused, as `kubectl create` refuses it.
+///
+/// Each document is decoded as soon as it is read, and each item of a
+/// `kind: List` as soon as the item is, so that the YAML of a large file is
+/// never held whole beside its objects.
 pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> {
     // kubectl reads files that start with a byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let error = |document: usize, message: String| ManifestError {
+        source_name: source_name.to_string(),
+        document,
+        message,
+    };
     let mut decoded = Decoded::default();
-    for document in yaml::documents(text) {
-        let json = document.map_err(|e| ManifestError {
-            source_name: source_name.to_string(),
-            document: e.document,
-            message: e.message,
-        })?;
-        let number = decoded.documents + 1;
-        decoded.documents = number;
-        if json.is_null() {
-            continue;
+    let mut list: Option<ListItems> = None;
+    let mut failed: Option<ManifestError> = None;
+    let read = yaml::read(text, |part| match part {
+        yaml::Part::Item {
+            document, value, ..
+        } => {
+            let items = list.get_or_insert_with(|| ListItems {
+                before: decoded.mark(),
+                added: true,
+            });
+            if items.added {
+                items.added = value
+                    .and_then(|json| add_object(json, document, &mut decoded))
+                    .is_ok();
+            }
+            true
         }
-        add_object(json, number, &mut decoded).map_err(|message| ManifestError {
-            source_name: source_name.to_string(),
-            document: number,
-            message,
-        })?;
+        yaml::Part::Document {
+            document,
+            value,
+            items_read,
+        } => {
+            let items = list.take();
+            let added = if items_read == 0 {
+                add_document(value, document, &mut decoded)
+            } else if items.as_ref().is_none_or(|i| i.added) && is_list(&value, items_read) {
+                Ok(())
+            } else {
+                // Not a List after all, or an item was refused: the
+                // document read whole gives the apiserver's answer.
+                if let Some(items) = items {
+                    decoded.back_to(items.before);
+                }
+                match yaml::document(text, document) {
+                    Ok(value) => add_document(value, document, &mut decoded),
+                    Err(e) => Err(e.message),
+                }
+            };
+            match added {
+                Ok(()) => true,
+                Err(message) => {
+                    failed = Some(error(document, message));
+                    false
+                }
+            }
+        }
+    });
+    if let Some(failed) = failed {
+        return Err(failed);
     }
+    read.map_err(|e| error(e.document, e.message))?;
     if decoded.count == 0 {
         return Err(ManifestError {
             source_name: source_name.to_string(),
@@ -131,8 +222,8 @@ pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> 
     }
     let Decoded {
         mut objects,
-        nodes,
-        pods,
+        node_documents,
+        pod_documents,
         ..
     } = decoded;
     let at = |number: usize, message: String| ManifestError {
@@ -141,17 +232,16 @@ pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> 
         message,
     };
     let mut seen_nodes = HashSet::new();
-    for (number, node) in nodes {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        if !seen_nodes.insert(name.clone()) {
-            return Err(at(number, already_exists("nodes", &Some(name))));
+    for (node, &number) in objects.nodes.iter().zip(&node_documents) {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        if !seen_nodes.insert(name) {
+            return Err(at(number, already_exists("nodes", &Some(name.to_string()))));
         }
-        objects.nodes.push(node);
     }
     let classes = priority_classes(&objects.priority_classes);
     let mut seen_pods = HashSet::new();
-    for (number, mut pod) in pods {
-        admit_pod(&mut pod, &classes).map_err(|m| at(number, m))?;
+    for (pod, &number) in objects.pods.iter_mut().zip(&pod_documents) {
+        admit_pod(pod, &classes).map_err(|m| at(number, m))?;
         let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
         if !seen_pods.insert(key) {
             return Err(at(
@@ -162,9 +252,30 @@ pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> 
                 ),
             ));
         }
-        objects.pods.push(pod);
     }
     Ok(objects)
+}
+
+/// Pushes `item`, growing `vec` by an eighth rather than doubling it: a
+/// Pod is about 2.5 KiB before anything it points to, and doubling would
+/// leave up to half the room of 20 000 of them unused.
+fn push_compact<T>(vec: &mut Vec<T>, item: T) {
+    if vec.len() == vec.capacity() {
+        vec.reserve_exact((vec.len() / 8).max(16));
+    }
+    vec.push(item);
+}
+
+/// [`add_object`] for a whole document, which may be empty.
+fn add_document(
+    json: serde_json::Value,
+    number: usize,
+    decoded: &mut Decoded,
+) -> Result<(), String> {
+    if json.is_null() {
+        return Ok(());
+    }
+    add_object(json, number, decoded)
 }
 
 /// Decodes one object strictly (unknown fields are errors, as with
@@ -194,14 +305,16 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
                 node.metadata.name.as_deref(),
                 &validation::node(&node),
             )?;
-            decoded.nodes.push((number, node));
+            push_compact(&mut decoded.objects.nodes, node);
+            decoded.node_documents.push(number);
         }
         ("v1", "Pod") => {
             let mut pod: Pod = decode(json, &kind)?;
             defaults::meta(&mut pod.metadata);
             defaults::pod(&mut pod);
             validation::report(&kind, pod.metadata.name.as_deref(), &validation::pod(&pod))?;
-            decoded.pods.push((number, pod));
+            push_compact(&mut decoded.objects.pods, pod);
+            decoded.pod_documents.push(number);
         }
         ("v1", "Namespace") => {
             let mut namespace: Namespace = decode(json, &kind)?;
@@ -783,6 +896,75 @@ mod tests {
         assert_eq!(objects.pods.len(), 1);
     }
 
+    /// The answer for `text` when every document is read whole, as
+    /// `parse` did before it read a List's items one by one.
+    fn parse_whole(text: &str) -> Result<usize, String> {
+        let mut decoded = Decoded::default();
+        for (index, document) in yaml::documents(text).into_iter().enumerate() {
+            let json = document.map_err(|e| format!("document {}: {}", e.document, e.message))?;
+            add_document(json, index + 1, &mut decoded)
+                .map_err(|m| format!("document {}: {m}", index + 1))?;
+        }
+        match decoded.count {
+            0 => Err("no objects passed to create".to_string()),
+            count => Ok(count),
+        }
+    }
+
+    #[test]
+    fn lists_read_item_by_item_answer_as_when_read_whole() {
+        let node =
+            |name: &str| format!("- apiVersion: v1\n  kind: Node\n  metadata: {{name: {name}}}\n");
+        let cases = [
+            // A List, its kind after its items as kubectl prints it.
+            format!(
+                "apiVersion: v1\nitems:\n{}{}kind: List\n",
+                node("a"),
+                node("b")
+            ),
+            // A refused item: the List's whole answer.
+            format!(
+                "apiVersion: v1\nitems:\n{}- {{apiVersion: v1, kind: Node, metadata: {{name: b}}, bad: 1}}\nkind: List\n",
+                node("a")
+            ),
+            format!(
+                "apiVersion: v1\nitems:\n{}- {{kind: Node, x: .nan}}\nkind: List\n",
+                node("a")
+            ),
+            // Not a List after all, though its items were read.
+            format!("apiVersion: v1\nkind: Pod\nitems:\n{}", node("a")),
+            format!("apiVersion: v2\nitems:\n{}kind: List\n", node("a")),
+            // The last of two `items` is the one that counts.
+            format!(
+                "apiVersion: v1\nkind: List\nitems:\n{}items: []\n",
+                node("a")
+            ),
+            format!(
+                "apiVersion: v1\nkind: List\nitems:\n{}items: ~\n",
+                node("a")
+            ),
+            format!(
+                "apiVersion: v1\nkind: List\nitems: []\nitems:\n{}",
+                node("a")
+            ),
+            // Items as a merge key's source are read whole.
+            format!(
+                "base: &b\n  items:\n  {}\napiVersion: v1\nkind: List\n<<: *b\n",
+                node("a").trim_end().replace('\n', "\n  ")
+            ),
+        ];
+        for text in cases {
+            let streamed = parse("test.yaml", &text)
+                .map(|o| o.nodes.len() + o.pods.len())
+                .map_err(|e| e.to_string().replace("test.yaml: ", ""));
+            assert_eq!(streamed, parse_whole(&text), "{text}");
+        }
+        assert_eq!(
+            parse_err(&format!("apiVersion: v1\nkind: Pod\nitems:\n{}", node("a"))),
+            "test.yaml: document 1: strict decoding error: unknown field \"items\""
+        );
+    }
+
     const RS: &str = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: i}]}\n";
 
     #[test]
@@ -1229,6 +1411,96 @@ mod tests {
                 "test.yaml: no objects passed to create",
                 "{empty:?}"
             );
+        }
+    }
+
+    /// Properties over arbitrary and mutated files: the reader answers
+    /// every input with objects or an error naming the file, never a
+    /// panic, and reading a List in parts answers as reading it whole.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const SAMPLES: [&str; 4] = [
+            POD,
+            "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: a\n    labels: {zone: z1}\n  status:\n    capacity: {cpu: \"4\", memory: 8Gi}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p, namespace: team}\n  spec:\n    containers: [{name: c, image: i, resources: {requests: {cpu: 500m}}}]\nkind: List\n",
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\nbase: &b {cpu: 1}\napiVersion: v1\nkind: Node\nmetadata: {name: n, labels: {<<: *b, x: 'y'}}\nspec:\n  taints: [{key: k, effect: NoSchedule}]\n",
+            "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: i}]}\n",
+        ];
+
+        /// Characters that matter to YAML, and some that do not.
+        const PIECES: &[&str] = &[
+            ":", "-", " ", "\n", "{", "}", "[", "]", ",", "'", "\"", "&a", "*a", "!!", "#", "|",
+            ">", "---\n", "<<", "~", ".nan", "1e400", "0x", "9", "Gi", "é", "\t", "%", "@",
+            "items", "List", "kind: ", "\u{feff}",
+        ];
+
+        /// A change at a fraction of the text: a piece put in or over, or
+        /// some characters taken out.
+        fn edit() -> impl Strategy<Value = (f64, usize, prop::sample::Index)> {
+            (0.0..1.0f64, 0..3usize, any::<prop::sample::Index>())
+        }
+
+        fn mutate(base: &str, edits: &[(f64, usize, prop::sample::Index)]) -> String {
+            let mut chars: Vec<char> = base.chars().collect();
+            for (at, kind, piece) in edits {
+                let at = ((chars.len() as f64) * at) as usize;
+                let piece: Vec<char> = piece.get(PIECES).chars().collect();
+                match kind {
+                    0 => {
+                        chars.splice(at..at, piece);
+                    }
+                    1 => {
+                        let end = (at + piece.len()).min(chars.len());
+                        chars.splice(at..end, piece);
+                    }
+                    _ => {
+                        let end = (at + 1 + piece.len()).min(chars.len());
+                        chars.drain(at..end);
+                    }
+                }
+            }
+            chars.into_iter().collect()
+        }
+
+        fn answers(text: &str) {
+            if let Err(e) = parse("p.yaml", text) {
+                let message = e.to_string();
+                assert!(message.starts_with("p.yaml: "), "{message}");
+                assert!(!e.message.trim().is_empty(), "{text:?}");
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+                answers(&String::from_utf8_lossy(&bytes));
+            }
+
+            #[test]
+            fn mutated_manifests_are_read_or_refused(
+                sample in 0..SAMPLES.len(),
+                edits in prop::collection::vec(edit(), 1..6),
+            ) {
+                let text = mutate(SAMPLES[sample], &edits);
+                answers(&text);
+                // Reading in parts answers as reading whole; only the
+                // checks across the file (names, admission) may refuse
+                // what reading whole accepted.
+                let streamed = parse("test.yaml", &text)
+                    .map(|o| o.nodes.len() + o.pods.len() + o.namespaces.len() + o.priority_classes.len() + o.workloads.len())
+                    .map_err(|e| e.to_string().replace("test.yaml: ", ""));
+                match parse_whole(&text) {
+                    Err(whole) => prop_assert_eq!(streamed, Err(whole), "{:?}", text),
+                    Ok(count) => {
+                        if let Ok(streamed) = streamed {
+                            prop_assert_eq!(streamed, count, "{:?}", text);
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -305,4 +305,59 @@ mod tests {
             "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
         );
     }
+
+    /// Properties: any text is parsed or refused without a panic, the
+    /// rounded values saturate rather than overflow, and whole numbers,
+    /// thousandths and binary suffixes read back as written.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_text_is_parsed_or_refused(text in "\\PC{0,40}") {
+                if let Ok(q) = Quantity::parse(&text) {
+                    let _ = (q.value(), q.milli_value(), q.is_whole(), q.cmp_exact(&q));
+                }
+            }
+
+            #[test]
+            fn quantity_shaped_text_never_overflows(
+                text in "[+-]?[0-9]{0,40}(\\.[0-9]{0,40})?([eE][+-]?[0-9]{1,12}|[numkMGTPE]|[KMGTPE]i)?"
+            ) {
+                if let Ok(q) = Quantity::parse(&text) {
+                    let (value, milli) = (q.value(), q.milli_value());
+                    // Rounded away from zero, so the sign is kept (or 0).
+                    prop_assert!(value == 0 || (value < 0) == q.is_negative(), "{}", text);
+                    prop_assert!(milli == 0 || (milli < 0) == q.is_negative(), "{}", text);
+                    // A thousandth more precise, unless saturated.
+                    if milli.unsigned_abs() < i64::MAX.unsigned_abs() / 1000 {
+                        prop_assert!(milli.unsigned_abs().div_ceil(1000) <= value.unsigned_abs(), "{}", text);
+                    }
+                }
+            }
+
+            #[test]
+            fn whole_numbers_read_back(n in any::<i64>()) {
+                prop_assert_eq!(Quantity::parse(&n.to_string()).unwrap().value(), n);
+            }
+
+            #[test]
+            fn thousandths_read_back(m in -(i64::MAX / 2)..(i64::MAX / 2)) {
+                let q = Quantity::parse(&format!("{m}m")).unwrap();
+                prop_assert_eq!(q.milli_value(), m);
+                prop_assert_eq!(q.is_whole(), m % 1000 == 0);
+            }
+
+            #[test]
+            fn binary_suffixes_read_back(n in 0..(1i64 << 40), power in 1..=6u32) {
+                let suffix = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][power as usize - 1];
+                let q = Quantity::parse(&format!("{n}{suffix}")).unwrap();
+                let expected = i64::try_from(i128::from(n) << (10 * power)).unwrap_or(i64::MAX);
+                prop_assert_eq!(q.value(), expected);
+            }
+        }
+    }
 }

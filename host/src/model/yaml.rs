@@ -55,9 +55,33 @@ fn size(node: &Node, limit: usize) -> usize {
     }
 }
 
-/// Builds the nodes of each document from the parser's events.
-#[derive(Default)]
-struct Builder {
+/// What [`read`] hands on, in the order of the text, so that a large file
+/// is never held as one tree: each document as soon as it ends, and each
+/// item of a document's top-level `items` sequence (a `kind: List`, as
+/// `kubectl get -o yaml` prints) as soon as the item ends.
+#[derive(Debug)]
+pub enum Part {
+    /// An item of the top-level `items` sequence of the document being
+    /// read, before that document is known to be a List. Its conversion
+    /// failed when `value` is an error.
+    Item {
+        document: usize,
+        index: usize,
+        value: Result<Value, String>,
+    },
+    /// A document as JSON (`Null` when empty). When `items_read` is not 0,
+    /// that many top-level `items` sequences were handed on item by item
+    /// and stand here as `[]`.
+    Document {
+        document: usize,
+        value: Value,
+        items_read: usize,
+    },
+}
+
+/// Builds the nodes of each document from the parser's events and hands
+/// each on as it ends.
+struct Builder<'a> {
     /// Nodes copied by aliases so far.
     aliased: usize,
     /// Why the events cannot be made a document, at which document.
@@ -66,19 +90,45 @@ struct Builder {
     /// A mapping's key waiting for its value, by depth.
     keys: Vec<Option<Node>>,
     anchors: HashMap<usize, Node>,
-    documents: Vec<Option<Node>>,
     root: Option<Node>,
     started: usize,
+    /// Whether top-level `items` sequences are handed on item by item.
+    stream_items: bool,
+    /// The next index in the `items` sequence being handed on, if any.
+    items: Option<usize>,
+    /// How many `items` sequences the current document handed on.
+    items_read: usize,
+    /// Only this document is built, when set.
+    only: Option<usize>,
+    /// Set when `each` asked to stop or an error was found: the rest of
+    /// the events are ignored.
+    stopped: bool,
+    each: &'a mut dyn FnMut(Part) -> bool,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn add(&mut self, node: Node) {
+        let depth = self.stack.len();
         let Some((parent, _)) = self.stack.last_mut() else {
             self.root = Some(node);
             return;
         };
         match parent {
-            Node::Sequence(items) => items.push(node),
+            Node::Sequence(items) => match (self.items, depth) {
+                (Some(index), 2) => {
+                    self.items = Some(index + 1);
+                    let value = to_json(&node, &format!("items[{index}]"));
+                    let item = Part::Item {
+                        document: self.started,
+                        index,
+                        value,
+                    };
+                    if !(self.each)(item) {
+                        self.stopped = true;
+                    }
+                }
+                _ => items.push(node),
+            },
             Node::Mapping(entries) => {
                 let key = self.keys.last_mut().expect("a key slot per mapping");
                 match key.take() {
@@ -91,6 +141,9 @@ impl Builder {
     }
 
     fn close(&mut self) {
+        if self.stack.len() == 2 && self.items.take().is_some() {
+            self.items_read += 1;
+        }
         let (node, anchor) = self.stack.pop().expect("an open collection");
         if matches!(node, Node::Mapping(_)) {
             self.keys.pop();
@@ -99,6 +152,46 @@ impl Builder {
             self.anchors.insert(anchor, node.clone());
         }
         self.add(node);
+    }
+
+    /// Whether a sequence starting now is the value of the document's
+    /// top-level `items`, to be handed on item by item.
+    fn starts_items(&self, anchor: usize) -> bool {
+        self.stream_items
+            && anchor == 0
+            && self.stack.len() == 1
+            && matches!(self.stack[0].0, Node::Mapping(_))
+            && matches!(
+                self.keys.last(),
+                Some(Some(Node::Scalar { text, .. })) if text == "items"
+            )
+    }
+
+    /// Ends the current document: hands it on, or records why it cannot be.
+    fn end_document(&mut self) {
+        let document = self.started;
+        let root = self.root.take();
+        let items_read = std::mem::take(&mut self.items_read);
+        self.anchors.clear();
+        let value = match root {
+            None => Value::Null,
+            Some(node) => match to_json(&node, "") {
+                Ok(value) => value,
+                Err(message) => {
+                    self.error = Some((document, message));
+                    self.stopped = true;
+                    return;
+                }
+            },
+        };
+        let part = Part::Document {
+            document,
+            value,
+            items_read,
+        };
+        if !(self.each)(part) || self.only.is_some() {
+            self.stopped = true;
+        }
     }
 }
 
@@ -110,17 +203,21 @@ fn tag_name(tag: Option<Tag>) -> Option<String> {
     })
 }
 
-impl MarkedEventReceiver for Builder {
+impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, event: Event, _mark: Marker) {
+        if self.stopped {
+            return;
+        }
+        if let Event::DocumentStart = event {
+            self.started += 1;
+            self.root = None;
+            return;
+        }
+        if self.only.is_some_and(|n| n != self.started) {
+            return;
+        }
         match event {
-            Event::DocumentStart => {
-                self.started += 1;
-                self.root = None;
-            }
-            Event::DocumentEnd => {
-                let root = self.root.take();
-                self.documents.push(root);
-            }
+            Event::DocumentEnd => self.end_document(),
             Event::Scalar(text, style, anchor, tag) => {
                 let node = Node::Scalar {
                     text,
@@ -133,29 +230,31 @@ impl MarkedEventReceiver for Builder {
                 self.add(node);
             }
             Event::Alias(anchor) => {
-                if self.error.is_some() {
-                    return;
-                }
                 // The parser refuses an alias to an unknown anchor; one
                 // to a collection still open is an alias to itself.
                 let Some(node) = self.anchors.get(&anchor).cloned() else {
                     self.error = Some((
                         self.started,
-                        "an anchor's value contains itself".to_string(),
+                        "not valid YAML: an anchor's value contains itself".to_string(),
                     ));
+                    self.stopped = true;
                     return;
                 };
                 self.aliased += size(&node, ALIAS_BUDGET);
                 if self.aliased > ALIAS_BUDGET {
                     self.error = Some((
                         self.started,
-                        "the document contains excessive aliasing".to_string(),
+                        "not valid YAML: the document contains excessive aliasing".to_string(),
                     ));
+                    self.stopped = true;
                     return;
                 }
                 self.add(node);
             }
             Event::SequenceStart(anchor, _) => {
+                if self.starts_items(anchor) {
+                    self.items = Some(0);
+                }
                 self.stack.push((Node::Sequence(Vec::new()), anchor))
             }
             Event::MappingStart(anchor, _) => {
@@ -163,50 +262,93 @@ impl MarkedEventReceiver for Builder {
                 self.keys.push(None);
             }
             Event::SequenceEnd | Event::MappingEnd => self.close(),
-            Event::Nothing | Event::StreamStart | Event::StreamEnd => {}
+            Event::DocumentStart | Event::Nothing | Event::StreamStart | Event::StreamEnd => {}
         }
     }
 }
 
-/// Each document of `text` as JSON (`Null` for an empty one), up to the
-/// first that cannot be read, whose error comes last.
-pub fn documents(text: &str) -> Vec<Result<Value, YamlError>> {
-    let mut builder = Builder::default();
+/// Reads the documents of `text` in order, handing each [`Part`] to `each`
+/// as soon as it is complete, until `each` returns false. The first
+/// document that cannot be read ends the reading with its error; what
+/// came before it has been handed on.
+///
+/// ```
+/// use kws_host::model::yaml::{self, Part};
+/// let mut kinds = Vec::new();
+/// yaml::read("kind: List\nitems:\n- kind: Pod\n- kind: Node\n", |part| {
+///     if let Part::Item { value: Ok(item), .. } = part {
+///         kinds.push(item["kind"].as_str().unwrap_or_default().to_string());
+///     }
+///     true
+/// })?;
+/// assert_eq!(kinds, ["Pod", "Node"]);
+/// # Ok::<(), yaml::YamlError>(())
+/// ```
+pub fn read(text: &str, mut each: impl FnMut(Part) -> bool) -> Result<(), YamlError> {
+    load(text, true, None, &mut each)
+}
+
+/// Document `number` (1-based) of `text` alone and whole: what [`read`]
+/// gave in parts, for when the parts turn out not to make a List.
+pub fn document(text: &str, number: usize) -> Result<Value, YamlError> {
+    let mut found = Value::Null;
+    load(text, false, Some(number), &mut |part| {
+        if let Part::Document { value, .. } = part {
+            found = value;
+        }
+        false
+    })?;
+    Ok(found)
+}
+
+fn load(
+    text: &str,
+    stream_items: bool,
+    only: Option<usize>,
+    each: &mut dyn FnMut(Part) -> bool,
+) -> Result<(), YamlError> {
+    let mut builder = Builder {
+        aliased: 0,
+        error: None,
+        stack: Vec::new(),
+        keys: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        started: 0,
+        stream_items,
+        items: None,
+        items_read: 0,
+        only,
+        stopped: false,
+        each,
+    };
     let parsed = Parser::new_from_str(text).load(&mut builder, true);
-    let mut out: Vec<Result<Value, YamlError>> = Vec::new();
-    for (index, root) in builder.documents.iter().enumerate() {
-        let document = index + 1;
-        if let Some((at, message)) = &builder.error
-            && *at == document
-        {
-            out.push(Err(YamlError {
-                document,
-                message: format!("not valid YAML: {message}"),
-            }));
-            return out;
-        }
-        let value = match root {
-            None => Ok(Value::Null),
-            Some(node) => to_json(node, "").map_err(|message| YamlError { document, message }),
-        };
-        let failed = value.is_err();
-        out.push(value);
-        if failed {
-            return out;
-        }
-    }
     if let Some((document, message)) = builder.error {
-        out.push(Err(YamlError {
-            document,
-            message: format!("not valid YAML: {message}"),
-        }));
-        return out;
+        return Err(YamlError { document, message });
     }
-    if let Err(e) = parsed {
-        out.push(Err(YamlError {
+    match parsed {
+        Err(_) if builder.stopped => Ok(()),
+        Err(e) => Err(YamlError {
             document: builder.started.max(1),
             message: format!("not valid YAML: {e}"),
-        }));
+        }),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Each document of `text` as JSON (`Null` for an empty one), up to the
+/// first that cannot be read, whose error comes last: [`read`] with every
+/// document whole and kept.
+pub fn documents(text: &str) -> Vec<Result<Value, YamlError>> {
+    let mut out = Vec::new();
+    let read = load(text, false, None, &mut |part| {
+        if let Part::Document { value, .. } = part {
+            out.push(Ok(value));
+        }
+        true
+    });
+    if let Err(e) = read {
+        out.push(Err(e));
     }
     out
 }

@@ -482,4 +482,51 @@ mod tests {
         assert!(refused[0].detail.contains("`.wasm`, in lower case"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// Property: arbitrary bytes given as a component, with or without a
+    /// component's header, are refused with an error, without a panic and
+    /// quickly.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The preamble of a component (magic, version 0xd, layer 1).
+        const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+        fn refused_quickly(bytes: &[u8]) -> Result<(), TestCaseError> {
+            let started = Instant::now();
+            let loaded = Loader::new(None).load_bytes(Path::new("fuzz.wasm"), bytes);
+            let took = started.elapsed();
+            match loaded {
+                Ok(plugin) => {
+                    return Err(TestCaseError::fail(format!("loaded: {}", plugin.name())));
+                }
+                Err(e) => prop_assert!(!e.detail.is_empty()),
+            }
+            prop_assert!(took < Duration::from_secs(5), "took {took:?}");
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+                refused_quickly(&bytes)?;
+            }
+
+            #[test]
+            fn arbitrary_sections_after_a_component_header_are_refused(
+                sections in prop::collection::vec((0..14u8, prop::collection::vec(any::<u8>(), 0..120)), 0..6),
+            ) {
+                let mut bytes = COMPONENT_HEADER.to_vec();
+                for (id, payload) in sections {
+                    bytes.push(id);
+                    bytes.push(payload.len() as u8);
+                    bytes.extend(payload);
+                }
+                refused_quickly(&bytes)?;
+            }
+        }
+    }
 }
