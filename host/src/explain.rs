@@ -10,6 +10,7 @@
 use crate::config::Config;
 use crate::framework::{
     CycleReport, Diagnosis, Framework, FrameworkError, PRE_FILTER, PluginScore, Rejection,
+    code_name,
 };
 use crate::model::manifest::Manifests;
 use crate::runtime::LoadedPlugin;
@@ -79,19 +80,6 @@ pub struct FilterVerdict {
     /// kube-scheduler's `framework.Code` name.
     pub code: &'static str,
     pub reasons: Vec<String>,
-}
-
-/// kube-scheduler's name for a status code, as its `Code.String()`.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Success => "Success",
-        Code::Unschedulable => "Unschedulable",
-        Code::UnschedulableAndUnresolvable => "UnschedulableAndUnresolvable",
-        Code::Error => "Error",
-        Code::Skip => "Skip",
-        Code::Wait => "Wait",
-        Code::Pending => "Pending",
-    }
 }
 
 /// Explains the pending pod `pod_ref` (`namespace/name`, or `name` in

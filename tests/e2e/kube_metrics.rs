@@ -17,6 +17,7 @@ use kube::api::PostParams;
 use kws_tests::api::{OURS, eventually, node, node_name, pod};
 use kws_tests::cluster::TestCluster;
 use kws_tests::prom_text::{self, Scrape};
+use kws_tests::scheduler_binary;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -399,32 +400,6 @@ impl Drop for Scheduler {
             eprintln!("scheduler log:\n{}", self.log());
         }
     }
-}
-
-/// The `kube-wasm-scheduler` binary beside the test executable, built if
-/// this run did not build it.
-fn scheduler_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in <target>/<profile>/deps");
-    let binary = profile_dir.join("kube-wasm-scheduler");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(kws_tests::workspace())
-            .args([
-                "build",
-                "--package",
-                "kws-host",
-                "--bin",
-                "kube-wasm-scheduler",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building kube-wasm-scheduler failed");
-    }
-    binary
 }
 
 /// A loopback port nothing listens on (now).

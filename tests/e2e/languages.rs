@@ -17,8 +17,8 @@ use kws_host::plugin_dir::{PluginDir, PluginUpdate};
 use kws_host::runtime::{GRANTED_IMPORTS, LoadedPlugin, Loader, PluginError, PluginPool};
 use kws_host::simulate::{self, Report};
 use kws_host::wit::ExtensionPoint;
-use kws_tests::{component_dir, plugins, workspace};
-use std::path::{Path, PathBuf};
+use kws_tests::{component_dir, plugins, scheduler_binary, workspace};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
@@ -98,32 +98,6 @@ fn refusal(language: &str, args: &str) -> String {
         Err(other) => panic!("{language}: {args} failed otherwise: {other}"),
         Ok(_) => panic!("{language}: {args} was accepted"),
     }
-}
-
-/// The `kube-wasm-scheduler` binary beside the test executable, built if
-/// this run did not build it.
-fn scheduler_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in <target>/<profile>/deps");
-    let binary = profile_dir.join("kube-wasm-scheduler");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .args([
-                "build",
-                "--package",
-                "kws-host",
-                "--bin",
-                "kube-wasm-scheduler",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building kube-wasm-scheduler failed");
-    }
-    binary
 }
 
 fn check_language(language: &str) {

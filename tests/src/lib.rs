@@ -19,6 +19,7 @@ pub mod scenario_parity;
 
 use kws_host::runtime::{self, LoadedPlugin};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 /// The workspace root.
@@ -91,4 +92,30 @@ pub fn rename_into(dir: &Path, name: &str, bytes: &[u8]) {
     let staged = dir.join(format!(".{name}.tmp"));
     std::fs::write(&staged, bytes).unwrap_or_else(|e| panic!("{}: {e}", staged.display()));
     std::fs::rename(&staged, dir.join(name)).unwrap();
+}
+
+/// The `kube-wasm-scheduler` binary beside the test executable, built if
+/// this run did not build it.
+pub fn scheduler_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in <target>/<profile>/deps");
+    let binary = profile_dir.join("kube-wasm-scheduler");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args([
+                "build",
+                "--package",
+                "kws-host",
+                "--bin",
+                "kube-wasm-scheduler",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building kube-wasm-scheduler failed");
+    }
+    binary
 }

@@ -159,7 +159,7 @@ impl Cycle {
         let ctx = self.ctx(Some(cache), object);
         for member in &self.reserve {
             let call = || member.pool.reserve(member.instance, ctx, pod, self.node_id);
-            let status = match self.call(member, "Reserve", |s| super::code_label(s.code), call) {
+            let status = match self.call(member, "Reserve", |s| super::code_name(s.code), call) {
                 Ok(status) => status,
                 Err(error) => match fault(ctx, "reserve", member, error) {
                     None => continue,
@@ -217,7 +217,7 @@ impl Cycle {
         let mut timeout = MAX_PERMIT_WAIT;
         for member in &self.permit {
             let call = || member.pool.permit(member.instance, ctx, pod, self.node_id);
-            let timed = self.call(member, "Permit", |r| super::code_label(r.status.code), call);
+            let timed = self.call(member, "Permit", |r| super::code_name(r.status.code), call);
             let result = match timed {
                 Ok(result) => result,
                 Err(error) => match fault(ctx, "permit", member, error) {
@@ -269,7 +269,7 @@ impl Cycle {
                     .pool
                     .pre_bind(member.instance, ctx, pod, self.node_id)
             };
-            let status = match self.call(member, "PreBind", |s| super::code_label(s.code), call) {
+            let status = match self.call(member, "PreBind", |s| super::code_name(s.code), call) {
                 Ok(status) => status,
                 Err(error) => match fault(ctx, "pre-bind", member, error) {
                     None => continue,
@@ -291,7 +291,7 @@ impl Cycle {
         let ctx = self.ctx(None, object);
         for member in &self.bind {
             let call = || member.pool.bind(member.instance, ctx, pod, self.node_id);
-            let status = match self.call(member, "Bind", |s| super::code_label(s.code), call) {
+            let status = match self.call(member, "Bind", |s| super::code_name(s.code), call) {
                 Ok(status) => status,
                 Err(error) => match fault(ctx, "bind", member, error) {
                     None => continue,

@@ -47,7 +47,7 @@ impl ProfileFramework {
                 continue;
             }
             let call = || slot.pool().and_then(|p| p.pre_filter(slot.home, ctx, pod));
-            let timed = self.timed(slot, "PreFilter", |r| code_label(r.status.code), call);
+            let timed = self.timed(slot, "PreFilter", |r| code_name(r.status.code), call);
             let result = match timed {
                 Ok(result) => result,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
@@ -341,7 +341,7 @@ impl ProfileFramework {
                 slot.pool()
                     .and_then(|p| p.post_filter(slot.home, ctx, pod, &rejected))
             };
-            let result = match self.timed(slot, "PostFilter", |r| code_label(r.status.code), call) {
+            let result = match self.timed(slot, "PostFilter", |r| code_name(r.status.code), call) {
                 Ok(result) => result,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "post-filter", &error);

@@ -271,8 +271,9 @@ pub(super) fn timed_call<R>(
     result
 }
 
-/// kube-scheduler's name of a status code, its metrics' `status` label.
-pub(super) fn code_label(code: Code) -> &'static str {
+/// kube-scheduler's name of a status code (its `Code.String()`): the
+/// `status` label of its metrics, and what `explain` prints.
+pub fn code_name(code: Code) -> &'static str {
     match code {
         Code::Success => "Success",
         Code::Unschedulable => "Unschedulable",

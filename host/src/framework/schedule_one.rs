@@ -55,7 +55,7 @@ impl ProfileFramework {
         let pre_filter = self.pre_filter(ctx, pod, scope);
         let status = match &pre_filter {
             Ok(_) => "Success",
-            Err(PreFilterStop::Rejected { status, .. }) => code_label(status.code),
+            Err(PreFilterStop::Rejected { status, .. }) => code_name(status.code),
             Err(PreFilterStop::Failed(_)) => "Error",
         };
         self.observe_point("PreFilter", status, started);

@@ -27,7 +27,7 @@ impl ProfileFramework {
                 slot.pool()
                     .and_then(|p| p.pre_score(slot.home, ctx, pod, feasible))
             };
-            let status = match self.timed(slot, "PreScore", |s| code_label(s.code), call) {
+            let status = match self.timed(slot, "PreScore", |s| code_name(s.code), call) {
                 Ok(status) => status,
                 Err(error) if slot.settings.failure_policy == FailurePolicy::Ignore => {
                     log_ignored(ctx, "pre-score", &error);
