@@ -3,13 +3,12 @@
 //! each point and does what the pod's `framework/<point>` label says, on
 //! the embedded cluster.
 
-use kws_host::cache::Cache;
 use kws_host::config::{Config, PluginSettings};
 use kws_host::framework::{Framework, Outcome};
 use kws_host::model::{convert, manifest};
 use kws_host::runtime::{CallContext, PluginPool};
 use kws_host::simulate;
-use kws_tests::framework_fixture::{self, NODES, placed, pod, unplaced};
+use kws_tests::framework_fixture::{self, NODES, cache_of, placed, pod, unplaced};
 use kws_tests::{fixture, plugins};
 use std::sync::Arc;
 
@@ -192,10 +191,7 @@ fn cycle_state_does_not_outlive_its_cycle() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let objects = manifest::parse("leak.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
-    let mut cache = Cache::default();
-    for node in &objects.nodes {
-        cache.set_node(Arc::new(node.clone()));
-    }
+    let mut cache = cache_of(&objects);
     let object = Arc::new(objects.pods[0].clone());
     let record = convert::pod(&object);
     let snapshot = cache.snapshot();
@@ -234,10 +230,7 @@ fn the_framework_ends_each_cycle_on_every_plugin_it_ran() {
     let mut framework =
         Framework::new(&config, plugins(), "plugins").unwrap_or_else(|e| panic!("{e}"));
     let objects = manifest::parse("cycles.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
-    let mut cache = Cache::default();
-    for node in &objects.nodes {
-        cache.set_node(Arc::new(node.clone()));
-    }
+    let mut cache = cache_of(&objects);
     let object = Arc::new(objects.pods[0].clone());
     let record = convert::pod(&object);
     let snapshot = cache.snapshot();
@@ -277,10 +270,7 @@ fn a_what_if_copy_of_a_cycle_changes_only_the_copy() {
     .unwrap_or_else(|e| panic!("{e}"));
     let text = format!("{NODES}{}{}", pod("p", &[]), pod("victim", &[]));
     let objects = manifest::parse("what-if.yaml", &text).unwrap();
-    let mut cache = Cache::default();
-    for node in &objects.nodes {
-        cache.set_node(Arc::new(node.clone()));
-    }
+    let mut cache = cache_of(&objects);
     let object = Arc::new(objects.pods[0].clone());
     let record = convert::pod(&object);
     let victim = convert::pod(&objects.pods[1]);

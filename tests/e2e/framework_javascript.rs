@@ -6,13 +6,12 @@
 //! says, as the Rust `Framework` fixture does in `framework.rs`, whose
 //! tests these mirror.
 
-use kws_host::cache::Cache;
 use kws_host::config::PluginSettings;
 use kws_host::model::{convert, manifest};
 use kws_host::runtime::{CallContext, PluginPool};
 use kws_host::simulate;
 use kws_tests::fixture;
-use kws_tests::framework_fixture::{self, NODES, placed, pod, unplaced};
+use kws_tests::framework_fixture::{self, NODES, cache_of, placed, pod, unplaced};
 use std::sync::Arc;
 
 fn run(pods: &[String]) -> simulate::Report {
@@ -122,10 +121,7 @@ fn cycle_state_does_not_outlive_its_cycle() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let objects = manifest::parse("leak.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
-    let mut cache = Cache::default();
-    for node in &objects.nodes {
-        cache.set_node(Arc::new(node.clone()));
-    }
+    let mut cache = cache_of(&objects);
     let object = Arc::new(objects.pods[0].clone());
     let record = convert::pod(&object);
     let snapshot = cache.snapshot();

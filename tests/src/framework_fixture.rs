@@ -5,9 +5,11 @@
 //! a profile in which only the fixture runs, so each placement is its
 //! doing.
 
+use kws_host::cache::Cache;
 use kws_host::config::Config;
 use kws_host::model::manifest;
 use kws_host::simulate::{self, Placement, Unplaced};
+use std::sync::Arc;
 
 /// `n1` scores 10, `n2` 90, `n3` 95 but the fixture's filter refuses it.
 pub const NODES: &str = "
@@ -90,4 +92,14 @@ pub fn unplaced(pod: &str, message: &str) -> Unplaced {
         pod: format!("default/{pod}"),
         message: message.into(),
     }
+}
+
+/// A cache holding the nodes of `objects`, for tests that call plugin
+/// pools or a profile directly.
+pub fn cache_of(objects: &manifest::Manifests) -> Cache {
+    let mut cache = Cache::default();
+    for node in &objects.nodes {
+        cache.set_node(Arc::new(node.clone()));
+    }
+    cache
 }
