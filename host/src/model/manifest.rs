@@ -899,6 +899,7 @@ mod tests {
     /// The answer for `text` when every document is read whole, as
     /// `parse` did before it read a List's items one by one.
     fn parse_whole(text: &str) -> Result<usize, String> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut decoded = Decoded::default();
         for (index, document) in yaml::documents(text).into_iter().enumerate() {
             let json = document.map_err(|e| format!("document {}: {}", e.document, e.message))?;
