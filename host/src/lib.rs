@@ -24,6 +24,7 @@ pub mod config;
 pub mod explain;
 pub mod files;
 pub mod framework;
+pub mod leader_election;
 pub mod metrics;
 pub mod model;
 pub mod plugin_dir;

@@ -3,8 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use kws_host::backend::kube::{KubeCluster, RateLimit};
-use kws_host::config::Config;
+use kws_host::config::{Config, LeaderElection};
 use kws_host::framework::Framework;
+use kws_host::leader_election::{self, Ended, LeaderElector};
 use kws_host::model::manifest;
 use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
@@ -13,6 +14,8 @@ use kws_host::{explain, metrics, runtime, simulate};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// A Kubernetes scheduler whose placement policies are WebAssembly components.
 #[derive(Parser)]
@@ -259,7 +262,8 @@ fn run() -> Result<()> {
                 std::time::Duration::from_secs(connect_timeout),
             ))?;
             tracing::info!(profiles = config.profiles.len(), "scheduling");
-            let mut scheduler = Scheduler::new(
+            let client = cluster.client();
+            let scheduler = Scheduler::new(
                 framework,
                 Arc::new(cluster),
                 runtime.handle().clone(),
@@ -268,10 +272,75 @@ fn run() -> Result<()> {
             .serving(&plugins_found)
             .with_metrics(metrics);
             plugin_dir.follow(scheduler.plugin_updates())?;
-            scheduler.run();
+            serve(scheduler, config.leader_election.clone(), client, &runtime)?;
         }
     }
     Ok(())
+}
+
+/// How long a replica that stops waits for its binds and reports in
+/// flight, so that the replica taking over does not race them; they take
+/// milliseconds, and the handover must stay well under the retry period.
+const IN_FLIGHT_AT_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// Schedules until SIGTERM or SIGINT, then lets the binds in flight finish
+/// and releases the Lease; with leader election, only while this replica
+/// holds the Lease. Losing the Lease is an error, as kube-scheduler exits
+/// then: a restarted replica comes back as a standby.
+fn serve(
+    mut scheduler: Scheduler<KubeCluster>,
+    election: Option<LeaderElection>,
+    client: kube::Client,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let stop = scheduler.stop_flag();
+    runtime.spawn(stop_on_signal(stop.clone()));
+    let (shutdown, shutdown_asked) = tokio::sync::watch::channel(false);
+    let mut elector = None;
+    if let Some(election) = election {
+        let metrics = scheduler.metrics();
+        let lease = election.resource_name.clone();
+        metrics.set_leader(&lease, false);
+        let identity = leader_election::identity();
+        let candidate = LeaderElector::reporting(client, election, identity, move |leading| {
+            metrics.set_leader(&lease, leading)
+        });
+        scheduler = scheduler.led_by(candidate.leadership());
+        let stop = stop.clone();
+        elector = Some(runtime.spawn(async move {
+            let ended = candidate.run(shutdown_asked).await;
+            stop.store(true, Ordering::Relaxed);
+            ended
+        }));
+    }
+    scheduler.run();
+    scheduler.finish_in_flight(IN_FLIGHT_AT_SHUTDOWN);
+    // Ignored when the elector has already returned (the Lease was lost).
+    let _ = shutdown.send(true);
+    if let Some(elector) = elector
+        && runtime.block_on(elector)? == Ended::Lost
+    {
+        bail!("leaderelection lost");
+    }
+    Ok(())
+}
+
+/// Sets `stop` at the first SIGTERM or SIGINT.
+async fn stop_on_signal(stop: Arc<AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot catch SIGTERM: stopping kills binds in flight");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    tracing::info!("shutting down");
+    stop.store(true, Ordering::Relaxed);
 }
 
 /// `--kube-api-qps`: a finite number > 0.

@@ -18,7 +18,7 @@
 //! | `scheduler_pending_pods` | gauge | `queue`: `active`, `backoff`, `unschedulable`, `gated` | the queue now |
 //! | `scheduler_queue_incoming_pods_total` | counter | `queue`, `event` | each pod put into a queue, with the event that put it there |
 //! | `scheduler_preemption_attempts_total` | counter | | stays 0: no preemption yet |
-//! | `leader_election_master_status` | gauge | `name` | 1: no leader election yet, so every replica schedules |
+//! | `leader_election_master_status` | gauge | `name` (the Lease) | 1 while this replica holds the Lease, 0 while it stands by; absent with `leaderElect: false`, as upstream |
 //!
 //! The plugin runtime's:
 //!
@@ -58,10 +58,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// `leader_election_master_status`'s `name`: the lease a leader election
-/// would hold.
-pub const LEASE_NAME: &str = "kube-wasm-scheduler";
 
 /// How an attempt ended, kube-scheduler's `result` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -165,7 +161,7 @@ struct IncomingLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NameLabel {
-    name: &'static str,
+    name: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -339,6 +335,7 @@ pub struct Metrics {
     plugin_refusals: Family<PluginLabel, Counter>,
     plugin_unloads: Family<PluginLabel, Counter>,
     plugin_memory: Family<MemoryLabels, Gauge>,
+    leader: Family<NameLabel, Gauge>,
     readiness: Readiness,
 }
 
@@ -425,11 +422,10 @@ impl Default for Metrics {
             Counter::<u64>::default(),
         );
         let leader = Family::<NameLabel, Gauge>::default();
-        leader.get_or_create(&NameLabel { name: LEASE_NAME }).set(1);
         registry.register(
             "leader_election_master_status",
             "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name",
-            leader,
+            leader.clone(),
         );
         let plugin_loads = Family::<PluginLabel, Counter>::default();
         registry.register(
@@ -486,6 +482,7 @@ impl Default for Metrics {
             plugin_refusals,
             plugin_unloads,
             plugin_memory,
+            leader,
             readiness: Readiness::default(),
         }
     }
@@ -606,6 +603,15 @@ impl Metrics {
             })
             .inc();
         record_plugin_quarantine(plugin, false);
+    }
+
+    /// Whether this replica holds the Lease `lease` (1) or stands by (0).
+    pub fn set_leader(&self, lease: &str, leading: bool) {
+        self.leader
+            .get_or_create(&NameLabel {
+                name: lease.to_string(),
+            })
+            .set(i64::from(leading));
     }
 
     /// The largest linear memory of `plugin`'s home instance in `profile`.
@@ -802,6 +808,7 @@ mod tests {
         metrics.plugin_loaded("Fit", false);
         record_plugin_fault("Fit", "deadline");
         metrics.set_plugin_memory("p", "Fit", 1);
+        metrics.set_leader("kube-wasm-scheduler", true);
         let text = metrics.render();
         for (name, kind) in [
             ("scheduler_schedule_attempts_total", "counter"),

@@ -30,6 +30,7 @@ use crate::cache::Cache;
 use crate::framework::{
     Cycle, CycleReport, Decision, Framework, Outcome, PermitOutcome, StepError,
 };
+use crate::leader_election::Leadership;
 use crate::metrics::{AttemptResult, Metrics, QueueName};
 use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
@@ -111,6 +112,9 @@ pub struct Scheduler<B: Backend> {
     metrics: Arc<Metrics>,
     /// When `kws_plugin_instance_memory_bytes` was last refreshed.
     memory_refreshed: Option<Instant>,
+    /// With leader election, whether this replica may schedule now; a
+    /// standby takes in every event (its cache stays warm) and pops no pod.
+    leadership: Option<Arc<Leadership>>,
 }
 
 impl<B: Backend> Scheduler<B> {
@@ -145,6 +149,7 @@ impl<B: Backend> Scheduler<B> {
             stop: Arc::default(),
             metrics: Arc::default(),
             memory_refreshed: None,
+            leadership: None,
         }
         .with_metrics(Arc::default())
     }
@@ -156,6 +161,12 @@ impl<B: Backend> Scheduler<B> {
         self.queue.set_metrics(metrics.queue());
         self.framework.set_metrics(metrics.clone());
         self.metrics = metrics;
+        self
+    }
+
+    /// Schedules only while `leadership` says this replica leads.
+    pub fn led_by(mut self, leadership: Arc<Leadership>) -> Self {
+        self.leadership = Some(leadership);
         self
     }
 
@@ -282,10 +293,11 @@ impl<B: Backend> Scheduler<B> {
         }
     }
 
-    /// The next pod to try, once the cluster has been seen whole and while
-    /// fewer than [`MAX_BINDS_IN_FLIGHT`] binds are in flight.
+    /// The next pod to try, once the cluster has been seen whole, while
+    /// this replica leads and while fewer than [`MAX_BINDS_IN_FLIGHT`]
+    /// binds are in flight.
     fn pop(&mut self) -> Option<QueuedPod> {
-        if !self.synced || self.binds_full() {
+        if !self.synced || !self.leading() || self.binds_full() {
             return None;
         }
         self.queue.pop(Instant::now())
@@ -309,6 +321,25 @@ impl<B: Backend> Scheduler<B> {
         })
     }
 
+    fn leading(&self) -> bool {
+        self.leadership.as_ref().is_none_or(|l| l.is_leading())
+    }
+
+    /// Takes in inputs until every bind and report in flight has come
+    /// back, for at most `within`: what a leader does after its loop
+    /// stopped and before it gives up the Lease, so that its successor
+    /// does not race its binds and no Scheduled event is left unwritten.
+    pub fn finish_in_flight(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.tasks_in_flight > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(left) {
+                Ok(input) => self.handle(input),
+                Err(_) => return,
+            }
+        }
+    }
+
     fn binds_full(&self) -> bool {
         self.binds_in_flight >= MAX_BINDS_IN_FLIGHT
     }
@@ -317,8 +348,12 @@ impl<B: Backend> Scheduler<B> {
     /// False when the input channel is closed.
     fn wait_for_input(&mut self) -> bool {
         let now = Instant::now();
-        // With the binds full only a bind's result lets the loop go on.
-        let due = self.queue.next_wakeup().filter(|_| !self.binds_full());
+        // With the binds full only a bind's result lets the loop go on; a
+        // standby looks again after the idle wait.
+        let due = self
+            .queue
+            .next_wakeup()
+            .filter(|_| self.leading() && !self.binds_full());
         let due = match (due, self.framework.waiting_pods().next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

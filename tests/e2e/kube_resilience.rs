@@ -3,17 +3,18 @@
 //! deleted between decision and bind, and the least privilege that
 //! `deploy/rbac.yaml` grants.
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Subject};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
 use kws_host::config::Config;
 use kws_tests::api::{
     OURS, event_counts, events_for, eventually, node, node_name, occurrences, pod,
 };
-use kws_tests::cluster::{ClusterOptions, RunningScheduler, TestCluster, TokenUser, client_for};
-use serde::Deserialize;
+use kws_tests::cluster::{
+    ClusterOptions, RunningScheduler, TestCluster, TokenUser, client_for, grant_deploy_role,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -316,16 +317,6 @@ async fn the_scheduler_rides_out_an_apiserver_restart_and_binds_every_pod_once()
     assert!(scheduler.is_running());
 }
 
-/// The rules of `deploy/rbac.yaml` whose kind is `kind`.
-fn from_rbac_yaml(kind: &str) -> serde_json::Value {
-    let path = kws_tests::workspace().join("deploy/rbac.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| serde_json::Value::deserialize(doc).unwrap())
-        .find(|doc| doc["kind"] == kind)
-        .unwrap_or_else(|| panic!("{} has no {kind}", path.display()))
-}
-
 fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> bool {
     matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
 }
@@ -348,26 +339,9 @@ async fn the_deploy_rbac_role_is_enough_to_schedule_and_no_more() {
         users: vec![user.clone()],
     });
     let admin = cluster.client().await;
-    let role: ClusterRole = serde_json::from_value(from_rbac_yaml("ClusterRole")).unwrap();
-    Api::<ClusterRole>::all(admin.clone())
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
-    // The file binds the role to a service account; bind it to our user.
-    let mut binding: ClusterRoleBinding =
-        serde_json::from_value(from_rbac_yaml("ClusterRoleBinding")).unwrap();
-    assert_eq!(binding.role_ref.name, role.metadata.name.clone().unwrap());
-    binding.subjects = Some(vec![Subject {
-        kind: "User".to_string(),
-        api_group: Some("rbac.authorization.k8s.io".to_string()),
-        name: user.name.clone(),
-        namespace: None,
-    }]);
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
-
+    let kubeconfig = cluster.kubeconfig_for(&user);
+    grant_deploy_role(&admin, &user, &kubeconfig).await;
+    let restricted: Client = client_for(&kubeconfig).await;
     let nodes: Api<Node> = Api::all(admin.clone());
     let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
     let events: Api<Event> = Api::namespaced(admin.clone(), "default");
@@ -375,16 +349,6 @@ async fn the_deploy_rbac_role_is_enough_to_schedule_and_no_more() {
         .create(&PostParams::default(), &node("node-1", "2"))
         .await
         .unwrap();
-    let kubeconfig = cluster.kubeconfig_for(&user);
-    let restricted: Client = client_for(&kubeconfig).await;
-    // RBAC decisions follow the binding within a moment; wait for it.
-    let restricted_pods: Api<Pod> = Api::all(restricted.clone());
-    eventually(
-        "the role to take effect",
-        Duration::from_secs(30),
-        || async { restricted_pods.list(&ListParams::default()).await.ok() },
-    )
-    .await;
     let scheduler = RunningScheduler::start_with_kubeconfig(&kubeconfig, Config::default());
 
     pods.create(&PostParams::default(), &pod("fits", OURS, "100m"))
@@ -436,6 +400,10 @@ async fn the_deploy_rbac_role_is_enough_to_schedule_and_no_more() {
         .get("fits")
         .await;
     assert!(forbidden(one_pod), "get pods is not granted");
+    let other_lease = Api::<Lease>::namespaced(restricted.clone(), "kube-system")
+        .get("kube-scheduler")
+        .await;
+    assert!(forbidden(other_lease), "only its own Lease is granted");
     let secrets = Api::<Secret>::all(restricted)
         .list(&ListParams::default())
         .await;

@@ -190,6 +190,55 @@ impl TestCluster {
     }
 }
 
+/// The object of `deploy/rbac.yaml` whose kind is `kind`.
+pub fn from_rbac_yaml(kind: &str) -> serde_json::Value {
+    use serde::Deserialize;
+    let path = crate::workspace().join("deploy/rbac.yaml");
+    let text = std::fs::read_to_string(&path).expect("deploy/rbac.yaml");
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_json::Value::deserialize(doc).expect("a YAML document"))
+        .find(|doc| doc["kind"] == kind)
+        .unwrap_or_else(|| panic!("{} has no {kind}", path.display()))
+}
+
+/// Creates the ClusterRole of `deploy/rbac.yaml` and binds it to `user`
+/// (the file binds it to a service account), then waits for the role to
+/// take effect: `user` then has what the scheduler is granted, and nothing
+/// else.
+pub async fn grant_deploy_role(admin: &Client, user: &TokenUser, kubeconfig: &Path) {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Subject};
+    use kube::Api;
+    use kube::api::{ListParams, PostParams};
+    let role: ClusterRole =
+        serde_json::from_value(from_rbac_yaml("ClusterRole")).expect("a ClusterRole");
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("the ClusterRole is created");
+    let mut binding: ClusterRoleBinding =
+        serde_json::from_value(from_rbac_yaml("ClusterRoleBinding")).expect("a binding");
+    assert_eq!(binding.role_ref.name, role.metadata.name.clone().unwrap());
+    binding.subjects = Some(vec![Subject {
+        kind: "User".to_string(),
+        api_group: Some("rbac.authorization.k8s.io".to_string()),
+        name: user.name.clone(),
+        namespace: None,
+    }]);
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("the binding is created");
+    // RBAC decisions follow the binding within a moment; wait for it.
+    let pods: Api<Pod> = Api::all(client_for(kubeconfig).await);
+    crate::api::eventually(
+        "the role to take effect",
+        Duration::from_secs(30),
+        || async { pods.list(&ListParams::default()).await.ok() },
+    )
+    .await;
+}
+
 /// A client for a kubeconfig file.
 pub async fn client_for(kubeconfig: &Path) -> Client {
     let file = Kubeconfig::read_from(kubeconfig).expect("the harness wrote a kubeconfig");

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Contender {
@@ -186,13 +187,31 @@ impl Running {
     }
 }
 
+/// SIGTERM, so that the scheduler releases its Lease and the next one
+/// started on the cluster (a backlog run restarts it) leads at once
+/// instead of waiting for the Lease to run out; SIGKILL if it has not
+/// exited within 10 s.
+fn stop_gracefully(child: &mut Child) {
+    let termed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while termed && Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         match self {
-            Running::Ours { child, .. } => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            Running::Ours { child, .. } => stop_gracefully(child),
             Running::KubeScheduler { .. } => {}
             Running::Ceiling { task, .. } => task.abort(),
         }

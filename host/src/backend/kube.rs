@@ -234,6 +234,13 @@ impl KubeCluster {
         })
     }
 
+    /// The connection, for what talks to the apiserver beside the
+    /// backend's watches and writes (the leader election), unpaced by the
+    /// backend's rate limit as kube-scheduler's election client is.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// Sets how long each request waits for its answer (default
     /// [`DEFAULT_REQUEST_TIMEOUT`]).
     pub fn with_request_timeout(mut self, timeout: Duration) -> KubeCluster {

@@ -22,7 +22,7 @@ pub(super) struct FileConfig {
     #[serde(rename = "kind")]
     pub(super) _kind: Option<IgnoredAny>,
     pub(super) parallelism: Option<i64>,
-    pub(super) leader_election: Option<serde_yaml::Mapping>,
+    pub(super) leader_election: Option<FileLeaderElection>,
     pub(super) client_connection: Option<serde_yaml::Mapping>,
     pub(super) enable_profiling: Option<bool>,
     pub(super) enable_contention_profiling: Option<bool>,
@@ -182,6 +182,24 @@ pub(super) struct FileSettings<'a> {
 pub(super) struct FileQuarantine {
     pub(super) after_faults: Option<u32>,
     pub(super) backoff: Option<DurationText>,
+}
+
+/// component-base's `LeaderElectionConfiguration`, as kube-scheduler
+/// embeds it.
+#[derive(Deserialize, Default)]
+#[serde(
+    expecting = "a leader election (leaderElect, leaseDuration, renewDeadline, retryPeriod, resourceLock, resourceName, resourceNamespace)",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
+pub(super) struct FileLeaderElection {
+    pub(super) leader_elect: Option<bool>,
+    pub(super) lease_duration: Option<DurationText>,
+    pub(super) renew_deadline: Option<DurationText>,
+    pub(super) retry_period: Option<DurationText>,
+    pub(super) resource_lock: Option<String>,
+    pub(super) resource_name: Option<String>,
+    pub(super) resource_namespace: Option<String>,
 }
 
 /// A Go duration as written (`250ms`); parsed later, to name the field.

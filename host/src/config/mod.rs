@@ -110,16 +110,17 @@
 //!
 //! # Top-level fields
 //!
-//! - `leaderElection`: ignored, with a warning unless `leaderElect: false`.
-//!   We do no leader election yet: run one replica. Harmless to accept,
-//!   because configurations copied from kube-scheduler almost all carry it.
+//! - `leaderElection`: honoured by `run`, with kube-scheduler's defaults
+//!   and validation (see [`LeaderElection`]); only `resourceLock: leases`
+//!   exists (as in client-go today). The Lease is `kube-wasm-scheduler` in
+//!   `kube-system` unless `resourceName` says otherwise.
 //! - `clientConnection`: ignored with a warning. The connection to the
 //!   cluster comes from the command line and environment; QPS and burst
 //!   only pace API calls, they don't change placements.
 //! - `enableProfiling`, `enableContentionProfiling`: ignored (warning when
 //!   true): no profiling endpoints are served.
-//! - `delayCacheUntilActive`: ignored (warning when true): without leader
-//!   election the scheduler is always active.
+//! - `delayCacheUntilActive`: ignored (warning when true): a replica that
+//!   is not leader keeps its caches warm, so that it takes over at once.
 //! - `percentageOfPlacementsToScore` (top level and per profile): ignored
 //!   (warning unless 0): pod-group placement is not done yet.
 //! - `extenders`: refused unless empty: filtering and scoring through HTTP
@@ -134,6 +135,7 @@
 //! - Unknown fields anywhere are errors, as kube-scheduler's strict decoding.
 
 mod file;
+mod leader_election;
 mod plugins;
 mod resolve;
 #[cfg(test)]
@@ -141,6 +143,7 @@ mod tests;
 mod wasm;
 
 use file::*;
+use leader_election::*;
 use plugins::*;
 use resolve::*;
 use wasm::*;
@@ -254,6 +257,46 @@ pub struct Config {
     /// `podMaxBackoffSeconds`; never less than the initial backoff.
     pub pod_max_backoff: Duration,
     pub wasm: WasmSettings,
+    /// `leaderElection`; None when `leaderElect: false`. Only `run` elects.
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// Which replica schedules: the one holding a `coordination.k8s.io` Lease,
+/// renewed every [`LeaderElection::retry_period`]; kube-scheduler's
+/// `leaderElection` section with its defaults, except the Lease's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElection {
+    /// How long a Lease not renewed stays another replica's (15s).
+    pub lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it stops
+    /// scheduling (10s); less than the lease duration, so it has stopped
+    /// before the Lease can be taken.
+    pub renew_deadline: Duration,
+    /// How often every replica tries to take or renew the Lease (2s).
+    pub retry_period: Duration,
+    /// The Lease's name. [`DEFAULT_LEASE_NAME`] rather than
+    /// kube-scheduler's `kube-scheduler`: running beside kube-scheduler
+    /// is the common case, and sharing its Lease would leave one of the
+    /// two schedulers idle.
+    pub resource_name: String,
+    /// The Lease's namespace (`kube-system`).
+    pub resource_namespace: String,
+}
+
+/// [`LeaderElection::resource_name`]'s default.
+pub const DEFAULT_LEASE_NAME: &str = "kube-wasm-scheduler";
+
+impl Default for LeaderElection {
+    /// component-base's recommended defaults, as kube-scheduler applies them.
+    fn default() -> Self {
+        LeaderElection {
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+            resource_name: DEFAULT_LEASE_NAME.to_string(),
+            resource_namespace: "kube-system".to_string(),
+        }
+    }
 }
 
 /// One scheduling profile: the plugins run for pods naming it.
@@ -389,6 +432,7 @@ impl Default for Config {
             pod_initial_backoff: DEFAULT_POD_INITIAL_BACKOFF,
             pod_max_backoff: DEFAULT_POD_MAX_BACKOFF,
             wasm: WasmSettings::default(),
+            leader_election: Some(LeaderElection::default()),
         }
     }
 }

@@ -137,6 +137,7 @@ pub(super) fn resolve(cx: &Cx, file: FileConfig) -> Result<Config> {
     }
     warn_ignored(cx, &file);
     let wasm = wasm_settings(cx, file.wasm)?;
+    let leader_election = leader_election(cx, file.leader_election)?;
 
     let profiles = match file.profiles {
         // As kube-scheduler: no profiles means the default one.
@@ -190,6 +191,7 @@ pub(super) fn resolve(cx: &Cx, file: FileConfig) -> Result<Config> {
         pod_initial_backoff,
         pod_max_backoff,
         wasm,
+        leader_election,
     })
 }
 
@@ -246,14 +248,6 @@ pub(super) fn backoff(
 /// Fields accepted for compatibility that change nothing here; see the
 /// module doc for why each is harmless.
 pub(super) fn warn_ignored(cx: &Cx, file: &FileConfig) {
-    if let Some(election) = &file.leader_election
-        && election.get("leaderElect") != Some(&serde_yaml::Value::Bool(false))
-    {
-        cx.warn(
-            "leaderElection",
-            "ignored: kube-wasm-scheduler does no leader election yet; run a single replica",
-        );
-    }
     if file.client_connection.is_some() {
         cx.warn(
             "clientConnection",
@@ -278,7 +272,7 @@ pub(super) fn warn_ignored(cx: &Cx, file: &FileConfig) {
     if file.delay_cache_until_active == Some(true) {
         cx.warn(
             "delayCacheUntilActive",
-            "ignored: without leader election the scheduler is always active",
+            "ignored: a replica that is not leader keeps its caches warm",
         );
     }
     warn_placements(

@@ -683,6 +683,92 @@ fn limits_at_their_bounds_are_accepted() {
 }
 
 #[test]
+fn leader_election_takes_kube_schedulers_defaults() {
+    assert_eq!(
+        Config::default().leader_election,
+        Some(LeaderElection {
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+            resource_name: "kube-wasm-scheduler".to_string(),
+            resource_namespace: "kube-system".to_string(),
+        })
+    );
+    assert_eq!(ok("").leader_election, Config::default().leader_election);
+    assert_eq!(
+        ok("leaderElection: {leaderElect: false}").leader_election,
+        None
+    );
+    let given = ok("
+leaderElection:
+  leaderElect: true
+  leaseDuration: 30s
+  renewDeadline: 20s
+  retryPeriod: 500ms
+  resourceLock: leases
+  resourceName: wasm-scheduler
+  resourceNamespace: scheduling
+");
+    assert_eq!(
+        given.leader_election,
+        Some(LeaderElection {
+            lease_duration: Duration::from_secs(30),
+            renew_deadline: Duration::from_secs(20),
+            retry_period: Duration::from_millis(500),
+            resource_name: "wasm-scheduler".to_string(),
+            resource_namespace: "scheduling".to_string(),
+        })
+    );
+}
+
+#[test]
+fn leader_election_is_validated_as_kube_scheduler_validates_it() {
+    let cases = [
+        (
+            "leaderElection: {leaseDuration: 10s}",
+            "leaderElection.leaseDuration: must be greater than `renewDeadline` (10s), got 10s",
+        ),
+        (
+            "leaderElection: {renewDeadline: 0s}",
+            "leaderElection.renewDeadline: must be > 0, got `0s`",
+        ),
+        (
+            "leaderElection: {retryPeriod: 9s}",
+            "leaderElection.renewDeadline: must be greater than retryPeriod*JitterFactor (9s * 1.2), got 10s",
+        ),
+        (
+            "leaderElection: {retryPeriod: soon}",
+            "leaderElection.retryPeriod: invalid duration `soon`",
+        ),
+        (
+            "leaderElection: {resourceLock: endpoints}",
+            "leaderElection.resourceLock: unsupported lock type `endpoints`: only `leases` exists",
+        ),
+        (
+            "leaderElection: {resourceName: Bad_Name}",
+            "leaderElection.resourceName: invalid value `Bad_Name`: a lowercase RFC 1123 subdomain",
+        ),
+        (
+            "leaderElection: {resourceNamespace: a.b}",
+            "leaderElection.resourceNamespace: invalid value `a.b`: must not contain dots",
+        ),
+        (
+            "leaderElection: {leaderElect: true, lease: 15s}",
+            "unknown field `lease`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let message = error(body);
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    // As upstream, a disabled election is not checked.
+    assert_eq!(
+        ok("leaderElection: {leaderElect: false, leaseDuration: 1s}").leader_election,
+        None
+    );
+}
+
+#[test]
 fn ignored_and_honoured_top_level_fields() {
     let config = ok("
 leaderElection: {leaderElect: true, resourceLock: leases}
@@ -727,10 +813,9 @@ wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
 ",
     );
     let expected = [
-        "sched.yaml: leaderElection: ignored: kube-wasm-scheduler does no leader election yet; run a single replica",
         "sched.yaml: clientConnection: ignored: kube-wasm-scheduler takes its connection to the cluster from its command line and environment",
         "sched.yaml: enableProfiling: ignored: kube-wasm-scheduler serves no profiling endpoints",
-        "sched.yaml: delayCacheUntilActive: ignored: without leader election the scheduler is always active",
+        "sched.yaml: delayCacheUntilActive: ignored: a replica that is not leader keeps its caches warm",
         "sched.yaml: percentageOfPlacementsToScore: ignored: kube-wasm-scheduler does not place pod groups yet",
         "sched.yaml: profiles[0].plugins.filter.enabled[0].weight: ignored: only score plugins have weights",
         "sched.yaml: profiles[0].plugins.postFilter.disabled[0]: ignored: `DefaultPreemption` does not run in this profile",

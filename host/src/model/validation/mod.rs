@@ -15,6 +15,7 @@ mod resources;
 mod scheduling;
 mod workloads;
 
+pub use names::{dns1123_label, dns1123_subdomain};
 pub use node::{namespace, node};
 pub use pod::pod;
 pub use scheduling::{SYSTEM_PRIORITY_CLASSES, priority_class};
