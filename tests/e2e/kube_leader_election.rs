@@ -3,7 +3,8 @@
 //! default `leaderElection` (15s lease, 10s renew deadline, 2s retry):
 //! only the leader schedules; when it is killed with SIGKILL a standby
 //! takes over within leaseDuration + renewDeadline; on SIGTERM the leader
-//! hands over in under 3 s; and across both handovers every pod is bound
+//! hands over in under 3 s; a leader stalled past its renew deadline
+//! exits when it runs again; and across the handovers every pod is bound
 //! exactly once and none is left pending.
 
 use futures::{StreamExt, TryStreamExt};
@@ -142,12 +143,46 @@ async fn a_standby_takes_over_and_every_pod_is_bound_once() {
     )
     .await;
 
+    // A leader that stalls past its renew deadline (stopped here) finds
+    // the Lease taken when it runs again, and exits without scheduling.
+    let mut d = Replica::start(&kubeconfig, &dir, "d");
+    let d_id = d.identity().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.signal("STOP");
+    eventually(
+        "replica d to take over from the stalled leader",
+        LEASE_DURATION + RENEW_DEADLINE + Duration::from_secs(10),
+        || async { (holder(&leases).await.as_deref() == Some(d_id.as_str())).then_some(()) },
+    )
+    .await;
+    c.signal("CONT");
+    let resumed = Instant::now();
+    let status = loop {
+        if let Some(status) = c.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            resumed.elapsed() < RENEW_DEADLINE,
+            "the stalled leader did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    assert!(c.log().contains("leaderelection lost"), "{}", c.log());
+    create_pods(pods.clone(), PODS + 50..PODS + 60).await;
+    eventually(
+        "the last leader to bind",
+        Duration::from_secs(60),
+        || async { (bound_count(&pods).await == PODS + 60).then_some(()) },
+    )
+    .await;
+
     // Every pod on one node, ever; one Scheduled event each, except that
     // a pod whose bind went through just before SIGKILL may lack it.
     let placements = placements.lock().unwrap().clone();
     let moved: Vec<_> = placements.iter().filter(|(_, n)| n.len() > 1).collect();
     assert!(moved.is_empty(), "bound to two nodes: {moved:?}");
-    assert_eq!(placements.len(), PODS + 50);
+    assert_eq!(placements.len(), PODS + 60);
     let events: Api<Event> = Api::namespaced(admin.clone(), "default");
     let scheduled = event_counts(&events, "Scheduled").await;
     let twice: Vec<_> = scheduled.iter().filter(|(_, n)| **n > 1).collect();
@@ -160,7 +195,7 @@ async fn a_standby_takes_over_and_every_pod_is_bound_once() {
         missing <= MAX_BINDS_IN_FLIGHT,
         "{missing} pods without a Scheduled event"
     );
-    assert!(c.is_running(), "{}", c.log());
+    assert!(d.is_running(), "{}", d.log());
     println!("SIGKILL takeover {takeover:?}, SIGTERM handover {handover:?}, {missing} events lost");
 }
 
