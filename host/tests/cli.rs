@@ -284,11 +284,11 @@ fn plugin_check_refuses_bad_files_with_the_reason() {
 
 #[test]
 fn logs_to_a_pipe_carry_no_colour_codes() {
-    // `leaderElection` is accepted but ignored with a warning, logged while
+    // `clientConnection` is accepted but ignored with a warning, logged while
     // the configuration loads (before the missing cluster file fails the run).
     let config = scratch(
         "warning-config.yaml",
-        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nleaderElection: {leaderElect: true}\n",
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection: {qps: 50}\n",
     );
     let output = scheduler()
         .args([
@@ -306,7 +306,7 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("WARN"), "{stderr}");
-    assert!(stderr.contains("leaderElection"), "{stderr}");
+    assert!(stderr.contains("clientConnection"), "{stderr}");
     assert!(!stderr.contains("\x1b["), "{stderr:?}");
 }
 
