@@ -10,8 +10,10 @@
 //! [`runtime`] (wasmtime), picks a node, assumes the pod there and hands it
 //! to the [`binder`]. [`config`] reads the profiles; [`model`] turns
 //! Kubernetes objects into the records plugins see ([`wit`]);
-//! [`plugin_dir`] watches the plugin files and hands new versions to the
-//! loop. [`metrics`] counts and times what the loop, the queue, the
+//! The default plugins are [`builtin_plugins`]; [`plugin_dir`] watches
+//! plugin files, and [`plugin_configmaps`] ConfigMaps holding plugins, and
+//! both hand new versions to the loop. [`leader_election`] lets one of
+//! several replicas schedule. [`metrics`] counts and times what the loop, the queue, the
 //! framework and the plugin runtime do, under kube-scheduler's metric
 //! names, and serves them with `/livez` and `/readyz`. [`simulate`] and
 //! [`explain`] run the framework on a cluster file. [`files`] reads the
@@ -19,6 +21,7 @@
 
 pub mod backend;
 pub mod binder;
+pub mod builtin_plugins;
 pub mod cache;
 pub mod config;
 pub mod explain;
@@ -27,6 +30,7 @@ pub mod framework;
 pub mod leader_election;
 pub mod metrics;
 pub mod model;
+pub mod plugin_configmaps;
 pub mod plugin_dir;
 pub mod queue;
 pub mod runtime;

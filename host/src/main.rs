@@ -7,10 +7,11 @@ use kws_host::config::{Config, LeaderElection};
 use kws_host::framework::Framework;
 use kws_host::leader_election::{self, Ended, LeaderElector};
 use kws_host::model::manifest;
+use kws_host::plugin_configmaps::{self, PluginConfigMaps};
 use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
-use kws_host::{explain, metrics, runtime, simulate};
+use kws_host::{builtin_plugins, explain, metrics, runtime, simulate};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,41 +50,53 @@ enum Command {
     },
     /// Schedule the pods of a real cluster whose `schedulerName` has a
     /// profile, until stopped.
-    Run {
-        /// Default: the in-cluster service account, else $KUBECONFIG or
-        /// ~/.kube/config.
-        #[arg(long)]
-        kubeconfig: Option<PathBuf>,
-        /// A KubeSchedulerConfiguration-style file.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// The directory of plugin components (`*.wasm`), watched: a file
-        /// added, replaced or removed is swapped in, or refused, while the
-        /// scheduler runs.
-        #[arg(long, env = "KWS_PLUGIN_DIR")]
-        plugins: PathBuf,
-        #[command(flatten)]
-        cache: CacheArgs,
-        /// Requests per second to the apiserver (binds, events, status):
-        /// a number > 0.
-        #[arg(long, default_value_t = 50.0, value_parser = requests_per_second)]
-        kube_api_qps: f64,
-        /// Requests allowed in a burst above the rate.
-        #[arg(long, default_value_t = 100)]
-        kube_api_burst: u32,
-        /// Seconds to wait at startup for the apiserver to answer (1 to
-        /// 3600); the first lists of the watched objects get as long before
-        /// a warning says they are late.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        connect_timeout: u64,
-        /// Serve `/metrics` (kube-scheduler's metrics under its names, and
-        /// the plugin runtime's), `/healthz`, `/livez` and `/readyz` (503
-        /// until the plugins are loaded and the informers' first lists are
-        /// in) over plain HTTP on this address, e.g. `0.0.0.0:10251`. Off
-        /// when not given.
-        #[arg(long)]
-        metrics_address: Option<std::net::SocketAddr>,
-    },
+    Run(RunArgs),
+}
+
+/// What `run` needs: where the cluster is, how to talk to it, where the
+/// plugins come from.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Default: the in-cluster service account, else $KUBECONFIG or
+    /// ~/.kube/config.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// A KubeSchedulerConfiguration-style file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A directory of plugin components (`*.wasm`), watched: a file
+    /// added, replaced or removed is swapped in, or refused, while the
+    /// scheduler runs. A plugin replaces the built-in one of its name,
+    /// which serves again when the file goes. Default: the built-in
+    /// plugins only.
+    #[arg(long, env = "KWS_PLUGIN_DIR")]
+    plugins: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Requests per second to the apiserver (binds, events, status):
+    /// a number > 0.
+    #[arg(long, default_value_t = 50.0, value_parser = requests_per_second)]
+    kube_api_qps: f64,
+    /// Requests allowed in a burst above the rate.
+    #[arg(long, default_value_t = 100)]
+    kube_api_burst: u32,
+    /// Seconds to wait at startup for the apiserver to answer (1 to
+    /// 3600); the first lists of the watched objects get as long before
+    /// a warning says they are late.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    connect_timeout: u64,
+    /// Serve `/metrics` (kube-scheduler's metrics under its names, and
+    /// the plugin runtime's), `/healthz`, `/livez` and `/readyz` (503
+    /// until the plugins are loaded and the informers' first lists are
+    /// in) over plain HTTP on this address, e.g. `0.0.0.0:10251`. Off
+    /// when not given.
+    #[arg(long)]
+    metrics_address: Option<std::net::SocketAddr>,
+    /// Also take plugins from the ConfigMaps of this namespace labelled
+    /// `kube-wasm-scheduler/plugins`, watched: each `binaryData` key ending
+    /// in `.wasm` is a component, swapped in when the ConfigMap changes.
+    #[arg(long, value_name = "NAMESPACE")]
+    plugin_configmaps: Option<String>,
 }
 
 /// What `simulate` and `explain` run on: a cluster file, no apiserver.
@@ -97,9 +110,11 @@ struct Offline {
     /// `schedulerName` picks its profile.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The directory of plugin components (`*.wasm`).
+    /// A directory of plugin components (`*.wasm`); each replaces the
+    /// built-in plugin of its name, if there is one. Default: the built-in
+    /// plugins only.
     #[arg(long, env = "KWS_PLUGIN_DIR")]
-    plugins: PathBuf,
+    plugins: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
     #[command(flatten)]
@@ -110,12 +125,23 @@ impl Offline {
     fn load(&self) -> Result<(Config, manifest::Manifests, Vec<Arc<runtime::LoadedPlugin>>)> {
         let config = load_config(self.config.as_deref())?;
         let objects = manifest::read_file(&self.cluster)?;
-        let plugins = load_plugins(&self.plugins, &self.cache)?;
-        Ok((config, objects, plugins))
+        let loader = self.cache.loader();
+        let builtin = builtin_plugins::load(&loader)?;
+        let chosen = match &self.plugins {
+            Some(dir) => {
+                let loaded = loader
+                    .load_dir(dir)
+                    .with_context(|| format!("loading plugins from {}", dir.display()))?;
+                usable_plugins(dir, loaded)
+            }
+            None => Vec::new(),
+        };
+        Ok((config, objects, builtin_plugins::overlay(&builtin, chosen)))
     }
 
     fn plugin_dir(&self) -> String {
-        self.plugins.display().to_string()
+        let dir = self.plugins.iter().map(|dir| dir.display().to_string());
+        builtin_plugins::describe_sources(&dir.collect::<Vec<_>>())
     }
 }
 
@@ -215,67 +241,106 @@ fn run() -> Result<()> {
         Command::Plugin {
             command: PluginCommand::Check { file },
         } => print!("{}", describe(&runtime::LoadedPlugin::load(&file)?)),
-        Command::Run {
-            kubeconfig,
-            config,
-            plugins,
-            cache,
-            kube_api_qps,
-            kube_api_burst,
-            connect_timeout,
-            metrics_address,
-        } => {
-            let config = load_config(config.as_deref())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            // Served from the start: /livez answers while the plugins load
-            // and the informers list, /readyz says 503 until both are done.
-            let metrics = Arc::new(metrics::Metrics::default());
-            if let Some(address) = metrics_address {
-                let listener = runtime
-                    .block_on(tokio::net::TcpListener::bind(address))
-                    .with_context(|| format!("serving metrics on {address}"))?;
-                tracing::info!(%address, "serving /metrics, /healthz, /livez and /readyz");
-                runtime.spawn(metrics::serve(listener, metrics.clone()));
-            }
-            let (mut plugin_dir, loaded, refused) = PluginDir::open(&plugins, cache.loader())
-                .with_context(|| format!("watching plugins in {}", plugins.display()))?;
-            for error in &refused {
-                metrics.plugin_refused(&metrics::file_label(&error.file));
-            }
-            let plugins_found = usable_plugins(&plugins, (loaded, refused))?;
-            let framework =
-                Framework::new(&config, &plugins_found, &plugins.display().to_string())?;
-            for plugin in &plugins_found {
-                metrics.plugin_loaded(plugin.name(), false);
-            }
-            metrics.set_plugins_loaded();
-            let limit = RateLimit {
-                qps: kube_api_qps,
-                burst: kube_api_burst,
-            };
-            let cluster = runtime.block_on(KubeCluster::connect_within(
-                kubeconfig.as_deref(),
-                limit,
-                std::time::Duration::from_secs(connect_timeout),
-            ))?;
-            tracing::info!(profiles = config.profiles.len(), "scheduling");
-            let client = cluster.client();
-            let scheduler = Scheduler::new(
-                framework,
-                Arc::new(cluster),
-                runtime.handle().clone(),
-                QueueTimings::from_config(&config),
-            )
-            .serving(&plugins_found)
-            .with_metrics(metrics);
-            plugin_dir.follow(scheduler.plugin_updates())?;
-            serve(scheduler, config.leader_election.clone(), client, &runtime)?;
-        }
+        Command::Run(args) => run_in_cluster(args)?,
     }
     Ok(())
+}
+
+/// `run`: serves metrics, connects, loads the plugins (built in, from the
+/// directory, from ConfigMaps), then schedules until stopped.
+fn run_in_cluster(args: RunArgs) -> Result<()> {
+    let config = load_config(args.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Served from the start: /livez answers while the plugins load and the
+    // informers list, /readyz says 503 until both are done.
+    let metrics = Arc::new(metrics::Metrics::default());
+    if let Some(address) = args.metrics_address {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(address))
+            .with_context(|| format!("serving metrics on {address}"))?;
+        tracing::info!(%address, "serving /metrics, /healthz, /livez and /readyz");
+        runtime.spawn(metrics::serve(listener, metrics.clone()));
+    }
+    let limit = RateLimit {
+        qps: args.kube_api_qps,
+        burst: args.kube_api_burst,
+    };
+    let cluster = runtime.block_on(KubeCluster::connect_within(
+        args.kubeconfig.as_deref(),
+        limit,
+        Duration::from_secs(args.connect_timeout),
+    ))?;
+    let client = cluster.client();
+    let loader = args.cache.loader();
+    let builtin = builtin_plugins::load(&loader)?;
+    let mut sources = Vec::new();
+    let mut found = Vec::new();
+    let mut plugin_dir = None;
+    if let Some(dir) = &args.plugins {
+        let (watched, loaded, refused) = PluginDir::open(dir, loader.clone())
+            .with_context(|| format!("watching plugins in {}", dir.display()))?;
+        found.extend(
+            loaded
+                .into_iter()
+                .map(Ok)
+                .chain(refused.into_iter().map(Err)),
+        );
+        sources.push(dir.display().to_string());
+        plugin_dir = Some(watched);
+    }
+    let mut configmaps = None;
+    if let Some(namespace) = &args.plugin_configmaps {
+        let listed = PluginConfigMaps::list(client.clone(), namespace, loader);
+        let (watched, loaded, refused) = runtime
+            .block_on(listed)
+            .with_context(|| format!("listing the plugin ConfigMaps of namespace {namespace}"))?;
+        found.extend(
+            loaded
+                .into_iter()
+                .map(Ok)
+                .chain(refused.into_iter().map(Err)),
+        );
+        sources.push(format!(
+            "the ConfigMaps of {namespace} labelled {}",
+            plugin_configmaps::LABEL
+        ));
+        configmaps = Some(watched);
+    }
+    let (chosen, refused) = runtime::first_of_each_name(found);
+    for error in &refused {
+        tracing::warn!("plugin refused: {error}");
+        metrics.plugin_refused(&metrics::file_label(&error.file));
+    }
+    let plugins = builtin_plugins::overlay(&builtin, chosen);
+    let framework = Framework::new(
+        &config,
+        &plugins,
+        &builtin_plugins::describe_sources(&sources),
+    )?;
+    for plugin in &plugins {
+        metrics.plugin_loaded(plugin.name(), false);
+    }
+    metrics.set_plugins_loaded();
+    tracing::info!(profiles = config.profiles.len(), "scheduling");
+    let scheduler = Scheduler::new(
+        framework,
+        Arc::new(cluster),
+        runtime.handle().clone(),
+        QueueTimings::from_config(&config),
+    )
+    .serving(&plugins)
+    .falling_back_to(&builtin)
+    .with_metrics(metrics);
+    if let Some(plugin_dir) = &mut plugin_dir {
+        plugin_dir.follow(scheduler.plugin_updates())?;
+    }
+    if let Some(configmaps) = configmaps {
+        configmaps.follow(runtime.handle(), scheduler.plugin_updates());
+    }
+    serve(scheduler, config.leader_election.clone(), client, &runtime)
 }
 
 /// How long a replica that stops waits for its binds and reports in
@@ -392,28 +457,18 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
-/// Loads a plugin directory once (`simulate`, `explain`).
-fn load_plugins(dir: &Path, cache: &CacheArgs) -> Result<Vec<Arc<runtime::LoadedPlugin>>> {
-    let loaded = cache
-        .loader()
-        .load_dir(dir)
-        .with_context(|| format!("loading plugins from {}", dir.display()))?;
-    usable_plugins(dir, loaded)
-}
-
 /// The plugins a directory gave; a refused file is reported and skipped.
+/// An empty directory is no error: the built-in plugins serve, and a
+/// watched directory may get its plugins later.
 fn usable_plugins(
     dir: &Path,
     (plugins, refused): (Vec<Arc<runtime::LoadedPlugin>>, Vec<runtime::LoadError>),
-) -> Result<Vec<Arc<runtime::LoadedPlugin>>> {
+) -> Vec<Arc<runtime::LoadedPlugin>> {
     for error in &refused {
         tracing::warn!("plugin refused: {error}");
     }
     if plugins.is_empty() {
-        bail!(
-            "no plugin could be loaded from {} (build them with `cargo xtask plugins`)",
-            dir.display()
-        );
+        tracing::info!(dir = %dir.display(), "no plugin in the directory; the built-in plugins serve");
     }
-    Ok(plugins)
+    plugins
 }

@@ -26,6 +26,7 @@
 use crate::backend::BindError;
 use crate::backend::{Backend, ClusterEvent, EventSink, PluginNotice, PodRef};
 use crate::binder::{BindOutcome, Binder};
+use crate::builtin_plugins::is_builtin;
 use crate::cache::Cache;
 use crate::framework::{
     Cycle, CycleReport, Decision, Framework, Outcome, PermitOutcome, StepError,
@@ -107,6 +108,9 @@ pub struct Scheduler<B: Backend> {
     synced: bool,
     /// The loaded version of each plugin, by name (each knows its file).
     plugins: HashMap<String, Arc<LoadedPlugin>>,
+    /// The built-in plugins by name: one serves again when the plugin that
+    /// replaced it is removed.
+    builtin: HashMap<String, Arc<LoadedPlugin>>,
     inputs_sender: Sender<Input>,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
@@ -145,6 +149,7 @@ impl<B: Backend> Scheduler<B> {
             permitting: HashMap::new(),
             synced: false,
             plugins: HashMap::new(),
+            builtin: HashMap::new(),
             inputs_sender: sender,
             stop: Arc::default(),
             metrics: Arc::default(),
@@ -175,6 +180,16 @@ impl<B: Backend> Scheduler<B> {
     pub fn serving(mut self, plugins: &[Arc<LoadedPlugin>]) -> Self {
         for plugin in plugins {
             self.plugins
+                .insert(plugin.name().to_string(), plugin.clone());
+        }
+        self
+    }
+
+    /// The built-in plugins: a file or ConfigMap may replace one of the
+    /// same plugin name, and it serves again when that goes.
+    pub fn falling_back_to(mut self, builtin: &[Arc<LoadedPlugin>]) -> Self {
+        for plugin in builtin {
+            self.builtin
                 .insert(plugin.name().to_string(), plugin.clone());
         }
         self
@@ -470,7 +485,8 @@ impl<B: Backend> Scheduler<B> {
                 let name = plugin.name().to_string();
                 let file = plugin.file.clone();
                 let described = describe(&plugin);
-                if let Some(other) = self.plugins.get(&name).filter(|p| p.file != file) {
+                let taken = |p: &&Arc<LoadedPlugin>| p.file != file && !is_builtin(&p.file);
+                if let Some(other) = self.plugins.get(&name).filter(taken) {
                     let message = format!(
                         "{described} refused: plugin {name} is already served by {}",
                         other.file.display()
@@ -485,8 +501,7 @@ impl<B: Backend> Scheduler<B> {
                         let replaced_other_name =
                             self.served_from(&file).filter(|old| *old != name);
                         if let Some(old) = replaced_other_name {
-                            self.framework.unload(&old);
-                            self.plugins.remove(&old);
+                            self.retire(&old);
                         }
                         let loaded = format!(
                             "{described} serving {profiles} profile(s), {} in {:?}",
@@ -532,18 +547,41 @@ impl<B: Backend> Scheduler<B> {
             }
             PluginUpdate::Removed(file) => {
                 if let Some(name) = self.served_from(&file) {
-                    self.metrics.plugin_unloaded(&name);
-                    let profiles = self.framework.unload(&name);
-                    let plugin = self.plugins.remove(&name);
-                    let message = format!(
-                        "{} unloaded: {} was removed; {profiles} profile(s) ran it",
-                        plugin.as_deref().map_or_else(|| name.clone(), describe),
-                        file.display()
-                    );
+                    let gone = self
+                        .plugins
+                        .get(&name)
+                        .map_or_else(|| name.clone(), |p| describe(p));
+                    let outcome = self.retire(&name);
+                    let message =
+                        format!("{gone} unloaded: {} was removed; {outcome}", file.display());
                     self.notice(true, "PluginUnloaded", message);
                 }
             }
         }
+    }
+
+    /// Stops serving the plugin `name` from its file: the built-in plugin of
+    /// that name serves again, or the profiles run without it. Says which.
+    fn retire(&mut self, name: &str) -> String {
+        self.plugins.remove(name);
+        if let Some(builtin) = self.builtin.get(name).cloned() {
+            match self.framework.swap(&builtin) {
+                Ok(profiles) => {
+                    self.metrics.plugin_loaded(name, true);
+                    self.plugins.insert(name.to_string(), builtin.clone());
+                    return format!(
+                        "the built-in {} serves {profiles} profile(s) again",
+                        describe(&builtin)
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(plugin = name, %error, "the built-in plugin cannot serve")
+                }
+            }
+        }
+        self.metrics.plugin_unloaded(name);
+        let profiles = self.framework.unload(name);
+        format!("{profiles} profile(s) ran it")
     }
 
     /// The name of the plugin `file` serves, if it serves one.

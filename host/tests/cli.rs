@@ -50,25 +50,47 @@ fn run_exits_with_a_clear_message_when_the_cluster_cannot_be_reached() {
     );
 }
 
-#[test]
-fn an_empty_plugin_directory_is_refused_naming_it() {
-    let empty = scratch("empty-plugins/.keep", "");
-    let output = scheduler()
-        .args([
-            "simulate",
-            "--cluster",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cluster.yaml"),
-            "--plugins",
-        ])
-        .arg(empty.parent().unwrap())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+/// The README's first output block: what `simulate` prints for
+/// `examples/cluster.yaml`.
+fn readme_output() -> String {
+    let readme = include_str!("../../README.md");
+    let block = readme
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README shows simulate's output in a text block");
+    block.to_string()
+}
+
+/// `simulate` on the README's example with the built-in plugins and, when
+/// given, a plugin directory; checks it prints the README's output.
+fn simulate_prints_the_readme_output(plugins: Option<&std::path::Path>) {
+    let mut command = scheduler();
+    command
+        .args(["simulate", "--cluster"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/cluster.yaml"
+        ))
+        .env_remove("KWS_PLUGIN_DIR");
+    if let Some(dir) = plugins {
+        command.arg("--plugins").arg(dir);
+    }
+    let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("no plugin could be loaded from"),
-        "{stderr}"
-    );
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), readme_output());
+}
+
+#[test]
+fn simulate_with_no_plugin_directory_prints_the_readme_output() {
+    simulate_prints_the_readme_output(None);
+}
+
+#[test]
+fn an_empty_plugin_directory_leaves_the_built_in_plugins_serving() {
+    let empty = scratch("empty-plugins/.keep", "");
+    simulate_prints_the_readme_output(empty.parent());
 }
 
 #[test]

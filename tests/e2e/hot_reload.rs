@@ -1,10 +1,12 @@
 //! Hot reload on the embedded cluster: the `Lane` plugin is swapped between
 //! its two versions by every kind of writer, refused when a file is bad or
 //! pinned away, unloaded when removed; each pod lands where the version
-//! serving at its cycle says, and no pod is lost.
+//! serving at its cycle says, and no pod is lost. A file may replace a
+//! built-in plugin, which serves again when the file goes.
 
 use kws_host::backend::PluginNotice;
 use kws_host::backend::embedded::EmbeddedCluster;
+use kws_host::builtin_plugins;
 use kws_host::config::Config;
 use kws_host::framework::Framework;
 use kws_host::model::manifest;
@@ -84,9 +86,11 @@ impl Running {
         let shared =
             std::env::temp_dir().join(format!("kws-hot-reload-cache-{}", std::process::id()));
         let cache = CompileCache::open(&shared).unwrap();
-        let (mut watch, loaded, refused) =
-            PluginDir::open(&plugins, Loader::new(Some(cache))).unwrap();
+        let loader = Loader::new(Some(cache));
+        let builtin = builtin_plugins::load(&loader).unwrap();
+        let (mut watch, loaded, refused) = PluginDir::open(&plugins, loader).unwrap();
         assert!(refused.is_empty(), "{refused:?}");
+        let loaded = builtin_plugins::overlay(&builtin, loaded);
         let framework =
             Framework::new(&config, &loaded, "plugins").unwrap_or_else(|e| panic!("{e}"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -103,7 +107,8 @@ impl Running {
             runtime.handle().clone(),
             QueueTimings::from_config(&config),
         )
-        .serving(&loaded);
+        .serving(&loaded)
+        .falling_back_to(&builtin);
         watch.follow(scheduler.plugin_updates()).unwrap();
         let stop = scheduler.stop_flag();
         let thread = std::thread::spawn(move || scheduler.run());
@@ -342,4 +347,39 @@ fn a_second_file_cannot_take_a_served_name() {
         &["other-lane.wasm", "already served by", "lane.wasm"],
     );
     assert_eq!(run.place("p1"), "node-v1");
+}
+
+#[test]
+fn a_file_replaces_a_built_in_plugin_which_serves_again_when_it_goes() {
+    // The directory holds copies of the default plugins: they serve, not
+    // the built-in ones of the same names.
+    let run = Running::start("builtin", &lane(1), config(""));
+    let copy = run.dir.join("node-unschedulable.wasm");
+    let bytes = std::fs::read(&copy).unwrap();
+    std::fs::remove_file(&copy).unwrap();
+    assert_notice(
+        &run.notice(1),
+        "PluginUnloaded",
+        &[
+            "NodeUnschedulable",
+            "node-unschedulable.wasm was removed",
+            "the built-in NodeUnschedulable",
+            "<built-in>/node-unschedulable.wasm",
+            "serves 1 profile(s) again",
+        ],
+    );
+    assert_eq!(run.place("p1"), "node-v1");
+
+    // Back in the directory: it replaces the built-in one again.
+    kws_tests::rename_into(&run.dir, "node-unschedulable.wasm", &bytes);
+    assert_notice(
+        &run.notice(2),
+        "PluginLoaded",
+        &[
+            "NodeUnschedulable",
+            "replaces NodeUnschedulable",
+            "<built-in>",
+        ],
+    );
+    assert_eq!(run.place("p2"), "node-v1");
 }

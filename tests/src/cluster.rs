@@ -201,13 +201,13 @@ pub fn from_rbac_yaml(kind: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{} has no {kind}", path.display()))
 }
 
-/// Creates the ClusterRole of `deploy/rbac.yaml` and binds it to `user`
-/// (the file binds it to a service account), then waits for the role to
-/// take effect: `user` then has what the scheduler is granted, and nothing
-/// else.
+/// Creates the ClusterRole and the Role of `deploy/rbac.yaml` and binds
+/// them to `user` (the file binds them to a service account), then waits
+/// for the roles to take effect: `user` then has what the scheduler is
+/// granted, and nothing else.
 pub async fn grant_deploy_role(admin: &Client, user: &TokenUser, kubeconfig: &Path) {
     use k8s_openapi::api::core::v1::Pod;
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Subject};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
     use kube::Api;
     use kube::api::{ListParams, PostParams};
     let role: ClusterRole =
@@ -219,16 +219,34 @@ pub async fn grant_deploy_role(admin: &Client, user: &TokenUser, kubeconfig: &Pa
     let mut binding: ClusterRoleBinding =
         serde_json::from_value(from_rbac_yaml("ClusterRoleBinding")).expect("a binding");
     assert_eq!(binding.role_ref.name, role.metadata.name.clone().unwrap());
-    binding.subjects = Some(vec![Subject {
+    let subjects = Some(vec![Subject {
         kind: "User".to_string(),
         api_group: Some("rbac.authorization.k8s.io".to_string()),
         name: user.name.clone(),
         namespace: None,
     }]);
+    binding.subjects = subjects.clone();
     Api::<ClusterRoleBinding>::all(admin.clone())
         .create(&PostParams::default(), &binding)
         .await
         .expect("the binding is created");
+    let role: Role = serde_json::from_value(from_rbac_yaml("Role")).expect("a Role");
+    let namespace = role
+        .metadata
+        .namespace
+        .clone()
+        .expect("the Role's namespace");
+    Api::<Role>::namespaced(admin.clone(), &namespace)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("the Role is created");
+    let mut binding: RoleBinding =
+        serde_json::from_value(from_rbac_yaml("RoleBinding")).expect("a RoleBinding");
+    binding.subjects = subjects;
+    Api::<RoleBinding>::namespaced(admin.clone(), &namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("the RoleBinding is created");
     // RBAC decisions follow the binding within a moment; wait for it.
     let pods: Api<Pod> = Api::all(client_for(kubeconfig).await);
     crate::api::eventually(

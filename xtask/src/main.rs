@@ -189,19 +189,34 @@ fn target_directory(metadata: &serde_json::Value) -> Result<PathBuf> {
 fn build_components(root: &Path) -> Result<PathBuf> {
     ensure_wasm_target(root)?;
     let (target_dir, crates) = component_crates(root)?;
-    let mut build = Command::new(cargo());
-    build
-        .current_dir(root)
-        .args(["build", "--profile", "plugin", "--target", WASM_TARGET]);
-    for c in &crates {
-        build.args(["--package", &c.package]);
-    }
+    // Where the host's build script builds the default plugins it embeds:
+    // one compile serves both.
+    let components = target_dir.join("components");
+    // The default plugins first and alone, as the host's build script
+    // builds them: with the other crates, features could unify differently
+    // and the script would build them again.
+    let (defaults, others): (Vec<_>, Vec<_>) =
+        crates.iter().partition(|c| c.destination == "plugins");
     step(
         "building the plugin components",
         "wasm32-wasip2, `plugin` profile",
-        || run(&mut build),
+        || {
+            for group in [defaults, others] {
+                let mut build = Command::new(cargo());
+                build
+                    .current_dir(root)
+                    .args(["build", "--profile", "plugin", "--target", WASM_TARGET])
+                    .arg("--target-dir")
+                    .arg(&components);
+                for c in group {
+                    build.args(["--package", &c.package]);
+                }
+                run(&mut build)?;
+            }
+            Ok(())
+        },
     )?;
-    let built = target_dir.join(WASM_TARGET).join("plugin");
+    let built = components.join(WASM_TARGET).join("plugin");
     for c in &crates {
         let destination = target_dir.join(c.destination);
         std::fs::create_dir_all(&destination)?;
