@@ -1,6 +1,7 @@
 //! `kube-wasm-scheduler run` replicas electing a leader on a real
-//! apiserver, with the credentials `deploy/rbac.yaml` grants and the
-//! default `leaderElection` (15s lease, 10s renew deadline, 2s retry):
+//! apiserver, with the built-in plugins, the credentials `deploy/rbac.yaml`
+//! grants and the default `leaderElection` (15s lease, 10s renew deadline,
+//! 2s retry):
 //! only the leader schedules; when it is killed with SIGKILL a standby
 //! takes over within leaseDuration + renewDeadline; on SIGTERM the leader
 //! hands over in under 3 s; a leader stalled past its renew deadline
@@ -264,8 +265,9 @@ impl Replica {
             .arg("run")
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .arg("--plugins")
-            .arg(kws_tests::component_dir("plugins"))
+            // The built-in plugins, and ConfigMaps as deploy/ runs it.
+            .env_remove("KWS_PLUGIN_DIR")
+            .args(["--plugin-configmaps", "kube-system"])
             .arg("--compile-cache")
             .arg(dir.join(format!("{name}-cache")))
             .env("RUST_LOG", "kws_host=info")
