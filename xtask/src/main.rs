@@ -32,8 +32,9 @@ tasks:
   cluster [ARGS]    write a large cluster file to stdout, shaped like `kubectl get
                     -o yaml` (--nodes N --pods N, default 1000 each; --list for one
                     `kind: List`), e.g. for `simulate --cluster`
-  simulate [ARGS]   build the plugins and run `simulate` on examples/cluster.yaml
-                    (ARGS go to `kube-wasm-scheduler simulate`)
+  simulate [ARGS]   build the scheduler (the default plugins inside it) and run
+                    `simulate` on examples/cluster.yaml (ARGS go to
+                    `kube-wasm-scheduler simulate`, e.g. --plugins DIR)
   setup             install what `test` needs when it is missing, and run nothing
                     (the first step of `test`)
   test              install what the tests need when it is missing (Debian packages
@@ -287,7 +288,16 @@ fn build_examples(root: &Path) -> Result<PathBuf> {
 }
 
 fn simulate(root: &Path, args: &[String]) -> Result<()> {
-    let plugins = build_components(root)?;
+    ensure_wasm_target(root)?;
+    step(
+        "building the scheduler",
+        "the default plugins are built into it",
+        || {
+            run(Command::new(cargo())
+                .current_dir(root)
+                .args(["build", "--package", "kws-host"]))
+        },
+    )?;
     let mut command = Command::new(cargo());
     command
         .current_dir(root)
@@ -295,8 +305,7 @@ fn simulate(root: &Path, args: &[String]) -> Result<()> {
     if !args.iter().any(|a| a == "--cluster") {
         command.args(["--cluster", "examples/cluster.yaml"]);
     }
-    command.arg("--plugins").arg(plugins).args(args);
-    run(&mut command)
+    run(command.args(args).env_remove("KWS_PLUGIN_DIR"))
 }
 
 /// `cargo xtask test`: the set-up ([`setup`]), the components, then every
