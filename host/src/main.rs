@@ -264,16 +264,6 @@ fn run_in_cluster(args: RunArgs) -> Result<()> {
         tracing::info!(%address, "serving /metrics, /healthz, /livez and /readyz");
         runtime.spawn(metrics::serve(listener, metrics.clone()));
     }
-    let limit = RateLimit {
-        qps: args.kube_api_qps,
-        burst: args.kube_api_burst,
-    };
-    let cluster = runtime.block_on(KubeCluster::connect_within(
-        args.kubeconfig.as_deref(),
-        limit,
-        Duration::from_secs(args.connect_timeout),
-    ))?;
-    let client = cluster.client();
     let loader = args.cache.loader();
     let builtin = builtin_plugins::load(&loader)?;
     let mut sources = Vec::new();
@@ -291,9 +281,26 @@ fn run_in_cluster(args: RunArgs) -> Result<()> {
         sources.push(dir.display().to_string());
         plugin_dir = Some(watched);
     }
+    let connect = || {
+        let limit = RateLimit {
+            qps: args.kube_api_qps,
+            burst: args.kube_api_burst,
+        };
+        let timeout = Duration::from_secs(args.connect_timeout);
+        runtime.block_on(KubeCluster::connect_within(
+            args.kubeconfig.as_deref(),
+            limit,
+            timeout,
+        ))
+    };
+    // Plugins from ConfigMaps are listed before the profiles are built (a
+    // profile may name one); without them, the plugins are ready before
+    // the apiserver answers.
+    let mut connected = None;
     let mut configmaps = None;
     if let Some(namespace) = &args.plugin_configmaps {
-        let listed = PluginConfigMaps::list(client.clone(), namespace, loader);
+        let cluster = connect()?;
+        let listed = PluginConfigMaps::list(cluster.client(), namespace, loader);
         let (watched, loaded, refused) = runtime
             .block_on(listed)
             .with_context(|| format!("listing the plugin ConfigMaps of namespace {namespace}"))?;
@@ -308,6 +315,7 @@ fn run_in_cluster(args: RunArgs) -> Result<()> {
             plugin_configmaps::LABEL
         ));
         configmaps = Some(watched);
+        connected = Some(cluster);
     }
     let (chosen, refused) = runtime::first_of_each_name(found);
     for error in &refused {
@@ -324,6 +332,11 @@ fn run_in_cluster(args: RunArgs) -> Result<()> {
         metrics.plugin_loaded(plugin.name(), false);
     }
     metrics.set_plugins_loaded();
+    let cluster = match connected {
+        Some(cluster) => cluster,
+        None => connect()?,
+    };
+    let client = cluster.client();
     tracing::info!(profiles = config.profiles.len(), "scheduling");
     let scheduler = Scheduler::new(
         framework,

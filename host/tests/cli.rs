@@ -424,9 +424,10 @@ fn a_fifo_or_device_named_wasm_is_refused_without_waiting() {
             .arg(fifo.parent().unwrap()),
         patience,
     );
-    assert!(!output.status.success());
+    // Refused with a warning; the built-in plugins serve.
+    assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(
-        stderr_of(&output).contains("no plugin could be loaded from"),
+        stderr_of(&output).contains("not a regular file (a FIFO)"),
         "{}",
         stderr_of(&output)
     );
