@@ -11,37 +11,13 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
-use kws_tests::api::{OURS, eventually, node_name, pod};
-use kws_tests::cluster::{ClusterOptions, TestCluster, TokenUser, grant_deploy_role};
+use kws_tests::api::{LANE_PROFILE, OURS, eventually, lane_node, node_name, pod};
+use kws_tests::cluster::start_as_deployed;
 use kws_tests::{component_dir, scheduler_binary};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-const CONFIG: &str = "apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-profiles:
-- schedulerName: kube-wasm-scheduler
-  plugins:
-    filter:
-      enabled: [{name: Lane}]
-";
-
-fn lane_node(name: &str, lane: &str) -> Node {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": {"lane": lane}},
-        "status": {
-            "capacity": {"cpu": "64", "memory": "64Gi", "pods": "110"},
-            "allocatable": {"cpu": "64", "memory": "64Gi", "pods": "110"},
-            "conditions": [{"type": "Ready", "status": "True"}],
-        },
-    }))
-    .unwrap()
-}
 
 fn lane(version: u32) -> Vec<u8> {
     std::fs::read(component_dir("test-plugins").join(format!("lane-v{version}.wasm"))).unwrap()
@@ -73,7 +49,7 @@ struct Scheduler(Child, PathBuf);
 impl Scheduler {
     fn start(kubeconfig: &Path, dir: &Path) -> Scheduler {
         let config = dir.join("config.yaml");
-        std::fs::write(&config, CONFIG).unwrap();
+        std::fs::write(&config, LANE_PROFILE).unwrap();
         let log = dir.join("scheduler.log");
         let child = Command::new(scheduler_binary())
             .arg("run")
@@ -149,18 +125,7 @@ fn names(prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configmap_swaps_the_plugin_on_a_running_scheduler() {
-    let user = TokenUser {
-        token: "kws-configmap-token".to_string(),
-        name: "kws-configmap".to_string(),
-        groups: Vec::new(),
-    };
-    let cluster = TestCluster::start_with(ClusterOptions {
-        authorization: Some("RBAC".to_string()),
-        users: vec![user.clone()],
-    });
-    let admin = cluster.client().await;
-    let kubeconfig = cluster.kubeconfig_for(&user);
-    grant_deploy_role(&admin, &user, &kubeconfig).await;
+    let (_cluster, admin, kubeconfig) = start_as_deployed("kws-configmap").await;
     let nodes: Api<Node> = Api::all(admin.clone());
     for lane in ["v1", "v2"] {
         for i in 0..3 {

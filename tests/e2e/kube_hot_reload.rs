@@ -13,11 +13,10 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kws_host::config::Config;
-use kws_tests::api::{OURS, event_counts, eventually, node_name, pod};
+use kws_tests::api::{LANE_PROFILE, OURS, event_counts, eventually, lane_node, node_name, pod};
 use kws_tests::cluster::{RunningScheduler, TestCluster};
 use kws_tests::component_dir;
 use kws_tests::placements::placements;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,20 +24,6 @@ use std::time::{Duration, Instant};
 
 const NODES_PER_LANE: usize = 10;
 const SWAP_EVERY: Duration = Duration::from_millis(200);
-
-fn lane_node(name: &str, lane: &str) -> Node {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": {"lane": lane}},
-        "status": {
-            "capacity": {"cpu": "1000", "memory": "1Ti", "pods": "500"},
-            "allocatable": {"cpu": "1000", "memory": "1Ti", "pods": "500"},
-            "conditions": [{"type": "Ready", "status": "True"}],
-        },
-    }))
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_pods_while_the_plugin_is_swapped_every_200ms() {
@@ -69,18 +54,7 @@ async fn two_thousand_pods_while_the_plugin_is_swapped_every_200ms() {
         std::fs::read(component_dir("test-plugins").join(format!("lane-v{v}.wasm"))).unwrap()
     });
     std::fs::write(dir.join("lane.wasm"), &versions[0]).unwrap();
-    let config = Config::from_yaml(
-        "swap.yaml",
-        "apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-profiles:
-- schedulerName: kube-wasm-scheduler
-  plugins:
-    filter:
-      enabled: [{name: Lane}]
-",
-    )
-    .unwrap();
+    let config = Config::from_yaml("swap.yaml", LANE_PROFILE).unwrap();
     // Plugin notices are Events about this (stand-in) scheduler pod.
     // SAFETY: set before the scheduler's thread starts, read there once.
     unsafe {
@@ -105,6 +79,10 @@ profiles:
                     std::fs::write(dir.join("lane.wasm"), b"half a plugin, or none at all")
                         .unwrap();
                     bad_written = true;
+                    // Left in place past the watcher's longest wait (500 ms)
+                    // before the next swap, so it is read even when the
+                    // machine is busy.
+                    std::thread::sleep(SWAP_EVERY * 5);
                     continue;
                 }
                 swaps += 1;

@@ -16,7 +16,7 @@ use kube::api::{ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use kws_tests::api::{OURS, event_counts, eventually, node, node_name, pod};
-use kws_tests::cluster::{ClusterOptions, TestCluster, TokenUser, grant_deploy_role};
+use kws_tests::cluster::start_as_deployed;
 use kws_tests::scheduler_binary;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -36,18 +36,7 @@ const MAX_BINDS_IN_FLIGHT: usize = 32;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_and_every_pod_is_bound_once() {
-    let user = TokenUser {
-        token: "kws-replica-token".to_string(),
-        name: "kws-replica".to_string(),
-        groups: Vec::new(),
-    };
-    let cluster = TestCluster::start_with(ClusterOptions {
-        authorization: Some("RBAC".to_string()),
-        users: vec![user.clone()],
-    });
-    let admin = cluster.client().await;
-    let kubeconfig = cluster.kubeconfig_for(&user);
-    grant_deploy_role(&admin, &user, &kubeconfig).await;
+    let (_cluster, admin, kubeconfig) = start_as_deployed("kws-replica").await;
     let nodes: Api<Node> = Api::all(admin.clone());
     for i in 0..25 {
         nodes

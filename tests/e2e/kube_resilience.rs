@@ -12,9 +12,7 @@ use kws_host::config::Config;
 use kws_tests::api::{
     OURS, event_counts, events_for, eventually, node, node_name, occurrences, pod,
 };
-use kws_tests::cluster::{
-    ClusterOptions, RunningScheduler, TestCluster, TokenUser, client_for, grant_deploy_role,
-};
+use kws_tests::cluster::{RunningScheduler, TestCluster, client_for, start_as_deployed};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -329,18 +327,7 @@ fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> bool {
 /// than that: reading a single pod or listing secrets is forbidden.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deploy_rbac_role_is_enough_to_schedule_and_no_more() {
-    let user = TokenUser {
-        token: "kws-scheduler-token".to_string(),
-        name: "kws-scheduler".to_string(),
-        groups: Vec::new(),
-    };
-    let cluster = TestCluster::start_with(ClusterOptions {
-        authorization: Some("RBAC".to_string()),
-        users: vec![user.clone()],
-    });
-    let admin = cluster.client().await;
-    let kubeconfig = cluster.kubeconfig_for(&user);
-    grant_deploy_role(&admin, &user, &kubeconfig).await;
+    let (_cluster, admin, kubeconfig) = start_as_deployed("kws-scheduler").await;
     let restricted: Client = client_for(&kubeconfig).await;
     let nodes: Api<Node> = Api::all(admin.clone());
     let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");

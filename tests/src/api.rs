@@ -27,6 +27,32 @@ pub fn node(name: &str, cpu: &str) -> Node {
     .unwrap()
 }
 
+/// The default profile with the `Lane` test plugin's filter added.
+pub const LANE_PROFILE: &str = "apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: kube-wasm-scheduler
+  plugins:
+    filter:
+      enabled: [{name: Lane}]
+";
+
+/// A ready node labelled `lane: <lane>`, roomy enough for thousands of
+/// small pods: where the `Lane` test plugin's versions send pods.
+pub fn lane_node(name: &str, lane: &str) -> Node {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"lane": lane}},
+        "status": {
+            "capacity": {"cpu": "1000", "memory": "1Ti", "pods": "500"},
+            "allocatable": {"cpu": "1000", "memory": "1Ti", "pods": "500"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }))
+    .unwrap()
+}
+
 /// A pending pod in `default` for `scheduler`, requesting `cpu`.
 pub fn pod(name: &str, scheduler: &str, cpu: &str) -> Pod {
     serde_json::from_value(json!({

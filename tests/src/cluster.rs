@@ -201,6 +201,25 @@ pub fn from_rbac_yaml(kind: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{} has no {kind}", path.display()))
 }
 
+/// A cluster with RBAC on and a token user `name` granted what
+/// `deploy/rbac.yaml` grants the scheduler ([`grant_deploy_role`]): the
+/// cluster, a client with the admin's rights, and the user's kubeconfig.
+pub async fn start_as_deployed(name: &str) -> (TestCluster, Client, PathBuf) {
+    let user = TokenUser {
+        token: format!("{name}-token"),
+        name: name.to_string(),
+        groups: Vec::new(),
+    };
+    let cluster = TestCluster::start_with(ClusterOptions {
+        authorization: Some("RBAC".to_string()),
+        users: vec![user.clone()],
+    });
+    let admin = cluster.client().await;
+    let kubeconfig = cluster.kubeconfig_for(&user);
+    grant_deploy_role(&admin, &user, &kubeconfig).await;
+    (cluster, admin, kubeconfig)
+}
+
 /// Creates the ClusterRole and the Role of `deploy/rbac.yaml` and binds
 /// them to `user` (the file binds them to a service account), then waits
 /// for the roles to take effect: `user` then has what the scheduler is
