@@ -47,6 +47,7 @@ pub mod cycle;
 mod filter;
 mod outcome;
 mod parallelize;
+mod preemption;
 mod profile;
 mod schedule_one;
 mod score;
@@ -62,12 +63,14 @@ pub use waiting_pods::{Decision, WaitingPods};
 
 use filter::*;
 use parallelize::MIN_PARALLEL_BATCH;
+use preemption::*;
 use profile::*;
 use schedule_one::*;
 
 use crate::cache::{Cache, Snapshot};
 use crate::config::{Config, DEFAULT_PLUGINS, FailurePolicy, PluginSettings, Profile};
 use crate::metrics::Metrics;
+use crate::model::convert;
 use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool, point_name};
 use crate::wit::{
     ActionType, ClusterEvent, Code, EventResource, ExtensionPoint, NodeId, NodeStatus, Pod,

@@ -29,8 +29,11 @@ pub struct Diagnosis {
     pub pre_filter_plugin: Option<String>,
     /// What PostFilter said (kube-scheduler's `preemption: ...` part).
     pub post_filter: Option<String>,
-    /// The node PostFilter nominated, if any.
+    /// The node PostFilter nominated, if any; `Some("")` clears the pod's
+    /// nomination (upstream's ModeOverride with an empty node).
     pub nominated_node: Option<String>,
+    /// The pods preemption evicts to make room on the nominated node.
+    pub victims: Vec<crate::backend::PodRef>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,8 +104,11 @@ impl Diagnosis {
                 message.push_str(&format!(" {}.", reasons.join(", ")));
             }
         }
+        // As upstream's FitError, PostFilter's message ends as the plugin
+        // wrote it (`preemption: 0/3 nodes are available: ...` ends with
+        // its own period).
         if let Some(post_filter) = &self.post_filter {
-            message.push_str(&format!(" {post_filter}."));
+            message.push_str(&format!(" {post_filter}"));
         }
         message
     }

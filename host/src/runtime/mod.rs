@@ -19,7 +19,7 @@ mod pool;
 mod world;
 
 pub use compiled::{CompileCache, Origin};
-pub use host::{HostState, MemoryCap, MemoryLimitHit};
+pub use host::{HostState, MemoryCap, MemoryLimitHit, PreemptionHost};
 pub use pool::{CallContext, PluginError, PluginPool};
 
 use crate::wit::{ExtensionPoint, Plugin, PluginMetadata};
@@ -95,8 +95,9 @@ pub struct LoadError {
 /// The interfaces a plugin may import and get: the host's functions, and
 /// the record types they use, in both worlds the host serves. Nothing else
 /// is served: no filesystem, network, environment, clock or randomness.
-pub const GRANTED_IMPORTS: [&str; 4] = [
+pub const GRANTED_IMPORTS: [&str; 5] = [
     "kws:scheduler/host@0.3.0",
+    "kws:scheduler/preemption@0.3.0",
     "kws:scheduler/types@0.3.0",
     "kws:scheduler/host@0.2.0",
     "kws:scheduler/types@0.2.0",
