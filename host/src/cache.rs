@@ -820,4 +820,45 @@ mod tests {
         assert_eq!(names, [("b", 1), ("c", 0)]);
         assert_eq!(snapshot.node(0).unwrap().name, "c");
     }
+
+    #[test]
+    fn what_if_changes_are_undone_by_their_reverse() {
+        let mut cache = Cache::default();
+        cache.set_node(node("n1"));
+        let (a, b) = (pod("a", "1"), pod("b", "500m"));
+        cache.set_bound_pod(a.clone(), "n1");
+        let before = cache.node_usage("n1").unwrap();
+        let (forward, back) = Cache::what_if(0, &before, &[&a], &[&b]);
+        let Change::UsageSet((0, during)) = forward.last().unwrap() else {
+            panic!("the usage comes last: {forward:?}");
+        };
+        assert_eq!(during.requested.milli_cpu, 500);
+        assert_eq!(during.pod_count, 1);
+        assert!(matches!(&forward[0], Change::PodRemoved(r) if r.uid == a.uid));
+        assert!(matches!(&back[0], Change::PodAdded(p) if p.pod.uid == a.uid));
+        assert!(matches!(&back[1], Change::PodRemoved(r) if r.uid == b.uid));
+        assert_eq!(back.last(), Some(&Change::UsageSet((0, before))));
+    }
+
+    #[test]
+    fn nominated_pods_count_for_pods_of_lower_or_equal_priority() {
+        let mut cache = Cache::default();
+        let mut high = pod("high", "1");
+        high.uid = "high".into();
+        high.priority = 100;
+        cache.nominate(high.clone(), "n1");
+        let mut low = pod("low", "1");
+        low.uid = "low".into();
+        low.priority = 10;
+        assert_eq!(cache.nominated_for("n1", &low).count(), 1);
+        assert_eq!(cache.nominated_for("n2", &low).count(), 0);
+        // Not for itself, nor for a pod of higher priority.
+        assert_eq!(cache.nominated_for("n1", &high).count(), 0);
+        let mut higher = low.clone();
+        higher.priority = 1000;
+        assert_eq!(cache.nominated_for("n1", &higher).count(), 0);
+        // An empty node name clears the nomination.
+        cache.nominate(high, "");
+        assert!(!cache.has_nominations());
+    }
 }

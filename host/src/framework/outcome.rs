@@ -200,5 +200,20 @@ mod tests {
             Diagnosis::default().message(),
             "no nodes available to schedule pods"
         );
+        // PostFilter's message follows as the plugin wrote it, as in
+        // kube-scheduler's FitError (no period added).
+        let preempted = Diagnosis {
+            total_nodes: 1,
+            rejected: vec![rejection("a", Code::Unschedulable, &["Insufficient cpu"])],
+            post_filter: Some(
+                "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+                    .into(),
+            ),
+            ..Diagnosis::default()
+        };
+        assert_eq!(
+            preempted.message(),
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        );
     }
 }
