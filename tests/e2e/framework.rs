@@ -64,6 +64,8 @@ fn pre_score_skip_leaves_the_plugins_score_out() {
 
 #[test]
 fn post_filter_speaks_when_no_node_fits() {
+    // Its message ends as the plugin wrote it, as in kube-scheduler's
+    // FitError (DefaultPreemption's own messages end with a period).
     let report = run(NODES, &[pod("nowhere", &[("pre-filter", "only-n3")])]);
     assert_eq!(
         report.unschedulable,
@@ -71,7 +73,7 @@ fn post_filter_speaks_when_no_node_fits() {
             "nowhere",
             "0/3 nodes are available: 1 node(s) were refused by Framework, \
              2 node(s) didn't satisfy plugin(s) [Framework]. \
-             post-filter: Framework was shown 3 node(s)."
+             post-filter: Framework was shown 3 node(s)"
         )]
     );
 }
