@@ -200,7 +200,8 @@ impl<B: Backend> Scheduler<B> {
 
     /// Schedules until every pending pod has had its attempt and every bind
     /// and report has finished: what `simulate` needs. Pods that failed stay
-    /// queued (see [`Scheduler::waiting`]).
+    /// queued (see [`Scheduler::waiting`]); a pod that preempted is tried
+    /// again once its backoff ends (its victims are gone by then).
     pub fn run_until_settled(&mut self) {
         self.run_until_settled_with(|| {});
     }
@@ -219,6 +220,7 @@ impl<B: Backend> Scheduler<B> {
                 && self.tasks_in_flight == 0
                 && self.permitting.is_empty()
                 && self.queue.is_settled()
+                && !self.preemptor_backing_off()
             {
                 return;
             }
@@ -226,6 +228,15 @@ impl<B: Backend> Scheduler<B> {
                 return;
             }
         }
+    }
+
+    /// Whether a pod that preempted waits for its backoff to end: its
+    /// victims are gone and its next attempt is the one that places it, so
+    /// a run until settled waits for it.
+    fn preemptor_backing_off(&self) -> bool {
+        self.queue
+            .in_backoff()
+            .any(|pod| self.cache.nomination(pod.uid()).is_some())
     }
 
     /// Takes in what the backend reports until it has listed everything

@@ -18,7 +18,10 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kws_host::config::Config;
 use kws_tests::api::{OURS, events_for, eventually, node, node_name};
-use kws_tests::cluster::{RunningScheduler, TestCluster, UpstreamOptions, UpstreamScheduler};
+use kws_tests::cluster::{
+    ClusterOptions, RunningScheduler, TestCluster, TokenUser, UpstreamOptions, UpstreamScheduler,
+    grant_deploy_role,
+};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -104,7 +107,17 @@ async fn cluster(
     pods: &[(&str, &str, &str, &str)],
     budgets: &[&str],
 ) -> (TestCluster, Api<Pod>, Api<Event>) {
-    let cluster = TestCluster::start();
+    cluster_with(ClusterOptions::default(), nodes, pods, budgets).await
+}
+
+/// [`cluster`], started with `options`.
+async fn cluster_with(
+    options: ClusterOptions,
+    nodes: &[(&str, &str)],
+    pods: &[(&str, &str, &str, &str)],
+    budgets: &[&str],
+) -> (TestCluster, Api<Pod>, Api<Event>) {
+    let cluster = TestCluster::start_with(options);
     let client = cluster.client().await;
     priority_classes(&client).await;
     let node_api: Api<Node> = Api::all(client.clone());
@@ -270,8 +283,20 @@ async fn a_high_priority_pod_preempts_the_least_it_needs_and_is_bound_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disruption_budget_steers_preemption_to_the_node_it_allows() {
     // Without the budget node-1's pod (priority 10) would be the victim;
-    // the budget forbids it, so node-2's (priority 20) goes instead.
-    let (_cluster, pods, _events) = cluster(
+    // the budget forbids it, so node-2's (priority 20) goes instead. The
+    // scheduler runs with the role of deploy/rbac.yaml and nothing else:
+    // it is enough to watch budgets and carry out a preemption.
+    let user = TokenUser {
+        token: "kws-scheduler-token".to_string(),
+        name: "kws-scheduler".to_string(),
+        groups: Vec::new(),
+    };
+    let options = ClusterOptions {
+        authorization: Some("RBAC".to_string()),
+        users: vec![user.clone()],
+    };
+    let (cluster, pods, _events) = cluster_with(
+        options,
         &[("node-1", "2"), ("node-2", "2")],
         &[
             ("guarded-1", "node-1", "low", "2"),
@@ -280,7 +305,9 @@ async fn a_disruption_budget_steers_preemption_to_the_node_it_allows() {
         &["guarded"],
     )
     .await;
-    let _scheduler = RunningScheduler::start(&_cluster, Config::default());
+    let kubeconfig = cluster.kubeconfig_for(&user);
+    grant_deploy_role(&cluster.client().await, &user, &kubeconfig).await;
+    let _scheduler = RunningScheduler::start_with_kubeconfig(&kubeconfig, Config::default());
     pods.create(
         &PostParams::default(),
         &pending("urgent", OURS, "high", "2"),
