@@ -25,6 +25,9 @@ pub struct HostState {
     /// What the `preemption` imports answer from: set for the length of a
     /// post-filter call only.
     pub preemption: Option<Box<dyn PreemptionHost>>,
+    /// Time the call in progress spent in host calls that run other
+    /// plugins, not yet added to its deadline (see `new_store`).
+    pub host_time: Duration,
 }
 
 /// The host side of the `preemption` interface, for one post-filter call
@@ -56,6 +59,7 @@ impl HostState {
             snapshot: None,
             waiting: None,
             preemption: None,
+            host_time: Duration::ZERO,
         }
     }
 
@@ -129,7 +133,12 @@ impl wit::kws::scheduler::preemption::Host for HostState {
 
     fn filter_without(&mut self, node: wit::NodeId, removed: Vec<String>) -> wit::Status {
         match self.preemption.as_mut() {
-            Some(p) => p.filter_without(node, &removed),
+            Some(p) => {
+                let started = std::time::Instant::now();
+                let status = p.filter_without(node, &removed);
+                self.host_time += started.elapsed();
+                status
+            }
             None => wit::Status {
                 code: wit::Code::Error,
                 reasons: vec![NOT_IN_POST_FILTER.to_string()],

@@ -426,6 +426,18 @@ fn new_store(state: HostState) -> Store<HostState> {
     store.limiter(|state| &mut state.memory);
     // Instantiation runs the component's start code: it gets a deadline too.
     store.set_epoch_deadline(deadline_ticks(timeout));
+    // The deadline bounds the plugin's own work. Time it spent waiting on
+    // host calls that run other plugins (preemption's what-if filters,
+    // each call of which has its own deadline) is given back once.
+    store.epoch_deadline_callback(|mut ctx| {
+        let owed = std::mem::take(&mut ctx.data_mut().host_time);
+        let ticks = u64::try_from(owed.as_nanos() / EPOCH_TICK.as_nanos()).unwrap_or(u64::MAX);
+        Ok(if ticks > 0 {
+            wasmtime::UpdateDeadline::Continue(ticks)
+        } else {
+            wasmtime::UpdateDeadline::Interrupt
+        })
+    });
     store
 }
 

@@ -414,6 +414,7 @@ impl PluginPool {
             "post-filter",
             |b, s| {
                 s.data_mut().preemption = preemption.take();
+                s.data_mut().host_time = std::time::Duration::ZERO;
                 let result = b.post_filter(s, ctx.cycle, rejected);
                 *preemption = s.data_mut().preemption.take();
                 result
