@@ -1024,12 +1024,24 @@ impl<B: Backend> Scheduler<B> {
         }
         self.cache.nominate(pod.record.clone(), node);
         self.metrics.observe_preemption(diagnosis.victims.len());
+        // As upstream, a victim already being deleted gets no API call.
+        let victims = diagnosis
+            .victims
+            .iter()
+            .filter(|v| {
+                !self
+                    .cache
+                    .pod_record(&v.uid)
+                    .is_some_and(|record| record.terminating)
+            })
+            .cloned()
+            .collect();
         self.tasks_in_flight += 1;
         self.binder.preempt(Preemption {
             preemptor: target,
             scheduler_name: pod.record.scheduler_name.clone(),
             node: node.clone(),
-            victims: diagnosis.victims.clone(),
+            victims,
             displaced,
         });
     }
