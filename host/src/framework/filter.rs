@@ -257,8 +257,8 @@ impl ProfileFramework {
 
     /// The nominator (upstream's addNominatedPods): a node that passed,
     /// and to which pods of equal or higher priority are nominated, must
-    /// pass with them placed there too; else it is rejected with the
-    /// status of the filter that failed (named as the first filter).
+    /// pass with them placed there too; else it is rejected by the filter
+    /// that failed, with its status.
     pub(super) fn check_nominated(
         &self,
         ctx: CallContext<'_>,
@@ -411,13 +411,14 @@ impl ProfileFramework {
             match result.status.code {
                 Code::Success => {
                     diagnosis.nominated_node = result.nominated_node;
-                    if let Some((node, victims)) = preemption
+                    // The victims the plugin chose, if it preempted on the
+                    // node it nominates.
+                    if let Some((_, victims)) = preemption
                         .take()
                         .and_then(|p| p.into_any().downcast::<Preemption>().ok())
                         .and_then(|p| p.chosen)
                         .filter(|(node, _)| diagnosis.nominated_node.as_ref() == Some(node))
                     {
-                        diagnosis.nominated_node = Some(node);
                         diagnosis.victims = victims;
                     }
                     return Ok(());
