@@ -36,12 +36,14 @@ fn pre_filter_names_the_only_nodes_to_filter() {
 
 #[test]
 fn pre_filter_rejects_the_pod_for_every_node() {
+    // PostFilter runs after a PreFilter rejection too, as upstream's, and
+    // is shown every node (each with PreFilter's status).
     let report = run(NODES, &[pod("refused", &[("pre-filter", "reject")])]);
     assert_eq!(
         report.unschedulable,
         vec![unplaced(
             "refused",
-            "0/3 nodes are available: pre-filter said no."
+            "0/3 nodes are available: pre-filter said no. post-filter: Framework was shown 3 node(s)"
         )]
     );
 }

@@ -56,7 +56,7 @@ pub mod waiting_pods;
 pub use cycle::{Cycle, PermitOutcome, StepError};
 pub use filter::feasible_nodes_to_find;
 pub use outcome::{
-    CycleReport, Diagnosis, NodeReport, Outcome, PRE_FILTER, PluginScore, Rejection,
+    CycleReport, Diagnosis, NodeReport, Outcome, PRE_FILTER, PluginScore, Preempted, Rejection,
 };
 pub use profile::ProfileFramework;
 pub use waiting_pods::{Decision, WaitingPods};

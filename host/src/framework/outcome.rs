@@ -114,9 +114,32 @@ impl Diagnosis {
     }
 }
 
+/// What PostFilter said when no node fit, for `explain`: its message
+/// (kube-scheduler's `preemption: ...`), the node it would nominate and
+/// the pods it would evict there (`explain` evicts nothing).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Preempted {
+    pub message: String,
+    pub nominated_node: Option<String>,
+    pub victims: Vec<crate::backend::PodRef>,
+}
+
+impl Preempted {
+    /// PostFilter's part of a diagnosis, if it said anything.
+    pub fn of(diagnosis: Diagnosis) -> Option<Preempted> {
+        Some(Preempted {
+            message: diagnosis.post_filter?,
+            nominated_node: diagnosis.nominated_node.filter(|n| !n.is_empty()),
+            victims: diagnosis.victims,
+        })
+    }
+}
+
 /// One cycle on every node with every plugin's answer, for `explain`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CycleReport {
+    /// What PostFilter said when no node fits.
+    pub preemption: Option<Preempted>,
     /// A PreFilter plugin that rejected the pod for every node, and its
     /// status (no filter ran then).
     pub pre_filter: Option<(String, Status)>,
