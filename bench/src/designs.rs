@@ -129,6 +129,34 @@ impl wit::kws::scheduler::host::Host for HostState {
     }
 }
 
+/// The policy preempts nothing: no victims, no budgets.
+impl wit::kws::scheduler::preemption::Host for HostState {
+    fn potential_victims(&mut self, _node: NodeId) -> Vec<wit::kws::scheduler::preemption::Victim> {
+        Vec::new()
+    }
+
+    fn filter_without(
+        &mut self,
+        _node: NodeId,
+        _removed: Vec<String>,
+    ) -> wit::kws::scheduler::types::Status {
+        wit::kws::scheduler::types::Status {
+            code: wit::kws::scheduler::types::Code::Error,
+            reasons: vec!["the bench host runs no filters".to_string()],
+        }
+    }
+
+    fn pod_disruption_budgets(
+        &mut self,
+    ) -> Vec<wit::kws::scheduler::preemption::PodDisruptionBudget> {
+        Vec::new()
+    }
+
+    fn preempt(&mut self, _node: NodeId, _victims: Vec<String>) -> Result<(), String> {
+        Err("the bench host preempts nothing".to_string())
+    }
+}
+
 /// Design (b)'s calls take `list<candidate>` from borrowed candidates, so
 /// that Score can be sent the feasible subset without cloning nodes.
 type PerPodFilter<'a> = TypedFunc<(&'a Pod, &'a [&'a Candidate]), (Vec<NodeStatus>,)>;

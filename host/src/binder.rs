@@ -3,7 +3,7 @@
 //! its Binding are in flight. The loop learns the result through its input
 //! channel.
 
-use crate::backend::{Backend, BindError, PluginNotice, PodRef};
+use crate::backend::{Backend, BindError, PluginNotice, PodRef, Preemption};
 use crate::framework::{Cycle, StepError};
 use crate::queue::QueuedPod;
 use crate::scheduler::Input;
@@ -104,6 +104,30 @@ impl<B: Backend> Binder<B> {
         let results = self.results.clone();
         self.runtime.spawn(async move {
             backend.report_unschedulable(&pod, reason, &message).await;
+            let _ = results.send(Input::Reported);
+        });
+    }
+
+    /// Carries out a preemption off the scheduling loop (upstream's
+    /// asynchronous preemption), then reports back with
+    /// [`Input::Reported`]; the victims' deletions reach the loop through
+    /// the watch, and let the preemptor back into the queue.
+    pub fn preempt(&self, preemption: Preemption) {
+        let backend = self.backend.clone();
+        let results = self.results.clone();
+        self.runtime.spawn(async move {
+            backend.preempt(&preemption).await;
+            let _ = results.send(Input::Reported);
+        });
+    }
+
+    /// Clears a pod's nomination, then reports back with
+    /// [`Input::Reported`].
+    pub fn clear_nomination(&self, pod: PodRef) {
+        let backend = self.backend.clone();
+        let results = self.results.clone();
+        self.runtime.spawn(async move {
+            backend.clear_nomination(&pod).await;
             let _ = results.send(Input::Reported);
         });
     }

@@ -31,6 +31,10 @@ struct CachedPod {
     record: Pod,
     /// Placed by this scheduler, not yet seen bound by the informer.
     assumed: bool,
+    /// The object as the cluster last reported it (its start time and
+    /// conditions, which preemption weighs); `None` until
+    /// [`Cache::set_pod_object`].
+    object: Option<Arc<core::Pod>>,
 }
 
 #[derive(Debug, Default)]
@@ -157,6 +161,26 @@ pub struct Cache {
     free_ids: Vec<NodeId>,
     next_id: NodeId,
     snapshot: Option<Arc<Snapshot>>,
+    /// Pending pods nominated to a node (by preemption), by uid: kube-
+    /// scheduler's nominator. They count against their node for pods of
+    /// lower or equal priority (see `framework`).
+    nominated: HashMap<String, Nominated>,
+    /// Every PodDisruptionBudget, by uid, as preemption counts them.
+    budgets: BTreeMap<String, crate::wit::PodDisruptionBudget>,
+}
+
+/// A pending pod nominated to a node.
+#[derive(Debug, Clone)]
+pub struct Nominated {
+    pub node: String,
+    pub pod: Pod,
+}
+
+/// A pod on a node, as preemption considers it.
+#[derive(Debug, Clone, Copy)]
+pub struct PlacedPodView<'a> {
+    pub record: &'a Pod,
+    pub object: Option<&'a Arc<core::Pod>>,
 }
 
 /// The assume and bind bookkeeping of one pod went wrong.
@@ -346,6 +370,140 @@ impl Cache {
         self.pods.get(uid).map(|p| p.node.as_str())
     }
 
+    /// Keeps the object of a pod the cache holds (bound or assumed), for
+    /// what its record lacks; nothing for a pod it does not hold.
+    pub fn set_pod_object(&mut self, object: Arc<core::Pod>) {
+        let uid = object.metadata.uid.as_deref().unwrap_or_default();
+        if let Some(cached) = self.pods.get_mut(uid) {
+            cached.object = Some(object);
+        }
+    }
+
+    /// The pods on a node (bound or assumed), in the order they came.
+    pub fn node_pods(&self, node: &str) -> impl Iterator<Item = PlacedPodView<'_>> {
+        self.nodes
+            .get(node)
+            .into_iter()
+            .flat_map(|entry| &entry.pods)
+            .filter_map(|uid| self.pods.get(uid))
+            .map(|cached| PlacedPodView {
+                record: &cached.record,
+                object: cached.object.as_ref(),
+            })
+    }
+
+    /// What a node's pods take from it now.
+    pub fn node_usage(&self, node: &str) -> Option<NodeUsage> {
+        self.nodes.get(node).map(|entry| entry.usage.0.clone())
+    }
+
+    /// The changes that make a plugin's copy of `node` look as if
+    /// `removed` were gone and `added` were placed there, and the changes
+    /// that undo them (what-if filters: preemption, nominated pods).
+    pub fn what_if(
+        id: NodeId,
+        usage: &NodeUsage,
+        removed: &[&Pod],
+        added: &[&Pod],
+    ) -> (Vec<Change>, Vec<Change>) {
+        let mut changed = Usage(usage.clone());
+        let mut forward = Vec::with_capacity(removed.len() + added.len() + 1);
+        let mut back = Vec::with_capacity(removed.len() + added.len() + 1);
+        for pod in removed {
+            changed.remove(pod);
+            forward.push(Change::PodRemoved(RemovedPod {
+                node: id,
+                uid: pod.uid.clone(),
+            }));
+            back.push(Change::PodAdded(PlacedPod {
+                node: id,
+                pod: (*pod).clone(),
+            }));
+        }
+        for pod in added {
+            changed.add(pod);
+            forward.push(Change::PodAdded(PlacedPod {
+                node: id,
+                pod: (*pod).clone(),
+            }));
+            back.push(Change::PodRemoved(RemovedPod {
+                node: id,
+                uid: pod.uid.clone(),
+            }));
+        }
+        forward.push(Change::UsageSet((id, changed.0)));
+        back.push(Change::UsageSet((id, usage.clone())));
+        (forward, back)
+    }
+
+    /// Adds or replaces a PodDisruptionBudget (by uid).
+    pub fn set_budget(&mut self, uid: &str, budget: crate::wit::PodDisruptionBudget) {
+        self.budgets.insert(uid.to_string(), budget);
+    }
+
+    pub fn remove_budget(&mut self, uid: &str) {
+        self.budgets.remove(uid);
+    }
+
+    /// Every PodDisruptionBudget.
+    pub fn budgets(&self) -> impl Iterator<Item = &crate::wit::PodDisruptionBudget> {
+        self.budgets.values()
+    }
+
+    /// Nominates a pending pod to `node` (replacing an earlier
+    /// nomination); an empty node name clears it.
+    pub fn nominate(&mut self, pod: Pod, node: &str) {
+        if node.is_empty() {
+            self.nominated.remove(&pod.uid);
+        } else {
+            self.nominated.insert(
+                pod.uid.clone(),
+                Nominated {
+                    node: node.to_string(),
+                    pod,
+                },
+            );
+        }
+    }
+
+    /// Ends a pod's nomination (it was bound, deleted or renominated).
+    pub fn clear_nomination(&mut self, uid: &str) -> Option<Nominated> {
+        self.nominated.remove(uid)
+    }
+
+    /// The node a pod is nominated to.
+    pub fn nomination(&self, uid: &str) -> Option<&str> {
+        self.nominated.get(uid).map(|n| n.node.as_str())
+    }
+
+    /// The pods nominated to `node` that count for `pod`: another pod's,
+    /// of equal or higher priority (upstream's addNominatedPods).
+    pub fn nominated_for<'a>(
+        &'a self,
+        node: &'a str,
+        pod: &'a Pod,
+    ) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.nominated
+            .values()
+            .filter(move |n| {
+                n.node == node && n.pod.uid != pod.uid && n.pod.priority >= pod.priority
+            })
+            .map(|n| &n.pod)
+    }
+
+    /// Every pod nominated to `node`.
+    pub fn nominated_to<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.nominated
+            .values()
+            .filter(move |n| n.node == node)
+            .map(|n| &n.pod)
+    }
+
+    /// Whether any pod is nominated anywhere (the filter's fast path).
+    pub fn has_nominations(&self) -> bool {
+        !self.nominated.is_empty()
+    }
+
     /// Adds or updates a pod the cluster reports bound to `node`: confirms
     /// an assumed pod, and counts pods bound by anyone else.
     ///
@@ -415,6 +573,7 @@ impl Cache {
                 node: node.to_string(),
                 record: pod,
                 assumed,
+                object: None,
             },
         );
     }
@@ -660,5 +819,46 @@ mod tests {
             .collect();
         assert_eq!(names, [("b", 1), ("c", 0)]);
         assert_eq!(snapshot.node(0).unwrap().name, "c");
+    }
+
+    #[test]
+    fn what_if_changes_are_undone_by_their_reverse() {
+        let mut cache = Cache::default();
+        cache.set_node(node("n1"));
+        let (a, b) = (pod("a", "1"), pod("b", "500m"));
+        cache.set_bound_pod(a.clone(), "n1");
+        let before = cache.node_usage("n1").unwrap();
+        let (forward, back) = Cache::what_if(0, &before, &[&a], &[&b]);
+        let Change::UsageSet((0, during)) = forward.last().unwrap() else {
+            panic!("the usage comes last: {forward:?}");
+        };
+        assert_eq!(during.requested.milli_cpu, 500);
+        assert_eq!(during.pod_count, 1);
+        assert!(matches!(&forward[0], Change::PodRemoved(r) if r.uid == a.uid));
+        assert!(matches!(&back[0], Change::PodAdded(p) if p.pod.uid == a.uid));
+        assert!(matches!(&back[1], Change::PodRemoved(r) if r.uid == b.uid));
+        assert_eq!(back.last(), Some(&Change::UsageSet((0, before))));
+    }
+
+    #[test]
+    fn nominated_pods_count_for_pods_of_lower_or_equal_priority() {
+        let mut cache = Cache::default();
+        let mut high = pod("high", "1");
+        high.uid = "high".into();
+        high.priority = 100;
+        cache.nominate(high.clone(), "n1");
+        let mut low = pod("low", "1");
+        low.uid = "low".into();
+        low.priority = 10;
+        assert_eq!(cache.nominated_for("n1", &low).count(), 1);
+        assert_eq!(cache.nominated_for("n2", &low).count(), 0);
+        // Not for itself, nor for a pod of higher priority.
+        assert_eq!(cache.nominated_for("n1", &high).count(), 0);
+        let mut higher = low.clone();
+        higher.priority = 1000;
+        assert_eq!(cache.nominated_for("n1", &higher).count(), 0);
+        // An empty node name clears the nomination.
+        cache.nominate(high, "");
+        assert!(!cache.has_nominations());
     }
 }

@@ -9,8 +9,8 @@
 
 use crate::config::Config;
 use crate::framework::{
-    CycleReport, Diagnosis, Framework, FrameworkError, PRE_FILTER, PluginScore, Rejection,
-    code_name,
+    CycleReport, Diagnosis, Framework, FrameworkError, PRE_FILTER, PluginScore, Preempted,
+    Rejection, code_name,
 };
 use crate::model::manifest::Manifests;
 use crate::runtime::LoadedPlugin;
@@ -52,6 +52,11 @@ pub struct Explanation {
     pub pre_filter: PreFilterVerdict,
     /// Sorted by node name.
     pub nodes: Vec<NodeExplanation>,
+    /// What PostFilter (preemption) said when no node fits: what the
+    /// scheduler would do, not done here. Not in the JSON, which keeps the
+    /// reference oracle's shape.
+    #[serde(skip)]
+    pub preemption: Option<Preempted>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -158,6 +163,7 @@ pub fn explain(
                 reasons: Vec::new(),
             },
         },
+        preemption: report.preemption.clone(),
         nodes: nodes(report),
     })
 }
@@ -239,9 +245,23 @@ impl Explanation {
                     .collect(),
                 pre_filter: (self.pre_filter.code != code_name(Code::Success))
                     .then(|| self.pre_filter.reasons.join(", ")),
+                post_filter: self.preemption.as_ref().map(|p| p.message.clone()),
                 ..Diagnosis::default()
             };
-            return format!("unschedulable: {}", diagnosis.message());
+            let mut verdict = format!("unschedulable: {}", diagnosis.message());
+            if let Some(preempted) = &self.preemption
+                && !preempted.victims.is_empty()
+            {
+                let victims: Vec<String> =
+                    preempted.victims.iter().map(ToString::to_string).collect();
+                let _ = write!(
+                    verdict,
+                    "
+would preempt: {}",
+                    victims.join(", ")
+                );
+            }
+            return verdict;
         };
         let winners: Vec<&str> = self
             .nodes
@@ -345,6 +365,7 @@ mod tests {
 
     fn report() -> CycleReport {
         CycleReport {
+            preemption: None,
             pre_filter: None,
             filters: vec!["A".into(), "B".into(), "C".into()],
             skipped_filters: Vec::new(),
@@ -385,6 +406,7 @@ mod tests {
                 plugin: String::new(),
                 reasons: Vec::new(),
             },
+            preemption: report.preemption.clone(),
             nodes: nodes(report),
         }
     }
@@ -470,8 +492,24 @@ mod tests {
             node.scores.clear();
         }
         assert_eq!(
-            explanation(none).verdict(),
+            explanation(none.clone()).verdict(),
             "unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
+        );
+        // Preemption's say, and the pods it would evict.
+        none.preemption = Some(Preempted {
+            message:
+                "preemption: found a potential placement for pod on node a, preempting 1 victims"
+                    .into(),
+            nominated_node: Some("a".into()),
+            victims: vec![crate::backend::PodRef {
+                namespace: "default".into(),
+                name: "low".into(),
+                uid: "u".into(),
+            }],
+        });
+        assert_eq!(
+            explanation(none).verdict(),
+            "unschedulable: 0/3 nodes are available: 3 Insufficient cpu. preemption: found a potential placement for pod on node a, preempting 1 victims\nwould preempt: default/low"
         );
     }
 }

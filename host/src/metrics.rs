@@ -17,7 +17,8 @@
 //! | `scheduler_pod_scheduling_attempts` | histogram | | a bound pod: how many attempts it took |
 //! | `scheduler_pending_pods` | gauge | `queue`: `active`, `backoff`, `unschedulable`, `gated` | the queue now |
 //! | `scheduler_queue_incoming_pods_total` | counter | `queue`, `event` | each pod put into a queue, with the event that put it there |
-//! | `scheduler_preemption_attempts_total` | counter | | stays 0: no preemption yet |
+//! | `scheduler_preemption_attempts_total` | counter | | each PostFilter run of a preempting plugin (DefaultPreemption), whatever it found |
+//! | `scheduler_preemption_victims` | histogram | | each preemption carried out: how many pods it evicts |
 //! | `leader_election_master_status` | gauge | `name` (the Lease) | 1 while this replica holds the Lease, 0 while it stands by; absent with `leaderElect: false`, as upstream |
 //!
 //! The plugin runtime's:
@@ -329,6 +330,8 @@ pub struct Metrics {
     plugin_execution_duration: HistogramFamily<PluginCallLabels>,
     sli_duration: HistogramFamily<AttemptsLabel>,
     pod_attempts: Histogram,
+    preemption_attempts: Counter,
+    preemption_victims: Histogram,
     queue: QueueMetrics,
     plugin_loads: Family<PluginLabel, Counter>,
     plugin_swaps: Family<PluginLabel, Counter>,
@@ -416,10 +419,17 @@ impl Default for Metrics {
             }),
             incoming,
         };
+        let preemption_attempts = Counter::<u64>::default();
         registry.register(
             "scheduler_preemption_attempts",
             "Total preemption attempts in the cluster till now",
-            Counter::<u64>::default(),
+            preemption_attempts.clone(),
+        );
+        let preemption_victims = Histogram::new(exponential_buckets(1.0, 2.0, 7));
+        registry.register(
+            "scheduler_preemption_victims",
+            "Number of selected preemption victims for preemption initiated by a single pod",
+            preemption_victims.clone(),
         );
         let leader = Family::<NameLabel, Gauge>::default();
         registry.register(
@@ -476,6 +486,8 @@ impl Default for Metrics {
             plugin_execution_duration,
             sli_duration,
             pod_attempts,
+            preemption_attempts,
+            preemption_victims,
             queue,
             plugin_loads,
             plugin_swaps,
@@ -489,6 +501,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// A preempting PostFilter plugin ran: `scheduler_preemption_attempts_total`.
+    pub fn preemption_attempted(&self) {
+        self.preemption_attempts.inc();
+    }
+
+    /// A preemption is carried out: `scheduler_preemption_victims`.
+    pub fn observe_preemption(&self, victims: usize) {
+        self.preemption_victims.observe(victims as f64);
+    }
+
     /// An attempt ended: `scheduler_schedule_attempts_total` and
     /// `scheduler_scheduling_attempt_duration_seconds`.
     pub fn observe_attempt(&self, profile: &str, result: AttemptResult, took: Duration) {
@@ -826,6 +848,7 @@ mod tests {
             ("scheduler_pending_pods", "gauge"),
             ("scheduler_queue_incoming_pods_total", "counter"),
             ("scheduler_preemption_attempts_total", "counter"),
+            ("scheduler_preemption_victims", "histogram"),
             ("leader_election_master_status", "gauge"),
             ("kws_plugin_loads_total", "counter"),
             ("kws_plugin_faults_total", "counter"),

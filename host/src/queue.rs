@@ -329,6 +329,14 @@ impl SchedulingQueue {
             .all(|e| matches!(e.place, Place::Unschedulable(_) | Place::Backoff(_)))
     }
 
+    /// The pods waiting for their backoff to end.
+    pub fn in_backoff(&self) -> impl Iterator<Item = &QueuedPod> {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.place, Place::Backoff(_)))
+            .map(|e| &e.pod)
+    }
+
     /// The pods waiting for the cluster to change, with why they did not fit.
     pub fn unschedulable(&self) -> impl Iterator<Item = &QueuedPod> {
         self.entries

@@ -24,12 +24,12 @@
 //! the same input, so they are swapped in between two cycles.
 
 use crate::backend::BindError;
-use crate::backend::{Backend, ClusterEvent, EventSink, PluginNotice, PodRef};
+use crate::backend::{Backend, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
 use crate::binder::{BindOutcome, Binder};
 use crate::builtin_plugins::is_builtin;
 use crate::cache::Cache;
 use crate::framework::{
-    Cycle, CycleReport, Decision, Framework, Outcome, PermitOutcome, StepError,
+    Cycle, CycleReport, Decision, Diagnosis, Framework, Outcome, PermitOutcome, StepError,
 };
 use crate::leader_election::Leadership;
 use crate::metrics::{AttemptResult, Metrics, QueueName};
@@ -215,7 +215,8 @@ impl<B: Backend> Scheduler<B> {
 
     /// Schedules until every pending pod has had its attempt and every bind
     /// and report has finished: what `simulate` needs. Pods that failed stay
-    /// queued (see [`Scheduler::waiting`]).
+    /// queued (see [`Scheduler::waiting`]); a pod that preempted is tried
+    /// again once its backoff ends (its victims are gone by then).
     pub fn run_until_settled(&mut self) {
         self.run_until_settled_with(|| {});
     }
@@ -234,6 +235,7 @@ impl<B: Backend> Scheduler<B> {
                 && self.tasks_in_flight == 0
                 && self.permitting.is_empty()
                 && self.queue.is_settled()
+                && !self.preemptor_backing_off()
             {
                 return;
             }
@@ -241,6 +243,15 @@ impl<B: Backend> Scheduler<B> {
                 return;
             }
         }
+    }
+
+    /// Whether a pod that preempted waits for its backoff to end: its
+    /// victims are gone and its next attempt is the one that places it, so
+    /// a run until settled waits for it.
+    fn preemptor_backing_off(&self) -> bool {
+        self.queue
+            .in_backoff()
+            .any(|pod| self.cache.nomination(pod.uid()).is_some())
     }
 
     /// Takes in what the backend reports until it has listed everything
@@ -686,6 +697,7 @@ impl<B: Backend> Scheduler<B> {
                 self.queue.delete(&uid);
                 self.gated.remove(&uid);
                 self.held.remove(&uid);
+                self.cache.clear_nomination(&uid);
                 if self.cache.pod_node(&uid).is_some() {
                     self.cache.remove_pod(&uid);
                     self.move_for(
@@ -701,6 +713,17 @@ impl<B: Backend> Scheduler<B> {
             // registers for their events.
             ClusterEvent::WorkloadApplied(workload) => self.workloads.apply(workload),
             ClusterEvent::WorkloadDeleted(workload) => self.workloads.delete(&workload),
+            // As kube-scheduler, no pod is retried for these either: they
+            // only weigh in when preemption next runs.
+            ClusterEvent::BudgetApplied(budget) => {
+                let uid = budget.metadata.uid.as_deref().unwrap_or_default();
+                self.cache
+                    .set_budget(uid, convert::pod_disruption_budget(&budget));
+            }
+            ClusterEvent::BudgetDeleted(budget) => {
+                self.cache
+                    .remove_budget(budget.metadata.uid.as_deref().unwrap_or_default());
+            }
             ClusterEvent::Synced => {
                 self.synced = true;
                 self.metrics.set_synced();
@@ -735,7 +758,9 @@ impl<B: Backend> Scheduler<B> {
                 None => vec![ActionType::Add],
                 Some(old) => events::pod_updates(old, &record),
             };
+            self.cache.clear_nomination(&uid);
             self.cache.set_bound_pod(record, node);
+            self.cache.set_pod_object(pod.clone());
             for action in actions {
                 self.move_for(
                     EventResource::AssignedPod,
@@ -769,6 +794,14 @@ impl<B: Backend> Scheduler<B> {
         }
         self.gated.remove(&uid);
         let record = convert::pod(&pod);
+        // A pod nominated earlier (by us before a restart, or by another
+        // scheduler) counts on its node, as upstream's nominator.
+        let nominated = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.as_deref())
+            .unwrap_or_default();
+        self.cache.nominate(record.clone(), nominated);
         self.enqueue(pod, record, now);
     }
 
@@ -906,9 +939,7 @@ impl<B: Backend> Scheduler<B> {
             Outcome::Unschedulable(diagnosis) => {
                 let message = diagnosis.message();
                 tracing::info!(pod = %target, %message, "unschedulable");
-                if let Some(node) = &diagnosis.nominated_node {
-                    tracing::info!(pod = %target, node, "post-filter nominated a node");
-                }
+                self.nominate(&pod, &diagnosis);
                 let took = started.elapsed();
                 self.metrics
                     .observe_attempt(&scheduler_name, AttemptResult::Unschedulable, took);
@@ -947,6 +978,9 @@ impl<B: Backend> Scheduler<B> {
             cycle.end();
             return;
         }
+        self.cache.set_pod_object(pod.object.clone());
+        // Assumed where it goes, it no longer needs the nomination.
+        self.cache.clear_nomination(pod.uid());
         if let Err(error) = cycle.reserve(&self.cache, &pod.object, &pod.record) {
             let _ = self.cache.forget(pod.uid());
             cycle.end();
@@ -987,6 +1021,67 @@ impl<B: Backend> Scheduler<B> {
                 self.fail(&pod, error, started, now);
             }
         }
+    }
+
+    /// What PostFilter decided about the pod's nomination: a node it may
+    /// go to once its victims are gone (the preemption is carried out off
+    /// the loop, and the nominator counts the pod there meanwhile), or
+    /// `Some("")` to clear an earlier nomination.
+    fn nominate(&mut self, pod: &QueuedPod, diagnosis: &Diagnosis) {
+        let Some(node) = &diagnosis.nominated_node else {
+            return;
+        };
+        let target = PodRef::of(&pod.object);
+        if node.is_empty() {
+            let had = self.cache.clear_nomination(pod.uid()).is_some()
+                || pod
+                    .object
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.nominated_node_name.as_deref())
+                    .is_some_and(|n| !n.is_empty());
+            if had {
+                self.tasks_in_flight += 1;
+                self.binder.clear_nomination(target);
+            }
+            return;
+        }
+        tracing::info!(pod = %target, node, victims = diagnosis.victims.len(), "preempting");
+        let displaced: Vec<PodRef> = self
+            .cache
+            .nominated_to(node)
+            .filter(|n| n.priority < pod.record.priority && n.uid != pod.record.uid)
+            .map(|n| PodRef {
+                namespace: n.namespace.clone(),
+                name: n.name.clone(),
+                uid: n.uid.clone(),
+            })
+            .collect();
+        for displaced in &displaced {
+            self.cache.clear_nomination(&displaced.uid);
+        }
+        self.cache.nominate(pod.record.clone(), node);
+        self.metrics.observe_preemption(diagnosis.victims.len());
+        // As upstream, a victim already being deleted gets no API call.
+        let victims = diagnosis
+            .victims
+            .iter()
+            .filter(|v| {
+                !self
+                    .cache
+                    .pod_record(&v.uid)
+                    .is_some_and(|record| record.terminating)
+            })
+            .cloned()
+            .collect();
+        self.tasks_in_flight += 1;
+        self.binder.preempt(Preemption {
+            preemptor: target,
+            scheduler_name: pod.record.scheduler_name.clone(),
+            node: node.clone(),
+            victims,
+            displaced,
+        });
     }
 
     fn report(&mut self, pod: &QueuedPod, reason: &'static str, message: String) {

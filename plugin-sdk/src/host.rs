@@ -83,3 +83,73 @@ pub fn reject_waiting_pod(uid: &str, message: &str) -> bool {
         false
     }
 }
+
+/// The `preemption` interface: what a PostFilter plugin that preempts
+/// (kube-scheduler's DefaultPreemption) asks of the host during its
+/// `post-filter` call. Natively (unit tests) it goes to a [`Preemption`]
+/// installed with [`preemption::install`]; without one there are no
+/// victims and no budgets, and what-if filters fail.
+pub mod preemption {
+    pub use crate::bindings::kws::scheduler::preemption::{PodDisruptionBudget, Victim};
+    use crate::{NodeId, Status};
+
+    /// A native stand-in for the host, for unit tests of a preemption
+    /// plugin.
+    pub trait Preemption {
+        fn potential_victims(&self, node: NodeId) -> Vec<Victim>;
+        fn filter_without(&self, node: NodeId, removed: &[String]) -> Status;
+        fn pod_disruption_budgets(&self) -> Vec<PodDisruptionBudget>;
+        fn preempt(&self, node: NodeId, victims: &[String]) -> Result<(), String>;
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread_local! {
+        static NATIVE: std::cell::RefCell<Option<Box<dyn Preemption>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Installs the native stand-in for this thread (replacing any).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn install(host: Box<dyn Preemption>) {
+        NATIVE.with_borrow_mut(|native| *native = Some(host));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn native<T>(f: impl FnOnce(&dyn Preemption) -> T) -> Option<T> {
+        NATIVE.with_borrow(|native| native.as_deref().map(f))
+    }
+
+    /// The pods on `node` that the pod being scheduled may preempt.
+    pub fn potential_victims(node: NodeId) -> Vec<Victim> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::preemption::potential_victims(node);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.potential_victims(node)).unwrap_or_default()
+    }
+
+    /// The profile's filters on `node` with the pods `removed` gone.
+    pub fn filter_without(node: NodeId, removed: &[String]) -> Status {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::preemption::filter_without(node, removed);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.filter_without(node, removed))
+            .unwrap_or_else(|| Status::error("no host to run filters natively"))
+    }
+
+    /// Every PodDisruptionBudget in the cluster.
+    pub fn pod_disruption_budgets() -> Vec<PodDisruptionBudget> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::preemption::pod_disruption_budgets();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.pod_disruption_budgets()).unwrap_or_default()
+    }
+
+    /// Tells the host to evict `victims` (uids) to make room on `node`.
+    pub fn preempt(node: NodeId, victims: &[String]) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::preemption::preempt(node, victims);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.preempt(node, victims))
+            .unwrap_or_else(|| Err("no host to preempt natively".to_string()))
+    }
+}

@@ -36,12 +36,14 @@ fn pre_filter_names_the_only_nodes_to_filter() {
 
 #[test]
 fn pre_filter_rejects_the_pod_for_every_node() {
+    // PostFilter runs after a PreFilter rejection too, as upstream's, and
+    // is shown every node (each with PreFilter's status).
     let report = run(NODES, &[pod("refused", &[("pre-filter", "reject")])]);
     assert_eq!(
         report.unschedulable,
         vec![unplaced(
             "refused",
-            "0/3 nodes are available: pre-filter said no."
+            "0/3 nodes are available: pre-filter said no. post-filter: Framework was shown 3 node(s)"
         )]
     );
 }
@@ -64,6 +66,8 @@ fn pre_score_skip_leaves_the_plugins_score_out() {
 
 #[test]
 fn post_filter_speaks_when_no_node_fits() {
+    // Its message ends as the plugin wrote it, as in kube-scheduler's
+    // FitError (DefaultPreemption's own messages end with a period).
     let report = run(NODES, &[pod("nowhere", &[("pre-filter", "only-n3")])]);
     assert_eq!(
         report.unschedulable,
@@ -71,7 +75,7 @@ fn post_filter_speaks_when_no_node_fits() {
             "nowhere",
             "0/3 nodes are available: 1 node(s) were refused by Framework, \
              2 node(s) didn't satisfy plugin(s) [Framework]. \
-             post-filter: Framework was shown 3 node(s)."
+             post-filter: Framework was shown 3 node(s)"
         )]
     );
 }

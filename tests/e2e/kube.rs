@@ -96,7 +96,9 @@ async fn foreign_pods_are_left_alone_but_counted_and_unschedulable_pods_wait_for
     assert_eq!(condition.reason.as_deref(), Some("Unschedulable"));
     assert_eq!(
         condition.message.as_deref(),
-        Some("0/1 nodes are available: 1 Insufficient cpu.")
+        Some(
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        )
     );
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     let failed = eventually(
@@ -113,7 +115,9 @@ async fn foreign_pods_are_left_alone_but_counted_and_unschedulable_pods_wait_for
     assert_eq!(failed.type_.as_deref(), Some("Warning"));
     assert_eq!(
         failed.note.as_deref(),
-        Some("0/1 nodes are available: 1 Insufficient cpu.")
+        Some(
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        )
     );
 
     // A node with room arrives: the pod is bound there, no restart needed.
@@ -396,7 +400,9 @@ async fn namespace_labels_are_watched_for_pod_affinity_namespace_selectors() {
     .await;
     assert_eq!(
         condition.message.as_deref(),
-        Some("0/2 nodes are available: 2 node(s) didn't match pod affinity rules.")
+        Some(
+            "0/2 nodes are available: 2 node(s) didn't match pod affinity rules. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        )
     );
 
     // Labelling the namespace makes the cache's namespace selected: the

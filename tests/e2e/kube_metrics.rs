@@ -227,6 +227,7 @@ fn check_families(scrape: &Scrape) {
         ),
         ("scheduler_pod_scheduling_attempts", "histogram", &[]),
         ("scheduler_preemption_attempts_total", "counter", &[]),
+        ("scheduler_preemption_victims", "histogram", &[]),
         ("leader_election_master_status", "gauge", &["name"]),
         ("kws_plugin_loads_total", "counter", &["plugin"]),
         ("kws_plugin_refusals_total", "counter", &["plugin"]),
@@ -249,8 +250,9 @@ fn check_families(scrape: &Scrape) {
 }
 
 /// What the test did: 5 pods bound on their first attempt, 2 found no node
-/// once and wait unschedulable, 1 gated, nothing preempted; the default
-/// plugins loaded once each and the broken file refused.
+/// once and wait unschedulable (DefaultPreemption tried for each, and found
+/// no victim), 1 gated; the default plugins loaded once each and the broken
+/// file refused.
 fn check_counts(scrape: &Scrape) {
     let value = |name: &str, labels: &[(&str, &str)]| {
         scrape
@@ -358,7 +360,8 @@ fn check_counts(scrape: &Scrape) {
             ]
         ) >= 7.0
     );
-    assert_eq!(value("scheduler_preemption_attempts_total", &[]), 0.0);
+    assert_eq!(value("scheduler_preemption_attempts_total", &[]), 2.0);
+    assert_eq!(value("scheduler_preemption_victims_count", &[]), 0.0);
     assert_eq!(
         value("leader_election_master_status", &[("name", OURS)]),
         1.0

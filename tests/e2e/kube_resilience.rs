@@ -477,7 +477,9 @@ async fn a_pod_assumed_on_a_node_deleted_before_its_bind_stays_accounted_for() {
             let pod = pods.get("whole-node").await.ok()?;
             pod.status?.conditions?.into_iter().find(|c| {
                 c.type_ == "PodScheduled"
-                    && c.message.as_deref() == Some("0/1 nodes are available: 1 Insufficient cpu.")
+                    && c.message.as_deref() == Some(
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        )
             })
         },
     )
@@ -540,6 +542,8 @@ async fn no_pod_is_placed_before_the_bound_pods_are_all_known() {
     .await;
     assert_eq!(
         condition.message.as_deref(),
-        Some("0/1 nodes are available: 1 Insufficient cpu.")
+        Some(
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        )
     );
 }

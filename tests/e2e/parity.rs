@@ -248,7 +248,7 @@ fn explain_reports_every_node_of_the_example() {
     let too_big = kws_host::explain::explain(&objects, &config, plugins(), &dir, "default/too-big")
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        too_big.to_text().ends_with("unschedulable: 0/4 nodes are available: 1 node(s) had untolerated taint(s), 1 node(s) were unschedulable, 2 Insufficient cpu.\n"),
+        too_big.to_text().ends_with("unschedulable: 0/4 nodes are available: 1 node(s) had untolerated taint(s), 1 node(s) were unschedulable, 2 Insufficient cpu. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.\n"),
         "{}",
         too_big.to_text()
     );

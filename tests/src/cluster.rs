@@ -5,7 +5,7 @@
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kws_host::backend::kube::{KubeCluster, RateLimit};
-use kws_host::backend::{Backend, BindError, EventSink, PluginNotice, PodRef};
+use kws_host::backend::{Backend, BindError, EventSink, PluginNotice, PodRef, Preemption};
 use kws_host::config::Config;
 use kws_host::framework::Framework;
 use kws_host::plugin_dir::PluginDir;
@@ -426,6 +426,14 @@ impl Backend for HoldingBinds {
 
     async fn report_plugin(&self, notice: &PluginNotice) {
         self.inner.report_plugin(notice).await;
+    }
+
+    async fn preempt(&self, preemption: &Preemption) {
+        self.inner.preempt(preemption).await;
+    }
+
+    async fn clear_nomination(&self, pod: &PodRef) {
+        self.inner.clear_nomination(pod).await;
     }
 }
 

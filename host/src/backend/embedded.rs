@@ -2,7 +2,7 @@
 //! manifest file and answers binds and status updates the way the
 //! apiserver does, including the watch events they cause.
 
-use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
+use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
 use crate::model::manifest::{Manifests, uuid_shaped};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
@@ -190,6 +190,21 @@ impl EmbeddedCluster {
         }
     }
 
+    /// Sets (or clears) a pod's `status.nominatedNodeName` and publishes it.
+    fn set_nomination(state: &mut State, pod: &PodRef, node: Option<&str>) {
+        let Some(index) = state.pod_index(pod) else {
+            return;
+        };
+        let mut updated = (*state.pods[index]).clone();
+        updated
+            .status
+            .get_or_insert_with(Default::default)
+            .nominated_node_name = node.map(str::to_string);
+        let updated = Arc::new(updated);
+        state.pods[index] = updated.clone();
+        state.publish(ClusterEvent::PodApplied(updated));
+    }
+
     /// Replaces a pod's condition of type PodScheduled and publishes it.
     fn set_scheduled_condition(
         state: &mut State,
@@ -278,6 +293,36 @@ impl Backend for EmbeddedCluster {
 
     async fn report_plugin(&self, notice: &PluginNotice) {
         self.lock().plugin_notices.push(notice.clone());
+    }
+
+    /// Victims go at once, as pods without a kubelet would after their
+    /// grace period: deleted, with their `Preempted` event.
+    async fn preempt(&self, preemption: &Preemption) {
+        let mut state = self.lock();
+        Self::set_nomination(&mut state, &preemption.preemptor, Some(&preemption.node));
+        for pod in &preemption.displaced {
+            Self::set_nomination(&mut state, pod, None);
+        }
+        for victim in &preemption.victims {
+            let Some(index) = state.pod_index(victim) else {
+                continue;
+            };
+            let pod = state.pods.remove(index);
+            state.publish(ClusterEvent::PodDeleted(pod));
+            state.events.push(RecordedEvent {
+                pod: victim.to_string(),
+                kind: "Normal",
+                reason: "Preempted".to_string(),
+                message: format!(
+                    "Preempted by pod {} on node {}",
+                    preemption.preemptor.uid, preemption.node
+                ),
+            });
+        }
+    }
+
+    async fn clear_nomination(&self, pod: &PodRef) {
+        Self::set_nomination(&mut self.lock(), pod, None);
     }
 }
 

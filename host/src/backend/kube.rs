@@ -2,7 +2,7 @@
 //! scheduler, binds go to the pod's `binding` subresource, decisions become
 //! events and the `PodScheduled` condition, as kube-scheduler writes them.
 
-use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef};
+use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
 use crate::workloads::Workload;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -10,8 +10,9 @@ use k8s_openapi::api::core::v1::{
     Binding, Namespace, Node, ObjectReference, Pod, ReplicationController, Service,
 };
 use k8s_openapi::api::events::v1 as events;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
@@ -22,6 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
+
+/// The kinds [`KubeCluster`] watches: namespaces, nodes, pods,
+/// PodDisruptionBudgets, services, replication controllers, replica sets
+/// and stateful sets.
+const WATCHED_KINDS: usize = 8;
 
 /// The controller name our events carry.
 pub const REPORTING_CONTROLLER: &str = "kube-wasm-scheduler";
@@ -276,22 +282,30 @@ impl KubeCluster {
         action: &str,
         note: String,
     ) {
+        self.record_related(pod, None, type_, reason, action, note)
+            .await;
+    }
+
+    /// An event about `pod`, with `related` as its second object (the
+    /// preemptor of a `Preempted` event).
+    async fn record_related(
+        &self,
+        pod: &PodRef,
+        related: Option<&PodRef>,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         self.limiter.acquire().await;
-        let reference = ObjectReference {
-            api_version: Some("v1".to_string()),
-            kind: Some("Pod".to_string()),
-            namespace: Some(pod.namespace.clone()),
-            name: Some(pod.name.clone()),
-            uid: Some(pod.uid.clone()),
-            ..Default::default()
-        };
         let event = Event {
             type_,
             reason: reason.to_string(),
             note: Some(note),
             action: action.to_string(),
-            secondary: None,
+            secondary: related.map(pod_reference),
         };
+        let reference = pod_reference(pod);
         match self
             .within_deadline(self.recorder.publish(&event, &reference))
             .await
@@ -300,6 +314,124 @@ impl KubeCluster {
             Ok(Err(error)) => tracing::warn!(pod = %pod, %error, reason, "event not recorded"),
             Err(error) => tracing::warn!(pod = %pod, %error, reason, "event not recorded"),
         }
+    }
+}
+
+/// The reference an event gives a pod.
+fn pod_reference(pod: &PodRef) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".to_string()),
+        kind: Some("Pod".to_string()),
+        namespace: Some(pod.namespace.clone()),
+        name: Some(pod.name.clone()),
+        uid: Some(pod.uid.clone()),
+        ..Default::default()
+    }
+}
+
+impl KubeCluster {
+    /// Sets (or with `None` clears) a pod's `status.nominatedNodeName`.
+    async fn set_nomination(&self, pod: &PodRef, node: Option<&str>) {
+        self.limiter.acquire().await;
+        let patch = serde_json::json!({ "status": { "nominatedNodeName": node } });
+        let patched = self
+            .within_deadline(self.pods(&pod.namespace).patch_status(
+                &pod.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            ))
+            .await;
+        let error = match patched {
+            Ok(Ok(_)) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => error,
+        };
+        tracing::info!(pod = %pod, %error, "nominatedNodeName not updated");
+    }
+
+    /// Evicts one victim as kube-scheduler's PreemptPod: the
+    /// `DisruptionTarget` condition, a delete with its uid as
+    /// precondition (a pod of the same name created since is spared), and
+    /// a `Preempted` event. A victim already gone is left alone.
+    async fn evict(&self, preemption: &Preemption, victim: &PodRef) {
+        let pods = self.pods(&victim.namespace);
+        let condition = serde_json::json!({
+            "status": {
+                "conditions": [{
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": "PreemptionByScheduler",
+                    "message": format!(
+                        "{}: preempting to accommodate a higher priority pod",
+                        preemption.scheduler_name
+                    ),
+                    "lastTransitionTime": jiff::Timestamp::now().to_string(),
+                }]
+            }
+        });
+        self.limiter.acquire().await;
+        let patched = self
+            .within_deadline(pods.patch_status(
+                &victim.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&condition),
+            ))
+            .await;
+        match patched {
+            Ok(Ok(_)) => {}
+            Ok(Err(kube::Error::Api(status))) if status.code == 404 => {
+                tracing::info!(victim = %victim, "victim already deleted");
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(victim = %victim, %error, "DisruptionTarget condition not added; victim not deleted");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(victim = %victim, %error, "DisruptionTarget condition not added; victim not deleted");
+                return;
+            }
+        }
+        self.limiter.acquire().await;
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(victim.uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        let deleted = self
+            .within_deadline(pods.delete(&victim.name, &params))
+            .await;
+        match deleted {
+            Ok(Ok(_)) => {}
+            Ok(Err(kube::Error::Api(status))) if status.code == 404 || status.code == 409 => {
+                tracing::info!(victim = %victim, "victim already deleted");
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(victim = %victim, %error, "victim not deleted");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(victim = %victim, %error, "victim not deleted");
+                return;
+            }
+        }
+        tracing::info!(preemptor = %preemption.preemptor, victim = %victim, node = preemption.node, "preempted");
+        let note = format!(
+            "Preempted by pod {} on node {}",
+            preemption.preemptor.uid, preemption.node
+        );
+        self.record_related(
+            victim,
+            Some(&preemption.preemptor),
+            EventType::Normal,
+            "Preempted",
+            "Preempting",
+            note,
+        )
+        .await;
     }
 }
 
@@ -441,8 +573,9 @@ impl KubeCluster {
 
 impl Backend for KubeCluster {
     fn watch(&self, sink: EventSink) {
-        // Namespaces, nodes, pods and the four workload kinds.
-        let unsynced = Arc::new(AtomicUsize::new(7));
+        // Namespaces, nodes, pods, PodDisruptionBudgets and the four
+        // workload kinds.
+        let unsynced = Arc::new(AtomicUsize::new(WATCHED_KINDS));
         // Nothing is scheduled before every kind is listed: say so when
         // that takes long, rather than wait in silence.
         let (waiting, url, patience) = (unsynced.clone(), self.url.clone(), self.connect_timeout);
@@ -451,7 +584,7 @@ impl Backend for KubeCluster {
             let left = waiting.load(Ordering::Acquire);
             if left > 0 {
                 tracing::warn!(
-                    "the cluster at {url} has not listed {left} of the 7 watched kinds within {patience:?}; nothing is scheduled until it does"
+                    "the cluster at {url} has not listed {left} of the {WATCHED_KINDS} watched kinds within {patience:?}; nothing is scheduled until it does"
                 );
             }
         });
@@ -502,6 +635,21 @@ impl Backend for KubeCluster {
             &unsynced,
             Workload::StatefulSet,
         );
+        let budgets: Api<PodDisruptionBudget> = Api::all(self.client.clone());
+        self.runtime.spawn(follow(
+            "poddisruptionbudgets",
+            budgets,
+            watcher::Config::default(),
+            sink.clone(),
+            unsynced.clone(),
+            |budget, deleted| {
+                if deleted {
+                    ClusterEvent::BudgetDeleted(budget)
+                } else {
+                    ClusterEvent::BudgetApplied(budget)
+                }
+            },
+        ));
         // As kube-scheduler: finished pods take no resources and need no
         // scheduling.
         let pods: Api<Pod> = Api::all(self.client.clone());
@@ -588,6 +736,25 @@ impl Backend for KubeCluster {
             Err(error) => error,
         };
         tracing::warn!(%error, reason = notice.reason, "plugin event not recorded");
+    }
+
+    async fn preempt(&self, preemption: &Preemption) {
+        self.set_nomination(&preemption.preemptor, Some(&preemption.node))
+            .await;
+        let displaced = preemption
+            .displaced
+            .iter()
+            .map(|pod| self.set_nomination(pod, None));
+        futures::future::join_all(displaced).await;
+        let evictions = preemption
+            .victims
+            .iter()
+            .map(|victim| self.evict(preemption, victim));
+        futures::future::join_all(evictions).await;
+    }
+
+    async fn clear_nomination(&self, pod: &PodRef) {
+        self.set_nomination(pod, None).await;
     }
 
     async fn report_unschedulable(&self, pod: &PodRef, reason: &str, message: &str) {

@@ -7,6 +7,7 @@ pub mod kube;
 
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -28,6 +29,10 @@ pub enum ClusterEvent {
     /// from them).
     WorkloadApplied(Workload),
     WorkloadDeleted(Workload),
+    /// A PodDisruptionBudget was added or changed (preemption counts the
+    /// disruptions it allows).
+    BudgetApplied(Arc<PodDisruptionBudget>),
+    BudgetDeleted(Arc<PodDisruptionBudget>),
     /// Every node, pod, namespace and workload that existed when the watch started has been
     /// reported: the scheduler's view is complete enough to decide on.
     Synced,
@@ -114,6 +119,20 @@ pub struct PluginNotice {
     pub message: String,
 }
 
+/// A preemption to carry out (upstream's `prepareCandidate`): the
+/// preemptor is nominated to `node`, the pods of lower priority nominated
+/// there lose their nomination, and each victim is evicted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preemption {
+    pub preemptor: PodRef,
+    /// The preemptor's `schedulerName`, which the victims' condition names.
+    pub scheduler_name: String,
+    pub node: String,
+    pub victims: Vec<PodRef>,
+    /// Lower-priority pods nominated to `node` until now.
+    pub displaced: Vec<PodRef>,
+}
+
 /// A cluster the scheduler can watch and act on.
 pub trait Backend: Send + Sync + 'static {
     /// Starts reporting the cluster: first every existing node and pod as
@@ -139,4 +158,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Records a notice about the plugins.
     fn report_plugin(&self, notice: &PluginNotice) -> impl Future<Output = ()> + Send;
+
+    /// Carries out a preemption: sets the preemptor's
+    /// `status.nominatedNodeName`, clears that of the displaced pods, and
+    /// for each victim adds the `DisruptionTarget` condition (reason
+    /// `PreemptionByScheduler`), deletes it (its uid as precondition) and
+    /// records a `Preempted` event on it, as kube-scheduler does.
+    fn preempt(&self, preemption: &Preemption) -> impl Future<Output = ()> + Send;
+
+    /// Clears a pod's `status.nominatedNodeName` (preemption found no
+    /// room for it).
+    fn clear_nomination(&self, pod: &PodRef) -> impl Future<Output = ()> + Send;
 }

@@ -101,8 +101,9 @@
 //!   these points). `enabled` there adds a plugin to the profile;
 //!   `disabled` takes a plugin out of that point only (`"*"`: all).
 //!   `bind: DefaultBinder` is the host's own binder, which binds every pod
-//!   no bind plugin takes; disabling `DefaultPreemption` at `postFilter` is
-//!   accepted (it is not built in: nothing runs there unless enabled).
+//!   no bind plugin takes. `DefaultPreemption` is a default that runs at
+//!   `postFilter` (disable it there, or in multiPoint, to turn preemption
+//!   off).
 //!
 //! `queueSort` (only `PrioritySort`, what the queue does) and the pod-group
 //! points are not run by kube-wasm-scheduler yet. They may be left out or
@@ -186,12 +187,15 @@ pub struct DefaultPlugin {
 /// |--------|----------------------------|
 /// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread, InterPodAffinity |
 /// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), PodTopologySpread (2), InterPodAffinity (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
+/// | postFilter | DefaultPreemption |
 ///
 /// Left out of upstream's list: SchedulingGates and PrioritySort (the queue
 /// holds gated pods and orders by priority itself), the volume plugins
 /// (VolumeRestrictions, the *Limits plugins, VolumeBinding, VolumeZone:
 /// nothing to decide for pods without volumes, which is all we schedule
-/// yet), DefaultPreemption (no preemption) and DefaultBinder (built in).
+/// yet) and DefaultBinder (built in). DefaultPreemption runs at postFilter
+/// (a default that is neither a filter nor a score plugin runs at the
+/// framework's other points it implements).
 ///
 /// Each default runs at every point it implements, as upstream's multiPoint
 /// expansion; the table says which. A default whose component is missing
@@ -210,6 +214,7 @@ pub const DEFAULT_PLUGINS: &[DefaultPlugin] = &[
     DefaultPlugin { name: "InterPodAffinity",                filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "NodeResourcesBalancedAllocation", filter: false, score_weight: Some(1) },
     DefaultPlugin { name: "ImageLocality",                   filter: false, score_weight: Some(1) },
+    DefaultPlugin { name: "DefaultPreemption",               filter: false, score_weight: None },
 ];
 
 /// Upstream plugins at extension points we don't run whose job the
@@ -492,7 +497,11 @@ impl Profile {
                 .collect(),
             plugin_args: BTreeMap::new(),
             percentage_of_nodes_to_score: None,
-            other: Vec::new(),
+            other: DEFAULT_PLUGINS
+                .iter()
+                .filter(|p| !p.filter && p.score_weight.is_none())
+                .map(|p| p.name.to_string())
+                .collect(),
             disabled_at: BTreeMap::new(),
         }
     }

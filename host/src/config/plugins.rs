@@ -75,7 +75,16 @@ pub(super) fn resolve_profile(
     })
     .collect();
 
-    let (other, disabled_at) = framework_points(cx, &plugins_path, &plugins, &filter, &score)?;
+    let (mut other, disabled_at) = framework_points(cx, &plugins_path, &plugins, &filter, &score)?;
+    // The multiPoint defaults that are neither filter nor score plugins
+    // (DefaultPreemption) run at the framework's other points, first.
+    let defaults_elsewhere: Vec<String> = multi_point
+        .iter()
+        .filter(|e| default_plugin(&e.name).is_some_and(|d| !d.filter && d.score_weight.is_none()))
+        .filter(|e| !other.contains(&e.name))
+        .map(|e| e.name.clone())
+        .collect();
+    other.splice(0..0, defaults_elsewhere);
     let plugin_args = plugin_args(cx, &path, file.plugin_config.unwrap_or_default())?;
     let profile = Profile {
         scheduler_name,

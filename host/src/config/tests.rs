@@ -95,10 +95,24 @@ fn default_config() {
         profile.plugin_names(),
         [
             DEFAULT_FILTER.as_slice(),
-            &["NodeResourcesBalancedAllocation", "ImageLocality"]
+            &["NodeResourcesBalancedAllocation", "ImageLocality"],
+            &["DefaultPreemption"]
         ]
         .concat()
     );
+    // DefaultPreemption runs at the points it implements (postFilter).
+    assert_eq!(profile.other, ["DefaultPreemption"]);
+    assert!(profile.runs_at("postFilter", "DefaultPreemption"));
+}
+
+#[test]
+fn preemption_is_turned_off_at_post_filter_or_in_multi_point() {
+    let at_post_filter =
+        profile("{plugins: {postFilter: {disabled: [{name: DefaultPreemption}]}}}");
+    assert!(!at_post_filter.runs_at("postFilter", "DefaultPreemption"));
+    let everywhere = profile("{plugins: {multiPoint: {disabled: [{name: DefaultPreemption}]}}}");
+    assert!(everywhere.other.is_empty());
+    assert!(!everywhere.plugin_names().contains(&"DefaultPreemption"));
 }
 
 #[test]
@@ -181,7 +195,8 @@ fn enabled_plugins_are_appended_with_their_weights() {
             DEFAULT_FILTER.as_slice(),
             &["MyFilter", "Other"],
             &["NodeResourcesBalancedAllocation", "ImageLocality"],
-            &["MyScore", "Heavy", "Zero"]
+            &["MyScore", "Heavy", "Zero"],
+            &["DefaultPreemption"]
         ]
         .concat()
     );
@@ -660,7 +675,8 @@ fn framework_points_enable_and_disable_plugins() {
             postFilter: {disabled: [{name: DefaultPreemption}]},
             preScore: {disabled: [{name: '*'}]}}}]");
     let profile = &config.profiles[0];
-    assert_eq!(profile.other, vec!["Gang".to_string()]);
+    assert_eq!(profile.other, ["DefaultPreemption", "Gang"]);
+    assert!(!profile.runs_at("postFilter", "DefaultPreemption"));
     assert!(profile.plugin_names().contains(&"Gang"));
     assert!(!profile.runs_at("preFilter", "NodeResourcesFit"));
     assert!(profile.runs_at("preFilter", "NodeAffinity"));
@@ -818,7 +834,6 @@ wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
         "sched.yaml: delayCacheUntilActive: ignored: a replica that is not leader keeps its caches warm",
         "sched.yaml: percentageOfPlacementsToScore: ignored: kube-wasm-scheduler does not place pod groups yet",
         "sched.yaml: profiles[0].plugins.filter.enabled[0].weight: ignored: only score plugins have weights",
-        "sched.yaml: profiles[0].plugins.postFilter.disabled[0]: ignored: `DefaultPreemption` does not run in this profile",
         "sched.yaml: profiles[0].pluginConfig: args of `VolumeBinding` are unused: the profile does not run it",
         "sched.yaml: wasm.plugins: `Unused` has settings but no profile runs it",
     ];

@@ -142,7 +142,9 @@ impl ProfileFramework {
             let batch_len = next_batch(wanted - feasible.len(), feasible.len(), processed)
                 .min(order.len() - processed);
             let batch = &order[processed..processed + batch_len];
-            let verdicts = self.filter_batch(ctx, pod, scope, batch)?;
+            let mut verdicts = self.filter_batch(ctx, pod, scope, batch)?;
+            self.check_nominated(ctx, pod, scope, batch, &mut verdicts)
+                .map_err(|e| e.to_string())?;
             for (position, (node, verdict)) in batch.iter().zip(verdicts).enumerate() {
                 match verdict {
                     None => feasible.push(*node),
@@ -253,6 +255,39 @@ impl ProfileFramework {
         Ok(verdicts)
     }
 
+    /// The nominator (upstream's addNominatedPods): a node that passed,
+    /// and to which pods of equal or higher priority are nominated, must
+    /// pass with them placed there too; else it is rejected by the filter
+    /// that failed, with its status.
+    pub(super) fn check_nominated(
+        &self,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        scope: &CycleScope,
+        batch: &[NodeId],
+        verdicts: &mut [Verdict],
+    ) -> Result<(), PluginError> {
+        let Some(cache) = ctx.cache.filter(|c| c.has_nominations()) else {
+            return Ok(());
+        };
+        let mut what_if: Option<WhatIfFilters> = None;
+        for (node, verdict) in batch.iter().zip(verdicts.iter_mut()) {
+            if verdict.is_some() {
+                continue;
+            }
+            let Some(name) = ctx.snapshot.node(*node).map(|n| n.name.as_str()) else {
+                continue;
+            };
+            let nominated: Vec<&Pod> = cache.nominated_for(name, pod).collect();
+            let Some(usage) = cache.node_usage(name).filter(|_| !nominated.is_empty()) else {
+                continue;
+            };
+            let filters = what_if.get_or_insert_with(|| self.what_if_filters(ctx, pod, scope));
+            *verdict = filters.run(*node, &usage, &[], &nominated)?;
+        }
+        Ok(())
+    }
+
     /// Some of the filter plugins (`filters`, positions in the profile's
     /// filters, in order) as a chain: each is asked only about the nodes
     /// the ones before it passed (`positions`: each node's index in
@@ -333,13 +368,34 @@ impl ProfileFramework {
                 })
             })
             .collect();
+        let mut preemption: Option<Box<dyn crate::runtime::PreemptionHost>> = None;
         for (index, slot) in self.slots.iter().enumerate() {
             if !slot.runs_at(ExtensionPoint::PostFilter) || scope.left_out.contains(&index) {
                 continue;
             }
+            if preemption.is_none()
+                && let Some(cache) = ctx.cache
+            {
+                let filters = self.what_if_filters(ctx, pod, scope);
+                preemption = Some(Box::new(Preemption::new(
+                    filters,
+                    cache,
+                    ctx.snapshot,
+                    pod,
+                    &rejected,
+                )));
+            }
+            if slot.pool.as_ref().is_some_and(|p| {
+                p.plugin()
+                    .imports
+                    .iter()
+                    .any(|i| i.starts_with("kws:scheduler/preemption@"))
+            }) {
+                self.metrics.preemption_attempted();
+            }
             let call = || {
                 slot.pool()
-                    .and_then(|p| p.post_filter(slot.home, ctx, pod, &rejected))
+                    .and_then(|p| p.post_filter(slot.home, ctx, pod, &rejected, &mut preemption))
             };
             let result = match self.timed(slot, "PostFilter", |r| code_name(r.status.code), call) {
                 Ok(result) => result,
@@ -355,9 +411,24 @@ impl ProfileFramework {
             match result.status.code {
                 Code::Success => {
                     diagnosis.nominated_node = result.nominated_node;
+                    // The victims the plugin chose, if it preempted on the
+                    // node it nominates.
+                    if let Some((_, victims)) = preemption
+                        .take()
+                        .and_then(|p| p.into_any().downcast::<Preemption>().ok())
+                        .and_then(|p| p.chosen)
+                        .filter(|(node, _)| diagnosis.nominated_node.as_ref() == Some(node))
+                    {
+                        diagnosis.victims = victims;
+                    }
                     return Ok(());
                 }
-                Code::Unschedulable | Code::UnschedulableAndUnresolvable | Code::Skip => {}
+                Code::Unschedulable | Code::UnschedulableAndUnresolvable | Code::Skip => {
+                    // `some("")`: the pod's nomination, if any, is cleared.
+                    if result.nominated_node.is_some() {
+                        diagnosis.nominated_node = result.nominated_node;
+                    }
+                }
                 _ => {
                     tracing::warn!(
                         plugin = slot.name,

@@ -47,6 +47,7 @@ pub mod cycle;
 mod filter;
 mod outcome;
 mod parallelize;
+mod preemption;
 mod profile;
 mod schedule_one;
 mod score;
@@ -55,19 +56,21 @@ pub mod waiting_pods;
 pub use cycle::{Cycle, PermitOutcome, StepError};
 pub use filter::feasible_nodes_to_find;
 pub use outcome::{
-    CycleReport, Diagnosis, NodeReport, Outcome, PRE_FILTER, PluginScore, Rejection,
+    CycleReport, Diagnosis, NodeReport, Outcome, PRE_FILTER, PluginScore, Preempted, Rejection,
 };
 pub use profile::ProfileFramework;
 pub use waiting_pods::{Decision, WaitingPods};
 
 use filter::*;
 use parallelize::MIN_PARALLEL_BATCH;
+use preemption::*;
 use profile::*;
 use schedule_one::*;
 
 use crate::cache::{Cache, Snapshot};
 use crate::config::{Config, DEFAULT_PLUGINS, FailurePolicy, PluginSettings, Profile};
 use crate::metrics::Metrics;
+use crate::model::convert;
 use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool, point_name};
 use crate::wit::{
     ActionType, ClusterEvent, Code, EventResource, ExtensionPoint, NodeId, NodeStatus, Pod,

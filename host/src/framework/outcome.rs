@@ -29,8 +29,11 @@ pub struct Diagnosis {
     pub pre_filter_plugin: Option<String>,
     /// What PostFilter said (kube-scheduler's `preemption: ...` part).
     pub post_filter: Option<String>,
-    /// The node PostFilter nominated, if any.
+    /// The node PostFilter nominated, if any; `Some("")` clears the pod's
+    /// nomination (upstream's ModeOverride with an empty node).
     pub nominated_node: Option<String>,
+    /// The pods preemption evicts to make room on the nominated node.
+    pub victims: Vec<crate::backend::PodRef>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,16 +104,42 @@ impl Diagnosis {
                 message.push_str(&format!(" {}.", reasons.join(", ")));
             }
         }
+        // As upstream's FitError, PostFilter's message ends as the plugin
+        // wrote it (`preemption: 0/3 nodes are available: ...` ends with
+        // its own period).
         if let Some(post_filter) = &self.post_filter {
-            message.push_str(&format!(" {post_filter}."));
+            message.push_str(&format!(" {post_filter}"));
         }
         message
+    }
+}
+
+/// What PostFilter said when no node fit, for `explain`: its message
+/// (kube-scheduler's `preemption: ...`), the node it would nominate and
+/// the pods it would evict there (`explain` evicts nothing).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Preempted {
+    pub message: String,
+    pub nominated_node: Option<String>,
+    pub victims: Vec<crate::backend::PodRef>,
+}
+
+impl Preempted {
+    /// PostFilter's part of a diagnosis, if it said anything.
+    pub fn of(diagnosis: Diagnosis) -> Option<Preempted> {
+        Some(Preempted {
+            message: diagnosis.post_filter?,
+            nominated_node: diagnosis.nominated_node.filter(|n| !n.is_empty()),
+            victims: diagnosis.victims,
+        })
     }
 }
 
 /// One cycle on every node with every plugin's answer, for `explain`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CycleReport {
+    /// What PostFilter said when no node fits.
+    pub preemption: Option<Preempted>,
     /// A PreFilter plugin that rejected the pod for every node, and its
     /// status (no filter ran then).
     pub pre_filter: Option<(String, Status)>,
@@ -193,6 +222,21 @@ mod tests {
         assert_eq!(
             Diagnosis::default().message(),
             "no nodes available to schedule pods"
+        );
+        // PostFilter's message follows as the plugin wrote it, as in
+        // kube-scheduler's FitError (no period added).
+        let preempted = Diagnosis {
+            total_nodes: 1,
+            rejected: vec![rejection("a", Code::Unschedulable, &["Insufficient cpu"])],
+            post_filter: Some(
+                "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+                    .into(),
+            ),
+            ..Diagnosis::default()
+        };
+        assert_eq!(
+            preempted.message(),
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
         );
     }
 }

@@ -62,12 +62,11 @@ impl ProfileFramework {
         let candidates = match pre_filter {
             Ok(candidates) => candidates,
             Err(PreFilterStop::Rejected { plugin, status }) => {
-                return Err(Outcome::Unschedulable(Box::new(Diagnosis {
-                    total_nodes: all,
-                    pre_filter: Some(status.reasons.join(", ")),
-                    pre_filter_plugin: Some(plugin),
-                    ..Diagnosis::default()
-                })));
+                // As upstream, PostFilter runs after a PreFilter rejection
+                // too, with every node given PreFilter's status.
+                let mut diagnosis = pre_filter_diagnosis(ctx, plugin, status);
+                self.run_post_filter(ctx, pod, scope, &mut diagnosis)?;
+                return Err(Outcome::Unschedulable(Box::new(diagnosis)));
             }
             Err(PreFilterStop::Failed(message)) => return Err(Outcome::Failed(message)),
         };
@@ -81,15 +80,7 @@ impl ProfileFramework {
         self.observe_point("Filter", status, started);
         let (feasible, mut diagnosis) = found.map_err(Outcome::Failed)?;
         if feasible.is_empty() {
-            let started = Instant::now();
-            let post_filter = self.post_filter(ctx, pod, scope, &mut diagnosis);
-            let status = match &post_filter {
-                Ok(()) if diagnosis.nominated_node.is_some() => "Success",
-                Ok(()) => "Unschedulable",
-                Err(_) => "Error",
-            };
-            self.observe_point("PostFilter", status, started);
-            post_filter.map_err(Outcome::Failed)?;
+            self.run_post_filter(ctx, pod, scope, &mut diagnosis)?;
             return Err(Outcome::Unschedulable(Box::new(diagnosis)));
         }
         if feasible.len() == 1 {
@@ -110,6 +101,32 @@ impl ProfileFramework {
         self.observe_point("Score", status, started);
         let totals = scored.map_err(Outcome::Failed)?;
         Ok(self.select(&feasible, &totals))
+    }
+
+    /// PostFilter, timed; `Err` with the outcome when a plugin failed.
+    pub(super) fn run_post_filter(
+        &self,
+        ctx: CallContext<'_>,
+        pod: &Pod,
+        scope: &mut CycleScope,
+        diagnosis: &mut Diagnosis,
+    ) -> Result<(), Outcome> {
+        let started = Instant::now();
+        let post_filter = self.post_filter(ctx, pod, scope, diagnosis);
+        let status = match &post_filter {
+            Ok(())
+                if diagnosis
+                    .nominated_node
+                    .as_ref()
+                    .is_some_and(|n| !n.is_empty()) =>
+            {
+                "Success"
+            }
+            Ok(()) => "Unschedulable",
+            Err(_) => "Error",
+        };
+        self.observe_point("PostFilter", status, started);
+        post_filter.map_err(Outcome::Failed)
     }
 
     /// The rest of a cycle that chose `node`: the plugin versions of its
@@ -206,7 +223,10 @@ impl ProfileFramework {
         let candidates = match self.pre_filter(ctx, pod, scope) {
             Ok(candidates) => candidates,
             Err(PreFilterStop::Rejected { plugin, status }) => {
+                let mut diagnosis = pre_filter_diagnosis(ctx, plugin.clone(), status.clone());
+                self.post_filter(ctx, pod, scope, &mut diagnosis)?;
                 return Ok(CycleReport {
+                    preemption: Preempted::of(diagnosis),
                     nodes: ctx
                         .snapshot
                         .nodes
@@ -264,6 +284,39 @@ impl ProfileFramework {
                 }
             }
         }
+        // No node fits: PostFilter says what preemption would do (it
+        // evicts nothing here).
+        let mut preemption = None;
+        if feasible.is_empty() {
+            let mut diagnosis = Diagnosis {
+                total_nodes: ctx.snapshot.nodes.len(),
+                rejected: ctx
+                    .snapshot
+                    .nodes
+                    .iter()
+                    .filter_map(|node| {
+                        let (plugin, status) = match verdicts.get(&node.id) {
+                            Some(Some((i, status))) => {
+                                (self.slots[self.filters[*i]].name.clone(), status.clone())
+                            }
+                            Some(None) => return None,
+                            None => {
+                                let narrowing = candidates.as_ref()?;
+                                (narrowing.plugin(), narrowing.status())
+                            }
+                        };
+                        Some(Rejection {
+                            node: node.name.clone(),
+                            plugin,
+                            status,
+                        })
+                    })
+                    .collect(),
+                ..Diagnosis::default()
+            };
+            self.post_filter(ctx, pod, scope, &mut diagnosis)?;
+            preemption = Preempted::of(diagnosis);
+        }
         let mut scores = feasible
             .iter()
             .copied()
@@ -287,6 +340,7 @@ impl ProfileFramework {
             })
             .collect();
         Ok(CycleReport {
+            preemption,
             pre_filter: None,
             skipped_filters: self
                 .filters
@@ -327,6 +381,28 @@ impl ProfileFramework {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.rng
+    }
+}
+
+/// What a cycle that PreFilter rejected tells PostFilter and the failure
+/// message: every node has PreFilter's status (upstream's
+/// `SetAbsentNodesStatus`), and PreFilter's message stands for them.
+fn pre_filter_diagnosis(ctx: CallContext<'_>, plugin: String, status: Status) -> Diagnosis {
+    Diagnosis {
+        total_nodes: ctx.snapshot.nodes.len(),
+        pre_filter: Some(status.reasons.join(", ")),
+        rejected: ctx
+            .snapshot
+            .nodes
+            .iter()
+            .map(|node| Rejection {
+                node: node.name.clone(),
+                plugin: plugin.clone(),
+                status: status.clone(),
+            })
+            .collect(),
+        pre_filter_plugin: Some(plugin),
+        ..Diagnosis::default()
     }
 }
 

@@ -401,6 +401,58 @@ pub fn pod(p: &core::Pod) -> Pod {
     }
 }
 
+/// A PodDisruptionBudget as preemption counts it.
+pub fn pod_disruption_budget(
+    pdb: &k8s_openapi::api::policy::v1::PodDisruptionBudget,
+) -> crate::wit::PodDisruptionBudget {
+    let status = pdb.status.as_ref();
+    crate::wit::PodDisruptionBudget {
+        namespace: pdb.metadata.namespace.clone().unwrap_or_default(),
+        selector: pdb
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .map(label_selector),
+        disruptions_allowed: status.and_then(|s| s.disruptions_allowed).unwrap_or(0),
+        disrupted_pods: status
+            .and_then(|s| s.disrupted_pods.as_ref())
+            .map(|pods| pods.keys().cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A pod preemption may evict, from its record and (when the cache has
+/// it) its object: start time and whether an earlier preemption already
+/// evicts it (upstream's PodTerminatingByPreemption).
+pub fn victim(record: &Pod, object: Option<&core::Pod>) -> crate::wit::Victim {
+    let status = object.and_then(|o| o.status.as_ref());
+    let terminating = object.map_or(record.terminating, |o| {
+        o.metadata.deletion_timestamp.is_some()
+    });
+    let preempted = terminating
+        && status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions.iter().any(|c| {
+                    c.type_ == "DisruptionTarget"
+                        && c.status == "True"
+                        && c.reason.as_deref() == Some("PreemptionByScheduler")
+                })
+            });
+    crate::wit::Victim {
+        uid: record.uid.clone(),
+        namespace: record.namespace.clone(),
+        name: record.name.clone(),
+        labels: record.labels.clone(),
+        priority: record.priority,
+        start_time: status
+            .and_then(|s| s.start_time.as_ref())
+            .map(|t| i64::try_from(t.0.as_nanosecond()).unwrap_or(i64::MAX)),
+        preempted,
+        terminating,
+    }
+}
+
 /// The namespace as plugins see it: its name and labels.
 pub fn namespace(n: &core::Namespace) -> Namespace {
     Namespace {

@@ -4,7 +4,7 @@
 use super::Limits;
 use crate::cache::Snapshot;
 use crate::framework::WaitingPods;
-use crate::wit::{self, Level};
+use crate::wit::{self, Level, PodDisruptionBudget, Victim};
 use k8s_openapi::api::core::v1 as core;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,28 @@ pub struct HostState {
     pub snapshot: Option<Arc<Snapshot>>,
     /// The pods of the plugin's profile held at permit.
     pub waiting: Option<Arc<WaitingPods>>,
+    /// What the `preemption` imports answer from: set for the length of a
+    /// post-filter call only.
+    pub preemption: Option<Box<dyn PreemptionHost>>,
+    /// Time the call in progress spent in host calls that run other
+    /// plugins, not yet added to its deadline (see `new_store`).
+    pub host_time: Duration,
+}
+
+/// The host side of the `preemption` interface, for one post-filter call
+/// (the framework's what-if filters, the cluster's PodDisruptionBudgets,
+/// and the choice the plugin makes).
+pub trait PreemptionHost: Send {
+    /// The pods of `node` that the pod being scheduled may preempt.
+    fn potential_victims(&self, node: wit::NodeId) -> Vec<Victim>;
+    /// The profile's filters on `node` without the pods `removed`.
+    fn filter_without(&mut self, node: wit::NodeId, removed: &[String]) -> wit::Status;
+    fn pod_disruption_budgets(&self) -> Vec<PodDisruptionBudget>;
+    /// Records the plugin's choice; an error for anything not a potential
+    /// victim of `node`.
+    fn preempt(&mut self, node: wit::NodeId, victims: Vec<String>) -> Result<(), String>;
+    /// Back to the concrete type after the call, to read the choice.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
 
 impl HostState {
@@ -36,6 +58,8 @@ impl HostState {
             pod: None,
             snapshot: None,
             waiting: None,
+            preemption: None,
+            host_time: Duration::ZERO,
         }
     }
 
@@ -96,6 +120,48 @@ impl wit::kws::scheduler::host::Host for HostState {
             .is_some_and(|w| w.reject(&uid, &plugin, message))
     }
 }
+
+/// Outside a post-filter call there is nothing to preempt: no victims, a
+/// what-if filter that fails, no budgets, no choice to record.
+impl wit::kws::scheduler::preemption::Host for HostState {
+    fn potential_victims(&mut self, node: wit::NodeId) -> Vec<Victim> {
+        self.preemption
+            .as_ref()
+            .map(|p| p.potential_victims(node))
+            .unwrap_or_default()
+    }
+
+    fn filter_without(&mut self, node: wit::NodeId, removed: Vec<String>) -> wit::Status {
+        match self.preemption.as_mut() {
+            Some(p) => {
+                let started = std::time::Instant::now();
+                let status = p.filter_without(node, &removed);
+                self.host_time += started.elapsed();
+                status
+            }
+            None => wit::Status {
+                code: wit::Code::Error,
+                reasons: vec![NOT_IN_POST_FILTER.to_string()],
+            },
+        }
+    }
+
+    fn pod_disruption_budgets(&mut self) -> Vec<PodDisruptionBudget> {
+        self.preemption
+            .as_ref()
+            .map(|p| p.pod_disruption_budgets())
+            .unwrap_or_default()
+    }
+
+    fn preempt(&mut self, node: wit::NodeId, victims: Vec<String>) -> Result<(), String> {
+        match self.preemption.as_mut() {
+            Some(p) => p.preempt(node, victims),
+            None => Err(NOT_IN_POST_FILTER.to_string()),
+        }
+    }
+}
+
+const NOT_IN_POST_FILTER: &str = "preemption is only possible during a post-filter call";
 
 impl wit::v0_2::types::Host for HostState {}
 

@@ -19,7 +19,7 @@ mod pool;
 mod world;
 
 pub use compiled::{CompileCache, Origin};
-pub use host::{HostState, MemoryCap, MemoryLimitHit};
+pub use host::{HostState, MemoryCap, MemoryLimitHit, PreemptionHost};
 pub use pool::{CallContext, PluginError, PluginPool};
 
 use crate::wit::{ExtensionPoint, Plugin, PluginMetadata};
@@ -95,8 +95,9 @@ pub struct LoadError {
 /// The interfaces a plugin may import and get: the host's functions, and
 /// the record types they use, in both worlds the host serves. Nothing else
 /// is served: no filesystem, network, environment, clock or randomness.
-pub const GRANTED_IMPORTS: [&str; 4] = [
+pub const GRANTED_IMPORTS: [&str; 5] = [
     "kws:scheduler/host@0.3.0",
+    "kws:scheduler/preemption@0.3.0",
     "kws:scheduler/types@0.3.0",
     "kws:scheduler/host@0.2.0",
     "kws:scheduler/types@0.2.0",
@@ -425,6 +426,18 @@ fn new_store(state: HostState) -> Store<HostState> {
     store.limiter(|state| &mut state.memory);
     // Instantiation runs the component's start code: it gets a deadline too.
     store.set_epoch_deadline(deadline_ticks(timeout));
+    // The deadline bounds the plugin's own work. Time it spent waiting on
+    // host calls that run other plugins (preemption's what-if filters,
+    // each call of which has its own deadline) is given back once.
+    store.epoch_deadline_callback(|mut ctx| {
+        let owed = std::mem::take(&mut ctx.data_mut().host_time);
+        let ticks = u64::try_from(owed.as_nanos() / EPOCH_TICK.as_nanos()).unwrap_or(u64::MAX);
+        Ok(if ticks > 0 {
+            wasmtime::UpdateDeadline::Continue(ticks)
+        } else {
+            wasmtime::UpdateDeadline::Interrupt
+        })
+    });
     store
 }
 

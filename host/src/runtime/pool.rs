@@ -13,7 +13,7 @@
 //! framework's business (`failurePolicy`).
 
 use super::world::Exports;
-use super::{HostState, Limits, LoadedPlugin, MemoryLimitHit, deadline_ticks};
+use super::{HostState, Limits, LoadedPlugin, MemoryLimitHit, PreemptionHost, deadline_ticks};
 use crate::cache::{Cache, Catchup, Snapshot};
 use crate::config::PluginSettings;
 use crate::framework::{MAX_NODE_SCORE, WaitingPods};
@@ -396,22 +396,72 @@ impl PluginPool {
         )
     }
 
-    /// PostFilter with the statuses of the nodes that did not pass.
+    /// PostFilter with the statuses of the nodes that did not pass;
+    /// `preemption` answers the plugin's `preemption` imports during the
+    /// call, and is handed back after it (with the choice it recorded).
     pub fn post_filter(
         &self,
         worker: usize,
         ctx: CallContext<'_>,
         pod: &Pod,
         rejected: &[NodeStatus],
+        preemption: &mut Option<Box<dyn PreemptionHost>>,
     ) -> Result<PostFilterResult, PluginError> {
         self.call(
             worker,
             ctx,
             Some(pod),
             "post-filter",
-            |b, s| b.post_filter(s, ctx.cycle, rejected),
+            |b, s| {
+                s.data_mut().preemption = preemption.take();
+                s.data_mut().host_time = std::time::Duration::ZERO;
+                let result = b.post_filter(s, ctx.cycle, rejected);
+                *preemption = s.data_mut().preemption.take();
+                result
+            },
             Ok,
         )
+    }
+
+    /// Brings the worker's instance up to date with the cache (starting
+    /// it if needed), so that later calls without a cache (what-if
+    /// filters) answer from the current cluster.
+    pub fn catch_up(&self, worker: usize, cache: &Cache) -> Result<(), PluginError> {
+        let snapshot = Arc::new(Snapshot::default());
+        let pod = Arc::new(core::Pod::default());
+        let ctx = CallContext {
+            cache: Some(cache),
+            snapshot: &snapshot,
+            pod: &pod,
+            cycle: 0,
+        };
+        self.call(worker, ctx, None, "apply", |_, _| Ok(()), Ok)
+    }
+
+    /// Applies what-if changes to the worker's instance, outside the
+    /// cache's log: the caller applies the changes that undo them before
+    /// the instance next syncs. Nothing happens without a live instance.
+    pub fn apply_what_if(
+        &self,
+        worker: usize,
+        changes: &[crate::wit::Change],
+    ) -> Result<(), PluginError> {
+        let mut slot = self.lock(worker);
+        let Some(live) = slot.as_mut() else {
+            return Ok(());
+        };
+        live.store
+            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+        let result = live
+            .bindings
+            .apply(&mut live.store, changes)
+            .map_err(|e| self.fault("apply", e));
+        if result.is_err() {
+            *slot = None;
+        }
+        drop(slot);
+        self.record(&result);
+        result
     }
 
     /// PreScore with every feasible node.
