@@ -135,6 +135,10 @@ impl wit::kws::scheduler::preemption::Host for HostState {
         Vec::new()
     }
 
+    fn nodes_with_victims(&mut self) -> Vec<NodeId> {
+        Vec::new()
+    }
+
     fn filter_without(
         &mut self,
         _node: NodeId,

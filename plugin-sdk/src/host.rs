@@ -97,6 +97,7 @@ pub mod preemption {
     /// plugin.
     pub trait Preemption {
         fn potential_victims(&self, node: NodeId) -> Vec<Victim>;
+        fn nodes_with_victims(&self) -> Vec<NodeId>;
         fn filter_without(&self, node: NodeId, removed: &[String]) -> Status;
         fn pod_disruption_budgets(&self) -> Vec<PodDisruptionBudget>;
         fn preempt(&self, node: NodeId, victims: &[String]) -> Result<(), String>;
@@ -125,6 +126,14 @@ pub mod preemption {
         return crate::bindings::kws::scheduler::preemption::potential_victims(node);
         #[cfg(not(target_arch = "wasm32"))]
         native(|h| h.potential_victims(node)).unwrap_or_default()
+    }
+
+    /// The nodes rejected as `unschedulable` that have a potential victim.
+    pub fn nodes_with_victims() -> Vec<NodeId> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::preemption::nodes_with_victims();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.nodes_with_victims()).unwrap_or_default()
     }
 
     /// The profile's filters on `node` with the pods `removed` gone.

@@ -274,6 +274,17 @@ impl PreemptionHost for Preemption {
             .unwrap_or_default()
     }
 
+    fn nodes_with_victims(&self) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, candidate)| !candidate.victims.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        nodes.sort_unstable();
+        nodes
+    }
+
     fn filter_without(&mut self, node: NodeId, removed: &[String]) -> Status {
         let Some(candidate) = self.nodes.get(&node) else {
             return Status {

@@ -36,6 +36,8 @@ pub struct HostState {
 pub trait PreemptionHost: Send {
     /// The pods of `node` that the pod being scheduled may preempt.
     fn potential_victims(&self, node: wit::NodeId) -> Vec<Victim>;
+    /// The nodes that have a potential victim.
+    fn nodes_with_victims(&self) -> Vec<wit::NodeId>;
     /// The profile's filters on `node` without the pods `removed`.
     fn filter_without(&mut self, node: wit::NodeId, removed: &[String]) -> wit::Status;
     fn pod_disruption_budgets(&self) -> Vec<PodDisruptionBudget>;
@@ -128,6 +130,13 @@ impl wit::kws::scheduler::preemption::Host for HostState {
         self.preemption
             .as_ref()
             .map(|p| p.potential_victims(node))
+            .unwrap_or_default()
+    }
+
+    fn nodes_with_victims(&mut self) -> Vec<wit::NodeId> {
+        self.preemption
+            .as_ref()
+            .map(|p| p.nodes_with_victims())
             .unwrap_or_default()
     }
 

@@ -32,7 +32,7 @@ use kws_plugin_sdk::{
     Status,
 };
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub struct DefaultPreemption {
     args: DefaultPreemptionArgs,
@@ -248,7 +248,18 @@ impl DefaultPreemption {
         let mut clean = Vec::new();
         let mut violating = Vec::new();
         let mut statuses = Vec::new();
+        // Most nodes of a cluster whose pods share a priority have no
+        // victim: one call says which do.
+        let with_victims: BTreeSet<NodeId> = if potential.is_empty() {
+            BTreeSet::new()
+        } else {
+            preemption::nodes_with_victims().into_iter().collect()
+        };
         for &(node, name) in potential {
+            if !with_victims.contains(&node) {
+                statuses.push((name.to_string(), Status::unresolvable(NO_VICTIMS)));
+                continue;
+            }
             match select_victims_on_node(node, budgets) {
                 Ok((victims, pdb_violations)) if !victims.is_empty() => {
                     let candidate = Candidate {

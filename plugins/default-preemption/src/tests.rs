@@ -32,6 +32,12 @@ impl Preemption for FakeHost {
             .collect()
     }
 
+    fn nodes_with_victims(&self) -> Vec<NodeId> {
+        (0..self.nodes.len() as NodeId)
+            .filter(|&n| !self.nodes[n as usize].2.is_empty())
+            .collect()
+    }
+
     fn filter_without(&self, node: NodeId, removed: &[String]) -> Status {
         let (capacity, fixed, placed) = &self.nodes[node as usize];
         let used: i64 = placed
