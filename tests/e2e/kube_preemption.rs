@@ -56,34 +56,19 @@ async fn priority_classes(client: &kube::Client) {
 /// `app: <name without its digits>`.
 fn running(name: &str, node: &str, class: &str, cpu: &str) -> Pod {
     let app = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
-        "spec": {
-            "nodeName": node,
-            "priorityClassName": class,
-            "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
-                            "resources": {"requests": {"cpu": cpu}}}],
-        },
-    }))
-    .unwrap()
+    let mut pod = pending(name, "", class, cpu);
+    pod.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+    let spec = pod.spec.as_mut().expect("a pod spec");
+    spec.scheduler_name = None;
+    spec.node_name = Some(node.to_string());
+    pod
 }
 
 /// A pending pod for `scheduler` of priority class `class`.
 fn pending(name: &str, scheduler: &str, class: &str, cpu: &str) -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "schedulerName": scheduler,
-            "priorityClassName": class,
-            "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
-                            "resources": {"requests": {"cpu": cpu}}}],
-        },
-    }))
-    .unwrap()
+    let mut pod = kws_tests::api::pod(name, scheduler, cpu);
+    pod.spec.as_mut().expect("a pod spec").priority_class_name = Some(class.to_string());
+    pod
 }
 
 /// A budget that allows no disruption of the pods labelled `app`. (No
