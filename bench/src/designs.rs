@@ -28,6 +28,7 @@ pub mod wit {
         path: ["../wit", "wit"],
         world: "kws:bench/bench",
         additional_derives: [serde::Serialize, serde::Deserialize],
+        imports: { "kws:scheduler/host.fail": trappable },
     });
 
     pub use exports::kws::bench::per_pod::Candidate;
@@ -107,6 +108,10 @@ impl wit::kws::scheduler::types::Host for HostState {}
 
 impl wit::kws::scheduler::host::Host for HostState {
     fn log(&mut self, _level: wit::kws::scheduler::host::Level, _message: String) {}
+
+    fn fail(&mut self, message: String) -> wasmtime::Result<()> {
+        Err(wasmtime::format_err!("the bench policy failed: {message}"))
+    }
 
     fn pod_json(&mut self) -> String {
         "{}".to_string()

@@ -29,7 +29,7 @@
 //! | `kws_plugin_swaps_total` | counter | `plugin`: each load that replaced a serving version |
 //! | `kws_plugin_refusals_total` | counter | `plugin` (the file's name when the file names none): each file refused |
 //! | `kws_plugin_unloads_total` | counter | `plugin`: each plugin unloaded because its file went |
-//! | `kws_plugin_faults_total` | counter | `plugin`, `kind`: `trap`, `deadline`, `memory_limit`, `invalid_result`, `instantiate`, `configure` |
+//! | `kws_plugin_faults_total` | counter | `plugin`, `kind`: `panic`, `trap`, `deadline`, `memory_limit`, `invalid_result`, `instantiate`, `configure` |
 //! | `kws_plugin_quarantined` | gauge | `plugin`: 1 while quarantined |
 //! | `kws_plugin_instance_memory_bytes` | gauge | `profile`, `plugin`: the largest linear memory of the instance its cycles run on |
 //!

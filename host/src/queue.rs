@@ -61,8 +61,8 @@ pub struct QueuedPod {
     pub record: Pod,
     /// Scheduling attempts so far, including the one in flight.
     pub attempts: u32,
-    /// Why the last attempt failed.
-    pub last_failure: Option<String>,
+    /// Why the last attempt failed, and whether on an error.
+    pub last_failure: Option<Failure>,
     /// The plugins that rejected the pod in its last attempt: only the
     /// cluster events they registered for move it (all when empty).
     pub unschedulable_plugins: Vec<String>,
@@ -86,6 +86,15 @@ pub enum Failure {
     Unschedulable(String),
     /// Something broke (a plugin fault, a failed bind); retry after backoff.
     Error(String),
+}
+
+impl Failure {
+    /// kube-scheduler's message for the attempt.
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Unschedulable(m) | Failure::Error(m) => m,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,9 +268,7 @@ impl SchedulingQueue {
             Failure::Unschedulable(_) if !entry.moved_while_in_flight => Place::Unschedulable(now),
             _ => Place::Backoff(backoff_until),
         };
-        entry.pod.last_failure = Some(match failure {
-            Failure::Unschedulable(m) | Failure::Error(m) => m,
-        });
+        entry.pod.last_failure = Some(failure);
         self.metrics
             .moved(None, entry.place.queue(), events::ATTEMPT_FAILURE);
     }
@@ -362,7 +369,7 @@ impl SchedulingQueue {
             uid,
             Entry {
                 pod: QueuedPod {
-                    last_failure: Some(message),
+                    last_failure: Some(Failure::Error(message)),
                     ..pod
                 },
                 place: Place::Backoff(until),
@@ -615,13 +622,8 @@ mod tests {
         let later = t0 + Duration::from_secs(30);
         assert!(queue.pop(later).is_none(), "no event, no retry");
         assert_eq!(
-            queue
-                .unschedulable()
-                .next()
-                .unwrap()
-                .last_failure
-                .as_deref(),
-            Some("0/1 nodes are available")
+            queue.unschedulable().next().unwrap().last_failure,
+            Some(Failure::Unschedulable("0/1 nodes are available".into()))
         );
 
         queue.move_all_to_active_or_backoff(later, "NodeAdd");

@@ -334,16 +334,23 @@ impl<B: Backend> Scheduler<B> {
     pub fn waiting(&self, uid: &str) -> Option<Waiting> {
         if let Some(pod) = self.queue.get(uid) {
             return Some(Waiting {
-                reason: pod.last_failure.clone().unwrap_or_default(),
+                reason: pod
+                    .last_failure
+                    .as_ref()
+                    .map(|f| f.message().to_string())
+                    .unwrap_or_default(),
+                error: matches!(pod.last_failure, Some(Failure::Error(_))),
             });
         }
         if let Some((_, reason)) = self.held.get(uid) {
             return Some(Waiting {
                 reason: reason.clone(),
+                error: false,
             });
         }
         self.gated.get(uid).map(|_| Waiting {
             reason: SCHEDULING_GATED_MESSAGE.to_string(),
+            error: false,
         })
     }
 
@@ -1119,4 +1126,7 @@ struct Permitting {
 pub struct Waiting {
     /// Why its last attempt failed (kube-scheduler's message).
     pub reason: String,
+    /// Whether it failed on an error (a plugin fault, a failed bind): the
+    /// scheduler broke, as opposed to finding no node for the pod.
+    pub error: bool,
 }

@@ -33,17 +33,22 @@ pub struct Unplaced {
     pub pod: String,
     /// kube-scheduler's message for the last failed attempt.
     pub message: String,
+    /// The attempt failed on an error (a plugin fault, a failed bind), not
+    /// for want of a node: a scheduler problem rather than the pod's.
+    pub error: bool,
 }
 
 impl Report {
-    /// One line per pod: `ns/name -> node` or `ns/name unschedulable: why`.
+    /// One line per pod: `ns/name -> node`, `ns/name unschedulable: why`
+    /// or, when the attempt failed on an error, `ns/name error: what`.
     pub fn to_text(&self) -> String {
         let mut text = String::new();
         for p in &self.placements {
             let _ = writeln!(text, "{} -> {}", p.pod, p.node);
         }
         for u in &self.unschedulable {
-            let _ = writeln!(text, "{} unschedulable: {}", u.pod, u.message);
+            let label = if u.error { "error" } else { "unschedulable" };
+            let _ = writeln!(text, "{} {label}: {}", u.pod, u.message);
         }
         text
     }
@@ -181,6 +186,7 @@ pub fn run_with_progress(
             (None, Some(waiting)) => report.unschedulable.push(Unplaced {
                 pod,
                 message: waiting.reason,
+                error: waiting.error,
             }),
             (None, None) => {}
         }

@@ -13,6 +13,9 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
     additional_derives: [serde::Serialize, PartialEq],
+    // `fail` ends the guest's call: it returns the trap that carries the
+    // guest's message (`runtime::GuestFailure`).
+    imports: { "kws:scheduler/host.fail": trappable },
 });
 
 pub use exports::kws::scheduler as guest;

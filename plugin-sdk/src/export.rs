@@ -44,6 +44,7 @@ macro_rules! export_plugin {
 
             impl lifecycle::Guest for KwsExports {
                 fn metadata() -> $crate::PluginMetadata {
+                    $crate::host::report_panics();
                     $crate::PluginMetadata {
                         version: String::from(env!("CARGO_PKG_VERSION")),
                         ..$crate::Runner::<$plugin>::metadata()
@@ -51,6 +52,7 @@ macro_rules! export_plugin {
                 }
 
                 fn configure(args: String) -> ::std::result::Result<(), String> {
+                    $crate::host::report_panics();
                     RUNNER.with_borrow_mut(|runner| runner.configure(&args))
                 }
 

@@ -21,6 +21,46 @@ pub fn log(level: Level, message: &str) {
     }
 }
 
+/// Ends the call in progress as a fault of this plugin, with `message` as
+/// the error the host reports (the pod's event, the log): for a state the
+/// plugin cannot go on from. `failurePolicy` then decides for the pod.
+/// A `panic!` does the same with its message and location. Natively it
+/// panics with `message`.
+pub fn fail(message: &str) -> ! {
+    #[cfg(target_arch = "wasm32")]
+    {
+        crate::bindings::kws::scheduler::host::fail(message);
+        // The host traps the call; it never comes back here.
+        std::process::abort()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    panic!("{message}")
+}
+
+/// Turns every panic of the component into [`fail`] with the panic's
+/// message and location (without it the message would go to WASI stderr,
+/// which the host does not grant, and the host would see a bare trap).
+/// [`export_plugin!`](crate::export_plugin) calls it before `metadata` and
+/// `configure`, the first calls an instance gets; natively it does
+/// nothing, so tests keep the default hook.
+pub fn report_panics() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                let message = info
+                    .payload_as_str()
+                    .unwrap_or("panic with a non-text payload");
+                match info.location() {
+                    Some(at) => fail(&format!("{message} (at {}:{})", at.file(), at.line())),
+                    None => fail(message),
+                }
+            }))
+        });
+    }
+}
+
 pub fn debug(message: &str) {
     log(Level::Debug, message)
 }

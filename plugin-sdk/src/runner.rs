@@ -77,13 +77,23 @@ impl<P: Plugin> Runner<P> {
         }
     }
 
-    /// Parses the args and builds the plugin. Errors name the plugin and,
-    /// for malformed args, the offending field.
+    /// Parses the args and builds the plugin. A malformed arg is refused
+    /// with its field path (`invalid args: sameZone: invalid type: ...`),
+    /// the plugin's own refusal as it wrote it; the host adds the plugin's
+    /// name.
     pub fn configure(&mut self, args: &str) -> Result<(), String> {
         let args = if args.trim().is_empty() { "{}" } else { args };
-        let parsed =
-            serde_json::from_str(args).map_err(|e| format!("{}: invalid args: {e}", P::NAME))?;
-        self.plugin = Some(P::new(parsed).map_err(|e| format!("{}: {e}", P::NAME))?);
+        let mut json = serde_json::Deserializer::from_str(args);
+        let parsed = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let error = e.inner().to_string();
+            // An unknown field's path is the field, which the error names.
+            match e.path().to_string().as_str() {
+                "." => format!("invalid args: {error}"),
+                _ if error.starts_with("unknown field") => format!("invalid args: {error}"),
+                path => format!("invalid args: {path}: {error}"),
+            }
+        })?;
+        self.plugin = Some(P::new(parsed)?);
         Ok(())
     }
 
@@ -383,4 +393,56 @@ fn not_configured<P: Plugin>() -> Status {
 
 fn unknown_node<P: Plugin>(node: NodeId) -> Status {
     Status::error(format!("{} has no node with id {node}", P::NAME))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExtensionPoint;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct ZoneArgs {
+        same_zone: i64,
+    }
+
+    struct Zone;
+
+    impl Plugin for Zone {
+        const NAME: &'static str = "Zone";
+        const EXTENSION_POINTS: &'static [ExtensionPoint] = &[ExtensionPoint::Filter];
+        type Args = ZoneArgs;
+        fn new(args: ZoneArgs) -> Result<Self, String> {
+            match args.same_zone {
+                0..=100 => Ok(Zone),
+                n => Err(format!("invalid args: sameZone: {n} is not in 0..=100")),
+            }
+        }
+    }
+
+    fn refusal(args: &str) -> String {
+        match Runner::<Zone>::configured(args) {
+            Err(e) => e,
+            Ok(_) => panic!("{args} was accepted"),
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_field_once_and_not_the_plugin() {
+        let wrong_type = refusal(r#"{"sameZone": "x"}"#);
+        assert!(
+            wrong_type.starts_with(r#"invalid args: sameZone: invalid type: string "x""#),
+            "{wrong_type}"
+        );
+        let unknown = refusal(r#"{"sameZone": 1, "other": 2}"#);
+        assert!(
+            unknown.starts_with("invalid args: unknown field `other`"),
+            "{unknown}"
+        );
+        assert!(refusal("5").starts_with("invalid args: invalid type: integer `5`"));
+        assert_eq!(
+            refusal(r#"{"sameZone": 101}"#),
+            "invalid args: sameZone: 101 is not in 0..=100"
+        );
+    }
 }

@@ -90,6 +90,14 @@ fn assert_survived(report: &simulate::Report, expected_message: &str) {
     assert_eq!(report.unschedulable.len(), 1, "{report:?}");
     let unlucky = &report.unschedulable[0];
     assert_eq!(unlucky.pod, "default/unlucky");
+    assert!(unlucky.error, "a fault is an error, not unschedulable");
+    assert!(
+        report
+            .to_text()
+            .contains(&format!("default/unlucky error: {}", unlucky.message)),
+        "{}",
+        report.to_text()
+    );
     assert!(
         unlucky.message.contains(expected_message),
         "the pod's message names the plugin and the fault: {}",
@@ -105,7 +113,20 @@ fn a_well_behaved_run_places_both() {
 
 #[test]
 fn a_trap_is_reported_and_scheduling_goes_on() {
-    assert_survived(&run_with_fault("trap"), "plugin Faulty trapped in filter");
+    assert_survived(
+        &run_with_fault("trap"),
+        "plugin Faulty trapped in filter: wasm trap: wasm `unreachable` instruction executed",
+    );
+}
+
+/// A panic reaches the host through `host.fail` (the SDK's panic hook)
+/// with its message and location, not as a bare trap.
+#[test]
+fn a_panic_is_reported_with_its_message() {
+    assert_survived(
+        &run_with_fault("panic"),
+        "plugin Faulty panicked in filter: Faulty was told to panic on bad-1 (at tests/fixtures/faulty/src/lib.rs:",
+    );
 }
 
 #[test]
@@ -136,12 +157,44 @@ fn an_out_of_range_score_fails_the_pod() {
 /// for that pod: both pods are placed.
 #[test]
 fn ignored_faults_let_the_other_plugins_place_the_pod() {
-    for fault in ["trap", "loop", "allocate", "scoreOutOfRange"] {
+    for fault in ["panic", "trap", "loop", "allocate", "scoreOutOfRange"] {
         let report = run_with(fault, "Ignore", 5, CLUSTER);
         assert!(report.unschedulable.is_empty(), "{fault}: {report:?}");
         let mut placed: Vec<&str> = report.placements.iter().map(|p| p.pod.as_str()).collect();
         placed.sort();
         assert_eq!(placed, ["default/lucky", "default/unlucky"], "{fault}");
+    }
+}
+
+/// Under `Ignore`, a plugin whose Filter faulted is left out of Score as
+/// well. Faulty scores `bad-1` 100 and `good-1` 0; a running pod makes
+/// `bad-1` the busier node, which the default scorers rate about 76 points
+/// lower. With Faulty's score counted `unlucky` would go to `bad-1`, as it
+/// does when Faulty does not fault.
+#[test]
+fn a_filter_fault_under_ignore_drops_the_plugins_score_too() {
+    let cluster = format!(
+        "{CLUSTER}---
+apiVersion: v1
+kind: Pod
+metadata: {{name: running, namespace: default}}
+spec:
+  nodeName: bad-1
+  containers: [{{name: c, image: i, resources: {{requests: {{cpu: '3'}}}}}}]
+"
+    );
+    let node_of = |report: &simulate::Report| {
+        report
+            .placements
+            .iter()
+            .find(|p| p.pod == "default/unlucky")
+            .map(|p| p.node.clone())
+            .unwrap_or_else(|| panic!("unlucky not placed: {report:?}"))
+    };
+    assert_eq!(node_of(&run_with("none", "Ignore", 5, &cluster)), "bad-1");
+    for fault in ["panic", "trap", "loop"] {
+        let report = run_with(fault, "Ignore", 5, &cluster);
+        assert_eq!(node_of(&report), "good-1", "{fault}: {report:?}");
     }
 }
 
@@ -198,6 +251,7 @@ fn a_quarantined_plugin_is_skipped_under_ignore() {
 #[test]
 fn faults_are_counted_by_kind_in_the_metrics() {
     for (fault, kind) in [
+        ("panic", "panic"),
         ("trap", "trap"),
         ("loop", "deadline"),
         ("scoreOutOfRange", "invalid_result"),

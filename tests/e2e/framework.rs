@@ -8,7 +8,7 @@ use kws_host::framework::{Framework, Outcome};
 use kws_host::model::{convert, manifest};
 use kws_host::runtime::{CallContext, PluginPool};
 use kws_host::simulate;
-use kws_tests::framework_fixture::{self, NODES, cache_of, placed, pod, unplaced};
+use kws_tests::framework_fixture::{self, NODES, cache_of, failed, placed, pod, unplaced};
 use kws_tests::{fixture, plugins};
 use std::sync::Arc;
 
@@ -162,7 +162,7 @@ fn the_binding_cycle_runs_pre_bind_and_bind_plugins() {
     assert_eq!(report.placements, vec![placed("bound-by-framework", "n2")]);
     assert_eq!(
         report.unschedulable,
-        vec![unplaced(
+        vec![failed(
             "refused-at-pre-bind",
             "binding rejected: running PreBind plugin \"Framework\": pre-bind failed in Framework"
         )]

@@ -6,8 +6,11 @@
 //! importing nothing but the host interface; place the pods of the shared
 //! scenario (`languages/example-policy.yaml`, beside the default plugins)
 //! exactly as the Rust one does and as worked out by hand
-//! (`example-policy.expected`); and refuse bad args with the Rust one's
-//! message. They are built against `kws:scheduler@0.3.0`; the JavaScript
+//! (`example-policy.expected`); refuse bad args with the Rust one's
+//! message; and keep the fault contract (`languages/faults.yaml`): an
+//! uncaught exception or panic is a fault of the call with its message
+//! kept, and under `failurePolicy: Ignore` the plugin is left out for that
+//! pod, Score included. They are built against `kws:scheduler@0.3.0`; the JavaScript
 //! one as it was for 0.2.0 (`tests/fixtures/label-zone-0.2.0`, built into
 //! `<target-dir>/test-plugins/`) must still do all of that too.
 
@@ -141,6 +144,15 @@ fn check_language(language: &str) {
     );
     assert_eq!(&report, rust_report(), "{language} versus Rust");
 
+    // The 0.2.0 helper, kept as it was, put the plugin's name before its
+    // refusals; the host names the plugin now.
+    let refusal = |language: &str, args: &str| {
+        let refused = refusal(language, args);
+        match language {
+            V0_2 => refused.replacen("LabelZone: ", "", 1),
+            _ => refused,
+        }
+    };
     for args in [r#"{"sameZone": 150}"#, r#"{"noZone": -1}"#] {
         assert_eq!(
             refusal(language, args),
@@ -150,15 +162,20 @@ fn check_language(language: &str) {
     }
     let unknown = refusal(language, r#"{"sameZone": 90, "bogus": 1}"#);
     assert!(
-        unknown.starts_with("LabelZone: invalid args: unknown field `bogus`"),
+        unknown.starts_with("invalid args: unknown field `bogus`"),
         "{language}: {unknown}"
     );
-    // serde words a type error its own way; the helpers of the other
-    // languages name the field.
-    if language != "rust" {
+    // Every helper names the field of a type error; serde words the error
+    // its own way.
+    let wrong_type = refusal(language, r#"{"otherZone": "ten"}"#);
+    if language == "rust" {
+        assert!(
+            wrong_type.starts_with("invalid args: otherZone: invalid type: string \"ten\""),
+            "{wrong_type}"
+        );
+    } else {
         assert_eq!(
-            refusal(language, r#"{"otherZone": "ten"}"#),
-            "LabelZone: invalid args: otherZone: expected an integer",
+            wrong_type, "invalid args: otherZone: expected an integer",
             "{language}"
         );
     }
@@ -180,9 +197,92 @@ fn check_language(language: &str) {
     );
 }
 
+/// `languages/faults.yaml` under one `failurePolicy`.
+fn fault_scenario(language: &str, policy: &str) -> Report {
+    let dir = workspace().join("tests/e2e/languages");
+    let objects = manifest::read_file(&dir.join("faults.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = std::fs::read_to_string(dir.join("example-policy.config.yaml")).unwrap();
+    let config = Config::from_yaml(
+        "faults.config.yaml",
+        &format!("{config}wasm:\n  plugins:\n  - name: LabelZone\n    failurePolicy: {policy}\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut loaded = plugins().to_vec();
+    loaded.push(example(language));
+    simulate::run(objects, &config, &loaded, "languages").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The fault contract: what `failing`'s uncaught error becomes under each
+/// failure policy (see `languages/faults.yaml`).
+fn check_faults(language: &str) {
+    let failed = fault_scenario(language, "Fail");
+    assert_eq!(
+        failed.placements,
+        [simulate::Placement {
+            pod: "default/zoned".into(),
+            node: "east".into()
+        }],
+        "{language}: {failed:?}"
+    );
+    let [failing] = &failed.unschedulable[..] else {
+        panic!("{language}: {failed:?}");
+    };
+    assert!(
+        failing.error,
+        "{language}: a fault is an error: {failing:?}"
+    );
+    let message = &failing.message;
+    assert!(
+        message.starts_with("plugin LabelZone panicked in filter: ")
+            && message.contains("told to fail"),
+        "{language}: {message}"
+    );
+
+    let ignored = fault_scenario(language, "Ignore");
+    assert!(ignored.unschedulable.is_empty(), "{language}: {ignored:?}");
+    let node = |pod: &str| {
+        ignored
+            .placements
+            .iter()
+            .find(|p| p.pod == pod)
+            .map(|p| p.node.as_str())
+    };
+    assert_eq!(node("default/zoned"), Some("east"), "{language}");
+    assert_eq!(
+        node("default/failing"),
+        Some("west"),
+        "{language}: LabelZone's score counted after its filter faulted"
+    );
+}
+
 #[test]
 fn rust() {
     check_language("rust");
+}
+
+#[test]
+fn rust_faults() {
+    check_faults("rust");
+}
+
+#[test]
+fn go_faults() {
+    check_faults("go");
+}
+
+#[test]
+fn javascript_faults() {
+    check_faults("javascript");
+}
+
+#[test]
+fn python_faults() {
+    check_faults("python");
+}
+
+#[test]
+fn c_faults() {
+    check_faults("c");
 }
 
 #[test]

@@ -70,7 +70,7 @@ fn json_output_has_the_documented_shape() {
     );
     assert_eq!(
         json["unschedulable"][0],
-        serde_json::json!({"pod": "default/default-class", "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."})
+        serde_json::json!({"pod": "default/default-class", "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.", "error": false})
     );
 }
 

@@ -91,6 +91,15 @@ pub fn unplaced(pod: &str, message: &str) -> Unplaced {
     Unplaced {
         pod: format!("default/{pod}"),
         message: message.into(),
+        error: false,
+    }
+}
+
+/// A pod whose last attempt failed on an error.
+pub fn failed(pod: &str, message: &str) -> Unplaced {
+    Unplaced {
+        error: true,
+        ..unplaced(pod, message)
     }
 }
 

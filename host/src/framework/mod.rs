@@ -108,11 +108,10 @@ pub enum FrameworkError {
         point: &'static str,
         implemented: String,
     },
-    #[error("profile {profile}: {source}")]
-    Plugin {
-        profile: String,
-        source: PluginError,
-    },
+    /// The message already says everything: the plugin error is part of
+    /// the text, not a `source` that `{:#}` would print a second time.
+    #[error("profile {profile}: {error}")]
+    Plugin { profile: String, error: PluginError },
     #[error(
         "plugin {plugin} from {file} has sha256 {digest}, but wasm.plugins pins it to {pinned}"
     )]
@@ -209,9 +208,9 @@ impl Framework {
                     )?;
                     let pool = Arc::new(pool);
                     let events =
-                        registered_events(&pool).map_err(|source| FrameworkError::Plugin {
+                        registered_events(&pool).map_err(|error| FrameworkError::Plugin {
                             profile: profile.scheduler_name.clone(),
-                            source,
+                            error,
                         })?;
                     started.push((p, s, pool, events));
                 }

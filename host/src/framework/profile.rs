@@ -85,9 +85,9 @@ impl Slot {
             workers,
             Some(waiting.clone()),
         )
-        .map_err(|source| FrameworkError::Plugin {
+        .map_err(|error| FrameworkError::Plugin {
             profile: profile.to_string(),
-            source,
+            error,
         })
     }
 }
@@ -219,9 +219,9 @@ impl ProfileFramework {
                     dir: plugin_dir.to_string(),
                 })?;
             let pool = Arc::new(slot.start(name, plugin, workers, waiting)?);
-            slot.events = registered_events(&pool).map_err(|source| FrameworkError::Plugin {
+            slot.events = registered_events(&pool).map_err(|error| FrameworkError::Plugin {
                 profile: name.clone(),
-                source,
+                error,
             })?;
             slot.pool = Some(pool);
             slot.implemented = plugin.metadata.extension_points.clone();

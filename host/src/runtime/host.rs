@@ -10,6 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
+/// What a guest's `host.fail` call traps with: its message, which the pool
+/// finds under the trap to report the fault as the plugin put it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GuestFailure(pub String);
+
 /// The state of one plugin instance's store.
 pub struct HostState {
     /// The plugin's name, to tag its log lines.
@@ -94,6 +100,10 @@ impl wit::kws::scheduler::types::Host for HostState {}
 impl wit::kws::scheduler::host::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         HostState::log(self, level, &message)
+    }
+
+    fn fail(&mut self, message: String) -> wasmtime::Result<()> {
+        Err(wasmtime::Error::new(GuestFailure(message)))
     }
 
     fn pod_json(&mut self) -> String {

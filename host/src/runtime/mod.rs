@@ -19,7 +19,7 @@ mod pool;
 mod world;
 
 pub use compiled::{CompileCache, Origin};
-pub use host::{HostState, MemoryCap, MemoryLimitHit, PreemptionHost};
+pub use host::{GuestFailure, HostState, MemoryCap, MemoryLimitHit, PreemptionHost};
 pub use pool::{CallContext, PluginError, PluginPool};
 
 use crate::wit::{ExtensionPoint, Plugin, PluginMetadata};

@@ -13,7 +13,9 @@
 //! framework's business (`failurePolicy`).
 
 use super::world::Exports;
-use super::{HostState, Limits, LoadedPlugin, MemoryLimitHit, PreemptionHost, deadline_ticks};
+use super::{
+    GuestFailure, HostState, Limits, LoadedPlugin, MemoryLimitHit, PreemptionHost, deadline_ticks,
+};
 use crate::cache::{Cache, Catchup, Snapshot};
 use crate::config::PluginSettings;
 use crate::framework::{MAX_NODE_SCORE, WaitingPods};
@@ -85,6 +87,14 @@ pub enum PluginError {
         call: &'static str,
         limit_bytes: u64,
     },
+    /// An uncaught exception or a panic, reported by the guest through
+    /// `host.fail` with its message.
+    #[error("plugin {plugin} panicked in {call}: {message}")]
+    Panicked {
+        plugin: String,
+        call: &'static str,
+        message: String,
+    },
     #[error("plugin {plugin} trapped in {call}: {detail}")]
     Trap {
         plugin: String,
@@ -130,20 +140,23 @@ impl PluginError {
                 | PluginError::Configure { .. }
                 | PluginError::Deadline { .. }
                 | PluginError::MemoryLimit { .. }
+                | PluginError::Panicked { .. }
                 | PluginError::Trap { .. }
                 | PluginError::InvalidResult { .. }
         )
     }
 
     /// The error's kind, as `kws_plugin_faults_total` labels it:
-    /// `trap`, `deadline`, `memory_limit`, `invalid_result`, `instantiate`,
-    /// `configure` (the faults), or `failed`, `quarantined`, `not_loaded`.
+    /// `panic`, `trap`, `deadline`, `memory_limit`, `invalid_result`,
+    /// `instantiate`, `configure` (the faults), or `failed`, `quarantined`,
+    /// `not_loaded`.
     pub fn kind(&self) -> &'static str {
         match self {
             PluginError::Instantiate { .. } => "instantiate",
             PluginError::Configure { .. } => "configure",
             PluginError::Deadline { .. } => "deadline",
             PluginError::MemoryLimit { .. } => "memory_limit",
+            PluginError::Panicked { .. } => "panic",
             PluginError::Trap { .. } => "trap",
             PluginError::Failed { .. } => "failed",
             PluginError::InvalidResult { .. } => "invalid_result",
@@ -158,6 +171,7 @@ impl PluginError {
             | PluginError::Configure { plugin, .. }
             | PluginError::Deadline { plugin, .. }
             | PluginError::MemoryLimit { plugin, .. }
+            | PluginError::Panicked { plugin, .. }
             | PluginError::Trap { plugin, .. }
             | PluginError::Failed { plugin, .. }
             | PluginError::InvalidResult { plugin, .. }
@@ -908,6 +922,15 @@ impl PluginPool {
                 limit_bytes: self.limits.memory_bytes,
             };
         }
+        if let Some(GuestFailure(message)) =
+            error.chain().find_map(|e| e.downcast_ref::<GuestFailure>())
+        {
+            return PluginError::Panicked {
+                plugin,
+                call,
+                message: message.clone(),
+            };
+        }
         // The trap sits under the wasm backtrace wasmtime wraps it in.
         let trap = error
             .downcast_ref::<Trap>()
@@ -918,12 +941,12 @@ impl PluginPool {
                 call,
                 timeout_ms: self.limits.call_timeout.as_millis(),
             },
-            // One line (`wasm trap: wasm `unreachable` instruction
-            // executed`), without the backtrace.
+            // One line (`wasm `unreachable` instruction executed`), without
+            // the backtrace.
             Some(trap) => PluginError::Trap {
                 plugin,
                 call,
-                detail: format!("wasm trap: {trap}"),
+                detail: trap.to_string(),
             },
             // An import the world does not grant, linked to trap (a Rust
             // panic's message goes to WASI stderr, for one).

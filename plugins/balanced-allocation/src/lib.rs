@@ -390,11 +390,11 @@ mod tests {
         };
         assert_eq!(
             err(r#"{"resources": [{"name": "cpu", "weight": 2}]}"#),
-            "NodeResourcesBalancedAllocation: resources[0].weight: Invalid value: 2: must be 1"
+            "resources[0].weight: Invalid value: 2: must be 1"
         );
         assert_eq!(
             err(r#"{"resources": [{"name": "cpu"}, {"name": "cpu"}]}"#),
-            "NodeResourcesBalancedAllocation: resources[1].name: Duplicate value: \"cpu\""
+            "resources[1].name: Duplicate value: \"cpu\""
         );
         assert!(err(r#"{"resource": []}"#).contains("unknown field `resource`"));
         assert!(

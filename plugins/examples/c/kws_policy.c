@@ -63,6 +63,13 @@ void kws_log(kws_scheduler_host_level_t level, const kws_text_t *message) {
   kws_scheduler_host_log(level, &s);
 }
 
+_Noreturn void kws_fail(const kws_text_t *message) {
+  plugin_string_t s = {(uint8_t *)message->ptr, message->len};
+  kws_scheduler_host_fail(&s);
+  // The host traps the call; it never comes back here.
+  __builtin_trap();
+}
+
 // ---- Labels ----
 
 static bool equals_cstr(const plugin_string_t *s, const char *c) {
@@ -410,8 +417,7 @@ bool exports_kws_scheduler_lifecycle_configure(plugin_string_t *json, plugin_str
   configured |= ok;
   if (!ok) {
     kws_text_t message = {0};
-    kws_text_str(&message, KWS_POLICY.name);
-    kws_text_str(&message, ": invalid args: ");
+    kws_text_str(&message, "invalid args: ");
     text_append(&message, why.ptr, why.len);
     *err = text_into_string(&message);
   }

@@ -72,6 +72,13 @@ bool kws_string_equal(const plugin_string_t *a, const plugin_string_t *b);
 /// Writes to the host's log; the host tags it with the plugin's name.
 void kws_log(kws_scheduler_host_level_t level, const kws_text_t *message);
 
+/// Ends the call in progress as a fault of the plugin with `message`
+/// (`host.fail`): C's stand-in for an uncaught exception. The host reports
+/// `plugin NAME panicked in filter: MESSAGE` and the profile's
+/// `failurePolicy` decides for the pod. `abort()`, a failed `assert` or a
+/// trapping instruction end the call too, but without a message.
+_Noreturn void kws_fail(const kws_text_t *message);
+
 typedef struct {
   const char *name;
   const char *version;
@@ -79,7 +86,8 @@ typedef struct {
   size_t extension_point_count;
   /// The args fields the policy accepts, NULL-terminated; others are refused.
   const char *const *fields;
-  /// Reads the args; on failure writes why to `error` and returns false.
+  /// Reads the args; on failure writes why to `error` and returns false:
+  /// the host reports `refused its configuration: invalid args: WHY`.
   bool (*configure)(const kws_args_t *args, kws_text_t *error);
   /// Can the pod run on the node? Returns a status code; for anything but
   /// success, writes the reason to `reason`.

@@ -6,6 +6,9 @@
 // - Score: a pod annotated `example.kws.dev/zone: ZONE` prefers nodes whose
 //   `zone` label is ZONE; the scores (sameZone, otherZone, noZone) come from
 //   the plugin's args.
+// - A pod annotated `example.kws.dev/fail: MESSAGE` makes Filter fail the
+//   call with kws_fail: what the host does with a plugin's fault
+//   (docs/plugins.md, "Faults").
 //
 // Build: `cargo xtask examples` (Debian clang + wasi-libc, bindings from
 // wit-bindgen-c).
@@ -14,6 +17,7 @@
 #define REQUIRED_LABEL "example.kws.dev/required-label"
 #define ZONE "example.kws.dev/zone"
 #define ZONE_LABEL "zone"
+#define FAIL "example.kws.dev/fail"
 
 static int64_t same_zone, other_zone, no_zone;
 
@@ -35,6 +39,12 @@ static bool configure(const kws_args_t *args, kws_text_t *error) {
 }
 
 static kws_code_t filter(const kws_pod_t *pod, const kws_node_t *node, kws_text_t *reason) {
+  const plugin_string_t *fail = kws_lookup(&pod->annotations, FAIL);
+  if (fail != NULL) {
+    kws_text_t message = {0};
+    kws_text_bytes(&message, fail);
+    kws_fail(&message);
+  }
   const plugin_string_t *key = kws_lookup(&pod->annotations, REQUIRED_LABEL);
   if (key != NULL && kws_lookup_string(&node->record.labels, key) == NULL) {
     kws_text_str(reason, "node(s) didn't have label ");

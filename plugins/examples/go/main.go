@@ -6,6 +6,8 @@
 //   - Score: a pod annotated `example.kws.dev/zone: ZONE` prefers nodes whose
 //     `zone` label is ZONE; the scores (sameZone, otherZone, noZone) come
 //     from the plugin's args.
+//   - A pod annotated `example.kws.dev/fail: MESSAGE` makes Filter panic:
+//     what the host does with a plugin's fault (docs/plugins.md, "Faults").
 //
 // Build: `cargo xtask examples` (GOOS=wasip1 -buildmode=c-shared, wrapped
 // into a component with the deny-all WASI adapter in wasi-stub.wat).
@@ -21,6 +23,7 @@ const (
 	requiredLabel = "example.kws.dev/required-label"
 	zone          = "example.kws.dev/zone"
 	zoneLabel     = "zone"
+	fail          = "example.kws.dev/fail"
 )
 
 type labelZone struct {
@@ -44,6 +47,9 @@ func configure(args kws.Args) (kws.Policy, error) {
 }
 
 func (p *labelZone) Filter(pod *kws.Pod, node *kws.Node) *kws.Status {
+	if message, ok := pod.Annotations[fail]; ok {
+		panic(message)
+	}
 	key, ok := pod.Annotations[requiredLabel]
 	if !ok {
 		return nil

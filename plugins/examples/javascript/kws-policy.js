@@ -15,6 +15,12 @@
 // `{ tag, val }`, options are the value or `undefined`, s64/u64 are numbers,
 // and a function returning `result<_, string>` returns normally or throws the
 // error string.
+//
+// Faults: an exception a policy does not catch ends the call as a fault of
+// the plugin (`host.fail`), with its type, message and place kept; the host
+// reports it as `plugin NAME panicked in filter: Error: ...` and the
+// profile's `failurePolicy` decides for the pod. `InvalidArgs` thrown from
+// `configure` is a refusal of the args instead.
 
 import host from 'kws:scheduler/host@0.3.0';
 
@@ -73,8 +79,36 @@ export function rejectWaitingPod(uid, message) {
   return host.rejectWaitingPod(uid, message);
 }
 
-/** A policy refuses its args by throwing this from `configure`. */
+/**
+ * A policy refuses its args by throwing this from `configure`: the host
+ * reports `plugin NAME refused its configuration: invalid args: MESSAGE`.
+ */
 export class InvalidArgs extends Error {}
+
+/** What this module throws when the host sent a call it cannot place. */
+class Missing extends Error {}
+
+/** `Error: message (at filter (label-zone.js:40))`: a fault as reported. */
+function describe(e) {
+  const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const stack = typeof e?.stack === 'string' ? e.stack : '';
+  const at = stack.split('\n').map((line) => line.trim()).find((line) => line.startsWith('at '));
+  return at === undefined ? text : `${text} (${at})`;
+}
+
+/**
+ * Runs an export's body: the module's own `Missing` becomes `onMissing`'s
+ * answer, anything else a policy threw a fault of the call.
+ */
+function reported(body, onMissing) {
+  try {
+    return body();
+  } catch (e) {
+    if (e instanceof Missing) return onMissing(e);
+    host.fail(describe(e));
+    throw e;
+  }
+}
 
 /** An integer field of the args, checked against low..=high. */
 export function intArg(args, field, fallback, low, high) {
@@ -107,11 +141,6 @@ function nodeView(id, record) {
 
 const SUCCESS = { code: 'success', reasons: [] };
 
-/** The error message of anything a policy threw. */
-function message(e) {
-  return String(e?.message ?? e);
-}
-
 /**
  * The interface objects for a policy. `spec` has `name`, `version`,
  * `extensionPoints` (e.g. `['filter', 'score']`), `fields` (the args it
@@ -136,20 +165,20 @@ export function exportPolicy(spec) {
 
   const node = (id) => {
     const found = nodes.get(id);
-    if (found === undefined) throw new Error(`${spec.name} has no node with id ${id}`);
+    if (found === undefined) throw new Missing(`${spec.name} has no node with id ${id}`);
     return found;
   };
   const configured = () => {
-    if (policy === null) throw new Error(`${spec.name} was called before configure`);
+    if (policy === null) throw new Missing(`${spec.name} was called before configure`);
     return policy;
   };
   const cycle = (id) => {
     const found = cycles.get(id);
-    if (found === undefined) throw new Error(`${spec.name} was sent no pod for cycle ${id}`);
+    if (found === undefined) throw new Missing(`${spec.name} was sent no pod for cycle ${id}`);
     return found;
   };
-  /** The status of a call that threw. */
-  const failed = (e) => ({ code: 'error', reasons: [message(e)] });
+  /** The status of a call the host sent out of turn. */
+  const failed = (e) => ({ code: 'error', reasons: [e.message] });
 
   const lifecycle = {
     metadata() {
@@ -167,9 +196,10 @@ export function exportPolicy(spec) {
         policy = spec.configure(args);
       } catch (e) {
         if (e instanceof InvalidArgs || e instanceof SyntaxError) {
-          throw `${spec.name}: invalid args: ${e.message}`;
+          throw `invalid args: ${e.message}`;
         }
-        throw `${spec.name}: ${e}`;
+        host.fail(describe(e));
+        throw e;
       }
     },
     apply(changes) {
@@ -196,15 +226,16 @@ export function exportPolicy(spec) {
 
   const preFilter = {
     preFilter(id) {
-      try {
-        const { pod, state } = cycle(id);
-        const answer = configured().preFilter(pod, state);
-        if (answer === undefined) return { status: SUCCESS, nodeNames: undefined };
-        if (answer.nodeNames !== undefined) return { status: SUCCESS, nodeNames: answer.nodeNames };
-        return { status: answer, nodeNames: undefined };
-      } catch (e) {
-        return { status: failed(e), nodeNames: undefined };
-      }
+      return reported(
+        () => {
+          const { pod, state } = cycle(id);
+          const answer = configured().preFilter(pod, state);
+          if (answer === undefined) return { status: SUCCESS, nodeNames: undefined };
+          if (answer.nodeNames !== undefined) return { status: SUCCESS, nodeNames: answer.nodeNames };
+          return { status: answer, nodeNames: undefined };
+        },
+        (e) => ({ status: failed(e), nodeNames: undefined }),
+      );
     },
     addPod() {
       return SUCCESS;
@@ -225,12 +256,7 @@ export function exportPolicy(spec) {
       }
       const rejected = [];
       for (const n of ids) {
-        let status;
-        try {
-          status = policy.filter(pod, node(n), state);
-        } catch (e) {
-          status = failed(e);
-        }
+        const status = reported(() => policy.filter(pod, node(n), state), failed);
         if (status && status.code !== 'success') rejected.push({ node: n, status });
       }
       return rejected;
@@ -239,24 +265,25 @@ export function exportPolicy(spec) {
 
   const preScore = {
     preScore(id, ids) {
-      try {
+      return reported(() => {
         const { pod, state } = cycle(id);
         return configured().preScore(pod, ids.map(node), state) ?? SUCCESS;
-      } catch (e) {
-        return failed(e);
-      }
+      }, failed);
     },
   };
 
   const score = {
     score(id, ids) {
-      try {
-        const { pod, state } = cycle(id);
-        configured();
-        return ids.map((n) => policy.score(pod, node(n), state));
-      } catch (e) {
-        throw message(e);
-      }
+      return reported(
+        () => {
+          const { pod, state } = cycle(id);
+          configured();
+          return ids.map((n) => policy.score(pod, node(n), state));
+        },
+        (e) => {
+          throw e.message;
+        },
+      );
     },
     normalizeScore(_id, _ids, scores) {
       return scores;
@@ -265,13 +292,14 @@ export function exportPolicy(spec) {
 
   const permit = {
     permit(id, n) {
-      try {
-        const { pod, state } = cycle(id);
-        const answer = configured().permit(pod, node(n), state) ?? SUCCESS;
-        return { status: { code: answer.code, reasons: answer.reasons }, timeoutMs: answer.timeoutMs ?? 0 };
-      } catch (e) {
-        return { status: failed(e), timeoutMs: 0 };
-      }
+      return reported(
+        () => {
+          const { pod, state } = cycle(id);
+          const answer = configured().permit(pod, node(n), state) ?? SUCCESS;
+          return { status: { code: answer.code, reasons: answer.reasons }, timeoutMs: answer.timeoutMs ?? 0 };
+        },
+        (e) => ({ status: failed(e), timeoutMs: 0 }),
+      );
     },
   };
 

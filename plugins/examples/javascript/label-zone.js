@@ -6,6 +6,9 @@
 // - Score: a pod annotated `example.kws.dev/zone: ZONE` prefers nodes whose
 //   `zone` label is ZONE; the scores (sameZone, otherZone, noZone) come from
 //   the plugin's args.
+// - A pod annotated `example.kws.dev/fail: MESSAGE` makes Filter throw an
+//   Error it does not catch: what the host does with a plugin's fault
+//   (docs/plugins.md, "Faults").
 //
 // Build: `cargo xtask examples` (componentize-qjs, pinned in package.json).
 // A policy exports `lifecycle` and the interface of each extension point it
@@ -16,6 +19,7 @@ import { exportPolicy, intArg, log, unschedulable } from './kws-policy.js';
 
 const REQUIRED_LABEL = 'example.kws.dev/required-label';
 const ZONE = 'example.kws.dev/zone';
+const FAIL = 'example.kws.dev/fail';
 const ZONE_LABEL = 'zone';
 
 export const { lifecycle, filter, score } = exportPolicy({
@@ -32,6 +36,7 @@ export const { lifecycle, filter, score } = exportPolicy({
 
     return {
       filter(pod, node) {
+        if (pod.annotations.has(FAIL)) throw new Error(pod.annotations.get(FAIL));
         const key = pod.annotations.get(REQUIRED_LABEL);
         if (key !== undefined && !node.labels.has(key)) {
           return unschedulable(`node(s) didn't have label ${key}`);

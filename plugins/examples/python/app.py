@@ -6,15 +6,19 @@ version, plugins/examples/rust/src/lib.rs, is the reference).
 - Score: a pod annotated `example.kws.dev/zone: ZONE` prefers nodes whose
   `zone` label is ZONE; the scores (sameZone, otherZone, noZone) come from
   the plugin's args.
+- A pod annotated `example.kws.dev/fail: MESSAGE` makes Filter raise an
+  exception it does not catch: what the host does with a plugin's fault
+  (docs/plugins.md, "Faults").
 
 Build: `cargo xtask examples` (componentize-py, pinned in requirements.txt).
 """
 
 import kws_policy
-from kws_policy import Unschedulable, int_arg, log, lookup
+from kws_policy import Unschedulable, int_arg, log
 
 REQUIRED_LABEL = "example.kws.dev/required-label"
 ZONE = "example.kws.dev/zone"
+FAIL = "example.kws.dev/fail"
 ZONE_LABEL = "zone"
 
 
@@ -31,12 +35,14 @@ class LabelZone:
         log(f"scores: same zone {self.same_zone}, other zone {self.other_zone}, no zone {self.no_zone}")
 
     def filter(self, pod, node):
-        key = lookup(pod.annotations, REQUIRED_LABEL)
+        if FAIL in pod.annotations:
+            raise RuntimeError(pod.annotations[FAIL])
+        key = pod.annotations.get(REQUIRED_LABEL)
         if key is not None and key not in node.labels:
             raise Unschedulable(f"node(s) didn't have label {key}")
 
     def score(self, pod, node):
-        zone = lookup(pod.annotations, ZONE)
+        zone = pod.annotations.get(ZONE)
         if zone is None:
             return 0
         node_zone = node.labels.get(ZONE_LABEL)

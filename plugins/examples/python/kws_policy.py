@@ -16,20 +16,13 @@ this helper does not hand to the policy answer as a plugin without them
 would, and the host calls none the policy's metadata does not list.
 """
 
+import functools
 import json
+import traceback
 
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import host, types
-
-
-def lookup(pairs, key):
-    """The value of `key` in a list of (key, value) pairs (labels,
-    annotations), or None."""
-    for k, v in pairs:
-        if k == key:
-            return v
-    return None
 
 
 def log(message, level=host.Level.INFO):
@@ -38,14 +31,65 @@ def log(message, level=host.Level.INFO):
 
 
 class Node:
-    """A node as a policy sees it: its name and labels, plus the WIT
-    record (`record`) for every other field."""
+    """A node as a policy sees it: its name and labels (a dict), plus the
+    WIT record (`record`) for every other field."""
 
     def __init__(self, node_id, record):
         self.id = node_id
         self.record = record
         self.name = record.name
         self.labels = dict(record.labels)
+
+
+class Pod:
+    """The pod being scheduled as a policy sees it: its namespace, name,
+    labels and annotations (dicts, like a node's labels), plus the WIT
+    record (`record`) for every other field."""
+
+    def __init__(self, record):
+        self.record = record
+        self.namespace = record.namespace
+        self.name = record.name
+        self.labels = dict(record.labels)
+        self.annotations = dict(record.annotations)
+
+
+def describe(error):
+    """`RuntimeError: message (at app.py:12)`: an exception as the host
+    reports a fault, with where it was raised. (Not `traceback`'s
+    formatting: it reads source lines from files, which a plugin cannot.)"""
+    text = f"{type(error).__name__}: {error}"
+    frames = list(traceback.walk_tb(error.__traceback__))
+    if frames:
+        frame, line = frames[-1]
+        text += f" (at {frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line})"
+    return text
+
+
+def reporting_faults(cls):
+    """Makes every method of an export class report an uncaught exception
+    to the host (`host.fail`) with its type, message and place, so the host
+    treats it as a fault of that call and keeps the message; without this
+    componentize-py turns it into a bare trap. A WIT error (`Err`) is an
+    answer, not a fault, and goes through."""
+    for attr, method in list(vars(cls).items()):
+        if attr.startswith("_") or not callable(method):
+            continue
+
+        def reported(method):
+            @functools.wraps(method)
+            def call(*args):
+                try:
+                    return method(*args)
+                except Err:
+                    raise
+                except BaseException as error:
+                    host.fail(describe(error))
+
+            return call
+
+        setattr(cls, attr, reported(method))
+    return cls
 
 
 class Unschedulable(Exception):
@@ -59,7 +103,9 @@ class Unschedulable(Exception):
 
 
 class InvalidArgs(Exception):
-    """Raised by a policy's constructor to refuse its args."""
+    """Raised by a policy's constructor to refuse its args: the host
+    reports `plugin NAME refused its configuration: invalid args: MESSAGE`.
+    Any other exception there is a fault, reported with its message."""
 
 
 def int_arg(args, field, default, low, high):
@@ -98,6 +144,7 @@ def export(policy_class):
             raise LookupError(f"{name} was called before configure")
         return state["policy"]
 
+    @reporting_faults
     class Lifecycle(exports.Lifecycle):
         def metadata(self):
             points = [types.ExtensionPoint[p.upper()] for p in policy_class.EXTENSION_POINTS]
@@ -112,8 +159,8 @@ def export(policy_class):
                     if field not in policy_class.FIELDS:
                         raise InvalidArgs(f"unknown field `{field}`")
                 state["policy"] = policy_class(parsed)
-            except (ValueError, InvalidArgs) as e:
-                raise Err(f"{name}: invalid args: {e}")
+            except (json.JSONDecodeError, InvalidArgs) as e:
+                raise Err(f"invalid args: {e}")
 
         def apply(self, changes):
             nodes = state["nodes"]
@@ -125,7 +172,7 @@ def export(policy_class):
                     nodes.pop(change.value, None)
 
         def cycle_start(self, cycle, pod):
-            state["cycles"][cycle] = pod
+            state["cycles"][cycle] = Pod(pod)
 
         def cycle_end(self, cycle):
             state["cycles"].pop(cycle, None)
@@ -135,6 +182,7 @@ def export(policy_class):
             if pod is not None:
                 state["cycles"][copy] = pod
 
+    @reporting_faults
     class Filter(exports.Filter):
         def filter(self, cycle, node_ids):
             try:
@@ -152,6 +200,7 @@ def export(policy_class):
                     rejected.append(types.NodeStatus(node_id, types.Status(types.Code.ERROR, [str(e)])))
             return rejected
 
+    @reporting_faults
     class Score(exports.Score):
         def score(self, cycle, node_ids):
             try:

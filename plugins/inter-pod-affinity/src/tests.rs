@@ -564,7 +564,7 @@ fn args_are_validated_as_upstream() {
         .unwrap();
     assert_eq!(
         err,
-        "InterPodAffinity: hardPodAffinityWeight: Invalid value: 101: not in valid range [0, 100]"
+        "hardPodAffinityWeight: Invalid value: 101: not in valid range [0, 100]"
     );
     assert!(Runner::<InterPodAffinity>::configured(r#"{"hardPodAffinityWeight": -1}"#).is_err());
     assert!(Runner::<InterPodAffinity>::configured(r#"{"weight": 1}"#).is_err());

@@ -524,7 +524,7 @@ mod tests {
     fn bad_args_are_refused_naming_the_field() {
         let e = refused(r#"{"addedAfinity": {}}"#);
         assert!(
-            e.starts_with("NodeAffinity: invalid args: unknown field `addedAfinity`"),
+            e.starts_with("invalid args: unknown field `addedAfinity`"),
             "{e}"
         );
         let e = refused(
@@ -537,7 +537,7 @@ mod tests {
         );
         assert!(
             e.starts_with(
-                "NodeAffinity: addedAffinity.requiredDuringSchedulingIgnoredDuringExecution\
+                "addedAffinity.requiredDuringSchedulingIgnoredDuringExecution\
              .nodeSelectorTerms[0].matchExpressions[0].operator: unsupported value \"Equals\""
             ),
             "{e}"
@@ -548,7 +548,7 @@ mod tests {
         );
         assert_eq!(
             e,
-            "NodeAffinity: addedAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]\
+            "addedAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]\
              .preference.matchFields[0].values: must have one element"
         );
         let e = refused(

@@ -81,7 +81,7 @@ mod tests {
             panic!("args accepted");
         };
         assert!(
-            e.starts_with("NodeName: invalid args: unknown field `nodeName`"),
+            e.starts_with("invalid args: unknown field `nodeName`"),
             "{e}"
         );
     }

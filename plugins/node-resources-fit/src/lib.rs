@@ -898,7 +898,7 @@ mod tests {
     #[test]
     fn bad_args_name_the_field() {
         let e = args_error(r#"{"ignoredResource": ["example.com/foo"]}"#);
-        assert!(e.starts_with("NodeResourcesFit: invalid args"), "{e}");
+        assert!(e.starts_with("invalid args"), "{e}");
         assert!(e.contains("unknown field `ignoredResource`"), "{e}");
 
         let e = args_error(r#"{"scoringStrategy": {"type": "LeastAllocated", "resource": []}}"#);

@@ -643,13 +643,13 @@ fn args_are_validated_as_upstream() {
         err(
             r#"{"defaultConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway"}]}"#
         ),
-        "PodTopologySpread: defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty"
+        "defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty"
     );
     assert_eq!(
         err(
             r#"{"defaultingType": "List", "defaultConstraints": [{"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {}}]}"#
         ),
-        "PodTopologySpread: [defaultConstraints[0].maxSkew: Invalid value: 0: not in valid range (0, inf), defaultConstraints[0].labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod]"
+        "[defaultConstraints[0].maxSkew: Invalid value: 0: not in valid range (0, inf), defaultConstraints[0].labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod]"
     );
     assert!(err(r#"{"defaultingType": "Auto"}"#).contains("Unsupported value: \"Auto\""));
     assert!(err(r#"{"weight": 1}"#).contains("unknown field `weight`"));

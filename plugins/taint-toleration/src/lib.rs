@@ -319,10 +319,7 @@ mod tests {
         let Err(e) = Runner::<TaintToleration>::configured(r#"{"weight": 3}"#) else {
             panic!("args accepted");
         };
-        assert!(
-            e.starts_with("TaintToleration: invalid args: unknown field `weight`"),
-            "{e}"
-        );
+        assert!(e.starts_with("invalid args: unknown field `weight`"), "{e}");
     }
 
     #[test]

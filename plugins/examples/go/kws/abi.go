@@ -170,6 +170,19 @@ func hostLog(level Level, message string) {
 	hostLogRaw(uint32(level), data, uint32(len(message)))
 }
 
+//go:wasmimport kws:scheduler/host@0.3.0 fail
+func hostFailRaw(data, length uint32)
+
+// hostFail ends the call as a fault of the plugin; the host does not
+// return from it.
+func hostFail(message string) {
+	var data uint32
+	if len(message) > 0 {
+		data = uint32(uintptr(unsafe.Pointer(unsafe.StringData(message))))
+	}
+	hostFailRaw(data, uint32(len(message)))
+}
+
 // ---- Exports ----
 
 //go:wasmexport kws:scheduler/lifecycle@0.3.0#metadata
@@ -192,6 +205,7 @@ func exportMetadata() uint32 {
 func exportConfigure(data, length uint32) uint32 {
 	beginCall()
 	defer endCall()
+	defer reportPanic()
 	var args string
 	if length > 0 {
 		args = string(unsafe.Slice((*byte)(ptr(data)), length))
@@ -252,6 +266,7 @@ func exportCycleFork(original, copy uint64) {
 func exportFilter(cycle uint64, data, length uint32) uint32 {
 	beginCall()
 	defer endCall()
+	defer reportPanic()
 	rejected := filter(cycle, loadIDs(data, length))
 	ret := alloc(8)
 	if len(rejected) == 0 {
@@ -295,6 +310,7 @@ func storeScores(scores []int64, err error) uint32 {
 func exportScore(cycle uint64, data, length uint32) uint32 {
 	beginCall()
 	defer endCall()
+	defer reportPanic()
 	return storeScores(score(cycle, loadIDs(data, length)))
 }
 

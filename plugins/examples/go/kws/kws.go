@@ -11,6 +11,11 @@
 // others), which the host accepts: it calls a plugin only at the points its
 // metadata lists. A policy registers itself with Register from an init
 // function; main stays empty.
+//
+// Faults: a panic in a policy ends the call as a fault of the plugin
+// (host.fail) with the panic's value as its message; the host reports it as
+// `plugin NAME panicked in filter: ...` and the profile's failurePolicy
+// decides for the pod. An error from Plugin.Configure refuses the args.
 package kws
 
 import (
@@ -137,7 +142,7 @@ func configure(args string) error {
 	}
 	var parsed Args
 	if err := json.Unmarshal([]byte(args), &parsed); err != nil || parsed == nil {
-		return fmt.Errorf("%s: invalid args: expected a JSON object", plugin.Name)
+		return fmt.Errorf("invalid args: expected a JSON object")
 	}
 	for field := range parsed {
 		known := false
@@ -145,15 +150,25 @@ func configure(args string) error {
 			known = known || f == field
 		}
 		if !known {
-			return fmt.Errorf("%s: invalid args: unknown field `%s`", plugin.Name, field)
+			return fmt.Errorf("invalid args: unknown field `%s`", field)
 		}
 	}
 	built, err := plugin.Configure(parsed)
 	if err != nil {
-		return fmt.Errorf("%s: invalid args: %v", plugin.Name, err)
+		return fmt.Errorf("invalid args: %v", err)
 	}
 	policy, configured = built, true
 	return nil
+}
+
+// reportPanic, deferred by each export that runs policy code, turns a panic
+// into host.fail with the panic's value, so the host reports a fault of the
+// call with its message: unrecovered, Go would print it to stderr, which
+// the host does not grant, and the host would see a bare trap.
+func reportPanic() {
+	if r := recover(); r != nil {
+		hostFail(fmt.Sprint(r))
+	}
 }
 
 // node finds a node, or says why it cannot be asked about.

@@ -8,6 +8,9 @@
 //!   `sameZone` (default 100) for a node in the pod's zone, `otherZone`
 //!   (default 0) for a node in another zone, `noZone` (default 0) for a node
 //!   without a `zone` label. A pod without the annotation scores 0 everywhere.
+//! - A pod annotated `example.kws.dev/fail: MESSAGE` makes Filter panic with
+//!   MESSAGE: what the host does with a plugin's fault (docs/plugins.md,
+//!   "Faults").
 //!
 //! Start a Rust policy of your own from this crate: copy the folder, rename
 //! the package, add it to the workspace members, and `cargo xtask examples`
@@ -22,6 +25,8 @@ pub const REQUIRED_LABEL: &str = "example.kws.dev/required-label";
 pub const ZONE: &str = "example.kws.dev/zone";
 /// The node label holding a node's zone.
 pub const ZONE_LABEL: &str = "zone";
+/// The annotation that makes Filter panic with its value.
+pub const FAIL: &str = "example.kws.dev/fail";
 
 /// LabelZone's `pluginConfig` args.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -70,6 +75,9 @@ impl Plugin for LabelZone {
     }
 
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        if let Some(message) = lookup(&pod.annotations, FAIL) {
+            panic!("{message}");
+        }
         match lookup(&pod.annotations, REQUIRED_LABEL) {
             Some(key) if node.label(key).is_none() => {
                 Status::unresolvable(format!("node(s) didn't have label {key}"))
@@ -129,20 +137,21 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "told to fail")]
+    fn the_fail_annotation_panics() {
+        let p = pod("d", "p").annotation(FAIL, "told to fail").build();
+        plugin("{}").filter(&p, &node_info(0, node("a").build(), vec![]));
+    }
+
+    #[test]
     fn args_out_of_range_or_unknown_are_refused() {
         let Err(e) = Runner::<LabelZone>::configured(r#"{"sameZone": 150}"#) else {
             panic!("accepted");
         };
-        assert_eq!(
-            e,
-            "LabelZone: invalid args: sameZone: 150 is not in 0..=100"
-        );
+        assert_eq!(e, "invalid args: sameZone: 150 is not in 0..=100");
         let Err(e) = Runner::<LabelZone>::configured(r#"{"bogus": 1}"#) else {
             panic!("accepted");
         };
-        assert!(
-            e.starts_with("LabelZone: invalid args: unknown field `bogus`"),
-            "{e}"
-        );
+        assert!(e.starts_with("invalid args: unknown field `bogus`"), "{e}");
     }
 }
