@@ -14,7 +14,7 @@
 //! its `package.json` another WIT directory (`config.wit`) or the directory
 //! its imports resolve within (`config.moduleRoot`), relative to itself.
 
-use crate::{cargo, run, step};
+use crate::{run, step};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,15 +25,7 @@ use std::process::{Command, Stdio};
 /// `tests/fixtures/` into `<target_dir>/test-plugins/<folder>.wasm`; returns
 /// the examples' directory.
 pub fn build(root: &Path, target_dir: &Path) -> Result<PathBuf> {
-    step(
-        "building the scheduler",
-        "it builds the examples in other languages",
-        || {
-            run(Command::new(cargo())
-                .current_dir(root)
-                .args(["build", "--package", "kws-host"]))
-        },
-    )?;
+    crate::build_scheduler(root)?;
     let binary = target_dir.join("debug/kube-wasm-scheduler");
     let examples = target_dir.join("example-plugins");
     for (within, out) in [

@@ -5,7 +5,7 @@
 //! a WIT directory (`wit`) and the directory imports resolve within
 //! (`moduleRoot`, default the folder), both relative to the folder.
 
-use super::tools::{announce, needed, run};
+use super::tools::{announce, componentize, needed, run};
 use super::{AtPath, BuildError, WORLD};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,16 +91,15 @@ pub(super) fn build(
         file: source.join("package.json"),
         problem: "`main` names the entry module".to_string(),
     })?;
-    let out = work.join("component.wasm");
-    run(Command::new("node")
-        .current_dir(source)
-        .arg(cli(cache))
-        .arg("--wit")
-        .arg(wit)
-        .arg("--module-root")
-        .arg(module_root(source)?)
-        .args(["--world", WORLD, "--js", entry, "--stub-wasi", "--sync"])
-        .arg("--output")
-        .arg(&out))?;
-    std::fs::read(&out).at(&out)
+    componentize(
+        Command::new("node")
+            .current_dir(source)
+            .arg(cli(cache))
+            .arg("--wit")
+            .arg(wit)
+            .arg("--module-root")
+            .arg(module_root(source)?)
+            .args(["--world", WORLD, "--js", entry, "--stub-wasi", "--sync"]),
+        work,
+    )
 }

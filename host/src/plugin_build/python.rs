@@ -1,7 +1,7 @@
 //! Python: componentize-py with every WASI import replaced by a trap; the
 //! app module is `app.py`.
 
-use super::tools::{announce, needed, run, version};
+use super::tools::{announce, componentize, needed, run, version};
 use super::{AtPath, BuildError, WORLD};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,21 +54,20 @@ pub(super) fn build(
     cache: &Path,
     work: &Path,
 ) -> Result<Vec<u8>, BuildError> {
-    let out = work.join("component.wasm");
-    let source = std::path::absolute(source).at(source)?;
-    run(Command::new(cli(cache))
-        .current_dir(work)
-        .arg("--wit-path")
-        .arg(wit)
-        .args([
-            "--world",
-            WORLD,
-            "componentize",
-            "--stub-wasi",
-            "--python-path",
-        ])
-        .arg(&source)
-        .args(["app", "--output"])
-        .arg(&out))?;
-    std::fs::read(&out).at(&out)
+    componentize(
+        Command::new(cli(cache))
+            .current_dir(work)
+            .arg("--wit-path")
+            .arg(wit)
+            .args([
+                "--world",
+                WORLD,
+                "componentize",
+                "--stub-wasi",
+                "--python-path",
+            ])
+            .arg(source)
+            .arg("app"),
+        work,
+    )
 }

@@ -1,8 +1,8 @@
 //! Running the language tools: their output goes to stderr (stdout is the
 //! command's own report), and a failure names the command.
 
-use super::BuildError;
-use std::path::PathBuf;
+use super::{AtPath, BuildError};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Where pinned tools are installed: `$KWS_CACHE`, else
@@ -30,6 +30,14 @@ pub(super) fn run(command: &mut Command) -> Result<(), BuildError> {
         return Err(failed(command, format!(" with {status}")));
     }
     Ok(())
+}
+
+/// Runs a componentize tool (componentize-qjs, componentize-py) with
+/// `--output <work>/component.wasm` appended, and returns the component.
+pub(super) fn componentize(command: &mut Command, work: &Path) -> Result<Vec<u8>, BuildError> {
+    let out = work.join("component.wasm");
+    run(command.arg("--output").arg(&out))?;
+    std::fs::read(&out).at(&out)
 }
 
 /// Runs `command` and returns its stdout; its stderr passes through.
