@@ -2,7 +2,7 @@
 //! languages `plugin build` builds. A folder holds a policy stub with
 //! Filter and Score, its args with validation, a unit test where the
 //! language's own test runner can run the policy natively (Rust's
-//! `cargo test`, Node's `node --test`), a scenario with its expected
+//! `cargo test`, Node's `node --test`, Python's `unittest`), a scenario with its expected
 //! placements (`plugin test`), a `.gitignore`, and the WIT contract.
 //!
 //! Everything comes from this binary, so a folder works anywhere, inside
@@ -87,6 +87,7 @@ const JAVASCRIPT_HELPER: &[File] = template![
 
 const PYTHON: &[File] = template![
     "app.py" => "../templates/python/app.py",
+    "test_app.py" => "../templates/python/test_app.py",
 ];
 
 const PYTHON_HELPER: &[File] = template![
@@ -167,7 +168,12 @@ pub fn write(name: &str, language: Language, dir: &Path) -> Result<Vec<PathBuf>,
             "policy.js",
             "    npm test                                         # unit tests (node --test)\n",
         ),
-        Language::Python => (PYTHON, PYTHON_HELPER, "app.py", ""),
+        Language::Python => (
+            PYTHON,
+            PYTHON_HELPER,
+            "app.py",
+            "    python3 -m unittest                              # unit tests\n",
+        ),
         Language::C => (C, C_HELPER, "policy.c", ""),
     };
     let display = match language {

@@ -1,5 +1,7 @@
 //! The plugin authoring kit, as an author uses it: for each language,
-//! `plugin new` into a folder outside the workspace, an edit of the policy,
+//! `plugin new` into a folder outside the workspace, the template's unit
+//! tests in the language's own runner (Rust, JavaScript, Python), an edit
+//! of the policy,
 //! `plugin build`, then `plugin test` on the folder's own scenario with the
 //! expected placements updated for the edit; a wrong expectation fails with
 //! a diff that names the pod.
@@ -22,6 +24,8 @@ struct Language {
     name: &'static str,
     /// The tools on PATH: the language's toolchain only.
     tools: &'static [&'static str],
+    /// The template's unit tests, in the language's own test runner.
+    unit_tests: Option<&'static [&'static str]>,
     policy: &'static str,
     preferred: &'static str,
     edited: &'static str,
@@ -123,6 +127,22 @@ fn author(language: Language) {
     assert!(new.status.success(), "{}: {}", language.name, text(&new));
     assert!(folder.join(".gitignore").exists() && folder.join("wit/scheduler.wit").exists());
 
+    if let Some(command) = language.unit_tests {
+        let tests = Command::new(command[0])
+            .args(&command[1..])
+            .current_dir(&folder)
+            .env("PATH", &path)
+            .env("CARGO_TARGET_DIR", cache().join("plugin-kit/rust-target"))
+            .output()
+            .unwrap();
+        assert!(
+            tests.status.success(),
+            "{}: {}",
+            language.name,
+            text(&tests)
+        );
+    }
+
     // The edit, and the expectation that follows it.
     let policy = folder.join(language.policy);
     let source = std::fs::read_to_string(&policy).unwrap();
@@ -222,6 +242,7 @@ fn rust() {
         name: "rust",
         // cc links build scripts and proc macros for the machine itself.
         tools: &["cargo", "rustc", "rustup", "cc"],
+        unit_tests: Some(&["cargo", "test"]),
         policy: "src/lib.rs",
         preferred: r#"("disk", "ssd")"#,
         edited: r#"("disk", "hdd")"#,
@@ -233,6 +254,7 @@ fn go() {
     author(Language {
         name: "go",
         tools: &["go"],
+        unit_tests: None,
         policy: "main.go",
         preferred: r#"preferredValue = "ssd""#,
         edited: r#"preferredValue = "hdd""#,
@@ -243,7 +265,9 @@ fn go() {
 fn javascript() {
     author(Language {
         name: "javascript",
-        tools: &["node", "npm"],
+        // npm runs scripts through sh.
+        tools: &["node", "npm", "sh"],
+        unit_tests: Some(&["npm", "test"]),
         policy: "policy.js",
         preferred: "PREFERRED_VALUE = 'ssd'",
         edited: "PREFERRED_VALUE = 'hdd'",
@@ -255,6 +279,7 @@ fn python() {
     author(Language {
         name: "python",
         tools: &["python3"],
+        unit_tests: Some(&["python3", "-m", "unittest"]),
         policy: "app.py",
         preferred: r#"PREFERRED_VALUE = "ssd""#,
         edited: r#"PREFERRED_VALUE = "hdd""#,
@@ -266,6 +291,7 @@ fn c() {
     author(Language {
         name: "c",
         tools: &["clang", "wasm-ld*"],
+        unit_tests: None,
         policy: "policy.c",
         preferred: r#"#define PREFERRED_VALUE "ssd""#,
         edited: r#"#define PREFERRED_VALUE "hdd""#,
