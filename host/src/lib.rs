@@ -16,7 +16,10 @@
 //! several replicas schedule. [`metrics`] counts and times what the loop, the queue, the
 //! framework and the plugin runtime do, under kube-scheduler's metric
 //! names, and serves them with `/livez` and `/readyz`. [`simulate`] and
-//! [`explain`] run the framework on a cluster file. [`files`] reads the
+//! [`explain`] run the framework on a cluster file. For plugin authors,
+//! [`plugin_template`] starts a plugin folder in any language,
+//! [`plugin_build`] builds one into a component, and [`plugin_test`] runs
+//! one on a scenario. [`files`] reads the
 //! files a user names within a size limit.
 
 pub mod backend;
@@ -30,8 +33,11 @@ pub mod framework;
 pub mod leader_election;
 pub mod metrics;
 pub mod model;
+pub mod plugin_build;
 pub mod plugin_configmaps;
 pub mod plugin_dir;
+pub mod plugin_template;
+pub mod plugin_test;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;

@@ -11,7 +11,10 @@ use kws_host::plugin_configmaps::{self, PluginConfigMaps};
 use kws_host::plugin_dir::PluginDir;
 use kws_host::queue::QueueTimings;
 use kws_host::scheduler::Scheduler;
-use kws_host::{builtin_plugins, explain, metrics, runtime, simulate};
+use kws_host::{
+    builtin_plugins, explain, metrics, plugin_build, plugin_template, plugin_test, runtime,
+    simulate,
+};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,6 +184,102 @@ enum PluginCommand {
     /// what it is: name, version, digest, extension points, imports and
     /// exports.
     Check { file: PathBuf },
+    /// Start a plugin folder from a template: a policy with Filter and
+    /// Score, its args, a unit test where the language's test runner can
+    /// run it, a scenario with its expected placements, a .gitignore.
+    New {
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The plugin's name, e.g. LabelZone.
+        name: String,
+        /// Default: the name in kebab case (label-zone), here.
+        dir: Option<PathBuf>,
+    },
+    /// Build a plugin folder into a component, in its language, with
+    /// pinned tools fetched into $KWS_CACHE (default
+    /// ~/.cache/kube-wasm-scheduler); print its path, size and digest.
+    Build {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// Also drop the component into this (watched) plugin directory,
+        /// written under a temporary name and renamed.
+        #[arg(long, value_name = "DIR")]
+        into: Option<PathBuf>,
+    },
+    /// Run a plugin (a folder, built first, or a component file) with the
+    /// default profile on a scenario, and compare where the pods go with
+    /// the expected placements.
+    Test {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// Nodes and pods (multi-document YAML), as for `simulate`.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The expected placements: `simulate`'s text report. Without it,
+        /// the placements are printed.
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// A KubeSchedulerConfiguration-style file; default: the default
+        /// profile with the plugin at each point it implements (Score
+        /// weight 1).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+/// The languages `plugin new` writes.
+#[derive(Clone, Copy, ValueEnum)]
+enum Lang {
+    Rust,
+    Go,
+    Javascript,
+    Python,
+    C,
+}
+
+impl From<Lang> for plugin_build::Language {
+    fn from(lang: Lang) -> Self {
+        match lang {
+            Lang::Rust => plugin_build::Language::Rust,
+            Lang::Go => plugin_build::Language::Go,
+            Lang::Javascript => plugin_build::Language::JavaScript,
+            Lang::Python => plugin_build::Language::Python,
+            Lang::C => plugin_build::Language::C,
+        }
+    }
+}
+
+/// Which plugin folder, and where its build goes.
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// A plugin folder (`plugin test` also takes a component file).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where the component and the intermediate files go. Default:
+    /// `<DIR>/target/kws`.
+    #[arg(long)]
+    target_dir: Option<PathBuf>,
+}
+
+impl BuildArgs {
+    /// Builds the folder; the component is `<target-dir>/<folder name>.wasm`.
+    fn build(&self) -> Result<plugin_build::Built> {
+        let folder = plugin_build::Folder::open(&self.dir, &plugin_build::default_cache_dir())?;
+        let target = self
+            .target_dir
+            .clone()
+            .unwrap_or_else(|| folder.source.join("target/kws"));
+        let out = target.join(format!("{}.wasm", folder.name()));
+        let built = folder.build_into(&out, &target.join("build"))?;
+        if built.rebuilt {
+            eprintln!("built {} ({})", folder.name(), folder.language.name());
+        } else {
+            eprintln!("{} is up to date", folder.name());
+        }
+        Ok(built)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -238,10 +337,90 @@ fn run() -> Result<()> {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
             }
         }
-        Command::Plugin {
-            command: PluginCommand::Check { file },
-        } => print!("{}", describe(&runtime::LoadedPlugin::load(&file)?)),
+        Command::Plugin { command } => plugin(command)?,
         Command::Run(args) => run_in_cluster(args)?,
+    }
+    Ok(())
+}
+
+fn plugin(command: PluginCommand) -> Result<()> {
+    match command {
+        PluginCommand::Check { file } => {
+            print!("{}", describe(&runtime::LoadedPlugin::load(&file)?))
+        }
+        PluginCommand::New { lang, name, dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(plugin_template::package_name(&name)));
+            let files = plugin_template::write(&name, lang.into(), &dir)?;
+            println!("{}", dir.display());
+            for file in files {
+                println!("  {}", file.display());
+            }
+            eprintln!(
+                "next: cd {} && kube-wasm-scheduler plugin build && kube-wasm-scheduler plugin test . --cluster scenario.yaml --expect expected.txt",
+                dir.display()
+            );
+        }
+        PluginCommand::Build { build, into } => {
+            let built = build.build()?;
+            println!(
+                "{}\nsize: {} bytes\nsha256: {}",
+                built.file.display(),
+                built.size_bytes,
+                built.sha256
+            );
+            if let Some(into) = into {
+                let name = built
+                    .file
+                    .file_name()
+                    .context("a component has a file name")?;
+                let dropped = into.join(name);
+                plugin_build::write_atomically(&dropped, &std::fs::read(&built.file)?)?;
+                println!("into: {}", dropped.display());
+            }
+        }
+        PluginCommand::Test {
+            build,
+            cluster,
+            expect,
+            config,
+            cache,
+        } => {
+            let file = if build.dir.is_file() {
+                build.dir.clone()
+            } else {
+                build.build()?.file
+            };
+            let loader = cache.loader();
+            let plugin = Arc::new(loader.load(&file)?);
+            let config = match config {
+                Some(file) => Config::from_file(&file)?,
+                None => plugin_test::default_config_with(&plugin),
+            };
+            let plugins = builtin_plugins::overlay(&builtin_plugins::load(&loader)?, vec![plugin]);
+            let objects = manifest::read_file(&cluster)?;
+            let sources = builtin_plugins::describe_sources(&[file.display().to_string()]);
+            let got = simulate::run(objects, &config, &plugins, &sources)?.to_text();
+            let Some(expect) = expect else {
+                print!("{got}");
+                return Ok(());
+            };
+            let expected = std::fs::read_to_string(&expect)
+                .with_context(|| format!("reading {}", expect.display()))?;
+            match plugin_test::diff(&expected, &got) {
+                None => println!(
+                    "ok: {} pods placed as {} expects",
+                    got.lines().count(),
+                    expect.display()
+                ),
+                Some(diff) => {
+                    print!("{diff}");
+                    bail!(
+                        "the placements differ from {} (- expected, + got)",
+                        expect.display()
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

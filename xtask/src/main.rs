@@ -287,8 +287,9 @@ fn build_examples(root: &Path) -> Result<PathBuf> {
     Ok(plugins)
 }
 
-fn simulate(root: &Path, args: &[String]) -> Result<()> {
-    ensure_wasm_target(root)?;
+/// `cargo build --package kws-host`: the scheduler, with the default
+/// plugins built into it; `cargo xtask examples` runs its `plugin build`.
+fn build_scheduler(root: &Path) -> Result<()> {
     step(
         "building the scheduler",
         "the default plugins are built into it",
@@ -297,7 +298,12 @@ fn simulate(root: &Path, args: &[String]) -> Result<()> {
                 .current_dir(root)
                 .args(["build", "--package", "kws-host"]))
         },
-    )?;
+    )
+}
+
+fn simulate(root: &Path, args: &[String]) -> Result<()> {
+    ensure_wasm_target(root)?;
+    build_scheduler(root)?;
     let mut command = Command::new(cargo());
     command
         .current_dir(root)

@@ -9,8 +9,6 @@
 //!   `dpkg -s` says one is missing;
 //! - rustup's `clippy` and `rustfmt` components, and the `wasm32-wasip2`
 //!   target ([`crate::ensure_wasm_target`]);
-//! - the examples' pinned npm and PyPI tools under `$KWS_CACHE`
-//!   ([`crate::examples::install_tools`]);
 //! - the Go-built test cluster (`tests/cluster/build`) and the parity oracle
 //!   (`tests/oracle/build`), under `$KWS_CACHE`.
 //!
@@ -50,7 +48,6 @@ pub fn for_tests(root: &Path, target_dir: &Path) -> Result<()> {
     )?;
     rust_components()?;
     crate::ensure_wasm_target(root)?;
-    crate::examples::install_tools(root)?;
     step(
         "building the test cluster",
         "etcd, kube-apiserver, kube-scheduler from k8s.io/kubernetes; 15-20 min cold, seconds warm",
