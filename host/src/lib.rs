@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod model;
 pub mod plugin_configmaps;
 pub mod plugin_dir;
+pub mod pod_groups;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;

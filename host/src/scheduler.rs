@@ -626,6 +626,7 @@ impl<B: Backend> Scheduler<B> {
                     | ClusterEvent::PodApplied(_)
                     | ClusterEvent::PodDeleted(_)
                     | ClusterEvent::NamespaceApplied(_)
+                    | ClusterEvent::PodGroupApplied(_)
             );
         self.on_cluster_event_inner(event, now);
         if retry {
@@ -689,6 +690,7 @@ impl<B: Backend> Scheduler<B> {
             ClusterEvent::PodApplied(pod) => self.on_pod_applied(pod, now),
             ClusterEvent::PodDeleted(pod) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
+                self.cache.pod_groups_mut().remove_pod(&uid);
                 if let Some(Permitting { pod, cycle, .. }) = self.permitting.remove(&uid) {
                     self.framework.waiting_pods().remove(&uid);
                     cycle.unreserve(Some(&self.cache), &pod.object, &pod.record);
@@ -724,6 +726,24 @@ impl<B: Backend> Scheduler<B> {
                 self.cache
                     .remove_budget(budget.metadata.uid.as_deref().unwrap_or_default());
             }
+            ClusterEvent::PodGroupApplied(group) => {
+                let old = self.cache.pod_groups_mut().set_group(group.clone());
+                let action = if old.is_some() {
+                    ActionType::Update
+                } else {
+                    ActionType::Add
+                };
+                self.move_for(
+                    EventResource::PodGroup,
+                    action,
+                    &|| json(old.as_deref()),
+                    &|| json(Some(&*group)),
+                    now,
+                );
+            }
+            ClusterEvent::PodGroupDeleted(group) => {
+                self.cache.pod_groups_mut().remove_group(&group);
+            }
             ClusterEvent::Synced => {
                 self.synced = true;
                 self.metrics.set_synced();
@@ -739,8 +759,10 @@ impl<B: Backend> Scheduler<B> {
             // A finished pod no longer takes resources.
             self.queue.delete(&uid);
             self.cache.remove_pod(&uid);
+            self.cache.pod_groups_mut().remove_pod(&uid);
             return;
         }
+        self.cache.pod_groups_mut().set_pod(&pod);
         if let Some(node) = spec
             .and_then(|s| s.node_name.as_deref())
             .filter(|n| !n.is_empty())
