@@ -1,6 +1,8 @@
 //! Gang scheduling (KEP-4671) against a real kube-apiserver serving
 //! `scheduling.k8s.io/v1beta1` PodGroups: the default GangScheduling
-//! plugin binds the pods of a gang all together or not at all.
+//! plugin binds the pods of a gang all together or not at all, as
+//! kube-scheduler does with its GenericWorkload feature on (the test
+//! cluster runs both that way).
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
@@ -9,7 +11,7 @@ use kube::Api;
 use kube::api::PostParams;
 use kws_host::config::Config;
 use kws_tests::api::{OURS, events_for, eventually, node, node_name, pod};
-use kws_tests::cluster::{RunningScheduler, TestCluster};
+use kws_tests::cluster::{RunningScheduler, TestCluster, UpstreamOptions, UpstreamScheduler};
 use std::time::{Duration, Instant};
 
 /// A PodGroup whose pods bind only when `min_count` of them can.
@@ -21,9 +23,9 @@ fn gang(name: &str, min_count: i32) -> PodGroup {
     .unwrap()
 }
 
-/// A pod of group `group` asking for half a core.
-fn member(name: &str, group: &str) -> Pod {
-    let mut pod = pod(name, OURS, "500m");
+/// A pod of group `group` for `scheduler`, asking for half a core.
+fn member(name: &str, scheduler: &str, group: &str) -> Pod {
+    let mut pod = pod(name, scheduler, "500m");
     let spec = pod.spec.as_mut().unwrap();
     spec.scheduling_group =
         Some(serde_json::from_value(serde_json::json!({"podGroupName": group})).unwrap());
@@ -46,8 +48,29 @@ async fn bound(pods: &Api<Pod>, names: &[String]) -> usize {
     count
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gang_that_cannot_fit_binds_none_until_room_appears() {
+/// Either scheduler, running against `cluster` until dropped.
+fn start(
+    cluster: &TestCluster,
+    scheduler: &str,
+) -> (Option<RunningScheduler>, Option<UpstreamScheduler>) {
+    if scheduler == OURS {
+        (
+            Some(RunningScheduler::start(cluster, Config::default())),
+            None,
+        )
+    } else {
+        let options = UpstreamOptions {
+            scheduler_name: scheduler.to_string(),
+            ..UpstreamOptions::default()
+        };
+        (None, Some(UpstreamScheduler::start(cluster, &options)))
+    }
+}
+
+/// What became of a gang of 8 with room for 6: the FailedScheduling notes
+/// of each pod once every pod has one (none bound by then), and how long
+/// the whole gang took to bind once a node made room (at most 10 s).
+async fn cannot_fit_then_room(scheduler: &str) -> (Vec<Vec<String>>, Duration) {
     let cluster = TestCluster::start();
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
@@ -65,38 +88,33 @@ async fn a_gang_that_cannot_fit_binds_none_until_room_appears() {
         .unwrap();
     let names: Vec<String> = (0..8).map(|i| format!("gang-{i}")).collect();
     for name in &names {
-        pods.create(&PostParams::default(), &member(name, "gang"))
+        pods.create(&PostParams::default(), &member(name, scheduler, "gang"))
             .await
             .unwrap();
     }
-    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+    let _scheduler = start(&cluster, scheduler);
 
-    // Every pod is told why, by name of its group: the six that were
-    // reserved and rejected, and those that fit nowhere.
-    let failed = eventually(
-        "every pod of the gang to have a FailedScheduling event naming it",
+    let notes = eventually(
+        "every pod of the gang to have a FailedScheduling event",
         Duration::from_secs(60),
         || async {
             let mut notes = Vec::new();
             for name in &names {
-                let note = events_for(&events, name)
+                let failures: Vec<String> = events_for(&events, name)
                     .await
                     .into_iter()
                     .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
                     .filter_map(|e| e.note)
-                    .find(|note| note.contains("pod group \"gang\""))?;
-                notes.push(note);
+                    .collect();
+                if failures.is_empty() {
+                    return None;
+                }
+                notes.push(failures);
             }
             Some(notes)
         },
     )
     .await;
-    assert!(
-        failed
-            .iter()
-            .any(|n| n.contains("minCount (8) cannot be satisfied")),
-        "{failed:?}"
-    );
     assert_eq!(
         bound(&pods, &names).await,
         0,
@@ -115,14 +133,13 @@ async fn a_gang_that_cannot_fit_binds_none_until_room_appears() {
         || async { (bound(&pods, &names).await == names.len()).then_some(()) },
     )
     .await;
-    eprintln!(
-        "the gang was bound {:?} after the node was added",
-        added.elapsed()
-    );
+    (notes, added.elapsed())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gang_arriving_over_seconds_binds_only_once_complete() {
+/// A gang of 4 whose first pod comes before its PodGroup and the others a
+/// second apart: how many were bound before the last came (none), and
+/// that all were after.
+async fn arriving_over_seconds(scheduler: &str) -> usize {
     let cluster = TestCluster::start();
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
@@ -132,37 +149,81 @@ async fn a_gang_arriving_over_seconds_binds_only_once_complete() {
         .create(&PostParams::default(), &node("node-1", "8"))
         .await
         .unwrap();
-    let _scheduler = RunningScheduler::start(&cluster, Config::default());
+    let _scheduler = start(&cluster, scheduler);
     let names: Vec<String> = (0..4).map(|i| format!("late-{i}")).collect();
-    // The first pod comes before its group exists: it waits for both.
-    pods.create(&PostParams::default(), &member(&names[0], "late"))
-        .await
-        .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &member(&names[0], scheduler, "late"),
+    )
+    .await
+    .unwrap();
     groups
         .create(&PostParams::default(), &gang("late", 4))
         .await
         .unwrap();
     for name in &names[1..3] {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        pods.create(&PostParams::default(), &member(name, "late"))
+        pods.create(&PostParams::default(), &member(name, scheduler, "late"))
             .await
             .unwrap();
     }
     // Three of four, with time to bind had anything let them.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        bound(&pods, &names).await,
-        0,
-        "an incomplete gang binds nothing"
-    );
-
-    pods.create(&PostParams::default(), &member(&names[3], "late"))
-        .await
-        .unwrap();
+    let early = bound(&pods, &names).await;
+    pods.create(
+        &PostParams::default(),
+        &member(&names[3], scheduler, "late"),
+    )
+    .await
+    .unwrap();
     eventually(
         "the complete gang to be bound",
         Duration::from_secs(10),
         || async { (bound(&pods, &names).await == names.len()).then_some(()) },
     )
     .await;
+    early
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gang_that_cannot_fit_binds_none_until_room_appears() {
+    let (notes, took) = cannot_fit_then_room(OURS).await;
+    // Every pod is told why, by the name of its group: those reserved and
+    // rejected, and those that fit nowhere.
+    for (i, failures) in notes.iter().enumerate() {
+        assert!(
+            failures.iter().any(|n| n.contains("pod group \"gang\"")),
+            "gang-{i}: {failures:?}"
+        );
+    }
+    assert!(
+        notes
+            .concat()
+            .iter()
+            .any(|n| n.contains(
+                "pod group \"gang\" is unschedulable, minCount (8) cannot be satisfied: 6 scheduled, 1 remaining"
+            )),
+        "{notes:?}"
+    );
+    eprintln!("the gang was bound {took:?} after the node was added");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gang_arriving_over_seconds_binds_only_once_complete() {
+    assert_eq!(
+        arriving_over_seconds(OURS).await,
+        0,
+        "an incomplete gang binds nothing"
+    );
+}
+
+/// The same two scenarios with kube-scheduler v1.37.2 (GenericWorkload on):
+/// the same outcomes. Its notes do not name the group (the six it placed
+/// read "pod group is unschedulable, minCount (8) cannot be satisfied: 6
+/// scheduled, 1 remaining, pod group preemption: ...").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_scheduler_binds_the_same_gangs_the_same_way() {
+    let (notes, took) = cannot_fit_then_room("default-scheduler").await;
+    eprintln!("kube-scheduler: bound {took:?} after the node; first notes {notes:?}");
+    assert_eq!(arriving_over_seconds("default-scheduler").await, 0);
 }

@@ -16,8 +16,8 @@
 //!
 //! Upstream's v1.37 schedules a gang in one pod-group cycle, where a gang
 //! whose remaining pods cannot reach `minCount` fails at once
-//! (`PlacementFeasible`: "minCount (8) cannot be satisfied: 6 scheduled,
-//! 1 remaining"). Here each pod has its own cycle, so PostFilter does that
+//! (`PlacementFeasible`; its pods read "pod group is unschedulable,
+//! minCount (8) cannot be satisfied: 6 scheduled, 1 remaining"). Here each pod has its own cycle, so PostFilter does that
 //! check when a pod of a gang fits no node: if the pods of the group that
 //! are scheduled or still to try cannot reach `minCount`, the gang cannot
 //! complete now, and the pods waiting at Permit are rejected with that
@@ -131,8 +131,10 @@ impl Plugin for GangScheduling {
         if scheduled + remaining >= min {
             return PostFilterResult::unschedulable(Vec::new());
         }
+        // Upstream's words for a gang that failed its cycle, with the
+        // group's name.
         let message = format!(
-            "pod group {:?}: minCount ({min}) cannot be satisfied: {scheduled} scheduled, {remaining} remaining",
+            "pod group {:?} is unschedulable, minCount ({min}) cannot be satisfied: {scheduled} scheduled, {remaining} remaining",
             group.name
         );
         for uid in &group.assumed_pods {

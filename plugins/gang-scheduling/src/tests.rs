@@ -78,7 +78,9 @@ fn post_filter_rejects_the_gang_only_when_min_count_is_out_of_reach() {
     assert_eq!(result.status.code, Code::Unschedulable);
     assert_eq!(
         result.status.reasons,
-        ["pod group \"gang\": minCount (8) cannot be satisfied: 6 scheduled, 1 remaining"]
+        [
+            "pod group \"gang\" is unschedulable, minCount (8) cannot be satisfied: 6 scheduled, 1 remaining"
+        ]
     );
     // 10 pods for a minCount of 8: the others may still make it.
     assert!(
