@@ -836,8 +836,10 @@ impl<B: Backend> Scheduler<B> {
             .profile(&record.scheduler_name)
             .filter(|p| p.has_pre_enqueue())
         {
-            let snapshot = self.cache.snapshot();
-            if let Err(reason) = profile.pre_enqueue(&self.cache, &snapshot, &pod, &record) {
+            // PreEnqueue is about the pod, not a node: no snapshot to take
+            // (rebuilding one after every bind costs the nodes per pod).
+            let no_nodes = Arc::new(crate::cache::Snapshot::default());
+            if let Err(reason) = profile.pre_enqueue(&self.cache, &no_nodes, &pod, &record) {
                 self.queue.delete(&uid);
                 self.held.insert(uid, (pod, reason));
                 return;
