@@ -166,6 +166,13 @@ impl wit::kws::scheduler::preemption::Host for HostState {
     }
 }
 
+/// The bench's pods name no PodGroup.
+impl wit::kws::scheduler::pod_groups::Host for HostState {
+    fn current(&mut self) -> Option<wit::kws::scheduler::pod_groups::PodGroup> {
+        None
+    }
+}
+
 /// Design (b)'s calls take `list<candidate>` from borrowed candidates, so
 /// that Score can be sent the feasible subset without cloning nodes.
 type PerPodFilter<'a> = TypedFunc<(&'a Pod, &'a [&'a Candidate]), (Vec<NodeStatus>,)>;

@@ -13,6 +13,7 @@
 //! full resync when it is new or has fallen behind the log.
 
 use crate::model::convert;
+use crate::pod_groups::PodGroups;
 use crate::wit::{
     Change, HostPort, Namespace, Node, NodeId, NodeUsage, PlacedPod, Pod, RemovedPod, Resources,
 };
@@ -167,6 +168,8 @@ pub struct Cache {
     nominated: HashMap<String, Nominated>,
     /// Every PodDisruptionBudget, by uid, as preemption counts them.
     budgets: BTreeMap<String, crate::wit::PodDisruptionBudget>,
+    /// PodGroups and the pods that name them, for gang scheduling.
+    pod_groups: PodGroups,
 }
 
 /// A pending pod nominated to a node.
@@ -443,6 +446,18 @@ impl Cache {
 
     pub fn remove_budget(&mut self, uid: &str) {
         self.budgets.remove(uid);
+    }
+
+    /// The PodGroups and their members, to keep up to date.
+    pub fn pod_groups_mut(&mut self) -> &mut PodGroups {
+        &mut self.pod_groups
+    }
+
+    /// The group of `pod` as GangScheduling sees it (its members counted
+    /// as placed when the cache holds them); `None` when it names none.
+    pub fn pod_group_of(&self, pod: &core::Pod) -> Option<crate::wit::PodGroup> {
+        self.pod_groups
+            .state_of(pod, |uid| self.pods.get(uid).map(|p| p.assumed))
     }
 
     /// Every PodDisruptionBudget.

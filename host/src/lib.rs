@@ -38,6 +38,7 @@ pub mod plugin_configmaps;
 pub mod plugin_dir;
 pub mod plugin_template;
 pub mod plugin_test;
+pub mod pod_groups;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;

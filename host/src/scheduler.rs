@@ -633,6 +633,7 @@ impl<B: Backend> Scheduler<B> {
                     | ClusterEvent::PodApplied(_)
                     | ClusterEvent::PodDeleted(_)
                     | ClusterEvent::NamespaceApplied(_)
+                    | ClusterEvent::PodGroupApplied(_)
             );
         self.on_cluster_event_inner(event, now);
         if retry {
@@ -696,6 +697,7 @@ impl<B: Backend> Scheduler<B> {
             ClusterEvent::PodApplied(pod) => self.on_pod_applied(pod, now),
             ClusterEvent::PodDeleted(pod) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
+                self.cache.pod_groups_mut().remove_pod(&uid);
                 if let Some(Permitting { pod, cycle, .. }) = self.permitting.remove(&uid) {
                     self.framework.waiting_pods().remove(&uid);
                     cycle.unreserve(Some(&self.cache), &pod.object, &pod.record);
@@ -731,6 +733,24 @@ impl<B: Backend> Scheduler<B> {
                 self.cache
                     .remove_budget(budget.metadata.uid.as_deref().unwrap_or_default());
             }
+            ClusterEvent::PodGroupApplied(group) => {
+                let old = self.cache.pod_groups_mut().set_group(group.clone());
+                let action = if old.is_some() {
+                    ActionType::Update
+                } else {
+                    ActionType::Add
+                };
+                self.move_for(
+                    EventResource::PodGroup,
+                    action,
+                    &|| json(old.as_deref()),
+                    &|| json(Some(&*group)),
+                    now,
+                );
+            }
+            ClusterEvent::PodGroupDeleted(group) => {
+                self.cache.pod_groups_mut().remove_group(&group);
+            }
             ClusterEvent::Synced => {
                 self.synced = true;
                 self.metrics.set_synced();
@@ -746,8 +766,10 @@ impl<B: Backend> Scheduler<B> {
             // A finished pod no longer takes resources.
             self.queue.delete(&uid);
             self.cache.remove_pod(&uid);
+            self.cache.pod_groups_mut().remove_pod(&uid);
             return;
         }
+        self.cache.pod_groups_mut().set_pod(&pod);
         if let Some(node) = spec
             .and_then(|s| s.node_name.as_deref())
             .filter(|n| !n.is_empty())
@@ -821,8 +843,10 @@ impl<B: Backend> Scheduler<B> {
             .profile(&record.scheduler_name)
             .filter(|p| p.has_pre_enqueue())
         {
-            let snapshot = self.cache.snapshot();
-            if let Err(reason) = profile.pre_enqueue(&self.cache, &snapshot, &pod, &record) {
+            // PreEnqueue is about the pod, not a node: no snapshot to take
+            // (rebuilding one after every bind costs the nodes per pod).
+            let no_nodes = Arc::new(crate::cache::Snapshot::default());
+            if let Err(reason) = profile.pre_enqueue(&self.cache, &no_nodes, &pod, &record) {
                 self.queue.delete(&uid);
                 self.held.insert(uid, (pod, reason));
                 return;

@@ -20,6 +20,7 @@ wasmtime::component::bindgen!({
 
 pub use exports::kws::scheduler as guest;
 pub use kws::scheduler::host::{Level, WaitingPod};
+pub use kws::scheduler::pod_groups::{PodGroup, SchedulingPolicy};
 pub use kws::scheduler::preemption::{PodDisruptionBudget, Victim};
 pub use kws::scheduler::types::*;
 

@@ -202,3 +202,31 @@ pub mod preemption {
             .unwrap_or_else(|| Err("no host to preempt natively".to_string()))
     }
 }
+
+/// The `pod-groups` interface: the PodGroup (KEP-4671) of the pod of the
+/// call in progress, with its members counted by the host. Natively (unit
+/// tests) it answers what [`pod_groups::install`] set for the thread.
+pub mod pod_groups {
+    pub use crate::bindings::kws::scheduler::pod_groups::{PodGroup, SchedulingPolicy};
+
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread_local! {
+        static NATIVE: std::cell::RefCell<Option<PodGroup>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Sets what [`current`] answers natively on this thread.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn install(group: Option<PodGroup>) {
+        NATIVE.with_borrow_mut(|native| *native = group);
+    }
+
+    /// The group of the pod of the call in progress; `None` when it names
+    /// none.
+    pub fn current() -> Option<PodGroup> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::pod_groups::current();
+        #[cfg(not(target_arch = "wasm32"))]
+        NATIVE.with_borrow(|native| native.clone())
+    }
+}

@@ -82,7 +82,13 @@ leaderElection:
 		return fatalf("scheduler: %v", err)
 	}
 
-	schedArgs := []string{"--config=" + f.Name(), fmt.Sprintf("--secure-port=%d", port)}
+	// The same gate as the apiserver's: kube-scheduler then enables its
+	// GangScheduling plugin, which kube-wasm-scheduler always runs.
+	schedArgs := []string{
+		"--config=" + f.Name(),
+		fmt.Sprintf("--secure-port=%d", port),
+		"--feature-gates=" + genericWorkload,
+	}
 	if port != 0 {
 		schedArgs = append(schedArgs, "--bind-address=127.0.0.1")
 		fmt.Fprintf(os.Stderr, "testcluster: kube-scheduler serves https://127.0.0.1:%d (healthz, metrics)\n", port)

@@ -167,6 +167,10 @@ func runServe(args []string) int {
 		// not-ready taint on every Node, and ServiceAccount would reject pods
 		// until someone creates the "default" ServiceAccount.
 		"--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+		// Gang scheduling (KEP-4671): PodGroups and Workloads are served
+		// only when asked for, in beta and off by default in v1.37.
+		"--runtime-config=scheduling.k8s.io/v1beta1=true",
+		"--feature-gates=" + genericWorkload,
 	}
 	apiArgs = append(apiArgs, extra...)
 	apiCmd.SetArgs(apiArgs)
@@ -236,6 +240,11 @@ func finish(apiCode int, closeEtcd, cleanup func(), code int) int {
 }
 
 var errExited = errors.New("kube-apiserver exited")
+
+// genericWorkload turns on KEP-4671's Workload and PodGroup API and
+// kube-scheduler's gang scheduling, for both the apiserver and the
+// kube-scheduler the cluster runs.
+const genericWorkload = "GenericWorkload=true"
 
 func waitReady(server string, caPEM []byte, token string, timeout time.Duration, exited chan int) error {
 	pool := x509.NewCertPool()

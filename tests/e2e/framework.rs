@@ -4,7 +4,7 @@
 //! the embedded cluster.
 
 use kws_host::config::{Config, PluginSettings};
-use kws_host::framework::{Framework, Outcome};
+use kws_host::framework::{Framework, Outcome, PermitOutcome};
 use kws_host::model::{convert, manifest};
 use kws_host::runtime::{CallContext, PluginPool};
 use kws_host::simulate;
@@ -227,9 +227,10 @@ fn cycle_state_does_not_outlive_its_cycle() {
 #[test]
 fn the_framework_ends_each_cycle_on_every_plugin_it_ran() {
     // The default profile's plugins each run at different points (NodeName
-    // only filters, ImageLocality only scores): every instance sent a
-    // cycle's pod keeps it until cycle-end, so a plugin the framework
-    // forgot to end cycles on grows with every pod scheduled.
+    // only filters, ImageLocality only scores, GangScheduling is asked at
+    // Permit): every instance sent a cycle's pod keeps it until cycle-end,
+    // so a plugin the framework forgot to end cycles on grows with every
+    // pod scheduled.
     let config = Config::default();
     let mut framework =
         Framework::new(&config, plugins(), "plugins").unwrap_or_else(|e| panic!("{e}"));
@@ -244,7 +245,11 @@ fn the_framework_ends_each_cycle_on_every_plugin_it_ran() {
     let mut memory_after = |count: usize| {
         for _ in 0..count {
             match profile.schedule(&cache, &snapshot, &object, &record) {
-                Outcome::Scheduled(cycle) => cycle.end(),
+                Outcome::Scheduled(cycle) => {
+                    let permit = cycle.permit(&cache, &object, &record);
+                    assert!(matches!(permit, PermitOutcome::Allowed), "{permit:?}");
+                    cycle.end();
+                }
                 other => panic!("not scheduled: {other:?}"),
             }
         }

@@ -17,6 +17,7 @@ use crate::measure::{self, BoundCounter, Histogram};
 use crate::workload::{Role, Size, Workload};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use kube::api::{Api, PostParams};
 use kws_tests::cluster::TestCluster;
 use std::time::{Duration, Instant};
@@ -92,6 +93,7 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
     wait_bound(&init, spec.size.init_pods, &mut running, "init").await?;
 
     let measured = BoundCounter::start(client.clone(), "role=measured");
+    create_pod_groups(&client, spec).await?;
     let pods = measured_pods(spec, scheduler);
     let (before, cpu_before, started, creating) = if spec.backlog {
         drop(running);
@@ -199,10 +201,11 @@ fn measured_pods(spec: &RunSpec, scheduler: &str) -> Vec<Pod> {
     let mut pods = Vec::new();
     let mut unschedulable = 0;
     for i in 0..spec.size.measured_pods {
-        pods.push(
-            spec.workload
-                .pod(&format!("measured-{i}"), Role::Measured, scheduler),
-        );
+        let mut pod = spec
+            .workload
+            .pod(&format!("measured-{i}"), Role::Measured, scheduler);
+        spec.workload.join_gang(&mut pod, i);
+        pods.push(pod);
         if (i + 1) % every == 0 && unschedulable < churn {
             let name = format!("unschedulable-{unschedulable}");
             pods.push(spec.workload.pod(&name, Role::Unschedulable, scheduler));
@@ -230,6 +233,20 @@ async fn create_nodes(client: &kube::Client, spec: &RunSpec) -> Result<Vec<Strin
         .try_collect::<Vec<_>>()
         .await?;
     Ok(names)
+}
+
+/// The workload's PodGroups, before the pods that name them.
+async fn create_pod_groups(client: &kube::Client, spec: &RunSpec) -> Result<(), RunError> {
+    let api: Api<PodGroup> = Api::default_namespaced(client.clone());
+    futures::stream::iter(spec.workload.pod_groups(spec.size))
+        .map(|group| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &group).await }
+        })
+        .buffer_unordered(CREATORS)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
+    Ok(())
 }
 
 async fn create_pods(client: &kube::Client, pods: Vec<Pod>) -> Result<(), RunError> {

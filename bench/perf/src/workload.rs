@@ -7,9 +7,13 @@
 //! kubelet; a pod is one pause container requesting 100m and 500Mi.
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use serde_json::{Value, json};
 use std::fmt;
 use std::str::FromStr;
+
+/// Pods per gang of GangScheduling (scheduler_perf's `podsPerGroup`).
+pub const PODS_PER_GANG: usize = 3;
 
 /// Zones of the topology workloads.
 const ZONES: [&str; 3] = ["zone-a", "zone-b", "zone-c"];
@@ -29,6 +33,11 @@ pub enum Workload {
     /// SchedulingBasic while pods that fit no node (8 cpus) are added, one
     /// per four measured pods: every cluster change retries them.
     UnschedulableChurn,
+    /// Measured pods in gangs of 3 (a PodGroup each with `minCount: 3`,
+    /// created before them), as scheduler_perf's
+    /// `podgroup/gangscheduling` GangScheduling: each gang binds only once
+    /// all three are reserved.
+    GangScheduling,
 }
 
 impl fmt::Display for Workload {
@@ -39,6 +48,7 @@ impl fmt::Display for Workload {
             Workload::TopologySpreading => "TopologySpreading",
             Workload::PodAntiAffinity => "PodAntiAffinity",
             Workload::UnschedulableChurn => "UnschedulableChurn",
+            Workload::GangScheduling => "GangScheduling",
         };
         f.write_str(name)
     }
@@ -175,6 +185,37 @@ impl Workload {
         serde_json::from_value(pod).expect("a valid pod")
     }
 
+    /// The PodGroups to create before the measured pods: `gang-<n>`, one
+    /// per [`PODS_PER_GANG`] measured pods, as scheduler_perf's template.
+    pub fn pod_groups(self, size: Size) -> Vec<PodGroup> {
+        if self != Workload::GangScheduling {
+            return Vec::new();
+        }
+        (0..size.measured_pods.div_ceil(PODS_PER_GANG))
+            .map(|n| {
+                serde_json::from_value(json!({
+                    "apiVersion": "scheduling.k8s.io/v1beta1",
+                    "kind": "PodGroup",
+                    "metadata": {"name": format!("gang-{n}")},
+                    "spec": {"schedulingPolicy": {"gang": {"minCount": PODS_PER_GANG}}},
+                }))
+                .expect("a valid PodGroup")
+            })
+            .collect()
+    }
+
+    /// Puts measured pod `i` in its gang (pods 0-2 in `gang-0`, 3-5 in
+    /// `gang-1`, ...), for GangScheduling.
+    pub fn join_gang(self, pod: &mut Pod, i: usize) {
+        if self != Workload::GangScheduling {
+            return;
+        }
+        let group = json!({"podGroupName": format!("gang-{}", i / PODS_PER_GANG)});
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.scheduling_group = Some(serde_json::from_value(group).expect("a valid group"));
+        }
+    }
+
     /// How many unschedulable pods go with the measured ones.
     pub fn unschedulable_pods(self, size: Size) -> usize {
         match self {
@@ -240,6 +281,15 @@ mod tests {
         assert!(pod.spec.as_ref().unwrap().affinity.is_some());
         let init = Workload::NodeAffinity.pod("p", Role::Init, "s");
         assert!(init.spec.as_ref().unwrap().affinity.is_none());
+
+        let mut member = Workload::GangScheduling.pod("g", Role::Measured, "s");
+        Workload::GangScheduling.join_gang(&mut member, 4);
+        let group = member.spec.unwrap().scheduling_group.unwrap();
+        assert_eq!(group.pod_group_name.as_deref(), Some("gang-1"));
+        let size = "10/0/7".parse().unwrap();
+        let groups = Workload::GangScheduling.pod_groups(size);
+        assert_eq!(groups.len(), 3);
+        assert!(Workload::SchedulingBasic.pod_groups(size).is_empty());
 
         let big = Workload::UnschedulableChurn.pod("u", Role::Unschedulable, "s");
         let requests = big.spec.unwrap().containers[0]

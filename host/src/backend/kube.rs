@@ -11,8 +11,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::events::v1 as events;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
@@ -25,9 +26,14 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 /// The kinds [`KubeCluster`] watches: namespaces, nodes, pods,
-/// PodDisruptionBudgets, services, replication controllers, replica sets
-/// and stateful sets.
-const WATCHED_KINDS: usize = 8;
+/// PodDisruptionBudgets, PodGroups, services, replication controllers,
+/// replica sets and stateful sets.
+const WATCHED_KINDS: usize = 9;
+
+/// Where PodGroups are served (KEP-4671; kube-scheduler's GenericWorkload
+/// feature): an apiserver serves it only when told to
+/// (`--runtime-config=scheduling.k8s.io/v1beta1=true`).
+const POD_GROUP_API: &str = "scheduling.k8s.io/v1beta1";
 
 /// The controller name our events carry.
 pub const REPORTING_CONTROLLER: &str = "kube-wasm-scheduler";
@@ -512,6 +518,71 @@ async fn follow<K, F>(
     }
 }
 
+/// Follows PodGroups where the apiserver serves them; where it does not,
+/// there are none (every group a pod names is missing), and the kind counts
+/// as listed at once. Whether they are served is asked once: an apiserver
+/// restarted with the API turned on needs the scheduler restarted too.
+async fn follow_pod_groups(client: Client, sink: EventSink, unsynced: Arc<AtomicUsize>) {
+    const NOT_SERVED: &str = "the cluster does not serve scheduling.k8s.io/v1beta1 PodGroups; gang scheduling sees no groups";
+    loop {
+        let served = match client.list_api_group_resources(POD_GROUP_API).await {
+            Ok(list) if list.resources.iter().any(|r| r.name == "podgroups") => {
+                // A role from before gang scheduling may not grant them:
+                // schedule without groups rather than not at all.
+                let groups: Api<PodGroup> = Api::all(client.clone());
+                match groups.list_metadata(&ListParams::default().limit(1)).await {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        tracing::warn!(
+                            "the scheduler may not list PodGroups (see deploy/rbac.yaml); gang scheduling sees no groups"
+                        );
+                        Ok(false)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Ok(_) => {
+                tracing::info!(NOT_SERVED);
+                Ok(false)
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                tracing::info!(NOT_SERVED);
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        };
+        match served {
+            Ok(true) => break,
+            Ok(false) => {
+                if unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let _ = sink.send(ClusterEvent::Synced);
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell whether PodGroups are served; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    let groups: Api<PodGroup> = Api::all(client);
+    follow(
+        "podgroups",
+        groups,
+        watcher::Config::default(),
+        sink,
+        unsynced,
+        |group, deleted| {
+            if deleted {
+                ClusterEvent::PodGroupDeleted(group)
+            } else {
+                ClusterEvent::PodGroupApplied(group)
+            }
+        },
+    )
+    .await
+}
+
 /// Reads a kubeconfig as kube-rs does (relative file paths in it resolved
 /// against its directory), refusing a device, a directory or a file larger
 /// than [`MAX_CONFIG_FILE_BYTES`](crate::files::MAX_CONFIG_FILE_BYTES)
@@ -573,8 +644,8 @@ impl KubeCluster {
 
 impl Backend for KubeCluster {
     fn watch(&self, sink: EventSink) {
-        // Namespaces, nodes, pods, PodDisruptionBudgets and the four
-        // workload kinds.
+        // Namespaces, nodes, pods, PodDisruptionBudgets, PodGroups and the
+        // four workload kinds.
         let unsynced = Arc::new(AtomicUsize::new(WATCHED_KINDS));
         // Nothing is scheduled before every kind is listed: say so when
         // that takes long, rather than wait in silence.
@@ -649,6 +720,11 @@ impl Backend for KubeCluster {
                     ClusterEvent::BudgetApplied(budget)
                 }
             },
+        ));
+        self.runtime.spawn(follow_pod_groups(
+            self.client.clone(),
+            sink.clone(),
+            unsynced.clone(),
         ));
         // As kube-scheduler: finished pods take no resources and need no
         // scheduling.

@@ -8,6 +8,7 @@ pub mod kube;
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -33,6 +34,10 @@ pub enum ClusterEvent {
     /// disruptions it allows).
     BudgetApplied(Arc<PodDisruptionBudget>),
     BudgetDeleted(Arc<PodDisruptionBudget>),
+    /// A PodGroup (`scheduling.k8s.io/v1beta1`) was added or changed: gang
+    /// scheduling counts its pods against its `minCount`.
+    PodGroupApplied(Arc<PodGroup>),
+    PodGroupDeleted(Arc<PodGroup>),
     /// Every node, pod, namespace and workload that existed when the watch started has been
     /// reported: the scheduler's view is complete enough to decide on.
     Synced,

@@ -187,7 +187,8 @@ pub struct DefaultPlugin {
 /// |--------|----------------------------|
 /// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread, InterPodAffinity |
 /// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), PodTopologySpread (2), InterPodAffinity (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
-/// | postFilter | DefaultPreemption |
+/// | postFilter | DefaultPreemption, GangScheduling |
+/// | preEnqueue, permit | GangScheduling |
 ///
 /// Left out of upstream's list: SchedulingGates and PrioritySort (the queue
 /// holds gated pods and orders by priority itself), the volume plugins
@@ -195,7 +196,9 @@ pub struct DefaultPlugin {
 /// nothing to decide for pods without volumes, which is all we schedule
 /// yet) and DefaultBinder (built in). DefaultPreemption runs at postFilter
 /// (a default that is neither a filter nor a score plugin runs at the
-/// framework's other points it implements).
+/// framework's other points it implements). GangScheduling is upstream's
+/// default behind its GenericWorkload feature gate; here it is always on,
+/// and does nothing for a pod that names no PodGroup.
 ///
 /// Each default runs at every point it implements, as upstream's multiPoint
 /// expansion; the table says which. A default whose component is missing
@@ -215,6 +218,7 @@ pub const DEFAULT_PLUGINS: &[DefaultPlugin] = &[
     DefaultPlugin { name: "NodeResourcesBalancedAllocation", filter: false, score_weight: Some(1) },
     DefaultPlugin { name: "ImageLocality",                   filter: false, score_weight: Some(1) },
     DefaultPlugin { name: "DefaultPreemption",               filter: false, score_weight: None },
+    DefaultPlugin { name: "GangScheduling",                  filter: false, score_weight: None },
 ];
 
 /// Upstream plugins at extension points we don't run whose job the

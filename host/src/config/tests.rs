@@ -96,13 +96,15 @@ fn default_config() {
         [
             DEFAULT_FILTER.as_slice(),
             &["NodeResourcesBalancedAllocation", "ImageLocality"],
-            &["DefaultPreemption"]
+            &["DefaultPreemption", "GangScheduling"]
         ]
         .concat()
     );
-    // DefaultPreemption runs at the points it implements (postFilter).
-    assert_eq!(profile.other, ["DefaultPreemption"]);
+    // DefaultPreemption and GangScheduling run at the points they
+    // implement (postFilter; preEnqueue, postFilter and permit).
+    assert_eq!(profile.other, ["DefaultPreemption", "GangScheduling"]);
     assert!(profile.runs_at("postFilter", "DefaultPreemption"));
+    assert!(profile.runs_at("permit", "GangScheduling"));
 }
 
 #[test]
@@ -111,7 +113,7 @@ fn preemption_is_turned_off_at_post_filter_or_in_multi_point() {
         profile("{plugins: {postFilter: {disabled: [{name: DefaultPreemption}]}}}");
     assert!(!at_post_filter.runs_at("postFilter", "DefaultPreemption"));
     let everywhere = profile("{plugins: {multiPoint: {disabled: [{name: DefaultPreemption}]}}}");
-    assert!(everywhere.other.is_empty());
+    assert_eq!(everywhere.other, ["GangScheduling"]);
     assert!(!everywhere.plugin_names().contains(&"DefaultPreemption"));
 }
 
@@ -196,7 +198,7 @@ fn enabled_plugins_are_appended_with_their_weights() {
             &["MyFilter", "Other"],
             &["NodeResourcesBalancedAllocation", "ImageLocality"],
             &["MyScore", "Heavy", "Zero"],
-            &["DefaultPreemption"]
+            &["DefaultPreemption", "GangScheduling"]
         ]
         .concat()
     );
@@ -675,7 +677,10 @@ fn framework_points_enable_and_disable_plugins() {
             postFilter: {disabled: [{name: DefaultPreemption}]},
             preScore: {disabled: [{name: '*'}]}}}]");
     let profile = &config.profiles[0];
-    assert_eq!(profile.other, ["DefaultPreemption", "Gang"]);
+    assert_eq!(
+        profile.other,
+        ["DefaultPreemption", "GangScheduling", "Gang"]
+    );
     assert!(!profile.runs_at("postFilter", "DefaultPreemption"));
     assert!(profile.plugin_names().contains(&"Gang"));
     assert!(!profile.runs_at("preFilter", "NodeResourcesFit"));

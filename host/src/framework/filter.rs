@@ -405,8 +405,14 @@ impl ProfileFramework {
                 }
                 Err(error) => return Err(error.to_string()),
             };
+            // Every plugin's reasons, in order, as upstream's
+            // RunPostFilterPlugins gathers them.
             if !result.status.reasons.is_empty() {
-                diagnosis.post_filter = Some(result.status.reasons.join(", "));
+                let reasons = result.status.reasons.join(", ");
+                diagnosis.post_filter = Some(match diagnosis.post_filter.take() {
+                    Some(earlier) => format!("{earlier}, {reasons}"),
+                    None => reasons,
+                });
             }
             match result.status.code {
                 Code::Success => {

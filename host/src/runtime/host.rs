@@ -28,6 +28,9 @@ pub struct HostState {
     pub snapshot: Option<Arc<Snapshot>>,
     /// The pods of the plugin's profile held at permit.
     pub waiting: Option<Arc<WaitingPods>>,
+    /// What `pod-groups.current` answers: the group of the pod of the call
+    /// in progress, counted from the cache when the call began.
+    pub pod_group: Option<wit::PodGroup>,
     /// What the `preemption` imports answer from: set for the length of a
     /// post-filter call only.
     pub preemption: Option<Box<dyn PreemptionHost>>,
@@ -66,6 +69,7 @@ impl HostState {
             pod: None,
             snapshot: None,
             waiting: None,
+            pod_group: None,
             preemption: None,
             host_time: Duration::ZERO,
         }
@@ -177,6 +181,12 @@ impl wit::kws::scheduler::preemption::Host for HostState {
             Some(p) => p.preempt(node, victims),
             None => Err(NOT_IN_POST_FILTER.to_string()),
         }
+    }
+}
+
+impl wit::kws::scheduler::pod_groups::Host for HostState {
+    fn current(&mut self) -> Option<wit::PodGroup> {
+        self.pod_group.clone()
     }
 }
 
