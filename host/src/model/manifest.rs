@@ -696,6 +696,24 @@ mod tests {
     }
 
     #[test]
+    fn pod_disruption_budgets_are_read_with_their_status_and_checked() {
+        let budget = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: db}\nspec:\n  selector: {matchLabels: {app: db}}\n  minAvailable: 1\nstatus: {disruptionsAllowed: 2, currentHealthy: 3, desiredHealthy: 1, expectedPods: 3}\n";
+        let objects = parse_ok(budget);
+        let read = &objects.budgets[0];
+        assert_eq!(read.metadata.namespace.as_deref(), Some("default"));
+        assert!(read.metadata.uid.as_ref().is_some_and(|u| u.len() == 36));
+        assert_eq!(read.status.as_ref().unwrap().disruptions_allowed, Some(2));
+        assert!(
+            parse_err(&budget.replace("minAvailable: 1", "minAvailable: 1\n  maxUnavailable: 1"))
+                .contains("minAvailable and maxUnavailable cannot be both set"),
+        );
+        assert_eq!(
+            parse_err(&budget.replace("minAvailable: 1", "maxUnavailable: 150%")),
+            "test.yaml: document 1: PodDisruptionBudget \"db\" is invalid: spec.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%"
+        );
+    }
+
+    #[test]
     fn uids_given_in_the_file_are_replaced_as_on_create() {
         // Copies of one `kubectl get -o yaml` output share its uid.
         let copy = |name: &str| {
