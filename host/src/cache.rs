@@ -72,14 +72,17 @@ impl Usage {
         self.0.used_ports.extend(host_ports(pod));
     }
 
+    /// Takes the pod's share off. A host port goes from the node even
+    /// when another pod there holds it too: upstream's `HostPortInfo` is a
+    /// set, and `NodeInfo.RemovePod` deletes the entry. Only pods bound
+    /// past the scheduler can share one; preemption's dry run then sees the
+    /// port free once a victim holding it is gone, on both sides.
     fn remove(&mut self, pod: &Pod) {
         self.0.requested.subtract(&pod.requests);
         self.0.non_zero_requested.subtract(&pod.non_zero_requests);
         self.0.pod_count = self.0.pod_count.saturating_sub(1);
         for port in host_ports(pod) {
-            if let Some(i) = self.0.used_ports.iter().position(|p| *p == port) {
-                self.0.used_ports.swap_remove(i);
-            }
+            self.0.used_ports.retain(|p| *p != port);
         }
     }
 }
@@ -680,6 +683,20 @@ mod tests {
         );
         assert!(usage.used_ports.is_empty());
         assert_eq!(cache.forget(&uid), Err(CacheError::NotAssumed(uid)));
+    }
+
+    #[test]
+    fn a_host_port_two_pods_hold_goes_with_either_as_upstream() {
+        let mut cache = Cache::default();
+        cache.set_node(node("n1"));
+        let (a, b) = (pod("a", "100m"), pod("b", "100m"));
+        cache.set_bound_pod(a.clone(), "n1");
+        cache.set_bound_pod(b, "n1");
+        assert_eq!(replay(&cache, 0).0.used_ports.len(), 2);
+        cache.remove_pod(&a.uid);
+        let (usage, pods) = replay(&cache, 0);
+        assert_eq!((usage.pod_count, pods), (1, 1));
+        assert!(usage.used_ports.is_empty(), "{:?}", usage.used_ports);
     }
 
     #[test]

@@ -53,10 +53,33 @@ pub struct Explanation {
     /// Sorted by node name.
     pub nodes: Vec<NodeExplanation>,
     /// What PostFilter (preemption) said when no node fits: what the
-    /// scheduler would do, not done here. Not in the JSON, which keeps the
-    /// reference oracle's shape.
-    #[serde(skip)]
-    pub preemption: Option<Preempted>,
+    /// scheduler would do, not done here. In the JSON as the reference
+    /// oracle prints DefaultPreemption's dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption: Option<PreemptionVerdict>,
+}
+
+/// PostFilter's answer for a pod no node fits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreemptionVerdict {
+    /// The `preemption: ...` part of the failure message.
+    pub message: String,
+    /// The node the pod would be nominated to; empty when none.
+    pub node: String,
+    /// The pods that would be evicted, `namespace/name`, sorted.
+    pub victims: Vec<String>,
+}
+
+impl From<&Preempted> for PreemptionVerdict {
+    fn from(preempted: &Preempted) -> Self {
+        let mut victims: Vec<String> = preempted.victims.iter().map(ToString::to_string).collect();
+        victims.sort();
+        PreemptionVerdict {
+            message: preempted.message.clone(),
+            node: preempted.nominated_node.clone().unwrap_or_default(),
+            victims,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,7 +186,7 @@ pub fn explain(
                 reasons: Vec::new(),
             },
         },
-        preemption: report.preemption.clone(),
+        preemption: report.preemption.as_ref().map(PreemptionVerdict::from),
         nodes: nodes(report),
     })
 }
@@ -252,13 +275,11 @@ impl Explanation {
             if let Some(preempted) = &self.preemption
                 && !preempted.victims.is_empty()
             {
-                let victims: Vec<String> =
-                    preempted.victims.iter().map(ToString::to_string).collect();
                 let _ = write!(
                     verdict,
                     "
 would preempt: {}",
-                    victims.join(", ")
+                    preempted.victims.join(", ")
                 );
             }
             return verdict;
@@ -406,7 +427,7 @@ mod tests {
                 plugin: String::new(),
                 reasons: Vec::new(),
             },
-            preemption: report.preemption.clone(),
+            preemption: report.preemption.as_ref().map(PreemptionVerdict::from),
             nodes: nodes(report),
         }
     }

@@ -105,7 +105,9 @@ struct RunArgs {
 /// What `simulate` and `explain` run on: a cluster file, no apiserver.
 #[derive(clap::Args)]
 struct Offline {
-    /// Nodes, pods, namespaces and priority classes (multi-document YAML).
+    /// Nodes, pods, namespaces, priority classes, the Services and
+    /// controllers default spreading reads, and PodDisruptionBudgets
+    /// (multi-document YAML).
     #[arg(long)]
     cluster: PathBuf,
     /// A KubeSchedulerConfiguration-style file; default: one profile

@@ -7,11 +7,16 @@
 //! rejected node, the plugins that ran (Skip included) and each weighted
 //! total must be the same.
 //!
+//! Crowded scenarios (`Shape::Crowded`: small full nodes, priorities,
+//! PodDisruptionBudgets) compare DefaultPreemption's dry run as well: the
+//! node it picks, its victims and its message.
+//!
 //! `KWS_PARITY_SCENARIOS` sets how many scenarios (default 2000),
+//! `KWS_PARITY_PREEMPTION_SCENARIOS` how many crowded ones (default 1000),
 //! `KWS_PARITY_SEED` the first seed (default 1). The scenarios are written
 //! to `<target>/tmp/parity/`; a failure prints the commands that replay it.
 
-use kws_tests::scenario::{self, Features};
+use kws_tests::scenario::{self, Features, Shape};
 use kws_tests::scenario_parity::{
     Oracle, compare, compared_plugins, host_explain, replay_commands,
 };
@@ -22,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 const DEFAULT_SCENARIOS: u64 = 2000;
+const DEFAULT_PREEMPTION_SCENARIOS: u64 = 1000;
 const DEFAULT_SEED: u64 = 1;
 /// Threads running our side (the oracle is a process of its own).
 const HOST_THREADS: usize = 2;
@@ -52,9 +58,10 @@ struct Case {
     pod: String,
 }
 
-/// The cases that disagree and their differences. The oracle answers in
-/// its own process while our explanations run on [`HOST_THREADS`] threads.
-fn differences(cases: &[Case]) -> Vec<(&Case, Vec<String>)> {
+/// The cases that disagree and their differences, and our explanations
+/// (those that did not fail). The oracle answers in its own process while
+/// our explanations run on [`HOST_THREADS`] threads.
+fn differences(cases: &[Case]) -> (Vec<(&Case, Vec<String>)>, Vec<serde_json::Value>) {
     let compared = compared_plugins();
     let plugin_dir = component_dir("plugins").display().to_string();
     let mut oracle = Oracle::start();
@@ -105,9 +112,14 @@ fn differences(cases: &[Case]) -> Vec<(&Case, Vec<String>)> {
         (answers.join().expect("the oracle reader panicked"), ours)
     });
     let mut failures = Vec::new();
+    let mut explained = Vec::new();
     for ((case, theirs), (_, ours)) in cases.iter().zip(theirs).zip(ours) {
         let differences = match (ours, theirs) {
-            (Ok(ours), Ok(theirs)) => compare(&ours, &theirs),
+            (Ok(ours), Ok(theirs)) => {
+                let differences = compare(&ours, &theirs);
+                explained.push(ours);
+                differences
+            }
             (Err(e), _) => vec![format!("ours failed: {e}")],
             (_, Err(e)) => vec![format!("kube-scheduler failed: {e}")],
         };
@@ -115,7 +127,7 @@ fn differences(cases: &[Case]) -> Vec<(&Case, Vec<String>)> {
             failures.push((case, differences));
         }
     }
-    failures
+    (failures, explained)
 }
 
 /// Panics if any case disagrees: the differences of the first [`SHOWN`]
@@ -155,15 +167,11 @@ fn report(what: &str, total: usize, found: &[(&Case, Vec<String>)], with_yaml: b
     panic!("{message}");
 }
 
-#[test]
-fn generated_scenarios_match_kube_scheduler() {
-    let count = env_number("KWS_PARITY_SCENARIOS", DEFAULT_SCENARIOS);
-    let first = env_number("KWS_PARITY_SEED", DEFAULT_SEED);
-    let dir = scratch("generated");
-    let started = Instant::now();
-    let cases: Vec<Case> = (first..first + count)
+/// Writes the scenarios of seeds `first..first + count` into `dir`.
+fn generated_cases(dir: &Path, first: u64, count: u64, shape: Shape) -> Vec<Case> {
+    (first..first + count)
         .map(|seed| {
-            let scenario = scenario::generate(seed, Features::DEFAULT);
+            let scenario = scenario::generate_shaped(seed, Features::DEFAULT, shape);
             let file = dir.join(format!("seed-{seed}.yaml"));
             std::fs::write(&file, &scenario.yaml)
                 .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -172,14 +180,63 @@ fn generated_scenarios_match_kube_scheduler() {
                 pod: scenario.pod,
             }
         })
-        .collect();
-    let found = differences(&cases);
+        .collect()
+}
+
+#[test]
+fn generated_scenarios_match_kube_scheduler() {
+    let count = env_number("KWS_PARITY_SCENARIOS", DEFAULT_SCENARIOS);
+    let first = env_number("KWS_PARITY_SEED", DEFAULT_SEED);
+    let started = Instant::now();
+    let cases = generated_cases(&scratch("generated"), first, count, Shape::Spread);
+    let (found, _) = differences(&cases);
     eprintln!(
         "{count} generated scenarios (seeds {first}..{}) compared in {:.1?}",
         first + count,
         started.elapsed()
     );
     report("generated scenarios", cases.len(), &found, true);
+}
+
+/// Crowded clusters where the incoming pod, of higher priority than most
+/// bound pods, seldom fits: kube-scheduler's DefaultPreemption (its own
+/// Evaluator, dry run only) and ours pick the same node and the same
+/// victims, with the same message, on every one. About two in five
+/// preempt and as many find no candidate (the rest fit somewhere).
+#[test]
+fn generated_preemption_scenarios_match_kube_scheduler() {
+    let count = env_number(
+        "KWS_PARITY_PREEMPTION_SCENARIOS",
+        DEFAULT_PREEMPTION_SCENARIOS,
+    );
+    let first = env_number("KWS_PARITY_SEED", DEFAULT_SEED);
+    let started = Instant::now();
+    let cases = generated_cases(&scratch("preemption"), first, count, Shape::Crowded);
+    let (found, explained) = differences(&cases);
+    eprintln!(
+        "{count} crowded scenarios (seeds {first}..{}) compared in {:.1?}",
+        first + count,
+        started.elapsed()
+    );
+    report("crowded scenarios", cases.len(), &found, true);
+    // What was compared: how many scenarios preempted, and how many
+    // reached the dry run without a candidate.
+    let (mut preempting, mut unhelpful) = (0, 0);
+    for ours in &explained {
+        match ours["preemption"]["node"].as_str() {
+            Some("") => unhelpful += 1,
+            Some(_) => preempting += 1,
+            None => {}
+        }
+    }
+    eprintln!(
+        "of {count} crowded scenarios, {preempting} preempt and {unhelpful} find no candidate"
+    );
+    assert!(
+        preempting * 3 >= cases.len() && unhelpful * 10 >= cases.len(),
+        "of {} crowded scenarios only {preempting} preempt and {unhelpful} find no candidate: the generator no longer makes preemption choose",
+        cases.len()
+    );
 }
 
 /// Every pending pod of every `tests/parity/cases/*.yaml`, and of the
@@ -220,7 +277,7 @@ fn hand_written_cases_match_kube_scheduler() {
         cases.len(),
         dir.display()
     );
-    let found = differences(&cases);
+    let (found, _) = differences(&cases);
     report("hand-written cases", cases.len(), &found, false);
 }
 
@@ -286,13 +343,15 @@ where
 }
 
 /// The generator's objects are ones a real kube-apiserver (v1.37.2, from
-/// the test cluster) accepts: every object of the first scenarios is
-/// created with `dryRun=All`, which runs defaulting, admission and
-/// validation without storing anything.
+/// the test cluster) accepts: every object of the first scenarios, spread
+/// and crowded, is created with `dryRun=All`, which runs defaulting,
+/// admission and validation without storing anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_scenarios_are_accepted_by_the_apiserver() {
     use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
     use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
     use kube::Api;
     use kube::api::PostParams;
     let cluster = kws_tests::cluster::TestCluster::start();
@@ -302,10 +361,16 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
         ..PostParams::default()
     };
     let mut namespaces_made = std::collections::HashSet::new();
+    let mut classes_made = std::collections::HashSet::new();
     let mut refused = Vec::new();
     let mut checked = 0;
-    for seed in DEFAULT_SEED..DEFAULT_SEED + APISERVER_SCENARIOS {
-        let scenario = scenario::generate(seed, Features::DEFAULT);
+    let seeds = DEFAULT_SEED..DEFAULT_SEED + APISERVER_SCENARIOS;
+    let shaped = seeds
+        .clone()
+        .map(|seed| (seed, Shape::Spread))
+        .chain(seeds.map(|seed| (seed, Shape::Crowded)));
+    for (seed, shape) in shaped {
+        let scenario = scenario::generate_shaped(seed, Features::DEFAULT, shape);
         for document in serde_yaml::Deserializer::from_str(&scenario.yaml) {
             let object: serde_json::Value =
                 serde::Deserialize::deserialize(document).expect("generated YAML parses");
@@ -325,6 +390,20 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
                         .await
                         .map(drop)
                 }
+                Some("PriorityClass") => {
+                    // Pods name them: create each for real once.
+                    if !classes_made.insert(name.clone()) {
+                        continue;
+                    }
+                    let class: PriorityClass = serde_json::from_value(object).unwrap();
+                    Api::<PriorityClass>::all(client.clone())
+                        .create(&PostParams::default(), &class)
+                        .await
+                        .map(drop)
+                }
+                Some("PodDisruptionBudget") => {
+                    dry_run_create::<PodDisruptionBudget>(&client, object).await
+                }
                 Some("Node") => {
                     let node: Node = serde_json::from_value(object).unwrap();
                     Api::<Node>::all(client.clone())
@@ -343,7 +422,7 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
             };
             checked += 1;
             if let Err(error) = result {
-                refused.push(format!("seed {seed}: {name}: {error}"));
+                refused.push(format!("seed {seed} ({shape:?}): {name}: {error}"));
             }
         }
     }

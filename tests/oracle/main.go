@@ -160,4 +160,10 @@ func printText(w io.Writer, e *Explanation) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, verdict, strings.Join(scores, ", "), total)
 	}
 	tw.Flush()
+	if p := e.Preemption; p != nil {
+		fmt.Fprintln(w, p.Message)
+		if len(p.Victims) > 0 {
+			fmt.Fprintf(w, "would preempt: %s\n", strings.Join(p.Victims, ", "))
+		}
+	}
 }

@@ -33,6 +33,9 @@ type Explanation struct {
 	Pod       string        `json:"pod"`
 	PreFilter StatusJSON    `json:"preFilter"`
 	Nodes     []NodeVerdict `json:"nodes"`
+	// DefaultPreemption's verdict when no node fits and the plugin is
+	// among those run; absent otherwise.
+	Preemption *PreemptionJSON `json:"preemption,omitempty"`
 }
 
 type StatusJSON struct {
@@ -140,6 +143,7 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 		{factory.Core().V1().ReplicationControllers().Informer().GetIndexer(), asObjects(s.ReplicationControllers)},
 		{factory.Apps().V1().ReplicaSets().Informer().GetIndexer(), asObjects(s.ReplicaSets)},
 		{factory.Apps().V1().StatefulSets().Informer().GetIndexer(), asObjects(s.StatefulSets)},
+		{factory.Policy().V1().PodDisruptionBudgets().Informer().GetIndexer(), asObjects(s.PodDisruptionBudgets)},
 	} {
 		for _, o := range objects.items {
 			if err := objects.indexer.Add(o); err != nil {
@@ -151,6 +155,8 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 	defer cancel()
 	f, err := frameworkruntime.NewFramework(ctx, plugins.NewInTreeRegistry(), profile,
 		frameworkruntime.WithSnapshotSharedLister(snapshot),
+		frameworkruntime.WithMutableSnapshotLister(snapshot),
+		frameworkruntime.WithPodNominator(noNominations{}),
 		frameworkruntime.WithInformerFactory(factory),
 		frameworkruntime.WithClientSet(client),
 		frameworkruntime.WithParallelism(1),
@@ -183,7 +189,25 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 		out.Nodes[i] = NodeVerdict{Name: n.Node().Name, Filters: []FilterResult{}, Scores: []PluginScore{}}
 	}
 
+	preempting := false
+	for _, p := range profile.Plugins.MultiPoint.Enabled {
+		preempting = preempting || p.Name == names.DefaultPreemption
+	}
+	// What each node said, for DefaultPreemption, as schedule_one.go's
+	// Diagnosis holds it.
+	statuses := framework.NewDefaultNodeToStatus()
 	state := framework.NewCycleState()
+	unschedulable := func() (*Explanation, error) {
+		if preempting {
+			preemption, err := preempt(ctx, f, profile, state, pod, statuses)
+			if err != nil {
+				return nil, fmt.Errorf("DefaultPreemption: %w", err)
+			}
+			out.Preemption = preemption
+		}
+		return out, nil
+	}
+
 	preResult, status, narrowing := f.RunPreFilterPlugins(ctx, state, pod)
 	if !status.IsSuccess() {
 		plugin := status.Plugin()
@@ -191,7 +215,8 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 			plugin = strings.Join(sets.List(narrowing), ",")
 		}
 		out.PreFilter = StatusJSON{Code: status.Code().String(), Plugin: plugin, Reasons: reasons(status)}
-		return out, nil
+		statuses.SetAbsentNodesStatus(status)
+		return unschedulable()
 	}
 	skipped := state.GetSkipFilterPlugins()
 	var feasible []fwk.NodeInfo
@@ -199,14 +224,19 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 	for i, nodeInfo := range nodeInfos {
 		verdict := &out.Nodes[i]
 		if !preResult.AllNodes() && !preResult.NodeNames.Has(nodeInfo.Node().Name) {
+			left := fwk.NewStatus(fwk.UnschedulableAndUnresolvable, fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(narrowing)))
 			verdict.Filters = append(verdict.Filters, FilterResult{
 				Plugin:  strings.Join(sets.List(narrowing), ","),
-				Code:    fwk.UnschedulableAndUnresolvable.String(),
-				Reasons: []string{fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(narrowing))},
+				Code:    left.Code().String(),
+				Reasons: reasons(left),
 			})
+			statuses.Set(nodeInfo.Node().Name, left)
 			continue
 		}
 		status := f.RunFilterPlugins(ctx, state, pod, nodeInfo)
+		if !status.IsSuccess() {
+			statuses.Set(nodeInfo.Node().Name, status)
+		}
 		for _, name := range filterOrder {
 			if skipped.Has(name) {
 				continue
@@ -224,7 +254,7 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 		}
 	}
 	if len(feasible) == 0 {
-		return out, nil
+		return unschedulable()
 	}
 	if status := f.RunPreScorePlugins(ctx, state, pod, feasible); !status.IsSuccess() {
 		return nil, fmt.Errorf("PreScore: %w", status.AsError())

@@ -1,8 +1,9 @@
 package main
 
 // Reading a scenario file: the multi-document YAML (or JSON) of Nodes, Pods,
-// Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets
-// and StatefulSets that `kube-wasm-scheduler simulate` and `explain` read,
+// Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets,
+// StatefulSets and PodDisruptionBudgets that `kube-wasm-scheduler simulate`
+// and `explain` read,
 // turned into the objects the apiserver would store:
 // defaulted by the apiserver's own defaulting functions, with the admission
 // steps that change what the scheduler sees (priority from the class, the
@@ -19,6 +20,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,6 +29,7 @@ import (
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
 	_ "k8s.io/kubernetes/pkg/apis/apps/install"
 	_ "k8s.io/kubernetes/pkg/apis/core/install"
+	_ "k8s.io/kubernetes/pkg/apis/policy/install"
 	_ "k8s.io/kubernetes/pkg/apis/scheduling/install"
 	"k8s.io/utils/ptr"
 )
@@ -42,6 +45,9 @@ type Scenario struct {
 	ReplicationControllers []*v1.ReplicationController
 	ReplicaSets            []*appsv1.ReplicaSet
 	StatefulSets           []*appsv1.StatefulSet
+	// What DefaultPreemption counts violations against, status included
+	// (disruptionsAllowed is the disruption controller's, read as given).
+	PodDisruptionBudgets []*policyv1.PodDisruptionBudget
 }
 
 // defaultTolerationSeconds is what the DefaultTolerationSeconds admission
@@ -148,6 +154,12 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 			return err
 		}
 		s.StatefulSets = append(s.StatefulSets, ss)
+	case "PodDisruptionBudget":
+		pdb := &policyv1.PodDisruptionBudget{}
+		if err := decodeNamespaced(raw, pdb, &pdb.ObjectMeta); err != nil {
+			return err
+		}
+		s.PodDisruptionBudgets = append(s.PodDisruptionBudgets, pdb)
 	case "PriorityClass":
 		pc := &schedulingv1.PriorityClass{}
 		if err := decodeStrict(raw, pc); err != nil {
@@ -155,7 +167,7 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 		}
 		*classes = append(*classes, pc)
 	default:
-		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace, PriorityClass, Service, ReplicationController, ReplicaSet and StatefulSet objects", meta.Kind)
+		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace, PriorityClass, Service, ReplicationController, ReplicaSet, StatefulSet and PodDisruptionBudget objects", meta.Kind)
 	}
 	return nil
 }
@@ -182,12 +194,13 @@ func decodeStrict(raw json.RawMessage, into any) error {
 }
 
 // admit applies what the apiserver does to a new pod that changes what the
-// scheduler sees: the Priority and DefaultTolerationSeconds admission
-// plugins, and the pod strategy's merge of matchLabelKeys and
+// scheduler sees: the Priority (priority and preemption policy from the
+// class) and DefaultTolerationSeconds admission plugins, and the pod strategy's merge of matchLabelKeys and
 // mismatchLabelKeys into label selectors.
 func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 	if pod.Spec.Priority == nil {
 		var priority int32
+		policy := v1.PreemptLowerPriority
 		switch name := pod.Spec.PriorityClassName; name {
 		case "system-node-critical":
 			priority = 2000001000
@@ -197,6 +210,7 @@ func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 			for _, c := range classes {
 				if c.GlobalDefault {
 					priority = c.Value
+					policy = classPolicy(c)
 				}
 			}
 		default:
@@ -204,6 +218,7 @@ func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 			for _, c := range classes {
 				if c.Name == name {
 					priority, found = c.Value, true
+					policy = classPolicy(c)
 				}
 			}
 			if !found {
@@ -211,6 +226,7 @@ func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 			}
 		}
 		pod.Spec.Priority = ptr.To(priority)
+		pod.Spec.PreemptionPolicy = &policy
 	}
 	mergeLabelKeys(pod)
 	for _, key := range admissionTaints {
@@ -231,6 +247,15 @@ func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 		}
 	}
 	return nil
+}
+
+// classPolicy is the preemption policy a class gives its pods
+// (PreemptLowerPriority when it names none, as the class's defaulting does).
+func classPolicy(c *schedulingv1.PriorityClass) v1.PreemptionPolicy {
+	if c.PreemptionPolicy != nil {
+		return *c.PreemptionPolicy
+	}
+	return v1.PreemptLowerPriority
 }
 
 // pending returns the pod `namespace/name` of the scenario, which must not

@@ -5,7 +5,9 @@
 //! host ports and topology spread constraints; and Services, ReplicaSets,
 //! StatefulSets and ReplicationControllers selecting or owning some pods
 //! (PodTopologySpread's default constraints take their selector from
-//! them).
+//! them); and for preemption, PriorityClasses the pods name, start times,
+//! PodDisruptionBudgets, and crowded clusters ([`Shape::Crowded`]) where
+//! the incoming pod only fits once pods of lower priority go.
 //!
 //! A scenario is a function of its seed, so a failure is replayed from its
 //! number alone, and is written as the multi-document YAML that `simulate`,
@@ -49,6 +51,10 @@ pub struct Features {
     /// ReplicationControllers controlling them (PodTopologySpread's
     /// default constraints for pods without constraints of their own).
     pub workloads: bool,
+    /// PriorityClasses named by the bound and the incoming pods (some
+    /// `preemptionPolicy: Never`), start times on bound pods, and
+    /// PodDisruptionBudgets selecting them (DefaultPreemption).
+    pub preemption: bool,
 }
 
 impl Features {
@@ -63,7 +69,20 @@ impl Features {
         pod_affinity: true,
         images: true,
         workloads: true,
+        preemption: true,
     };
+}
+
+/// How a scenario's cluster is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// 1 to 200 nodes, most of them few, loosely filled: where placements
+    /// differ.
+    Spread,
+    /// 1 to 12 small nodes with two to five pods each, every container
+    /// requesting resources: the incoming pod seldom fits without
+    /// evicting some, so preemption has to choose.
+    Crowded,
 }
 
 /// A generated scenario: its YAML and the pod to explain.
@@ -102,17 +121,28 @@ const HOST_PORTS: &[i64] = &[80, 443, 8080, 9000];
 const HOST_IPS: &[&str] = &["", "0.0.0.0", "10.0.0.1", "10.0.0.2"];
 const PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
 
-/// The scenario of `seed` with `features`.
+/// The scenario of `seed` with `features`, [`Shape::Spread`].
 pub fn generate(seed: u64, features: Features) -> Scenario {
+    generate_shaped(seed, features, Shape::Spread)
+}
+
+/// The scenario of `seed` with `features` and `shape`.
+pub fn generate_shaped(seed: u64, features: Features, shape: Shape) -> Scenario {
+    let crowded = shape == Shape::Crowded;
     let mut g = Generator {
         rng: Rng(seed ^ 0x6b77_735f_7061_7269),
         features,
+        crowded,
         nodes: Vec::new(),
     };
-    let node_count = match g.rng.range(0, 99) {
-        0..=64 => g.rng.range(1, 10),
-        65..=94 => g.rng.range(11, 50),
-        _ => g.rng.range(51, 200),
+    let node_count = if crowded {
+        g.rng.range(1, 12)
+    } else {
+        match g.rng.range(0, 99) {
+            0..=64 => g.rng.range(1, 10),
+            65..=94 => g.rng.range(11, 50),
+            _ => g.rng.range(51, 200),
+        }
     } as usize;
     let mut objects: Vec<Value> = NAMESPACES
         .iter()
@@ -125,7 +155,11 @@ pub fn generate(seed: u64, features: Features) -> Scenario {
         let node = g.node(i);
         objects.push(node);
     }
-    let bound = g.rng.range(0, 3 * node_count as i64 / 2) as usize;
+    let bound = if crowded {
+        g.rng.range(3 * node_count as i64, 6 * node_count as i64)
+    } else {
+        g.rng.range(0, 3 * node_count as i64 / 2)
+    } as usize;
     for i in 0..bound {
         let node = g.rng.range(0, node_count as i64 - 1) as usize;
         let pod = g.pod(&format!("bound-{i}"), Some(&g.nodes[node].clone()));
@@ -144,6 +178,14 @@ pub fn generate(seed: u64, features: Features) -> Scenario {
         if rng.chance(60) {
             let workloads = workloads(&mut rng, &mut objects);
             objects.extend(workloads);
+        }
+    }
+    if features.preemption {
+        // A generator of its own here too: the placements of a seed stay
+        // what they were before priorities existed.
+        let mut rng = Rng(seed ^ 0x7072_6565_6d70_7400);
+        if crowded || rng.chance(30) {
+            priorities(&mut rng, &mut objects, crowded);
         }
     }
     let mut yaml = format!(
@@ -265,9 +307,104 @@ fn workloads(rng: &mut Rng, objects: &mut [Value]) -> Vec<Value> {
     made
 }
 
+/// The PriorityClasses of preemption scenarios: (name, value, whether
+/// its pods may preempt). The Priority admission plugin copies the policy
+/// into the pod, and refuses a pod that sets it otherwise.
+const PRIORITY_CLASSES: &[(&str, i64, bool)] = &[
+    ("negative", -10, true),
+    ("low", 10, true),
+    ("medium", 100, true),
+    ("high", 1000, true),
+    ("high-never", 1000, false),
+];
+
+/// Priorities, start times and budgets for the pods among `objects`: the
+/// PriorityClasses go first, every bound pod names one (or none, priority
+/// 0) and gets a start time of its own (so that no two nodes tie on
+/// preemption's last criterion, the latest start; upstream breaks that tie
+/// by Go map order), the incoming pod names one (often `high`; sometimes
+/// `high-never`, whose pods do not preempt), and up to three PodDisruptionBudgets select
+/// pods by `app` and `tier`, with a status saying how many disruptions
+/// they allow.
+fn priorities(rng: &mut Rng, objects: &mut Vec<Value>, crowded: bool) {
+    let classes = PRIORITY_CLASSES.iter().map(|(name, value, preempts)| {
+        let mut class = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                               "metadata": {"name": name}, "value": value});
+        if !preempts {
+            class["preemptionPolicy"] = json!("Never");
+        }
+        class
+    });
+    objects.splice(0..0, classes);
+    let mut started = 0;
+    for pod in objects.iter_mut().filter(|o| o["kind"] == "Pod") {
+        let incoming = pod["metadata"]["name"] == INCOMING;
+        let class = if incoming {
+            match rng.range(0, 19) {
+                0..=14 => Some("high"),
+                15..=18 => Some("medium"),
+                _ => None,
+            }
+        } else {
+            match rng.range(0, 19) {
+                0..=4 => None,
+                5..=6 => Some("negative"),
+                7..=12 => Some("low"),
+                13..=17 => Some("medium"),
+                _ => Some("high"),
+            }
+        };
+        let class = match class {
+            Some("high") if incoming && rng.chance(if crowded { 8 } else { 20 }) => {
+                Some("high-never")
+            }
+            class => class,
+        };
+        if let Some(class) = class {
+            pod["spec"]["priorityClassName"] = json!(class);
+        }
+        if incoming {
+            continue;
+        }
+        // Seconds apart, in creation order, never equal.
+        started += 1 + rng.range(0, 600);
+        let (h, m, s) = (started / 3600, started / 60 % 60, started % 60);
+        let start_time = format!("2026-01-01T{h:02}:{m:02}:{s:02}Z");
+        match pod.get_mut("status") {
+            Some(status) => status["startTime"] = json!(start_time),
+            None => pod["status"] = json!({"startTime": start_time}),
+        }
+    }
+    for i in 0..rng.range(0, 3) {
+        let mut labels = serde_json::Map::new();
+        labels.insert("app".into(), json!(rng.pick(APPS)));
+        if rng.chance(30) {
+            labels.insert("tier".into(), json!(rng.pick(TIERS)));
+        }
+        let bound = match rng.range(0, 3) {
+            0 => ("minAvailable", json!(rng.range(0, 2))),
+            1 => ("minAvailable", json!("50%")),
+            2 => ("maxUnavailable", json!(rng.range(0, 1))),
+            _ => ("maxUnavailable", json!("30%")),
+        };
+        let mut spec = json!({"selector": {"matchLabels": labels}});
+        spec[bound.0] = bound.1;
+        let allowed = rng.range(0, 2);
+        objects.push(json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": format!("budget-{i}"), "namespace": rng.pick(NAMESPACES).0},
+            "spec": spec,
+            "status": {"disruptionsAllowed": allowed, "currentHealthy": 2,
+                       "desiredHealthy": 2 - allowed.min(2), "expectedPods": 2},
+        }));
+    }
+}
+
 struct Generator {
     rng: Rng,
     features: Features,
+    /// [`Shape::Crowded`]: small nodes, every container requesting.
+    crowded: bool,
     /// Names of the nodes made so far.
     nodes: Vec<String>,
 }
@@ -328,7 +465,11 @@ impl Generator {
                 spec.insert("taints".into(), json!(taints));
             }
         }
-        let cpu = *rng.pick(&["1", "2", "4", "8", "16", "3500m"]);
+        let cpu = if self.crowded {
+            *rng.pick(&["1", "2", "2", "3500m"])
+        } else {
+            *rng.pick(&["1", "2", "4", "8", "16", "3500m"])
+        };
         let memory = *rng.pick(&["2Gi", "4Gi", "8Gi", "16Gi", "7500Mi"]);
         let pods = *rng.pick(&["110", "110", "110", "8", "3"]);
         let mut capacity = json!({"cpu": cpu, "memory": memory, "pods": pods});
@@ -373,7 +514,14 @@ impl Generator {
         if self.rng.chance(50) {
             labels.insert("tier".into(), json!(self.rng.pick(TIERS)));
         }
-        let containers: Vec<Value> = (0..self.rng.range(1, 3))
+        // A crowded cluster's incoming pod has one container, so that it
+        // seldom asks more than a whole node.
+        let count = if incoming && self.crowded {
+            1
+        } else {
+            self.rng.range(1, 3)
+        };
+        let containers: Vec<Value> = (0..count)
             .map(|i| self.container(&format!("c{i}"), i == 0))
             .collect();
         let mut spec = json!({"schedulerName": "kube-wasm-scheduler", "containers": containers});
@@ -383,8 +531,13 @@ impl Generator {
         if self.features.resources && self.rng.chance(15) {
             spec["initContainers"] = json!([self.container("init", false)]);
         }
+        // A crowded cluster's incoming pod has constraints half as often:
+        // with them it is more often kept off every node for good, where
+        // preemption cannot help.
         if incoming {
-            self.constraints(&mut spec, &labels);
+            if !(self.crowded && self.rng.chance(50)) {
+                self.constraints(&mut spec, &labels);
+            }
         } else if self.features.pod_affinity && self.rng.chance(15) {
             // Bound pods' anti-affinity (and affinity) count against the
             // incoming pod.
@@ -415,7 +568,7 @@ impl Generator {
             "registry.example/tiny:1"
         };
         let mut container = json!({"name": name, "image": image});
-        if self.features.resources && rng.chance(80) {
+        if self.features.resources && (self.crowded || rng.chance(80)) {
             let mut requests = serde_json::Map::new();
             if rng.chance(85) {
                 requests.insert(
@@ -743,6 +896,12 @@ mod tests {
             "kind: StatefulSet",
             "kind: ReplicationController",
             "ownerReferences:",
+            "kind: PriorityClass",
+            "priorityClassName: high",
+            "priorityClassName: high-never",
+            "startTime:",
+            "kind: PodDisruptionBudget",
+            "maxUnavailable:",
         ] {
             assert!(all.contains(field), "{field} never generated");
         }
@@ -751,6 +910,7 @@ mod tests {
             spread: false,
             pod_affinity: false,
             workloads: false,
+            preemption: false,
             ..Features::DEFAULT
         };
         let none: String = (0..300).map(|seed| generate(seed, without).yaml).collect();
@@ -761,6 +921,8 @@ mod tests {
             "podAntiAffinity:",
             "kind: Service",
             "ownerReferences:",
+            "priorityClassName:",
+            "kind: PodDisruptionBudget",
         ] {
             assert!(
                 !none.contains(field),
@@ -798,6 +960,33 @@ mod tests {
             applies >= 30,
             "default spreading applies in {applies} of 300 scenarios"
         );
+    }
+
+    #[test]
+    fn priorities_leave_the_rest_of_a_scenario_as_it_was() {
+        let without = Features {
+            preemption: false,
+            ..Features::DEFAULT
+        };
+        for seed in 0..50 {
+            let plain = generate(seed, without).yaml;
+            let with = generate(seed, Features::DEFAULT).yaml;
+            let pods = |yaml: &str| yaml.matches("kind: Pod\n").count();
+            let nodes = |yaml: &str| yaml.matches("kind: Node\n").count();
+            assert_eq!((pods(&plain), nodes(&plain)), (pods(&with), nodes(&with)));
+        }
+    }
+
+    #[test]
+    fn crowded_clusters_are_small_and_full() {
+        for seed in 0..100 {
+            let scenario = generate_shaped(seed, Features::DEFAULT, Shape::Crowded);
+            let objects = kws_host::model::manifest::parse(&format!("seed {seed}"), &scenario.yaml)
+                .unwrap_or_else(|e| panic!("{e}\n{}", scenario.yaml));
+            assert!((1..=12).contains(&objects.nodes.len()));
+            assert!(objects.pods.len() > 2 * objects.nodes.len());
+            assert_eq!(objects.priority_classes.len(), PRIORITY_CLASSES.len());
+        }
     }
 
     #[test]

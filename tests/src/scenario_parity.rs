@@ -8,7 +8,8 @@
 //! that rejected it, its code and its reasons (as a set); for each feasible
 //! node, the filter plugins that ran (a plugin that returned Skip at
 //! PreFilter is listed by neither), the weighted total and what each score
-//! plugin adds to it (one skipped at PreScore is listed by neither).
+//! plugin adds to it (one skipped at PreScore is listed by neither); for a
+//! pod no node fits, DefaultPreemption's message, node and victims.
 
 use kws_host::config::Config;
 use kws_host::explain;
@@ -131,9 +132,11 @@ impl Drop for Oracle {
     }
 }
 
-/// The plugins of our default profile, filter and score, in order: the
-/// ones to compare (the oracle runs kube-scheduler's profile restricted to
-/// them). Widens by itself as plugins join the default profile.
+/// The plugins of our default profile, filter and score, in order, and
+/// DefaultPreemption when the profile has it: the ones to compare (the
+/// oracle runs kube-scheduler's profile restricted to them, and
+/// DefaultPreemption's dry run for a pod no node fits). Widens by itself as
+/// plugins join the default profile.
 pub fn compared_plugins() -> Vec<String> {
     let config = Config::default();
     let profile = &config.profiles[0];
@@ -143,8 +146,14 @@ pub fn compared_plugins() -> Vec<String> {
             names.push(name.clone());
         }
     }
+    if profile.other.iter().any(|p| p == PREEMPTION) {
+        names.push(PREEMPTION.to_string());
+    }
     names
 }
+
+/// The PostFilter plugin whose dry run is compared.
+const PREEMPTION: &str = "DefaultPreemption";
 
 /// Our explanation of `pod` in the scenario file, as JSON.
 pub fn host_explain(
@@ -167,6 +176,12 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
         differences.push(format!(
             "preFilter: ours {} kube-scheduler {}",
             host["preFilter"], oracle["preFilter"]
+        ));
+    }
+    if host["preemption"] != oracle["preemption"] {
+        differences.push(format!(
+            "preemption: ours {} kube-scheduler {}",
+            host["preemption"], oracle["preemption"]
         ));
     }
     if oracle["preFilter"]["code"] != "Success" {

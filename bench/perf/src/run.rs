@@ -17,6 +17,7 @@ use crate::measure::{self, BoundCounter, Histogram};
 use crate::workload::{Role, Size, Workload};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use kube::api::{Api, PostParams};
 use kws_tests::cluster::TestCluster;
@@ -72,6 +73,10 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
     let cluster = tokio::task::block_in_place(TestCluster::start);
     let client = cluster.client().await;
     let nodes = create_nodes(&client, spec).await?;
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    for class in spec.workload.priority_classes() {
+        classes.create(&PostParams::default(), &class).await?;
+    }
     let scheduler = spec.contender.scheduler_name();
     let mut running = Running::start(
         spec.contender,

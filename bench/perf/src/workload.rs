@@ -7,6 +7,7 @@
 //! kubelet; a pod is one pause container requesting 100m and 500Mi.
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use serde_json::{Value, json};
 use std::fmt;
@@ -38,6 +39,11 @@ pub enum Workload {
     /// `podgroup/gangscheduling` GangScheduling: each gang binds only once
     /// all three are reserved.
     GangScheduling,
+    /// scheduler_perf's PreemptionBasic (`default_preemption/`): init pods
+    /// of priority 0 asking 900m fill every node four times over (3.6 of 4
+    /// cpus); each measured pod, of priority 9999999 asking 3970m, fits
+    /// only once all four pods of a node are evicted.
+    PreemptionBasic,
 }
 
 impl fmt::Display for Workload {
@@ -49,6 +55,7 @@ impl fmt::Display for Workload {
             Workload::PodAntiAffinity => "PodAntiAffinity",
             Workload::UnschedulableChurn => "UnschedulableChurn",
             Workload::GangScheduling => "GangScheduling",
+            Workload::PreemptionBasic => "PreemptionBasic",
         };
         f.write_str(name)
     }
@@ -92,6 +99,11 @@ impl fmt::Display for Size {
     }
 }
 
+/// The PriorityClass of PreemptionBasic's measured pods. scheduler_perf's
+/// template sets `priority: 9999999` itself; the test cluster's apiserver
+/// runs the Priority admission plugin, which takes it from a class.
+const HIGH_PRIORITY: &str = "high-priority";
+
 /// What a pod is for in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -111,7 +123,32 @@ impl Workload {
                 size.init_pods, size.measured_pods, size.nodes
             ));
         }
+        if self == Workload::PreemptionBasic
+            && (size.init_pods > 4 * size.nodes || size.measured_pods > size.nodes)
+        {
+            return Err(format!(
+                "{self} fits four init pods per node and needs a node per measured pod: {} init and {} measured pods on {} nodes",
+                size.init_pods, size.measured_pods, size.nodes
+            ));
+        }
         Ok(())
+    }
+
+    /// The PriorityClasses the workload's pods name, created with the
+    /// nodes.
+    pub fn priority_classes(self) -> Vec<PriorityClass> {
+        match self {
+            Workload::PreemptionBasic => vec![
+                serde_json::from_value(json!({
+                    "apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClass",
+                    "metadata": {"name": HIGH_PRIORITY},
+                    "value": 9_999_999,
+                }))
+                .expect("a valid priority class"),
+            ],
+            _ => Vec::new(),
+        }
     }
 
     /// Node `i` of the cluster.
@@ -141,10 +178,11 @@ impl Workload {
 
     /// Pod `name` with `role`, for the scheduler named `scheduler`.
     pub fn pod(self, name: &str, role: Role, scheduler: &str) -> Pod {
-        let cpu = if role == Role::Unschedulable {
-            "8"
-        } else {
-            "100m"
+        let cpu = match (self, role) {
+            (_, Role::Unschedulable) => "8",
+            (Workload::PreemptionBasic, Role::Init) => "900m",
+            (Workload::PreemptionBasic, Role::Measured) => "3970m",
+            _ => "100m",
         };
         let mut pod = json!({
             "apiVersion": "v1",
@@ -171,6 +209,15 @@ impl Workload {
                     "whenUnsatisfiable": "DoNotSchedule",
                     "labelSelector": {"matchLabels": {"role": "measured"}},
                 }]);
+            }
+            (Workload::PreemptionBasic, _) => {
+                // Limits as scheduler_perf's templates; victims go at once.
+                spec["terminationGracePeriodSeconds"] = json!(0);
+                spec["containers"][0]["resources"]["limits"] =
+                    json!({"cpu": cpu, "memory": "500Mi"});
+                if role == Role::Measured {
+                    spec["priorityClassName"] = json!(HIGH_PRIORITY);
+                }
             }
             (Workload::PodAntiAffinity, Role::Init | Role::Measured) => {
                 spec["affinity"] = json!({"podAntiAffinity": {
@@ -268,6 +315,41 @@ mod tests {
         };
         assert!(Workload::PodAntiAffinity.check(size).is_err());
         assert!(Workload::SchedulingBasic.check(size).is_ok());
+    }
+
+    #[test]
+    fn preemption_needs_a_full_node_per_measured_pod() {
+        let fits = Size {
+            nodes: 100,
+            init_pods: 400,
+            measured_pods: 100,
+        };
+        assert!(Workload::PreemptionBasic.check(fits).is_ok());
+        for size in [
+            Size {
+                init_pods: 401,
+                ..fits
+            },
+            Size {
+                measured_pods: 101,
+                ..fits
+            },
+        ] {
+            assert!(Workload::PreemptionBasic.check(size).is_err());
+        }
+        let high = Workload::PreemptionBasic.pod("p", Role::Measured, "s");
+        let spec = high.spec.unwrap();
+        assert_eq!(spec.priority_class_name.as_deref(), Some(HIGH_PRIORITY));
+        let requests = spec.containers[0]
+            .resources
+            .clone()
+            .unwrap()
+            .requests
+            .unwrap();
+        assert_eq!(requests["cpu"].0, "3970m");
+        let class = &Workload::PreemptionBasic.priority_classes()[0];
+        assert_eq!(class.value, Some(9_999_999));
+        assert!(Workload::SchedulingBasic.priority_classes().is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, P
 use crate::model::manifest::{Manifests, uuid_shaped};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -29,6 +30,7 @@ struct State {
     nodes: Vec<Arc<core::Node>>,
     namespaces: Vec<Arc<core::Namespace>>,
     workloads: Vec<Workload>,
+    budgets: Vec<Arc<PodDisruptionBudget>>,
     events: Vec<RecordedEvent>,
     /// Binds answered so far.
     binds: usize,
@@ -96,6 +98,7 @@ impl EmbeddedCluster {
             nodes: objects.nodes.into_iter().map(Arc::new).collect(),
             namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
             workloads: objects.workloads,
+            budgets: objects.budgets.into_iter().map(Arc::new).collect(),
             ..State::default()
         };
         for pod in objects.pods {
@@ -238,6 +241,9 @@ impl Backend for EmbeddedCluster {
         }
         for workload in &state.workloads {
             let _ = sink.send(ClusterEvent::WorkloadApplied(workload.clone()));
+        }
+        for budget in &state.budgets {
+            let _ = sink.send(ClusterEvent::BudgetApplied(budget.clone()));
         }
         for node in &state.nodes {
             let _ = sink.send(ClusterEvent::NodeApplied(node.clone()));

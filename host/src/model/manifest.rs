@@ -16,6 +16,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
     Namespace, Node, Pod, ReplicationController, Service, Toleration,
 };
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -31,6 +32,10 @@ pub struct Manifests {
     pub priority_classes: Vec<PriorityClass>,
     /// Services, ReplicationControllers, ReplicaSets and StatefulSets.
     pub workloads: Vec<Workload>,
+    /// What preemption counts violations against: the status
+    /// (`disruptionsAllowed`) is read as the file gives it, there being no
+    /// disruption controller to compute it.
+    pub budgets: Vec<PodDisruptionBudget>,
 }
 
 /// A manifest the apiserver would refuse, located by file and document.
@@ -55,8 +60,8 @@ impl fmt::Display for ManifestError {
 impl std::error::Error for ManifestError {}
 
 /// Reads a multi-document YAML file of Nodes, Pods, Namespaces,
-/// PriorityClasses, Services, ReplicationControllers, ReplicaSets and
-/// StatefulSets (also inside `kind: List`).
+/// PriorityClasses, Services, ReplicationControllers, ReplicaSets,
+/// StatefulSets and PodDisruptionBudgets (also inside `kind: List`).
 ///
 /// ```no_run
 /// let objects = kws_host::model::manifest::read_file("examples/cluster.yaml".as_ref())?;
@@ -103,7 +108,7 @@ struct Decoded {
 /// How many objects of each sort [`Decoded`] held at some point, to go
 /// back to.
 #[derive(Clone, Copy)]
-struct Mark([usize; 6]);
+struct Mark([usize; 7]);
 
 impl Decoded {
     fn mark(&self) -> Mark {
@@ -114,11 +119,15 @@ impl Decoded {
             o.namespaces.len(),
             o.priority_classes.len(),
             o.workloads.len(),
+            o.budgets.len(),
             self.count,
         ])
     }
 
-    fn back_to(&mut self, Mark([nodes, pods, namespaces, classes, workloads, count]): Mark) {
+    fn back_to(
+        &mut self,
+        Mark([nodes, pods, namespaces, classes, workloads, budgets, count]): Mark,
+    ) {
         self.objects.nodes.truncate(nodes);
         self.node_documents.truncate(nodes);
         self.objects.pods.truncate(pods);
@@ -126,6 +135,7 @@ impl Decoded {
         self.objects.namespaces.truncate(namespaces);
         self.objects.priority_classes.truncate(classes);
         self.objects.workloads.truncate(workloads);
+        self.objects.budgets.truncate(budgets);
         self.count = count;
     }
 }
@@ -411,11 +421,24 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
             };
             objects.workloads.push(workload);
         }
+        ("policy/v1", "PodDisruptionBudget") => {
+            let mut budget: PodDisruptionBudget = decode(json, &kind)?;
+            defaults::meta(&mut budget.metadata);
+            defaults::namespace(&mut budget.metadata);
+            let errors = validation::pod_disruption_budget(&budget);
+            validation::report(&kind, budget.metadata.name.as_deref(), &errors)?;
+            if budget.metadata.uid.as_deref().is_none_or(str::is_empty) {
+                let namespace = budget.metadata.namespace.as_deref().unwrap_or_default();
+                let name = budget.metadata.name.as_deref().unwrap_or_default();
+                budget.metadata.uid = Some(uuid_shaped(&("PodDisruptionBudget", namespace, name)));
+            }
+            objects.budgets.push(budget);
+        }
         ("", _) => return Err("apiVersion not set".to_string()),
         (_, "") => return Err("kind not set".to_string()),
         _ => {
             return Err(format!(
-                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets and StatefulSets)"
+                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets and PodDisruptionBudgets)"
             ));
         }
     }
@@ -673,6 +696,24 @@ mod tests {
     }
 
     #[test]
+    fn pod_disruption_budgets_are_read_with_their_status_and_checked() {
+        let budget = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: db}\nspec:\n  selector: {matchLabels: {app: db}}\n  minAvailable: 1\nstatus: {disruptionsAllowed: 2, currentHealthy: 3, desiredHealthy: 1, expectedPods: 3}\n";
+        let objects = parse_ok(budget);
+        let read = &objects.budgets[0];
+        assert_eq!(read.metadata.namespace.as_deref(), Some("default"));
+        assert!(read.metadata.uid.as_ref().is_some_and(|u| u.len() == 36));
+        assert_eq!(read.status.as_ref().unwrap().disruptions_allowed, Some(2));
+        assert!(
+            parse_err(&budget.replace("minAvailable: 1", "minAvailable: 1\n  maxUnavailable: 1"))
+                .contains("minAvailable and maxUnavailable cannot be both set"),
+        );
+        assert_eq!(
+            parse_err(&budget.replace("minAvailable: 1", "maxUnavailable: 150%")),
+            "test.yaml: document 1: PodDisruptionBudget \"db\" is invalid: spec.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%"
+        );
+    }
+
+    #[test]
     fn uids_given_in_the_file_are_replaced_as_on_create() {
         // Copies of one `kubectl get -o yaml` output share its uid.
         let copy = |name: &str| {
@@ -856,7 +897,7 @@ mod tests {
         );
         assert_eq!(
             parse_err("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"),
-            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets and StatefulSets)"
+            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets and PodDisruptionBudgets)"
         );
         assert_eq!(
             parse_err(&format!("{POD}---\n{POD}")),

@@ -372,3 +372,36 @@ fn the_preemptor_is_read_from_its_json() {
     assert_eq!(p.nominated_node.as_deref(), Some("n1"));
     assert_eq!(Preemptor::from_json("{}"), Preemptor::default());
 }
+
+/// Where we knowingly differ (docs/parity.md, "Preemption"): upstream's dry
+/// run starts at a random offset into the potential nodes and stops once
+/// it has enough candidates; ours starts at the first. With one candidate
+/// wanted, the first node with one is taken even though a later node would
+/// cost less; upstream would take whichever its offset reaches first.
+#[test]
+fn the_dry_run_starts_at_the_first_potential_node() {
+    let nodes = vec![
+        (1000, 0, vec![victim("a", 50, 1, 1000)]),
+        (1000, 0, vec![victim("b", 10, 1, 1000)]),
+    ];
+    preemption::install(Box::new(FakeHost {
+        nodes,
+        pod_cpu: 500,
+        budgets: Vec::new(),
+        chosen: Rc::new(RefCell::new(None)),
+    }));
+    let plugin = DefaultPreemption::new(DefaultPreemptionArgs {
+        min_candidate_nodes_percentage: 0,
+        min_candidate_nodes_absolute: 1,
+        ..DefaultPreemptionArgs::default()
+    })
+    .unwrap();
+    let (candidates, _) = plugin.dry_run(&[(0, "n0"), (1, "n1")], &[]);
+    let names: Vec<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["n0"], "n1's cheaper victim is never looked at");
+    // With every node tried (the default below 100 potential nodes), the
+    // cheaper one wins, as it would upstream from any offset.
+    let all = DefaultPreemption::new(DefaultPreemptionArgs::default()).unwrap();
+    let (candidates, _) = all.dry_run(&[(0, "n0"), (1, "n1")], &[]);
+    assert_eq!(select_candidate(candidates).name, "n1");
+}

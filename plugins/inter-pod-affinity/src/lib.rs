@@ -39,12 +39,12 @@ mod args;
 
 use args::InterPodAffinityArgs;
 use kws_plugin_sdk::affinity::{
-    AffinityTerm, preferred_affinity, preferred_anti_affinity, required_affinity,
+    AffinityTerm, AffinityTerms, preferred_affinity, preferred_anti_affinity, required_affinity,
     required_anti_affinity,
 };
 use kws_plugin_sdk::{
-    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, MAX_NODE_SCORE, NodeInfo,
-    Plugin, Pod, PreFilterResult, RegisteredEvent, Status,
+    ActionType, Cluster, CycleState, EventResource, ExtensionPoint, Labels, MAX_NODE_SCORE,
+    NodeInfo, Plugin, Pod, PreFilterResult, RegisteredEvent, Status,
 };
 // BTreeMap rather than HashMap: a HashMap seeds itself from WASI randomness,
 // which the sandbox refuses (the call traps).
@@ -94,6 +94,22 @@ impl Counts {
         }
     }
 
+    /// Adds `amount` (maybe negative) and drops a count that reaches 0, as
+    /// upstream's `topologyToMatchedTermCount.update`: a domain whose
+    /// matching pods all went counts as never having had any.
+    fn update(&mut self, domain: Domain<'_>, amount: i64) {
+        self.add(domain, amount);
+        let (key, value) = domain;
+        if let Some(values) = self.0.get_mut(key) {
+            if values.get(value) == Some(&0) {
+                values.remove(value);
+            }
+            if values.is_empty() {
+                self.0.remove(key);
+            }
+        }
+    }
+
     fn get(&self, (key, value): Domain<'_>) -> i64 {
         self.0
             .get(key)
@@ -125,6 +141,9 @@ struct Affinity {
     /// domain of the existing pod's node.
     existing_anti_affinity_counts: Counts,
     matches_itself: bool,
+    /// The labels of the pod's namespace, which existing pods' terms are
+    /// matched against.
+    namespace_labels: Labels,
 }
 
 impl Affinity {
@@ -135,7 +154,7 @@ impl Affinity {
         for term in affinity.iter_mut().chain(&mut anti_affinity) {
             term.resolve_namespaces(cluster);
         }
-        let no_labels = Vec::new();
+        let no_labels = Labels::new();
         let namespace_labels = cluster
             .namespace_labels(&pod.namespace)
             .unwrap_or(&no_labels);
@@ -188,7 +207,42 @@ impl Affinity {
             anti_affinity_counts,
             existing_anti_affinity_counts,
             matches_itself,
+            namespace_labels: namespace_labels.clone(),
         }))
+    }
+
+    /// Counts `pod` on `node` once more (`multiplier` 1) or once less (-1):
+    /// a what-if cycle placed it there or took it away (upstream's
+    /// `updateWithPod`, for AddPod and RemovePod). `terms` are its own
+    /// terms, parsed as placed pods' are.
+    fn update_with_pod(
+        &mut self,
+        incoming: &Pod,
+        pod: &Pod,
+        terms: &AffinityTerms,
+        node: &NodeInfo,
+        multiplier: i64,
+    ) {
+        for term in &terms.required_anti_affinity {
+            if term.matches(incoming, &self.namespace_labels)
+                && let Some(domain) = term.domain(node)
+            {
+                self.existing_anti_affinity_counts
+                    .update(domain, multiplier);
+            }
+        }
+        if matches_all(&self.affinity, pod) {
+            for domain in self.affinity.iter().filter_map(|t| t.domain(node)) {
+                self.affinity_counts.update(domain, multiplier);
+            }
+        }
+        for term in &self.anti_affinity {
+            if term.matches(pod, &Labels::new())
+                && let Some(domain) = term.domain(node)
+            {
+                self.anti_affinity_counts.update(domain, multiplier);
+            }
+        }
     }
 
     fn filter(&self, node: &NodeInfo) -> Status {
@@ -352,6 +406,47 @@ impl Plugin for InterPodAffinity {
         }
     }
 
+    /// A what-if cycle placed `pod` on `node` (upstream's AddPod).
+    fn add_pod(
+        &self,
+        state: &mut CycleState,
+        pod_to_schedule: &Pod,
+        pod: &Pod,
+        node: &NodeInfo,
+    ) -> Status {
+        let Some(affinity) = state.read_mut::<Affinity>() else {
+            return no_pre_filter_state();
+        };
+        let terms = AffinityTerms::of_placed(pod);
+        affinity.update_with_pod(pod_to_schedule, pod, &terms, node, 1);
+        Status::success()
+    }
+
+    /// A what-if cycle took the pod `uid` off `node` (upstream's
+    /// RemovePod): once a victim is gone, a pod the incoming one needed
+    /// near it may be gone too.
+    fn remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod_to_schedule: &Pod,
+        uid: &str,
+        node: &NodeInfo,
+    ) -> Status {
+        let Some(affinity) = state.read_mut::<Affinity>() else {
+            return no_pre_filter_state();
+        };
+        let Some(pod) = node.pods.iter().find(|p| p.uid == uid) else {
+            return Status::success();
+        };
+        let terms = node
+            .pods_with_affinity
+            .iter()
+            .find(|p| p.uid == uid)
+            .map_or_else(AffinityTerms::default, |p| p.terms.clone());
+        affinity.update_with_pod(pod_to_schedule, pod, &terms, node, -1);
+        Status::success()
+    }
+
     fn filter_all(
         &self,
         _: &Pod,
@@ -362,7 +457,7 @@ impl Plugin for InterPodAffinity {
         match state.read::<Affinity>() {
             Some(affinity) => nodes.iter().map(|node| affinity.filter(node)).collect(),
             None => {
-                let status = Status::error(format!("{} found no PreFilter state", Self::NAME));
+                let status = no_pre_filter_state();
                 nodes.iter().map(|_| status.clone()).collect()
             }
         }
@@ -423,6 +518,15 @@ impl Plugin for InterPodAffinity {
         }
         Ok(())
     }
+}
+
+/// AddPod or RemovePod in a cycle whose PreFilter kept nothing: an error,
+/// as upstream's `getPreFilterState`.
+fn no_pre_filter_state() -> Status {
+    Status::error(format!(
+        "error reading \"PreFilter{}\" from cycleState: not found",
+        InterPodAffinity::NAME
+    ))
 }
 
 kws_plugin_sdk::export_plugin!(InterPodAffinity);

@@ -569,3 +569,58 @@ fn args_are_validated_as_upstream() {
     assert!(Runner::<InterPodAffinity>::configured(r#"{"hardPodAffinityWeight": -1}"#).is_err());
     assert!(Runner::<InterPodAffinity>::configured(r#"{"weight": 1}"#).is_err());
 }
+
+/// AddPod and RemovePod (what preemption's what-if cycles call) move the
+/// counts PreFilter made, as upstream's `updateWithPod`.
+#[test]
+fn removing_and_adding_pods_updates_what_filter_sees() {
+    let nodes = vec![
+        n("node1", &[("region", "r1")]),
+        n("node2", &[("region", "r1")]),
+    ];
+    let mut w = world("{}", nodes, vec![(0, security("", "existing", "S1"))]);
+    let p = with_affinity(
+        security("", "p", "S2"),
+        Some(required(vec![term("security", &["S1"], "region")])),
+        None,
+    );
+    assert_eq!(w.statuses(&p), [ok(), ok()]);
+    // The only pod it must be near is gone: the domain counts none, and
+    // the incoming pod does not match its own term.
+    assert_eq!(w.runner.remove_pod(0, &p, "/existing", 0), ok());
+    let rejected = w.runner.filter(0, &p, &[0, 1]);
+    assert_eq!(rejected.len(), 2);
+    assert!(rejected.iter().all(|r| r.status == affinity_fails()));
+    let back = security("", "existing", "S1");
+    assert_eq!(w.runner.add_pod(0, &p, &back, 1), ok());
+    assert!(w.runner.filter(0, &p, &[0, 1]).is_empty());
+
+    // An existing pod whose anti-affinity repels the incoming one repels
+    // it no more once removed.
+    let repelling = with_affinity(
+        security("", "repelling", "S3"),
+        None,
+        Some(required(vec![term("security", &["S2"], "region")])),
+    );
+    let mut w = world(
+        "{}",
+        vec![n("node1", &[("region", "r1")])],
+        vec![(0, repelling)],
+    );
+    let plain = security("", "p", "S2");
+    assert_eq!(w.statuses(&plain), [existing_anti_affinity_fails()]);
+    assert_eq!(w.runner.remove_pod(0, &plain, "/repelling", 0), ok());
+    assert!(w.runner.filter(0, &plain, &[0]).is_empty());
+}
+
+#[test]
+fn add_and_remove_without_pre_filter_state_are_errors() {
+    let mut w = world("{}", vec![n("node1", &[("region", "r1")])], vec![]);
+    let p = security("", "p", "S1");
+    let status = w.runner.remove_pod(7, &p, "/none", 0);
+    assert_eq!(status.code, Code::Error);
+    assert_eq!(
+        status.reasons,
+        ["error reading \"PreFilterInterPodAffinity\" from cycleState: not found"]
+    );
+}

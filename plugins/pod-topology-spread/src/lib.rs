@@ -200,6 +200,16 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
         .all(|c| node.label(&c.topology_key).is_some())
 }
 
+/// The smallest count among a constraint's domains, or 0 while there are
+/// fewer domains than `minDomains`.
+fn minimum(c: &Constraint, counts: &BTreeMap<String, usize>) -> usize {
+    if counts.len() < c.min_domains.max(0) as usize {
+        0
+    } else {
+        counts.values().copied().min().unwrap_or(0)
+    }
+}
+
 /// PreFilter's state: matching pods per topology value, per constraint.
 #[derive(Clone)]
 struct Spread {
@@ -228,18 +238,34 @@ impl Spread {
         let minimums = constraints
             .iter()
             .zip(&counts)
-            .map(|(c, counts)| {
-                if counts.len() < c.min_domains.max(0) as usize {
-                    0
-                } else {
-                    counts.values().copied().min().unwrap_or(0)
-                }
-            })
+            .map(|(c, counts)| minimum(c, counts))
             .collect();
         Spread {
             constraints,
             counts,
             minimums,
+        }
+    }
+
+    /// Counts `pod` on `node` once more (`delta` 1) or once less (-1): a
+    /// what-if cycle placed it there or took it away (upstream's
+    /// `updateWithPod`, for AddPod and RemovePod). Only pods of the
+    /// incoming pod's namespace count, on nodes with every key that the
+    /// constraint includes. Upstream keeps the two smallest domains and
+    /// updates them; a what-if changes one node, so one domain per
+    /// constraint, and the smallest it keeps is the minimum recounted here.
+    fn update_with_pod(&mut self, incoming: &Pod, pod: &Pod, node: &NodeInfo, delta: i64) {
+        if pod.namespace != incoming.namespace || !has_all_keys(node, &self.constraints) {
+            return;
+        }
+        for (i, c) in self.constraints.iter().enumerate() {
+            if !c.selector.matches(&pod.labels) || !c.includes(incoming, node) {
+                continue;
+            }
+            let value = node.label(&c.topology_key).unwrap_or_default();
+            let count = self.counts[i].entry(value.to_string()).or_default();
+            *count = count.saturating_add_signed(delta as isize);
+            self.minimums[i] = minimum(c, &self.counts[i]);
         }
     }
 
@@ -446,6 +472,39 @@ impl Plugin for PodTopologySpread {
         PreFilterResult::all()
     }
 
+    /// A what-if cycle placed `pod` on `node` (upstream's AddPod).
+    fn add_pod(
+        &self,
+        state: &mut CycleState,
+        pod_to_schedule: &Pod,
+        pod: &Pod,
+        node: &NodeInfo,
+    ) -> Status {
+        let Some(spread) = state.read_mut::<Spread>() else {
+            return no_pre_filter_state();
+        };
+        spread.update_with_pod(pod_to_schedule, pod, node, 1);
+        Status::success()
+    }
+
+    /// A what-if cycle took the pod `uid` off `node` (upstream's
+    /// RemovePod): a victim that counted against the skew counts no more.
+    fn remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod_to_schedule: &Pod,
+        uid: &str,
+        node: &NodeInfo,
+    ) -> Status {
+        let Some(spread) = state.read_mut::<Spread>() else {
+            return no_pre_filter_state();
+        };
+        if let Some(pod) = node.pods.iter().find(|p| p.uid == uid) {
+            spread.update_with_pod(pod_to_schedule, pod, node, -1);
+        }
+        Status::success()
+    }
+
     fn filter_all(
         &self,
         pod: &Pod,
@@ -456,7 +515,7 @@ impl Plugin for PodTopologySpread {
         match state.read::<Spread>() {
             Some(spread) => nodes.iter().map(|node| spread.filter(pod, node)).collect(),
             None => {
-                let status = Status::error(format!("{} found no PreFilter state", Self::NAME));
+                let status = no_pre_filter_state();
                 nodes.iter().map(|_| status.clone()).collect()
             }
         }
@@ -535,6 +594,15 @@ impl Plugin for PodTopologySpread {
         }
         Ok(())
     }
+}
+
+/// AddPod, RemovePod or Filter in a cycle whose PreFilter kept nothing:
+/// an error, as upstream's `getPreFilterState`.
+fn no_pre_filter_state() -> Status {
+    Status::error(format!(
+        "reading \"PreFilter{}\" from cycleState: not found",
+        PodTopologySpread::NAME
+    ))
 }
 
 kws_plugin_sdk::export_plugin!(PodTopologySpread);

@@ -809,3 +809,50 @@ fn list_defaults_require_every_topology_key_at_score() {
     // The hard rack constraint rejects every node: none has the key.
     assert_eq!(w.codes(&selected_by_foo()), [UU, UU, UU]);
 }
+
+/// AddPod and RemovePod (what preemption's what-if cycles call) move the
+/// counts and the minimum PreFilter made, as upstream's `updateWithPod`:
+/// only pods of the incoming pod's namespace that the selector matches.
+#[test]
+fn removing_and_adding_pods_updates_what_filter_sees() {
+    let mut w = world(
+        vec![zn("node-a", "zone1"), zn("node-x", "zone2")],
+        &[
+            ("node-a", &["foo"]),
+            ("node-a", &["foo"]),
+            ("node-x", &["foo", "ns=other"]),
+        ],
+    );
+    let p = incoming(&["foo"], vec![hard(1, "zone", foo())]);
+    // zone1 holds two, zone2 none (the other namespace's pod does not
+    // count): only zone2 keeps the skew.
+    assert_eq!(w.codes(&p), [U, S]);
+    let a = w.id("node-a");
+    assert_eq!(
+        w.runner.remove_pod(0, &p, "default/existing-0", a),
+        Status::success()
+    );
+    assert_eq!(
+        w.runner.filter(0, &p, &[a]).len(),
+        1,
+        "1 + 1 - 0 is still above 1"
+    );
+    assert_eq!(
+        w.runner.remove_pod(0, &p, "default/existing-1", a),
+        Status::success()
+    );
+    assert!(w.runner.filter(0, &p, &[a]).is_empty());
+    // Not in the namespace: no change.
+    let x = w.id("node-x");
+    assert_eq!(
+        w.runner.remove_pod(0, &p, "other/existing-2", x),
+        Status::success()
+    );
+    let mut back = pod("default", "back").label("foo", "").build();
+    back.uid = "default/back".into();
+    assert_eq!(w.runner.add_pod(0, &p, &back, x), Status::success());
+    // zone2 now holds one, zone1 none: node-x is the one out of skew.
+    let rejected = w.runner.filter(0, &p, &[a, x]);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].node, x);
+}

@@ -19,7 +19,7 @@ pub use names::{dns1123_label, dns1123_subdomain};
 pub use node::{namespace, node};
 pub use pod::pod;
 pub use scheduling::{SYSTEM_PRIORITY_CLASSES, priority_class};
-pub use workloads::{controller_selector, replication_controller, service};
+pub use workloads::{controller_selector, pod_disruption_budget, replication_controller, service};
 
 use std::fmt;
 

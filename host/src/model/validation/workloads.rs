@@ -1,11 +1,14 @@
 //! Services, ReplicationControllers, ReplicaSets and StatefulSets, read for
-//! their selectors (PodTopologySpread's default spreading): their names,
-//! labels and selectors are checked as the apiserver checks them.
+//! their selectors (PodTopologySpread's default spreading), and
+//! PodDisruptionBudgets (preemption): their names, labels and selectors are
+//! checked as the apiserver checks them.
 
 use super::meta::{NameFormat, label_selector_errors, labels, object_meta};
 use super::{FieldError, invalid, invalid_bare, quote, required};
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 /// A Service's metadata and selector; `spec.ports` is required unless the
@@ -112,6 +115,56 @@ pub fn controller_selector(
         });
     if !selected {
         errors.push(not_selected(template.clone()));
+    }
+    errors
+}
+
+/// A PodDisruptionBudget's metadata, selector and bounds, as
+/// `ValidatePodDisruptionBudgetSpec` checks them: not both `minAvailable`
+/// and `maxUnavailable`, each a non-negative number or a percentage of at
+/// most 100%. (The apiserver prints the whole spec as the value of the
+/// first error; it is left out here.)
+pub fn pod_disruption_budget(budget: &PodDisruptionBudget) -> Vec<FieldError> {
+    let mut errors = object_meta(&budget.metadata, true, NameFormat::Subdomain);
+    let Some(spec) = budget.spec.as_ref() else {
+        return errors;
+    };
+    if spec.min_available.is_some() && spec.max_unavailable.is_some() {
+        errors.push(invalid_bare(
+            "spec",
+            "{...}",
+            "minAvailable and maxUnavailable cannot be both set",
+        ));
+    }
+    for (path, bound) in [
+        ("spec.minAvailable", &spec.min_available),
+        ("spec.maxUnavailable", &spec.max_unavailable),
+    ] {
+        match bound {
+            Some(IntOrString::Int(n)) if *n < 0 => errors.push(invalid_bare(
+                path,
+                n.to_string(),
+                "must be greater than or equal to 0",
+            )),
+            Some(IntOrString::String(s)) => {
+                let percent = s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok());
+                match percent {
+                    None => errors.push(invalid(
+                        path,
+                        s,
+                        "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+                    )),
+                    Some(p) if p > 100 => {
+                        errors.push(invalid(path, s, "must not be greater than 100%"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(selector) = &spec.selector {
+        errors.extend(label_selector_errors("spec.selector", selector));
     }
     errors
 }
