@@ -112,7 +112,7 @@ mod tests {
         let Err(e) = Runner::<{{Name}}>::configured(r#"{"preferred": 150}"#) else {
             panic!("accepted");
         };
-        assert_eq!(e, "{{Name}}: invalid args: preferred: 150 is not in 0..=100");
+        assert_eq!(e, "invalid args: preferred: 150 is not in 0..=100");
         assert!(Runner::<{{Name}}>::configured(r#"{"bogus": 1}"#).is_err());
     }
 }
