@@ -272,6 +272,17 @@ mod tests {
         dir
     }
 
+    /// Held by every test that writes a script and runs processes: a
+    /// script still open for writing in one test is inherited by a process
+    /// another test forks at that moment, and running it then fails with
+    /// "text file busy" (the set-up reads that as no dpkg).
+    fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+        static SCRIPTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        SCRIPTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
@@ -322,6 +333,7 @@ esac
 
     #[test]
     fn dpkg_tells_which_packages_are_missing() {
+        let _serial = one_at_a_time();
         let dir = scratch("missing");
         let dpkg = fake_dpkg(&dir);
         assert_eq!(
@@ -341,6 +353,7 @@ esac
 
     #[test]
     fn root_installs_only_the_missing_packages_after_an_update() {
+        let _serial = one_at_a_time();
         let dir = scratch("root");
         let (dpkg, apt_get) = (fake_dpkg(&dir), fake_apt_get(&dir));
         debian_packages(&dpkg, &apt_get, DEBIAN_PACKAGES, true).unwrap();
@@ -352,6 +365,7 @@ esac
 
     #[test]
     fn nothing_is_installed_when_nothing_is_missing() {
+        let _serial = one_at_a_time();
         let dir = scratch("complete");
         let (dpkg, apt_get) = (fake_dpkg(&dir), fake_apt_get(&dir));
         debian_packages(&dpkg, &apt_get, &["lld", "curl"], true).unwrap();
@@ -361,6 +375,7 @@ esac
 
     #[test]
     fn without_root_the_error_names_the_apt_get_command() {
+        let _serial = one_at_a_time();
         let dir = scratch("user");
         let (dpkg, apt_get) = (fake_dpkg(&dir), fake_apt_get(&dir));
         let error = debian_packages(&dpkg, &apt_get, DEBIAN_PACKAGES, false)
@@ -377,6 +392,7 @@ esac
 
     #[test]
     fn without_dpkg_nothing_is_installed() {
+        let _serial = one_at_a_time();
         let dir = scratch("no-dpkg");
         let apt_get = fake_apt_get(&dir);
         debian_packages(&dir.join("no-such-dpkg"), &apt_get, DEBIAN_PACKAGES, false).unwrap();
@@ -385,6 +401,7 @@ esac
 
     #[test]
     fn a_failing_apt_get_fails_the_set_up() {
+        let _serial = one_at_a_time();
         let dir = scratch("apt-fails");
         let dpkg = fake_dpkg(&dir);
         let apt_get = script(&dir, "apt-get", "exit 100\n");
