@@ -239,6 +239,57 @@ mod tests {
         assert_eq!(files, vendored);
     }
 
+    /// The vendored SDK's manifest asks for what the workspace gives the
+    /// SDK, section by section: a dependency bumped in the workspace and
+    /// not in the template would build a plugin folder against another
+    /// version than the one tested here.
+    #[test]
+    fn the_vendored_sdk_manifest_has_the_workspaces_dependencies() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        let workspace = read("Cargo.toml");
+        let pinned = |name: &str| {
+            let section = workspace
+                .split("[workspace.dependencies]")
+                .nth(1)
+                .expect("a [workspace.dependencies] section");
+            section
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name} = ")))
+                .unwrap_or_else(|| panic!("{name} is not a workspace dependency"))
+                .to_string()
+        };
+        let sections = |manifest: &str| -> Vec<(String, Vec<(String, String)>)> {
+            let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+            for line in manifest.lines().map(str::trim) {
+                if line.starts_with('[') {
+                    out.push((line.to_string(), Vec::new()));
+                } else if let (Some((_, deps)), Some((name, rhs))) =
+                    (out.last_mut(), line.split_once(" = "))
+                {
+                    deps.push((
+                        name.trim_end_matches(".workspace").to_string(),
+                        rhs.to_string(),
+                    ));
+                }
+            }
+            out.retain(|(header, _)| header.contains("dependencies"));
+            out
+        };
+        let sdk: Vec<_> = sections(&read("plugin-sdk/Cargo.toml"))
+            .into_iter()
+            .map(|(header, deps)| {
+                let deps = deps.into_iter().map(|(name, _)| {
+                    let rhs = pinned(&name);
+                    (name, rhs)
+                });
+                (header, deps.collect())
+            })
+            .collect();
+        let template = sections(&read("host/templates/rust/kws-plugin-sdk/Cargo.toml"));
+        assert_eq!(template, sdk);
+    }
+
     #[test]
     fn names_that_are_no_type_name_are_refused() {
         let dir = std::env::temp_dir().join(format!("kws-template-{}", std::process::id()));
