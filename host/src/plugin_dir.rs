@@ -3,14 +3,17 @@
 //! between cycles.
 //!
 //! Compiling happens here, on the watcher's own thread, never on the
-//! scheduling loop. File system events only say "look again": after they
+//! scheduling loop. File system events mostly say "look again": after they
 //! stop for [`QUIET`], the directory is scanned and each `*.wasm` file whose
 //! size, modification time and then content (SHA-256) changed is loaded
-//! from one read of its bytes. That covers writers that rename a finished
-//! file into place (hidden `.name.wasm` staging files are ignored), writers
-//! that write in place (a half-written file fails to load and is refused;
-//! the write's last event triggers another look), and ConfigMap volumes
-//! that swap a symlink. A slow rescan catches anything the events missed.
+//! from one read of its bytes. That covers writers that write in place (a
+//! half-written file fails to load and is refused; the write's last event
+//! triggers another look). A rename into the directory is the exception: a
+//! renamed file is complete, so it is looked at at once, with no quiet
+//! period (a finished `*.wasm` renamed into place from a hidden
+//! `.name.wasm` staging file, which is ignored; or a ConfigMap volume's
+//! `..data` symlink swapped, which changes every file at once and scans
+//! the directory). A slow rescan catches anything the events missed.
 //! Only regular files (or symlinks to them) of at most
 //! [`MAX_PLUGIN_BYTES`](crate::runtime::MAX_PLUGIN_BYTES) are read: a FIFO
 //! or a device named `*.wasm` is refused, never waited on.
@@ -19,7 +22,8 @@ use crate::runtime::{
     LoadError, LoadedPlugin, Loader, first_of_each_name, miscased_plugin_files, plugin_files,
     read_plugin_file,
 };
-use notify::{RecursiveMode, Watcher};
+use notify::event::{ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -144,7 +148,7 @@ impl Scanner {
 /// [`PluginDir::follow`] is missed. Watching stops when it is dropped.
 pub struct PluginDir {
     _watcher: notify::RecommendedWatcher,
-    follower: Option<(Scanner, Receiver<()>)>,
+    follower: Option<(Scanner, Receiver<Wakeup>)>,
 }
 
 impl PluginDir {
@@ -165,11 +169,11 @@ impl PluginDir {
         dir: &Path,
         loader: Loader,
     ) -> notify::Result<(PluginDir, Vec<Arc<LoadedPlugin>>, Vec<LoadError>)> {
-        let (events, wakeups) = channel::<()>();
+        let (events, wakeups) = channel::<Wakeup>();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-                Ok(_) => {
-                    let _ = events.send(());
+                Ok(event) => {
+                    let _ = events.send(Wakeup::of(event));
                 }
                 Err(e) => tracing::warn!(error = %e, "plugin directory watch error"),
             })?;
@@ -207,16 +211,20 @@ impl PluginDir {
         std::thread::Builder::new()
             .name("plugin-dir".into())
             .spawn(move || {
+                let sent = |updates: Vec<PluginUpdate>| updates.into_iter().all(&send);
                 loop {
                     match wakeups.recv_timeout(RESCAN) {
-                        Ok(()) => wait_until_quiet(&wakeups),
+                        Ok(first) => {
+                            let mut placed = |wakeup| sent(scanner.look_at_placed(wakeup));
+                            if !placed(first) || !wait_until_quiet(&wakeups, placed) {
+                                return;
+                            }
+                        }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
-                    for update in scanner.scan() {
-                        if !send(update) {
-                            return;
-                        }
+                    if !sent(scanner.scan()) {
+                        return;
                     }
                 }
             })?;
@@ -224,14 +232,65 @@ impl PluginDir {
     }
 }
 
-/// Swallows events until none came for [`QUIET`], or [`MAX_WAIT`] passed.
-fn wait_until_quiet(wakeups: &Receiver<()>) {
+/// What a file system event asks of the watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wakeup {
+    /// Something changed: look again once the directory is quiet.
+    Changed,
+    /// This path was renamed into the directory: whatever it is, it is
+    /// complete, so it can be looked at now.
+    Placed(PathBuf),
+}
+
+impl Wakeup {
+    fn of(event: notify::Event) -> Wakeup {
+        let target = match event.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event.paths.first(),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => event.paths.get(1),
+            _ => None,
+        };
+        target.map_or(Wakeup::Changed, |path| Wakeup::Placed(path.clone()))
+    }
+}
+
+impl Scanner {
+    /// What a wakeup shows at once: a plugin file renamed into place is
+    /// loaded; anything else renamed in (a ConfigMap's `..data` link, which
+    /// swaps every file) scans the directory. Nothing for other events,
+    /// which wait for quiet.
+    fn look_at_placed(&mut self, wakeup: Wakeup) -> Vec<PluginUpdate> {
+        match wakeup {
+            Wakeup::Changed => Vec::new(),
+            Wakeup::Placed(path) if crate::runtime::is_plugin_file(&path) => {
+                self.look_at(&path).into_iter().collect()
+            }
+            Wakeup::Placed(path) if is_hidden(&path) => Vec::new(),
+            Wakeup::Placed(_) => self.scan(),
+        }
+    }
+}
+
+/// A hidden file, such as a writer's staging copy, is nobody's plugin.
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') && !n.starts_with(".."))
+}
+
+/// Swallows events until none came for [`QUIET`], or [`MAX_WAIT`] passed,
+/// handing each to `placed` as it comes; false when `placed` said stop.
+fn wait_until_quiet(wakeups: &Receiver<Wakeup>, mut placed: impl FnMut(Wakeup) -> bool) -> bool {
     let latest = Instant::now() + MAX_WAIT;
     let mut deadline = Instant::now() + QUIET;
     loop {
         match wakeups.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(()) => deadline = (Instant::now() + QUIET).min(latest),
-            Err(_) => return,
+            Ok(wakeup) => {
+                if !placed(wakeup) {
+                    return false;
+                }
+                deadline = (Instant::now() + QUIET).min(latest);
+            }
+            Err(_) => return true,
         }
     }
 }
@@ -326,6 +385,50 @@ mod tests {
             ]
         );
         assert!(second.is_empty(), "reported once: {second:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_rename_into_place_is_looked_at_alone_and_at_once() {
+        use notify::event::{CreateKind, DataChange, Event};
+        let dir = temp_dir("placed");
+        let mut scanner = scanner(&dir);
+        let (placed, other) = (dir.join("a.wasm"), dir.join("b.wasm"));
+        let renamed = |mode, paths: &[&Path]| {
+            let kind = EventKind::Modify(ModifyKind::Name(mode));
+            paths
+                .iter()
+                .fold(Event::new(kind), |event, p| event.add_path(p.to_path_buf()))
+        };
+        assert_eq!(
+            Wakeup::of(renamed(RenameMode::Both, &[&dir.join(".a.wasm"), &placed])),
+            Wakeup::Placed(placed.clone())
+        );
+        assert_eq!(
+            Wakeup::of(renamed(RenameMode::To, &[&placed])),
+            Wakeup::Placed(placed.clone())
+        );
+        let written = Event::new(EventKind::Modify(ModifyKind::Data(DataChange::Any)));
+        assert_eq!(Wakeup::of(written), Wakeup::Changed);
+        let created = Event::new(EventKind::Create(CreateKind::File));
+        assert_eq!(Wakeup::of(created), Wakeup::Changed);
+
+        // b.wasm is being written in place: only the renamed file is read
+        // now, b.wasm waits for quiet.
+        std::fs::write(&placed, b"junk").unwrap();
+        std::fs::write(&other, b"half").unwrap();
+        assert_eq!(
+            summary(&scanner.look_at_placed(Wakeup::Placed(placed.clone()))),
+            [format!("refused {}", placed.display())]
+        );
+        assert!(scanner.look_at_placed(Wakeup::Changed).is_empty());
+        let staging = Wakeup::Placed(dir.join(".c.wasm"));
+        assert!(scanner.look_at_placed(staging).is_empty());
+        // A ConfigMap volume's `..data` link swapped: every file changed.
+        assert_eq!(
+            summary(&scanner.look_at_placed(Wakeup::Placed(dir.join("..data")))),
+            [format!("refused {}", other.display())]
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

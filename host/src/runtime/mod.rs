@@ -371,7 +371,7 @@ pub fn miscased_plugin_files(dir: &Path) -> Vec<LoadError> {
 }
 
 /// `*.wasm` and not hidden.
-fn is_plugin_file(path: &Path) -> bool {
+pub(crate) fn is_plugin_file(path: &Path) -> bool {
     path.extension().is_some_and(|x| x == "wasm")
         && path
             .file_name()
