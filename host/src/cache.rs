@@ -212,6 +212,14 @@ impl Cache {
         }
     }
 
+    /// The whole state as changes and the sequence number it stands at:
+    /// what warms a new version's instances off the scheduling loop
+    /// ([`crate::runtime::PluginPool::warm`]), which then catch up from
+    /// that number.
+    pub fn state(&self) -> (Vec<Change>, u64) {
+        (self.full_state(), self.seq())
+    }
+
     /// The whole state as changes, for a fresh plugin instance.
     fn full_state(&self) -> Vec<Change> {
         let mut changes: Vec<Change> = self

@@ -29,7 +29,8 @@ use crate::binder::{BindOutcome, Binder};
 use crate::builtin_plugins::is_builtin;
 use crate::cache::Cache;
 use crate::framework::{
-    Cycle, CycleReport, Decision, Diagnosis, Framework, Outcome, PermitOutcome, StepError,
+    Cycle, CycleReport, Decision, Diagnosis, Framework, Outcome, PermitOutcome, PreparedSwap,
+    StepError,
 };
 use crate::leader_election::Leadership;
 use crate::metrics::{AttemptResult, Metrics, QueueName};
@@ -41,7 +42,7 @@ use crate::wit::{ActionType, EventResource, Pod};
 use crate::workloads::Workloads;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -56,6 +57,25 @@ pub enum Input {
     Reported,
     /// The plugin directory changed.
     Plugin(PluginUpdate),
+    /// A new version's instances have the cluster (see
+    /// [`Scheduler::on_plugin_update`]): it can serve.
+    Warmed(Box<Warmed>),
+}
+
+/// A version warmed off the scheduling loop, ready to be installed.
+pub struct Warmed {
+    /// Which load of its plugin this is: only the newest is installed.
+    generation: u64,
+    swap: PreparedSwap,
+}
+
+impl std::fmt::Debug for Warmed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warmed")
+            .field("plugin", &self.swap.plugin().name())
+            .field("generation", &self.generation)
+            .finish()
+    }
 }
 
 /// kube-scheduler's condition message for a pod held back by its gates.
@@ -111,6 +131,12 @@ pub struct Scheduler<B: Backend> {
     /// The built-in plugins by name: one serves again when the plugin that
     /// replaced it is removed.
     builtin: HashMap<String, Arc<LoadedPlugin>>,
+    /// Versions being warmed, by plugin name: the file and the generation
+    /// that will serve when warm. A newer load or the file's removal
+    /// supersedes the warming one, which is then dropped.
+    warming: HashMap<String, (PathBuf, u64)>,
+    /// The last generation given to a load.
+    generations: u64,
     inputs_sender: Sender<Input>,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
@@ -150,6 +176,8 @@ impl<B: Backend> Scheduler<B> {
             synced: false,
             plugins: HashMap::new(),
             builtin: HashMap::new(),
+            warming: HashMap::new(),
+            generations: 0,
             inputs_sender: sender,
             stop: Arc::default(),
             metrics: Arc::default(),
@@ -491,58 +519,37 @@ impl<B: Backend> Scheduler<B> {
                 self.on_bound(*outcome, now);
             }
             Input::Reported => self.tasks_in_flight -= 1,
-            Input::Plugin(update) => self.on_plugin_update(update, now),
+            Input::Plugin(update) => self.on_plugin_update(update),
+            Input::Warmed(warmed) => self.on_plugin_warmed(*warmed, now),
         }
     }
 
-    /// Swaps, refuses or unloads a plugin; each outcome is logged and
-    /// reported with the plugin's name, version, digest and file.
-    fn on_plugin_update(&mut self, update: PluginUpdate, now: Instant) {
+    /// Warms a new version (to be swapped in when warm), refuses one or
+    /// unloads a plugin; each outcome is logged and reported with the
+    /// plugin's name, version, digest and file.
+    fn on_plugin_update(&mut self, update: PluginUpdate) {
         match update {
             PluginUpdate::Loaded(plugin) => {
                 let name = plugin.name().to_string();
-                let file = plugin.file.clone();
                 let described = describe(&plugin);
-                let taken = |p: &&Arc<LoadedPlugin>| p.file != file && !is_builtin(&p.file);
-                if let Some(other) = self.plugins.get(&name).filter(taken) {
+                let taken = |file: &Path| file != plugin.file && !is_builtin(file);
+                let other = (self.plugins.get(&name).map(|p| p.file.as_path()))
+                    .filter(|file| taken(file))
+                    .or_else(|| {
+                        let warming = self.warming.get(&name).map(|(file, _)| file.as_path());
+                        warming.filter(|file| taken(file))
+                    });
+                if let Some(other) = other {
                     let message = format!(
                         "{described} refused: plugin {name} is already served by {}",
-                        other.file.display()
+                        other.display()
                     );
                     self.metrics.plugin_refused(&name);
                     self.notice(true, "PluginRefused", message);
                     return;
                 }
-                let previous = self.plugins.get(&name).map(|p| describe(p));
-                match self.framework.swap(&plugin) {
-                    Ok(profiles) => {
-                        let replaced_other_name =
-                            self.served_from(&file).filter(|old| *old != name);
-                        if let Some(old) = replaced_other_name {
-                            self.retire(&old);
-                        }
-                        let loaded = format!(
-                            "{described} serving {profiles} profile(s), {} in {:?}",
-                            match plugin.origin {
-                                crate::runtime::Origin::Cached => "from the compile cache",
-                                crate::runtime::Origin::Compiled => "compiled",
-                            },
-                            plugin.load_time
-                        );
-                        self.metrics.plugin_loaded(&name, previous.is_some());
-                        let message = match previous {
-                            Some(previous) => format!("{loaded}; replaces {previous}"),
-                            None => loaded,
-                        };
-                        self.plugins.insert(name, plugin);
-                        self.notice(false, "PluginLoaded", message);
-                        // A plugin that was missing or quarantined may now
-                        // place pods that waited for it.
-                        self.queue.move_all_to_active_or_backoff(
-                            now,
-                            crate::metrics::events::PLUGIN_LOADED,
-                        );
-                    }
+                match self.framework.prepare(&plugin) {
+                    Ok(swap) => self.warm(swap),
                     Err(error) => {
                         self.metrics.plugin_refused(&name);
                         let message = format!("{described} refused: {error}");
@@ -564,6 +571,7 @@ impl<B: Backend> Scheduler<B> {
                 self.notice(true, "PluginRefused", format!("{error}{serving}"));
             }
             PluginUpdate::Removed(file) => {
+                self.warming.retain(|_, (warming, _)| *warming != file);
                 if let Some(name) = self.served_from(&file) {
                     let gone = self
                         .plugins
@@ -576,6 +584,69 @@ impl<B: Backend> Scheduler<B> {
                 }
             }
         }
+    }
+
+    /// Gives a prepared version the whole cluster on a thread of its own
+    /// while the version it replaces keeps serving; it is installed when
+    /// warm ([`Input::Warmed`]). Warming on the scheduling loop instead
+    /// cost every worker's first call of the new version the whole cluster,
+    /// and pods placed while versions swapped came out 0.80x as fast.
+    fn warm(&mut self, swap: PreparedSwap) {
+        self.generations += 1;
+        let generation = self.generations;
+        let plugin = swap.plugin();
+        self.warming
+            .insert(plugin.name().to_string(), (plugin.file.clone(), generation));
+        let (state, seq) = self.cache.state();
+        let sender = self.inputs_sender.clone();
+        let warming = std::thread::Builder::new()
+            .name(format!("warm-{}", plugin.name()))
+            .spawn(move || {
+                swap.warm(&state, seq);
+                let _ = sender.send(Input::Warmed(Box::new(Warmed { generation, swap })));
+            });
+        if let Err(error) = warming {
+            tracing::warn!(%error, "cannot start a thread to warm a plugin version");
+        }
+    }
+
+    /// Installs a warmed version, unless a newer load of its plugin or the
+    /// removal of its file came since; each outcome is logged and reported
+    /// with the plugin's name, version, digest and file.
+    fn on_plugin_warmed(&mut self, warmed: Warmed, now: Instant) {
+        let Warmed { generation, swap } = warmed;
+        let plugin = swap.plugin().clone();
+        let name = plugin.name().to_string();
+        if self.warming.get(&name).map(|(_, g)| *g) != Some(generation) {
+            return;
+        }
+        self.warming.remove(&name);
+        let described = describe(&plugin);
+        let previous = self.plugins.get(&name).map(|p| describe(p));
+        let profiles = self.framework.install(swap);
+        let replaced_other_name = self.served_from(&plugin.file).filter(|old| *old != name);
+        if let Some(old) = replaced_other_name {
+            self.retire(&old);
+        }
+        let loaded = format!(
+            "{described} serving {profiles} profile(s), {} in {:?}",
+            match plugin.origin {
+                crate::runtime::Origin::Cached => "from the compile cache",
+                crate::runtime::Origin::Compiled => "compiled",
+            },
+            plugin.load_time
+        );
+        self.metrics.plugin_loaded(&name, previous.is_some());
+        let message = match previous {
+            Some(previous) => format!("{loaded}; replaces {previous}"),
+            None => loaded,
+        };
+        self.plugins.insert(name, plugin);
+        self.notice(false, "PluginLoaded", message);
+        // A plugin that was missing or quarantined may now place pods that
+        // waited for it.
+        self.queue
+            .move_all_to_active_or_backoff(now, crate::metrics::events::PLUGIN_LOADED);
     }
 
     /// Stops serving the plugin `name` from its file: the built-in plugin of

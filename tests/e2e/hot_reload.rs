@@ -10,7 +10,7 @@ use kws_host::builtin_plugins;
 use kws_host::config::Config;
 use kws_host::framework::Framework;
 use kws_host::model::manifest;
-use kws_host::plugin_dir::PluginDir;
+use kws_host::plugin_dir::{PluginDir, PluginUpdate};
 use kws_host::queue::QueueTimings;
 use kws_host::runtime::{CompileCache, Loader};
 use kws_host::scheduler::Scheduler;
@@ -72,6 +72,18 @@ struct Running {
 impl Running {
     /// The default plugins plus `lane.wasm` with `first`'s bytes.
     fn start(name: &str, first: &[u8], config: Config) -> Running {
+        Running::start_after(name, first, config, |_, _| Vec::new())
+    }
+
+    /// [`Running::start`], with the updates `queued` makes (given the
+    /// plugin directory and a loader) waiting for the scheduling loop
+    /// before it starts: it takes them in order, before anything else.
+    fn start_after(
+        name: &str,
+        first: &[u8],
+        config: Config,
+        queued: impl FnOnce(&Path, &Loader) -> Vec<PluginUpdate>,
+    ) -> Running {
         let dir =
             std::env::temp_dir().join(format!("kws-hot-reload-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -109,6 +121,10 @@ impl Running {
         )
         .serving(&loaded)
         .falling_back_to(&builtin);
+        let send = scheduler.plugin_updates();
+        for update in queued(&plugins, &Loader::default()) {
+            assert!(send(update));
+        }
         watch.follow(scheduler.plugin_updates()).unwrap();
         let stop = scheduler.stop_flag();
         let thread = std::thread::spawn(move || scheduler.run());
@@ -335,6 +351,27 @@ fn a_pinned_plugin_refuses_other_digests() {
         error.to_string().contains(&format!("pins it to {digest}")),
         "{error}"
     );
+}
+
+/// A new version serves once its instances are warm, off the scheduling
+/// loop; a version superseded while it warms never serves.
+#[test]
+fn a_version_superseded_while_it_warms_never_serves() {
+    let run = Running::start_after("superseded", &lane(1), config(""), |dir, loader| {
+        let file = dir.join("lane.wasm");
+        [lane(2), lane(1)]
+            .iter()
+            .map(|bytes| PluginUpdate::Loaded(Arc::new(loader.load_bytes(&file, bytes).unwrap())))
+            .collect()
+    });
+    assert_notice(
+        &run.notice(1),
+        "PluginLoaded",
+        &["Lane 1.0.0", "replaces Lane 1.0.0"],
+    );
+    assert_eq!(run.place("p1"), "node-v1");
+    let notices = run.cluster.plugin_notices();
+    assert_eq!(notices.len(), 1, "{notices:#?}");
 }
 
 #[test]

@@ -196,7 +196,16 @@ impl Framework {
     /// refused by the new version), nothing changes. Returns how many
     /// profiles run it (0: loaded, but no profile uses it).
     pub fn swap(&mut self, plugin: &Arc<LoadedPlugin>) -> Result<usize, FrameworkError> {
-        let mut started = Vec::new();
+        let swap = self.prepare(plugin)?;
+        Ok(self.install(swap))
+    }
+
+    /// [`Framework::swap`]'s first half: the new version's pools, each
+    /// with one instance configured, or why a profile cannot take it.
+    /// Nothing serves them until [`Framework::install`]; in between they
+    /// can be warmed ([`PreparedSwap::warm`]) on another thread.
+    pub fn prepare(&self, plugin: &Arc<LoadedPlugin>) -> Result<PreparedSwap, FrameworkError> {
+        let mut pools = Vec::new();
         for (p, profile) in self.profiles.iter().enumerate() {
             for (s, slot) in profile.slots.iter().enumerate() {
                 if slot.name == plugin.name() {
@@ -212,19 +221,34 @@ impl Framework {
                             profile: profile.scheduler_name.clone(),
                             error,
                         })?;
-                    started.push((p, s, pool, events));
+                    pools.push(PreparedPool {
+                        profile: p,
+                        slot: s,
+                        pool,
+                        events,
+                    });
                 }
             }
         }
-        let count = started.len();
-        for (p, s, pool, events) in started {
-            let slot = &mut self.profiles[p].slots[s];
-            slot.implemented = plugin.metadata.extension_points.clone();
-            slot.events = events;
-            slot.pool = Some(pool);
-            self.profiles[p].versions = versions(&self.profiles[p].slots);
+        Ok(PreparedSwap {
+            plugin: plugin.clone(),
+            pools,
+        })
+    }
+
+    /// [`Framework::swap`]'s second half: the prepared pools serve from the
+    /// next cycle on. Returns how many profiles run the plugin.
+    pub fn install(&mut self, swap: PreparedSwap) -> usize {
+        let count = swap.pools.len();
+        for prepared in swap.pools {
+            let profile = &mut self.profiles[prepared.profile];
+            let slot = &mut profile.slots[prepared.slot];
+            slot.implemented = swap.plugin.metadata.extension_points.clone();
+            slot.events = prepared.events;
+            slot.pool = Some(prepared.pool);
+            profile.versions = versions(&profile.slots);
         }
-        Ok(count)
+        count
     }
 
     /// Takes the plugin of this name out of every profile; pods that need
@@ -250,6 +274,35 @@ impl Framework {
             .flat_map(|p| &p.slots)
             .filter_map(|slot| slot.pool.as_ref()?.take_quarantine_notice())
             .collect()
+    }
+}
+
+/// A version ready to serve: its pools, one per profile that runs it.
+pub struct PreparedSwap {
+    plugin: Arc<LoadedPlugin>,
+    pools: Vec<PreparedPool>,
+}
+
+struct PreparedPool {
+    profile: usize,
+    slot: usize,
+    pool: Arc<PluginPool>,
+    events: Option<Vec<crate::wit::RegisteredEvent>>,
+}
+
+impl PreparedSwap {
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// Starts every worker's instance of every pool and gives it `state`
+    /// (the cluster as of cache sequence `seq`, see
+    /// [`crate::cache::Cache::state`]), so that the swap costs the
+    /// scheduling loop only the changes made since.
+    pub fn warm(&self, state: &[crate::wit::Change], seq: u64) {
+        for prepared in &self.pools {
+            prepared.pool.warm(state, seq);
+        }
     }
 }
 

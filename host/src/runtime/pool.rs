@@ -20,7 +20,7 @@ use crate::cache::{Cache, Catchup, Snapshot};
 use crate::config::PluginSettings;
 use crate::framework::{MAX_NODE_SCORE, WaitingPods};
 use crate::wit::{
-    ClusterEvent, ExtensionPoint, NodeId, NodeStatus, PermitResult, Pod, PostFilterResult,
+    Change, ClusterEvent, ExtensionPoint, NodeId, NodeStatus, PermitResult, Pod, PostFilterResult,
     PreFilterResult, QueueingHint, RegisteredEvent, Status,
 };
 use k8s_openapi::api::core::v1 as core;
@@ -895,9 +895,15 @@ impl PluginPool {
                 &full[..]
             }
         };
-        // A new instance's first sync carries the whole cluster: in chunks,
-        // each with the call deadline, so that the deadline bounds a call's
-        // work and not the cluster's size.
+        self.apply(live, changes)?;
+        live.synced = Some(cache.seq());
+        Ok(())
+    }
+
+    /// Sends `changes` to the instance. A new instance's first sync carries
+    /// the whole cluster: in chunks, each with the call deadline, so that
+    /// the deadline bounds a call's work and not the cluster's size.
+    fn apply(&self, live: &mut Live, changes: &[Change]) -> Result<(), PluginError> {
         for chunk in changes.chunks(APPLY_CHUNK) {
             live.store
                 .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
@@ -905,8 +911,35 @@ impl PluginPool {
                 .apply(&mut live.store, chunk)
                 .map_err(|e| self.fault("apply", e))?;
         }
-        live.synced = Some(cache.seq());
         Ok(())
+    }
+
+    /// Starts every worker's instance and gives it `state`, the whole
+    /// cluster as of cache sequence `seq` ([`Cache::state`]), off the
+    /// scheduling loop: a version swapped in afterwards only catches up on
+    /// what changed since, so its first calls cost no more than anyone's.
+    /// A worker whose instance cannot start or faults is left empty; its
+    /// first call starts it again and reports the fault as calls do.
+    pub fn warm(&self, state: &[Change], seq: u64) {
+        for worker in 0..self.slots.len() {
+            let mut slot = self.lock(worker);
+            if slot.as_ref().is_some_and(|live| live.synced.is_some()) {
+                continue;
+            }
+            let started = match slot.take() {
+                Some(live) => Ok(live),
+                None => self.start(),
+            };
+            let warmed = started.and_then(|mut live| {
+                self.apply(&mut live, state)?;
+                live.synced = Some(seq);
+                Ok(live)
+            });
+            match warmed {
+                Ok(live) => *slot = Some(live),
+                Err(error) => tracing::debug!(%error, worker, "instance not warmed"),
+            }
+        }
     }
 
     /// Names what went wrong in a call that returned an error.
