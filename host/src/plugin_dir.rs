@@ -13,7 +13,9 @@
 //! period (a finished `*.wasm` renamed into place from a hidden
 //! `.name.wasm` staging file, which is ignored; or a ConfigMap volume's
 //! `..data` symlink swapped, which changes every file at once and scans
-//! the directory). A slow rescan catches anything the events missed.
+//! the directory); at most once per quiet period, so a writer renaming in
+//! a loop is coalesced as one writing in place is. A slow rescan catches
+//! anything the events missed.
 //! Only regular files (or symlinks to them) of at most
 //! [`MAX_PLUGIN_BYTES`](crate::runtime::MAX_PLUGIN_BYTES) are read: a FIFO
 //! or a device named `*.wasm` is refused, never waited on.
@@ -212,10 +214,23 @@ impl PluginDir {
             .name("plugin-dir".into())
             .spawn(move || {
                 let sent = |updates: Vec<PluginUpdate>| updates.into_iter().all(&send);
+                // At most one look at once per quiet period: a writer
+                // renaming files in a loop is coalesced by the quiet wait
+                // as in-place writes are.
+                let mut looked_at_once: Option<Instant> = None;
                 loop {
                     match wakeups.recv_timeout(RESCAN) {
                         Ok(first) => {
-                            let mut placed = |wakeup| sent(scanner.look_at_placed(wakeup));
+                            let mut placed = |wakeup| {
+                                if looked_at_once.is_some_and(|at| at.elapsed() < QUIET) {
+                                    return true;
+                                }
+                                let updates = scanner.look_at_placed(wakeup);
+                                if !updates.is_empty() {
+                                    looked_at_once = Some(Instant::now());
+                                }
+                                sent(updates)
+                            };
                             if !placed(first) || !wait_until_quiet(&wakeups, placed) {
                                 return;
                             }

@@ -62,6 +62,21 @@ pub enum Input {
     Warmed(Box<Warmed>),
 }
 
+/// A version being warmed: its file, the generation that serves when it
+/// is warm, and its flag to stop warming.
+struct Warming {
+    file: PathBuf,
+    generation: u64,
+    superseded: Arc<AtomicBool>,
+}
+
+impl Drop for Warming {
+    /// A warming no longer wanted stops before its next instance.
+    fn drop(&mut self) {
+        self.superseded.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A version warmed off the scheduling loop, ready to be installed.
 pub struct Warmed {
     /// Which load of its plugin this is: only the newest is installed.
@@ -131,10 +146,9 @@ pub struct Scheduler<B: Backend> {
     /// The built-in plugins by name: one serves again when the plugin that
     /// replaced it is removed.
     builtin: HashMap<String, Arc<LoadedPlugin>>,
-    /// Versions being warmed, by plugin name: the file and the generation
-    /// that will serve when warm. A newer load or the file's removal
-    /// supersedes the warming one, which is then dropped.
-    warming: HashMap<String, (PathBuf, u64)>,
+    /// Versions being warmed, by plugin name. A newer load or the file's
+    /// removal supersedes the warming one, which stops and is dropped.
+    warming: HashMap<String, Warming>,
     /// The last generation given to a load.
     generations: u64,
     inputs_sender: Sender<Input>,
@@ -536,7 +550,7 @@ impl<B: Backend> Scheduler<B> {
                 let other = (self.plugins.get(&name).map(|p| p.file.as_path()))
                     .filter(|file| taken(file))
                     .or_else(|| {
-                        let warming = self.warming.get(&name).map(|(file, _)| file.as_path());
+                        let warming = self.warming.get(&name).map(|w| w.file.as_path());
                         warming.filter(|file| taken(file))
                     });
                 if let Some(other) = other {
@@ -571,7 +585,7 @@ impl<B: Backend> Scheduler<B> {
                 self.notice(true, "PluginRefused", format!("{error}{serving}"));
             }
             PluginUpdate::Removed(file) => {
-                self.warming.retain(|_, (warming, _)| *warming != file);
+                self.warming.retain(|_, warming| warming.file != file);
                 if let Some(name) = self.served_from(&file) {
                     let gone = self
                         .plugins
@@ -594,15 +608,20 @@ impl<B: Backend> Scheduler<B> {
     fn warm(&mut self, swap: PreparedSwap) {
         self.generations += 1;
         let generation = self.generations;
-        let plugin = swap.plugin();
-        self.warming
-            .insert(plugin.name().to_string(), (plugin.file.clone(), generation));
+        let superseded = Arc::new(AtomicBool::new(false));
+        let name = swap.plugin().name().to_string();
+        let warming = Warming {
+            file: swap.plugin().file.clone(),
+            generation,
+            superseded: superseded.clone(),
+        };
+        self.warming.insert(name.clone(), warming);
         let (state, seq) = self.cache.state();
         let sender = self.inputs_sender.clone();
         let warming = std::thread::Builder::new()
-            .name(format!("warm-{}", plugin.name()))
+            .name(format!("warm-{name}"))
             .spawn(move || {
-                swap.warm(&state, seq);
+                swap.warm(&state, seq, &superseded);
                 let _ = sender.send(Input::Warmed(Box::new(Warmed { generation, swap })));
             });
         if let Err(error) = warming {
@@ -617,7 +636,7 @@ impl<B: Backend> Scheduler<B> {
         let Warmed { generation, swap } = warmed;
         let plugin = swap.plugin().clone();
         let name = plugin.name().to_string();
-        if self.warming.get(&name).map(|(_, g)| *g) != Some(generation) {
+        if self.warming.get(&name).map(|w| w.generation) != Some(generation) {
             return;
         }
         self.warming.remove(&name);

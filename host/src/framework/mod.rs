@@ -80,7 +80,7 @@ use cycle::Member;
 use k8s_openapi::api::core::v1 as core;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The score range after normalisation.
@@ -298,10 +298,11 @@ impl PreparedSwap {
     /// Starts every worker's instance of every pool and gives it `state`
     /// (the cluster as of cache sequence `seq`, see
     /// [`crate::cache::Cache::state`]), so that the swap costs the
-    /// scheduling loop only the changes made since.
-    pub fn warm(&self, state: &[crate::wit::Change], seq: u64) {
+    /// scheduling loop only the changes made since. Stops early once
+    /// `superseded` is set: a newer version will serve instead.
+    pub fn warm(&self, state: &[crate::wit::Change], seq: u64, superseded: &AtomicBool) {
         for prepared in &self.pools {
-            prepared.pool.warm(state, seq);
+            prepared.pool.warm(state, seq, superseded);
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::wit::{
 };
 use k8s_openapi::api::core::v1 as core;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use wasmtime::{Store, Trap};
@@ -920,8 +921,12 @@ impl PluginPool {
     /// what changed since, so its first calls cost no more than anyone's.
     /// A worker whose instance cannot start or faults is left empty; its
     /// first call starts it again and reports the fault as calls do.
-    pub fn warm(&self, state: &[Change], seq: u64) {
+    /// Stops once `superseded` is set.
+    pub fn warm(&self, state: &[Change], seq: u64, superseded: &AtomicBool) {
         for worker in 0..self.slots.len() {
+            if superseded.load(Ordering::Relaxed) {
+                return;
+            }
             let mut slot = self.lock(worker);
             if slot.as_ref().is_some_and(|live| live.synced.is_some()) {
                 continue;
