@@ -221,11 +221,19 @@ impl Framework {
                             profile: profile.scheduler_name.clone(),
                             error,
                         })?;
+                    // Warm the instances the version in place has used:
+                    // a plugin runs mostly on its home worker, and the
+                    // other workers' instances would be fed for nothing.
+                    let workers = (slot.pool.as_ref())
+                        .map(|old| old.live_workers())
+                        .filter(|live| !live.is_empty())
+                        .unwrap_or_else(|| vec![0]);
                     pools.push(PreparedPool {
                         profile: p,
                         slot: s,
                         pool,
                         events,
+                        workers,
                     });
                 }
             }
@@ -288,6 +296,8 @@ struct PreparedPool {
     slot: usize,
     pool: Arc<PluginPool>,
     events: Option<Vec<crate::wit::RegisteredEvent>>,
+    /// The workers whose instances are warmed.
+    workers: Vec<usize>,
 }
 
 impl PreparedSwap {
@@ -295,14 +305,16 @@ impl PreparedSwap {
         &self.plugin
     }
 
-    /// Starts every worker's instance of every pool and gives it `state`
-    /// (the cluster as of cache sequence `seq`, see
+    /// Starts the instances each pool's predecessor had running and gives
+    /// each `state` (the cluster as of cache sequence `seq`, see
     /// [`crate::cache::Cache::state`]), so that the swap costs the
     /// scheduling loop only the changes made since. Stops early once
     /// `superseded` is set: a newer version will serve instead.
     pub fn warm(&self, state: &[crate::wit::Change], seq: u64, superseded: &AtomicBool) {
         for prepared in &self.pools {
-            prepared.pool.warm(state, seq, superseded);
+            prepared
+                .pool
+                .warm(&prepared.workers, state, seq, superseded);
         }
     }
 }

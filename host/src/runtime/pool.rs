@@ -915,15 +915,23 @@ impl PluginPool {
         Ok(())
     }
 
-    /// Starts every worker's instance and gives it `state`, the whole
+    /// The workers whose instance is running: those the scheduling loop
+    /// has used, which a version that replaces this one warms.
+    pub fn live_workers(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&worker| self.lock(worker).is_some())
+            .collect()
+    }
+
+    /// Starts the `workers`' instances and gives each `state`, the whole
     /// cluster as of cache sequence `seq` ([`Cache::state`]), off the
     /// scheduling loop: a version swapped in afterwards only catches up on
     /// what changed since, so its first calls cost no more than anyone's.
     /// A worker whose instance cannot start or faults is left empty; its
     /// first call starts it again and reports the fault as calls do.
     /// Stops once `superseded` is set.
-    pub fn warm(&self, state: &[Change], seq: u64, superseded: &AtomicBool) {
-        for worker in 0..self.slots.len() {
+    pub fn warm(&self, workers: &[usize], state: &[Change], seq: u64, superseded: &AtomicBool) {
+        for &worker in workers.iter().filter(|w| **w < self.slots.len()) {
             if superseded.load(Ordering::Relaxed) {
                 return;
             }
