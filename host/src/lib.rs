@@ -43,5 +43,6 @@ pub mod queue;
 pub mod runtime;
 pub mod scheduler;
 pub mod simulate;
+pub mod volumes;
 pub mod wit;
 pub mod workloads;

@@ -37,6 +37,7 @@ use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use crate::runtime::LoadedPlugin;
+use crate::volumes::{Applied, VolumeObject};
 use crate::wit::{ActionType, EventResource, Pod};
 use crate::workloads::Workloads;
 use k8s_openapi::api::core::v1 as core;
@@ -135,9 +136,13 @@ impl<B: Backend> Scheduler<B> {
         backend.watch(EventSink::new(move |event| {
             events.send(Input::Cluster(event)).is_ok()
         }));
+        let cache = Cache::default();
+        if let Some(writer) = backend.volume_writer() {
+            cache.volumes().set_writer(writer);
+        }
         Scheduler {
             framework,
-            cache: Cache::default(),
+            cache,
             workloads: Workloads::default(),
             queue: SchedulingQueue::new(timings),
             binder: Binder::new(backend, runtime, sender.clone()),
@@ -750,6 +755,41 @@ impl<B: Backend> Scheduler<B> {
             }
             ClusterEvent::PodGroupDeleted(group) => {
                 self.cache.pod_groups_mut().remove_group(&group);
+            }
+            ClusterEvent::VolumeObjectApplied(object) => {
+                let old = match self.cache.volumes().apply(&object) {
+                    Applied::Added => None,
+                    Applied::Updated(old) => Some(old),
+                    // The informer has not caught up with our own binding
+                    // yet: nothing happened.
+                    Applied::Stale => return,
+                };
+                if let Some(resource) = object.resource() {
+                    let action = if old.is_some() {
+                        ActionType::Update
+                    } else {
+                        ActionType::Add
+                    };
+                    self.move_for(
+                        resource,
+                        action,
+                        &|| old.as_ref().and_then(VolumeObject::json),
+                        &|| object.json(),
+                        now,
+                    );
+                }
+            }
+            ClusterEvent::VolumeObjectDeleted(object) => {
+                self.cache.volumes().delete(&object);
+                if let Some(resource) = object.resource() {
+                    self.move_for(
+                        resource,
+                        ActionType::Delete,
+                        &|| object.json(),
+                        &|| None,
+                        now,
+                    );
+                }
             }
             ClusterEvent::Synced => {
                 self.synced = true;

@@ -3,15 +3,18 @@
 //! events and the `PodScheduled` condition, as kube-scheduler writes them.
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
+use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    Binding, Namespace, Node, ObjectReference, Pod, ReplicationController, Service,
+    Binding, Namespace, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+    ReplicationController, Service,
 };
 use k8s_openapi::api::events::v1 as events;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
+use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -27,8 +30,10 @@ use tokio::runtime::Handle;
 
 /// The kinds [`KubeCluster`] watches: namespaces, nodes, pods,
 /// PodDisruptionBudgets, PodGroups, services, replication controllers,
-/// replica sets and stateful sets.
-const WATCHED_KINDS: usize = 9;
+/// replica sets and stateful sets, and the five storage kinds the volume
+/// plugins read (PersistentVolumes, PersistentVolumeClaims,
+/// StorageClasses, CSINodes, CSIDrivers).
+const WATCHED_KINDS: usize = 14;
 
 /// Where PodGroups are served (KEP-4671; kube-scheduler's GenericWorkload
 /// feature): an apiserver serves it only when told to
@@ -583,6 +588,116 @@ async fn follow_pod_groups(client: Client, sink: EventSink, unsynced: Arc<Atomic
     .await
 }
 
+/// Follows one storage kind for the volume plugins, where the scheduler
+/// may list it; where it may not (a role from before the volume plugins,
+/// see deploy/rbac.yaml) or the kind is not served, there are none of it
+/// and the kind counts as listed at once, as [`follow_pod_groups`].
+async fn follow_storage<K>(
+    client: Client,
+    kind: &'static str,
+    sink: EventSink,
+    unsynced: Arc<AtomicUsize>,
+    wrap: fn(Arc<K>) -> VolumeObject,
+) where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<K> = Api::all(client);
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(status)) if status.code == 403 || status.code == 404 => {
+                tracing::warn!(
+                    kind,
+                    "the scheduler may not list {kind} (see deploy/rbac.yaml); the volume plugins see none"
+                );
+                if unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let _ = sink.send(ClusterEvent::Synced);
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, kind, "cannot list; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    follow(
+        kind,
+        api,
+        watcher::Config::default(),
+        sink,
+        unsynced,
+        move |object, deleted| {
+            if deleted {
+                ClusterEvent::VolumeObjectDeleted(wrap(object))
+            } else {
+                ClusterEvent::VolumeObjectApplied(wrap(object))
+            }
+        },
+    )
+    .await
+}
+
+/// VolumeBinding's PreBind writes on the apiserver: updates (not
+/// patches) of the objects assumed, as upstream's binder, so that a
+/// change made since the assumption fails with a conflict.
+struct KubeVolumeWriter {
+    client: Client,
+    runtime: Handle,
+    request_timeout: Duration,
+}
+
+impl KubeVolumeWriter {
+    fn replace<K>(&self, object: &K) -> Result<K, String>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+    {
+        let meta = object.meta();
+        let api: Api<K> = Api::namespaced(
+            self.client.clone(),
+            meta.namespace.as_deref().unwrap_or_default(),
+        );
+        let name = meta.name.clone().unwrap_or_default();
+        self.run(async move { api.replace(&name, &PostParams::default(), object).await })
+    }
+
+    fn run<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, String> {
+        // Called from the binding cycle's blocking thread, not a runtime
+        // worker: blocking on the runtime is allowed there.
+        self.runtime.block_on(async {
+            match tokio::time::timeout(self.request_timeout, request).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err("the apiserver did not answer in time".to_string()),
+            }
+        })
+    }
+}
+
+impl VolumeWriter for KubeVolumeWriter {
+    fn update_volume(&self, volume: &PersistentVolume) -> Result<PersistentVolume, String> {
+        let api: Api<PersistentVolume> = Api::all(self.client.clone());
+        let name = volume.metadata.name.clone().unwrap_or_default();
+        self.run(async move { api.replace(&name, &PostParams::default(), volume).await })
+    }
+
+    fn update_claim(&self, claim: &PersistentVolumeClaim) -> Result<PersistentVolumeClaim, String> {
+        self.replace(claim)
+    }
+}
+
 /// Reads a kubeconfig as kube-rs does (relative file paths in it resolved
 /// against its directory), refusing a device, a directory or a file larger
 /// than [`MAX_CONFIG_FILE_BYTES`](crate::files::MAX_CONFIG_FILE_BYTES)
@@ -608,6 +723,46 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, String> {
 }
 
 impl KubeCluster {
+    /// Follows the storage kinds the volume plugins read.
+    fn follow_storage(&self, sink: &EventSink, unsynced: &Arc<AtomicUsize>) {
+        let (client, runtime) = (&self.client, &self.runtime);
+        runtime.spawn(follow_storage::<PersistentVolume>(
+            client.clone(),
+            "persistentvolumes",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::PersistentVolume,
+        ));
+        runtime.spawn(follow_storage::<PersistentVolumeClaim>(
+            client.clone(),
+            "persistentvolumeclaims",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::Claim,
+        ));
+        runtime.spawn(follow_storage::<StorageClass>(
+            client.clone(),
+            "storageclasses",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::StorageClass,
+        ));
+        runtime.spawn(follow_storage::<CSINode>(
+            client.clone(),
+            "csinodes",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::CsiNode,
+        ));
+        runtime.spawn(follow_storage::<CSIDriver>(
+            client.clone(),
+            "csidrivers",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::CsiDriver,
+        ));
+    }
+
     /// Follows every object of one workload kind, in all namespaces.
     fn follow_workloads<K>(
         &self,
@@ -643,9 +798,17 @@ impl KubeCluster {
 }
 
 impl Backend for KubeCluster {
+    fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        Some(Arc::new(KubeVolumeWriter {
+            client: self.client.clone(),
+            runtime: self.runtime.clone(),
+            request_timeout: self.request_timeout,
+        }))
+    }
+
     fn watch(&self, sink: EventSink) {
-        // Namespaces, nodes, pods, PodDisruptionBudgets, PodGroups and the
-        // four workload kinds.
+        // Namespaces, nodes, pods, PodDisruptionBudgets, PodGroups, the
+        // four workload kinds and the five storage kinds.
         let unsynced = Arc::new(AtomicUsize::new(WATCHED_KINDS));
         // Nothing is scheduled before every kind is listed: say so when
         // that takes long, rather than wait in silence.
@@ -726,6 +889,7 @@ impl Backend for KubeCluster {
             sink.clone(),
             unsynced.clone(),
         ));
+        self.follow_storage(&sink, &unsynced);
         // As kube-scheduler: finished pods take no resources and need no
         // scheduling.
         let pods: Api<Pod> = Api::all(self.client.clone());

@@ -5,6 +5,7 @@
 pub mod embedded;
 pub mod kube;
 
+use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -38,6 +39,11 @@ pub enum ClusterEvent {
     /// scheduling counts its pods against its `minCount`.
     PodGroupApplied(Arc<PodGroup>),
     PodGroupDeleted(Arc<PodGroup>),
+    /// A storage object (PersistentVolume, PersistentVolumeClaim,
+    /// StorageClass, CSINode, CSIDriver) was added or changed: the volume
+    /// plugins read them.
+    VolumeObjectApplied(VolumeObject),
+    VolumeObjectDeleted(VolumeObject),
     /// Every node, pod, namespace and workload that existed when the watch started has been
     /// reported: the scheduler's view is complete enough to decide on.
     Synced,
@@ -174,4 +180,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Clears a pod's `status.nominatedNodeName` (preemption found no
     /// room for it).
     fn clear_nomination(&self, pod: &PodRef) -> impl Future<Output = ()> + Send;
+
+    /// Where VolumeBinding's PreBind writes go (PersistentVolumes'
+    /// `claimRef`, claims' selected node); `None`: this cluster takes no
+    /// such writes, and a pod that needs them fails its PreBind.
+    fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        None
+    }
 }

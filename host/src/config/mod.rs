@@ -185,16 +185,15 @@ pub struct DefaultPlugin {
 ///
 /// | point  | plugins, in order (weight) |
 /// |--------|----------------------------|
-/// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread, InterPodAffinity |
-/// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), PodTopologySpread (2), InterPodAffinity (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
+/// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, VolumeRestrictions, NodeVolumeLimits, VolumeBinding, VolumeZone, PodTopologySpread, InterPodAffinity |
+/// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), VolumeBinding (1), PodTopologySpread (2), InterPodAffinity (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
 /// | postFilter | DefaultPreemption, GangScheduling |
 /// | preEnqueue, permit | GangScheduling |
+/// | reserve, preBind | VolumeBinding |
 ///
 /// Left out of upstream's list: SchedulingGates and PrioritySort (the queue
-/// holds gated pods and orders by priority itself), the volume plugins
-/// (VolumeRestrictions, the *Limits plugins, VolumeBinding, VolumeZone:
-/// nothing to decide for pods without volumes, which is all we schedule
-/// yet) and DefaultBinder (built in). DefaultPreemption runs at postFilter
+/// holds gated pods and orders by priority itself) and DefaultBinder
+/// (built in). The volume plugins skip a pod without volumes at PreFilter. DefaultPreemption runs at postFilter
 /// (a default that is neither a filter nor a score plugin runs at the
 /// framework's other points it implements). GangScheduling is upstream's
 /// default behind its GenericWorkload feature gate; here it is always on,
@@ -213,6 +212,10 @@ pub const DEFAULT_PLUGINS: &[DefaultPlugin] = &[
     DefaultPlugin { name: "NodeAffinity",                    filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "NodePorts",                       filter: true,  score_weight: None },
     DefaultPlugin { name: "NodeResourcesFit",                filter: true,  score_weight: Some(1) },
+    DefaultPlugin { name: "VolumeRestrictions",              filter: true,  score_weight: None },
+    DefaultPlugin { name: "NodeVolumeLimits",                filter: true,  score_weight: None },
+    DefaultPlugin { name: "VolumeBinding",                   filter: true,  score_weight: Some(1) },
+    DefaultPlugin { name: "VolumeZone",                      filter: true,  score_weight: None },
     DefaultPlugin { name: "PodTopologySpread",               filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "InterPodAffinity",                filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "NodeResourcesBalancedAllocation", filter: false, score_weight: Some(1) },

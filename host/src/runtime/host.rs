@@ -4,7 +4,7 @@
 use super::Limits;
 use crate::cache::Snapshot;
 use crate::framework::WaitingPods;
-use crate::wit::{self, Level, PodDisruptionBudget, Victim};
+use crate::wit::{self, Level, PodDisruptionBudget, Victim, volumes};
 use k8s_openapi::api::core::v1 as core;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,9 @@ pub struct HostState {
     /// What `pod-groups.current` answers: the group of the pod of the call
     /// in progress, counted from the cache when the call began.
     pub pod_group: Option<wit::PodGroup>,
+    /// What the `volumes` imports answer from: the cycle's snapshot's
+    /// storage objects and pod volumes (`None`: there are none).
+    pub volumes: Option<Arc<crate::volumes::Volumes>>,
     /// What the `preemption` imports answer from: set for the length of a
     /// post-filter call only.
     pub preemption: Option<Box<dyn PreemptionHost>>,
@@ -70,6 +73,7 @@ impl HostState {
             snapshot: None,
             waiting: None,
             pod_group: None,
+            volumes: None,
             preemption: None,
             host_time: Duration::ZERO,
         }
@@ -187,6 +191,114 @@ impl wit::kws::scheduler::preemption::Host for HostState {
 impl wit::kws::scheduler::pod_groups::Host for HostState {
     fn current(&mut self) -> Option<wit::PodGroup> {
         self.pod_group.clone()
+    }
+}
+
+/// The `volumes` interface: lookups in the host's storage objects, and
+/// VolumeBinding's assume, revert and bind for the pod of the call.
+impl wit::kws::scheduler::volumes::Host for HostState {
+    fn pod_volumes(&mut self) -> Vec<volumes::PodVolume> {
+        self.pod
+            .as_ref()
+            .map(|p| crate::volumes::records::pod_volumes(p))
+            .unwrap_or_default()
+    }
+
+    fn node_volumes(&mut self, node: wit::NodeId) -> Vec<volumes::PlacedVolumes> {
+        let (Some(store), Some(snapshot)) = (&self.volumes, &self.snapshot) else {
+            return Vec::new();
+        };
+        snapshot
+            .node(node)
+            .map(|n| store.node_volumes(&n.name))
+            .unwrap_or_default()
+    }
+
+    fn volumes_of(&mut self, uid: String) -> Vec<volumes::PodVolume> {
+        self.volumes
+            .as_ref()
+            .map(|v| v.volumes_of(&uid))
+            .unwrap_or_default()
+    }
+
+    fn get_claim(&mut self, namespace: String, name: String) -> Option<volumes::Claim> {
+        self.volumes.as_ref()?.claim(&namespace, &name)
+    }
+
+    fn claim_users(&mut self, namespace: String, name: String) -> u32 {
+        self.volumes
+            .as_ref()
+            .map(|v| v.claim_users(&namespace, &name))
+            .unwrap_or(0)
+    }
+
+    fn get_persistent_volume(&mut self, name: String) -> Option<volumes::PersistentVolume> {
+        self.volumes.as_ref()?.persistent_volume(&name)
+    }
+
+    fn volumes_of_class(&mut self, class: String) -> Vec<volumes::PersistentVolume> {
+        self.volumes
+            .as_ref()
+            .map(|v| v.volumes_of_class(&class))
+            .unwrap_or_default()
+    }
+
+    fn get_storage_class(&mut self, name: String) -> Option<volumes::StorageClass> {
+        self.volumes.as_ref()?.storage_class(&name)
+    }
+
+    fn get_csi_node(&mut self, node: String) -> Option<volumes::CsiNode> {
+        self.volumes.as_ref()?.csi_node(&node)
+    }
+
+    fn csi_driver_json(&mut self, name: String) -> Option<String> {
+        self.volumes.as_ref()?.csi_driver_json(&name)
+    }
+
+    fn assume(
+        &mut self,
+        node: String,
+        bindings: Vec<(String, String)>,
+        provisions: Vec<String>,
+    ) -> Result<bool, String> {
+        let (Some(store), Some(pod)) = (&self.volumes, &self.pod) else {
+            return Err("the host keeps no volumes".to_string());
+        };
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let waits = crate::volumes::records::pod_volumes(pod)
+            .into_iter()
+            .filter_map(|v| match v.source {
+                volumes::VolumeSource::Claim(name) | volumes::VolumeSource::Ephemeral(name) => {
+                    Some(name)
+                }
+                _ => None,
+            })
+            .collect();
+        store
+            .assume(uid, namespace, &node, &bindings, &provisions, waits)
+            .map_err(|e| e.to_string())
+    }
+
+    fn revert(&mut self) {
+        if let (Some(store), Some(pod)) = (&self.volumes, &self.pod) {
+            store.revert(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+    }
+
+    fn bind(&mut self, timeout_seconds: u32) -> Result<(), String> {
+        let (Some(store), Some(pod)) = (&self.volumes, &self.pod) else {
+            return Err("the host keeps no volumes".to_string());
+        };
+        let started = std::time::Instant::now();
+        let result = store.bind(
+            pod.metadata.uid.as_deref().unwrap_or_default(),
+            Duration::from_secs(timeout_seconds.into()),
+        );
+        // The writes and the wait for the PersistentVolume controller are
+        // the cluster's time, not the plugin's.
+        self.host_time += started.elapsed();
+        result.map_err(|e| e.to_string())
     }
 }
 

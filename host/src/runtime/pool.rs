@@ -876,6 +876,7 @@ impl PluginPool {
             state.pod = Some(ctx.pod.clone());
             state.snapshot = Some(ctx.snapshot.clone());
             state.pod_group = ctx.cache.and_then(|cache| cache.pod_group_of(ctx.pod));
+            state.volumes = ctx.snapshot.volumes.clone();
             live.store
                 .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
             f(&live.bindings, &mut live.store).map_err(|e| self.fault(name, e))
