@@ -43,7 +43,7 @@ fn weights(profile: &Profile) -> Vec<(&str, i64)> {
 
 /// kube-scheduler v1.37's default filter and score plugins, in order,
 /// less the volume plugins (see DEFAULT_PLUGINS).
-const DEFAULT_FILTER: [&str; 8] = [
+const DEFAULT_FILTER: [&str; 9] = [
     "NodeUnschedulable",
     "NodeName",
     "TaintToleration",
@@ -52,6 +52,7 @@ const DEFAULT_FILTER: [&str; 8] = [
     "NodeResourcesFit",
     "PodTopologySpread",
     "InterPodAffinity",
+    "DynamicResources",
 ];
 const DEFAULT_SCORE: [(&str, i64); 7] = [
     ("TaintToleration", 3),
