@@ -741,10 +741,9 @@ impl KubeClaimWriter {
         for attempt in 0..CLAIM_WRITE_TRIES {
             if attempt > 0 {
                 self.limiter.acquire().await;
-                claim = self
-                    .answer(api.get(name))
-                    .await
-                    .map_err(|e| format!("get updated claim {key} after conflict: {e}"))?;
+                claim = self.answer(api.get(name)).await.map_err(|e| {
+                    format!("get updated claim {key} after conflict: {}", reason(e))
+                })?;
             }
             let mut updated = resource_claims::with_binding(&claim, allocation, consumer)?;
             if allocation.is_some() && updated.metadata.finalizers != claim.metadata.finalizers {
@@ -761,7 +760,9 @@ impl KubeClaimWriter {
                         updated.metadata = stored.metadata;
                     }
                     Err(kube::Error::Api(status)) if status.code == 409 => continue,
-                    Err(error) => return Err(format!("add finalizer to claim {key}: {error}")),
+                    Err(error) => {
+                        return Err(format!("add finalizer to claim {key}: {}", reason(error)));
+                    }
                 }
             }
             self.limiter.acquire().await;
@@ -773,10 +774,13 @@ impl KubeClaimWriter {
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
                 Err(error) if allocation.is_some() => {
                     return Err(format!(
-                        "add allocation and reservation to claim {key}: {error}"
+                        "add allocation and reservation to claim {key}: {}",
+                        reason(error)
                     ));
                 }
-                Err(error) => return Err(format!("add reservation to claim {key}: {error}")),
+                Err(error) => {
+                    return Err(format!("add reservation to claim {key}: {}", reason(error)));
+                }
             }
         }
         Err(format!(
@@ -795,6 +799,15 @@ impl KubeClaimWriter {
                 format!("no answer within {:?}", self.request_timeout).into(),
             )),
         }
+    }
+}
+
+/// What the apiserver said, as Go's `err.Error()` reads (kube-rs adds
+/// the whole status to its message).
+fn reason(error: kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message,
+        other => other.to_string(),
     }
 }
 
