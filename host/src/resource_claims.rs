@@ -36,10 +36,14 @@ struct StoredClaim {
     claim: Arc<ResourceClaim>,
     json: Arc<str>,
     devices: Vec<DeviceId>,
+    /// The copy the watch last reported: the old object of the next
+    /// event's queueing hints, even when the host's own write replaced
+    /// `claim` in between (as an informer's old object is its own).
+    watched: Arc<ResourceClaim>,
 }
 
 impl StoredClaim {
-    fn new(claim: Arc<ResourceClaim>) -> StoredClaim {
+    fn new(claim: Arc<ResourceClaim>, watched: Arc<ResourceClaim>) -> StoredClaim {
         let json = serde_json::to_string(&*claim).unwrap_or_default().into();
         let devices = claim
             .status
@@ -51,6 +55,7 @@ impl StoredClaim {
             claim,
             json,
             devices,
+            watched,
         }
     }
 }
@@ -270,17 +275,17 @@ impl ResourceClaims {
         let key = claim_key(&claim);
         let uid = claim.metadata.uid.clone().unwrap_or_default();
         let mut state = self.lock();
-        if let Some(stored) = state.claims.get(&key)
+        if let Some(stored) = state.claims.get_mut(&key)
             && stored.claim.metadata.uid == claim.metadata.uid
             && version(&stored.claim) > version(&claim)
         {
-            return Some(stored.claim.clone());
+            return Some(std::mem::replace(&mut stored.watched, claim));
         }
         state.by_uid.insert(uid, key.clone());
         state
             .claims
-            .insert(key, StoredClaim::new(claim))
-            .map(|old| old.claim)
+            .insert(key, StoredClaim::new(claim.clone(), claim))
+            .map(|old| old.watched)
     }
 
     pub fn remove_claim(&self, claim: &ResourceClaim) {
@@ -486,16 +491,15 @@ impl ResourceClaims {
             state.in_flight.remove(uid);
         }
         let key = claim_key(&written);
-        let newer = state
+        let watched = match state.claims.get(&key) {
+            Some(stored) if version(&stored.claim) > version(&written) => return Ok(()),
+            Some(stored) => stored.watched.clone(),
+            None => current,
+        };
+        state.by_uid.insert(uid.to_string(), key.clone());
+        state
             .claims
-            .get(&key)
-            .is_none_or(|s| version(&s.claim) <= version(&written));
-        if newer {
-            state.by_uid.insert(uid.to_string(), key.clone());
-            state
-                .claims
-                .insert(key, StoredClaim::new(Arc::new(written)));
-        }
+            .insert(key, StoredClaim::new(Arc::new(written), watched));
         Ok(())
     }
 }

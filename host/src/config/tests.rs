@@ -260,6 +260,7 @@ fn order_follows_upstream() {
             "NodeResourcesFit",
             "PodTopologySpread",
             "InterPodAffinity",
+            "DynamicResources",
             "NodeName"
         ]
     );
@@ -287,6 +288,7 @@ fn order_follows_upstream() {
             "NodePorts",
             "PodTopologySpread",
             "InterPodAffinity",
+            "DynamicResources",
             "First"
         ]
     );

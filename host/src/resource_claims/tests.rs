@@ -143,6 +143,10 @@ fn bind_writes_the_allocation_and_a_lagging_watch_does_not_undo_it() {
     // The watch still reports the claim as created: the written copy stays.
     claims.set_claim(claim("one", "c1", 5));
     assert_eq!(claims.allocated_devices().len(), 1);
+    // The watch's copy of the write: its old object is the watch's last,
+    // unallocated, so hints see the allocation appear.
+    let reported = claims.set_claim(Arc::new(written_copy(&claims, &pod)));
+    assert!(reported.unwrap().status.is_none());
     // A second pod sharing the claim is only reserved.
     let mut other = pod.clone();
     other.metadata.uid = Some("pod-2".to_string());
@@ -150,6 +154,11 @@ fn bind_writes_the_allocation_and_a_lagging_watch_does_not_undo_it() {
     let shared: ResourceClaim =
         serde_json::from_str(&claims.pod_claims(&pod).unwrap()[0].claim).unwrap();
     assert_eq!(shared.status.unwrap().reserved_for.unwrap().len(), 2);
+}
+
+/// The claim as the host last wrote it.
+fn written_copy(claims: &ResourceClaims, pod: &core::Pod) -> ResourceClaim {
+    serde_json::from_str(&claims.pod_claims(pod).unwrap()[0].claim).unwrap()
 }
 
 #[test]
