@@ -40,6 +40,7 @@ pub mod plugin_template;
 pub mod plugin_test;
 pub mod pod_groups;
 pub mod queue;
+pub mod resource_claims;
 pub mod runtime;
 pub mod scheduler;
 pub mod simulate;

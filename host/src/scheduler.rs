@@ -131,6 +131,9 @@ impl<B: Backend> Scheduler<B> {
         runtime: tokio::runtime::Handle,
         timings: QueueTimings,
     ) -> Self {
+        if let Some(writer) = backend.claim_writer() {
+            framework.resource_claims().set_writer(writer);
+        }
         let (sender, inputs): (Sender<Input>, Receiver<Input>) = channel();
         let events = sender.clone();
         backend.watch(EventSink::new(move |event| {
@@ -639,6 +642,7 @@ impl<B: Backend> Scheduler<B> {
                     | ClusterEvent::PodDeleted(_)
                     | ClusterEvent::NamespaceApplied(_)
                     | ClusterEvent::PodGroupApplied(_)
+                    | ClusterEvent::ResourceClaimApplied(_)
             );
         self.on_cluster_event_inner(event, now);
         if retry {
@@ -790,6 +794,58 @@ impl<B: Backend> Scheduler<B> {
                         now,
                     );
                 }
+            }
+            ClusterEvent::DeviceClassApplied(class) => {
+                self.framework.resource_claims().set_class(&class);
+                // Upstream registers add and update alike, with no hint.
+                self.move_for(
+                    EventResource::DeviceClass,
+                    ActionType::Add,
+                    &|| None,
+                    &|| json(Some(&*class)),
+                    now,
+                );
+            }
+            ClusterEvent::DeviceClassDeleted(class) => {
+                self.framework.resource_claims().remove_class(&class);
+            }
+            ClusterEvent::ResourceSliceApplied(slice) => {
+                self.framework.resource_claims().set_slice(&slice);
+                self.move_for(
+                    EventResource::ResourceSlice,
+                    ActionType::Add,
+                    &|| None,
+                    &|| json(Some(&*slice)),
+                    now,
+                );
+            }
+            ClusterEvent::ResourceSliceDeleted(slice) => {
+                self.framework.resource_claims().remove_slice(&slice);
+            }
+            ClusterEvent::ResourceClaimApplied(claim) => {
+                let old = self.framework.resource_claims().set_claim(claim.clone());
+                let action = if old.is_some() {
+                    ActionType::Update
+                } else {
+                    ActionType::Add
+                };
+                self.move_for(
+                    EventResource::ResourceClaim,
+                    action,
+                    &|| json(old.as_deref()),
+                    &|| json(Some(&*claim)),
+                    now,
+                );
+            }
+            ClusterEvent::ResourceClaimDeleted(claim) => {
+                self.framework.resource_claims().remove_claim(&claim);
+                self.move_for(
+                    EventResource::ResourceClaim,
+                    ActionType::Delete,
+                    &|| json(Some(&*claim)),
+                    &|| None,
+                    now,
+                );
             }
             ClusterEvent::Synced => {
                 self.synced = true;

@@ -483,3 +483,99 @@ pub mod volumes {
         })
     }
 }
+
+/// The `resource-claims` interface: dynamic resource allocation's objects
+/// and the allocations the host holds in flight (kube-scheduler's DRA
+/// manager). Natively (unit tests) it goes to a [`ResourceClaims`]
+/// installed with [`resource_claims::install`]; without one the pod has
+/// no claims and the cluster no classes or slices.
+pub mod resource_claims {
+    pub use crate::bindings::kws::scheduler::resource_claims::{DeviceId, PodClaim};
+
+    /// A native stand-in for the host, for unit tests of a DRA plugin.
+    pub trait ResourceClaims {
+        fn pod_claims(&self) -> Result<Vec<PodClaim>, String>;
+        fn device_classes(&self) -> Vec<String>;
+        fn resource_slices(&self) -> Vec<String>;
+        fn allocated_devices(&self) -> Vec<DeviceId>;
+        fn assume(&self, claim_uid: &str, allocation: &str) -> Result<(), String>;
+        fn unassume(&self, claim_uid: &str);
+        fn bind_claim(&self, claim_uid: &str) -> Result<(), String>;
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread_local! {
+        static NATIVE: std::cell::RefCell<Option<std::rc::Rc<dyn ResourceClaims>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Installs the native stand-in for this thread (replacing any).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn install(host: std::rc::Rc<dyn ResourceClaims>) {
+        NATIVE.with_borrow_mut(|native| *native = Some(host));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn native<T>(f: impl FnOnce(&dyn ResourceClaims) -> T) -> Option<T> {
+        let host = NATIVE.with_borrow(|native| native.clone());
+        host.map(|h| f(&*h))
+    }
+
+    /// The claims of the pod of the call, or why one cannot be used yet.
+    pub fn pod_claims() -> Result<Vec<PodClaim>, String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::pod_claims();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.pod_claims()).unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// Every DeviceClass (JSON).
+    pub fn device_classes() -> Vec<String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::device_classes();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.device_classes()).unwrap_or_default()
+    }
+
+    /// Every ResourceSlice (JSON).
+    pub fn resource_slices() -> Vec<String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::resource_slices();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.resource_slices()).unwrap_or_default()
+    }
+
+    /// Every device allocated or in flight.
+    pub fn allocated_devices() -> Vec<DeviceId> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::allocated_devices();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.allocated_devices()).unwrap_or_default()
+    }
+
+    /// Holds `allocation` (JSON) for the claim with this uid.
+    pub fn assume(claim_uid: &str, allocation: &str) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::assume(claim_uid, allocation);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.assume(claim_uid, allocation))
+            .unwrap_or_else(|| Err("no host holds claims natively".to_string()))
+    }
+
+    /// Drops what [`assume`] held for the claim.
+    pub fn unassume(claim_uid: &str) {
+        #[cfg(target_arch = "wasm32")]
+        crate::bindings::kws::scheduler::resource_claims::unassume(claim_uid);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.unassume(claim_uid));
+    }
+
+    /// Writes the claim's allocation and reserves it for the pod.
+    pub fn bind_claim(claim_uid: &str) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::bind_claim(claim_uid);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.bind_claim(claim_uid))
+            .unwrap_or_else(|| Err("no host writes claims natively".to_string()))
+    }
+}

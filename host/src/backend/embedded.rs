@@ -4,9 +4,13 @@
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
 use crate::model::manifest::{Manifests, uuid_shaped};
+use crate::resource_claims::{ClaimWriter, LocalWriter};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::resource::v1::{
+    AllocationResult, DeviceClass, ResourceClaim, ResourceClaimConsumerReference, ResourceSlice,
+};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -31,6 +35,9 @@ struct State {
     namespaces: Vec<Arc<core::Namespace>>,
     workloads: Vec<Workload>,
     budgets: Vec<Arc<PodDisruptionBudget>>,
+    device_classes: Vec<Arc<DeviceClass>>,
+    resource_slices: Vec<Arc<ResourceSlice>>,
+    resource_claims: Vec<Arc<ResourceClaim>>,
     events: Vec<RecordedEvent>,
     /// Binds answered so far.
     binds: usize,
@@ -86,7 +93,9 @@ impl State {
 /// ```
 #[derive(Default)]
 pub struct EmbeddedCluster {
-    state: Mutex<State>,
+    /// Shared with the [`ClaimWriter`] DynamicResources' PreBind writes
+    /// through.
+    state: Arc<Mutex<State>>,
 }
 
 impl EmbeddedCluster {
@@ -99,13 +108,16 @@ impl EmbeddedCluster {
             namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
             workloads: objects.workloads,
             budgets: objects.budgets.into_iter().map(Arc::new).collect(),
+            device_classes: objects.device_classes.into_iter().map(Arc::new).collect(),
+            resource_slices: objects.resource_slices.into_iter().map(Arc::new).collect(),
+            resource_claims: objects.resource_claims.into_iter().map(Arc::new).collect(),
             ..State::default()
         };
         for pod in objects.pods {
             state.add_pod(pod, false);
         }
         EmbeddedCluster {
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
         }
     }
 
@@ -126,6 +138,11 @@ impl EmbeddedCluster {
     /// progress counts).
     pub fn binds(&self) -> usize {
         self.lock().binds
+    }
+
+    /// The ResourceClaims, as DynamicResources' PreBind left them.
+    pub fn resource_claims(&self) -> Vec<Arc<ResourceClaim>> {
+        self.lock().resource_claims.clone()
     }
 
     pub fn events(&self) -> Vec<RecordedEvent> {
@@ -245,6 +262,15 @@ impl Backend for EmbeddedCluster {
         for budget in &state.budgets {
             let _ = sink.send(ClusterEvent::BudgetApplied(budget.clone()));
         }
+        for class in &state.device_classes {
+            let _ = sink.send(ClusterEvent::DeviceClassApplied(class.clone()));
+        }
+        for slice in &state.resource_slices {
+            let _ = sink.send(ClusterEvent::ResourceSliceApplied(slice.clone()));
+        }
+        for claim in &state.resource_claims {
+            let _ = sink.send(ClusterEvent::ResourceClaimApplied(claim.clone()));
+        }
         for node in &state.nodes {
             let _ = sink.send(ClusterEvent::NodeApplied(node.clone()));
         }
@@ -329,6 +355,45 @@ impl Backend for EmbeddedCluster {
 
     async fn clear_nomination(&self, pod: &PodRef) {
         Self::set_nomination(&mut self.lock(), pod, None);
+    }
+
+    fn claim_writer(&self) -> Option<Arc<dyn ClaimWriter>> {
+        Some(Arc::new(EmbeddedClaimWriter {
+            state: self.state.clone(),
+        }))
+    }
+}
+
+/// DynamicResources' PreBind on the embedded cluster: the claim is
+/// written as the apiserver would write it (a new version), and the watch
+/// reports it.
+struct EmbeddedClaimWriter {
+    state: Arc<Mutex<State>>,
+}
+
+impl ClaimWriter for EmbeddedClaimWriter {
+    fn write(
+        &self,
+        current: &ResourceClaim,
+        allocation: Option<&AllocationResult>,
+        consumer: &ResourceClaimConsumerReference,
+    ) -> Result<ResourceClaim, String> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = state
+            .resource_claims
+            .iter()
+            .position(|c| c.metadata.uid == current.metadata.uid)
+            .ok_or_else(|| {
+                format!(
+                    "resourceclaims.resource.k8s.io {:?} not found",
+                    current.metadata.name.as_deref().unwrap_or_default()
+                )
+            })?;
+        let stored = state.resource_claims[index].clone();
+        let written = Arc::new(LocalWriter.write(&stored, allocation, consumer)?);
+        state.resource_claims[index] = written.clone();
+        state.publish(ClusterEvent::ResourceClaimApplied(written.clone()));
+        Ok((*written).clone())
     }
 }
 

@@ -5,10 +5,12 @@
 pub mod embedded;
 pub mod kube;
 
+use crate::resource_claims::ClaimWriter;
 use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim, ResourceSlice};
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use std::future::Future;
 use std::sync::Arc;
@@ -44,6 +46,14 @@ pub enum ClusterEvent {
     /// plugins read them.
     VolumeObjectApplied(VolumeObject),
     VolumeObjectDeleted(VolumeObject),
+    /// Dynamic resource allocation (`resource.k8s.io/v1`): a DeviceClass,
+    /// ResourceSlice or ResourceClaim was added or changed, or deleted.
+    DeviceClassApplied(Arc<DeviceClass>),
+    DeviceClassDeleted(Arc<DeviceClass>),
+    ResourceSliceApplied(Arc<ResourceSlice>),
+    ResourceSliceDeleted(Arc<ResourceSlice>),
+    ResourceClaimApplied(Arc<ResourceClaim>),
+    ResourceClaimDeleted(Arc<ResourceClaim>),
     /// Every node, pod, namespace and workload that existed when the watch started has been
     /// reported: the scheduler's view is complete enough to decide on.
     Synced,
@@ -185,6 +195,13 @@ pub trait Backend: Send + Sync + 'static {
     /// `claimRef`, claims' selected node); `None`: this cluster takes no
     /// such writes, and a pod that needs them fails its PreBind.
     fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        None
+    }
+
+    /// Where DynamicResources' PreBind writes a claim's allocation and
+    /// reservation; `None`: onto the scheduler's own copy of the claim
+    /// (the embedded cluster, whose copy is the only one).
+    fn claim_writer(&self) -> Option<Arc<dyn ClaimWriter>> {
         None
     }
 }

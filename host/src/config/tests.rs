@@ -42,7 +42,7 @@ fn weights(profile: &Profile) -> Vec<(&str, i64)> {
 }
 
 /// kube-scheduler v1.37's default filter and score plugins, in order.
-const DEFAULT_FILTER: [&str; 12] = [
+const DEFAULT_FILTER: [&str; 13] = [
     "NodeUnschedulable",
     "NodeName",
     "TaintToleration",
@@ -55,6 +55,7 @@ const DEFAULT_FILTER: [&str; 12] = [
     "VolumeZone",
     "PodTopologySpread",
     "InterPodAffinity",
+    "DynamicResources",
 ];
 const DEFAULT_SCORE: [(&str, i64); 8] = [
     ("TaintToleration", 3),
@@ -267,6 +268,7 @@ fn order_follows_upstream() {
             "VolumeZone",
             "PodTopologySpread",
             "InterPodAffinity",
+            "DynamicResources",
             "NodeName"
         ]
     );
@@ -298,6 +300,7 @@ fn order_follows_upstream() {
             "VolumeZone",
             "PodTopologySpread",
             "InterPodAffinity",
+            "DynamicResources",
             "First"
         ]
     );

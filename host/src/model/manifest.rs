@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{
     Namespace, Node, Pod, ReplicationController, Service, Toleration,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim, ResourceSlice};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -36,6 +37,13 @@ pub struct Manifests {
     /// (`disruptionsAllowed`) is read as the file gives it, there being no
     /// disruption controller to compute it.
     pub budgets: Vec<PodDisruptionBudget>,
+    /// Dynamic resource allocation's objects (`resource.k8s.io/v1`). A
+    /// claim's status is dropped as on create: pods name their claims by
+    /// `resourceClaimName` (no resource claim controller generates claims
+    /// from templates here).
+    pub device_classes: Vec<DeviceClass>,
+    pub resource_slices: Vec<ResourceSlice>,
+    pub resource_claims: Vec<ResourceClaim>,
 }
 
 /// A manifest the apiserver would refuse, located by file and document.
@@ -61,7 +69,8 @@ impl std::error::Error for ManifestError {}
 
 /// Reads a multi-document YAML file of Nodes, Pods, Namespaces,
 /// PriorityClasses, Services, ReplicationControllers, ReplicaSets,
-/// StatefulSets and PodDisruptionBudgets (also inside `kind: List`).
+/// StatefulSets, PodDisruptionBudgets, DeviceClasses, ResourceSlices and
+/// ResourceClaims (also inside `kind: List`).
 ///
 /// ```no_run
 /// let objects = kws_host::model::manifest::read_file("examples/cluster.yaml".as_ref())?;
@@ -434,11 +443,71 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
             }
             objects.budgets.push(budget);
         }
+        ("resource.k8s.io/v1", "DeviceClass") => {
+            let mut class: DeviceClass = decode(json, &kind)?;
+            defaults::meta(&mut class.metadata);
+            let errors = validation::device_class(&class);
+            validation::report(&kind, class.metadata.name.as_deref(), &errors)?;
+            if objects
+                .device_classes
+                .iter()
+                .any(|c| c.metadata.name == class.metadata.name)
+            {
+                return Err(already_exists(
+                    "deviceclasses.resource.k8s.io",
+                    &class.metadata.name,
+                ));
+            }
+            class.metadata.uid = Some(uuid_shaped(&("DeviceClass", &class.metadata.name)));
+            objects.device_classes.push(class);
+        }
+        ("resource.k8s.io/v1", "ResourceSlice") => {
+            let mut slice: ResourceSlice = decode(json, &kind)?;
+            defaults::meta(&mut slice.metadata);
+            let errors = validation::resource_slice(&slice);
+            validation::report(&kind, slice.metadata.name.as_deref(), &errors)?;
+            if objects
+                .resource_slices
+                .iter()
+                .any(|s| s.metadata.name == slice.metadata.name)
+            {
+                return Err(already_exists(
+                    "resourceslices.resource.k8s.io",
+                    &slice.metadata.name,
+                ));
+            }
+            slice.metadata.uid = Some(uuid_shaped(&("ResourceSlice", &slice.metadata.name)));
+            objects.resource_slices.push(slice);
+        }
+        ("resource.k8s.io/v1", "ResourceClaim") => {
+            let mut claim: ResourceClaim = decode(json, &kind)?;
+            defaults::meta(&mut claim.metadata);
+            defaults::resource_claim(&mut claim);
+            let errors = validation::resource_claim(&claim);
+            validation::report(&kind, claim.metadata.name.as_deref(), &errors)?;
+            let key = (
+                claim.metadata.namespace.clone(),
+                claim.metadata.name.clone(),
+            );
+            if objects
+                .resource_claims
+                .iter()
+                .any(|c| (c.metadata.namespace.clone(), c.metadata.name.clone()) == key)
+            {
+                return Err(already_exists(
+                    "resourceclaims.resource.k8s.io",
+                    &claim.metadata.name,
+                ));
+            }
+            claim.metadata.uid = Some(uuid_shaped(&("ResourceClaim", &key)));
+            claim.metadata.resource_version = Some("1".to_string());
+            objects.resource_claims.push(claim);
+        }
         ("", _) => return Err("apiVersion not set".to_string()),
         (_, "") => return Err("kind not set".to_string()),
         _ => {
             return Err(format!(
-                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets and PodDisruptionBudgets)"
+                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, DeviceClasses, ResourceSlices and ResourceClaims)"
             ));
         }
     }
@@ -714,6 +783,48 @@ mod tests {
     }
 
     #[test]
+    fn dra_objects_are_defaulted_and_checked_as_the_apiserver_does() {
+        let claim = "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: gpu}\nspec:\n  devices:\n    requests:\n    - {name: gpu, exactly: {deviceClassName: gpu.example.com}}\nstatus: {reservedFor: [{resource: pods, name: p, uid: u}]}\n";
+        let objects = parse_ok(claim);
+        let claim = &objects.resource_claims[0];
+        assert_eq!(claim.metadata.namespace.as_deref(), Some("default"));
+        assert!(claim.status.is_none(), "status is not written on create");
+        let exactly = claim
+            .spec
+            .as_ref()
+            .unwrap()
+            .devices
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()[0]
+            .exactly
+            .clone()
+            .unwrap();
+        assert_eq!(exactly.allocation_mode.as_deref(), Some("ExactCount"));
+        assert_eq!(exactly.count, Some(1));
+        assert_eq!(
+            parse_err(
+                "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: c}\nspec:\n  devices:\n    requests:\n    - {name: gpu, exactly: {deviceClassName: g, allocationMode: Some}}\n    - {name: gpu}\n"
+            ),
+            "test.yaml: document 1: ResourceClaim \"c\" is invalid: [spec.devices.requests[0].exactly.allocationMode: Unsupported value: \"Some\": supported values: \"All\", \"ExactCount\", spec.devices.requests[1]: Required value: exactly one of `exactly` or `firstAvailable` is required, spec.devices.requests[1]: Duplicate value: \"gpu\"]"
+        );
+        assert_eq!(
+            parse_err(
+                "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {name: s}\nspec:\n  driver: gpu.example.com\n  pool: {name: p, resourceSliceCount: 1}\n  devices: [{name: gpu-0}, {name: gpu-0}]\n"
+            ),
+            "test.yaml: document 1: ResourceSlice \"s\" is invalid: [spec: Required value: exactly one of `nodeName`, `nodeSelector`, `allNodes`, `perDeviceNodeSelection` is required, spec.devices[1]: Duplicate value: \"gpu-0\"]"
+        );
+        assert_eq!(
+            parse_err(
+                "apiVersion: resource.k8s.io/v1\nkind: DeviceClass\nmetadata: {name: g}\nspec:\n  selectors: [{}]\n"
+            ),
+            "test.yaml: document 1: DeviceClass \"g\" is invalid: spec.selectors[0].cel: Required value"
+        );
+    }
+
+    #[test]
     fn uids_given_in_the_file_are_replaced_as_on_create() {
         // Copies of one `kubectl get -o yaml` output share its uid.
         let copy = |name: &str| {
@@ -897,7 +1008,7 @@ mod tests {
         );
         assert_eq!(
             parse_err("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"),
-            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets and PodDisruptionBudgets)"
+            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, DeviceClasses, ResourceSlices and ResourceClaims)"
         );
         assert_eq!(
             parse_err(&format!("{POD}---\n{POD}")),

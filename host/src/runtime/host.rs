@@ -4,6 +4,7 @@
 use super::Limits;
 use crate::cache::Snapshot;
 use crate::framework::WaitingPods;
+use crate::resource_claims::ResourceClaims;
 use crate::wit::{self, Level, PodDisruptionBudget, Victim, volumes};
 use k8s_openapi::api::core::v1 as core;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct HostState {
     /// What the `volumes` imports answer from: the cycle's snapshot's
     /// storage objects and pod volumes (`None`: there are none).
     pub volumes: Option<Arc<crate::volumes::Volumes>>,
+    /// What the `resource-claims` imports answer from and write to.
+    pub resource_claims: Option<Arc<ResourceClaims>>,
     /// What the `preemption` imports answer from: set for the length of a
     /// post-filter call only.
     pub preemption: Option<Box<dyn PreemptionHost>>,
@@ -74,6 +77,7 @@ impl HostState {
             waiting: None,
             pod_group: None,
             volumes: None,
+            resource_claims: None,
             preemption: None,
             host_time: Duration::ZERO,
         }
@@ -301,6 +305,81 @@ impl wit::kws::scheduler::volumes::Host for HostState {
         result.map_err(|e| e.to_string())
     }
 }
+
+/// Without the host's DRA store (a plugin run outside a scheduler) there
+/// are no claims, classes or slices, and nothing can be held or written.
+impl wit::kws::scheduler::resource_claims::Host for HostState {
+    fn pod_claims(&mut self) -> Result<Vec<wit::PodClaim>, String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Ok(Vec::new());
+        };
+        Ok(claims
+            .pod_claims(pod)?
+            .into_iter()
+            .map(|c| wit::PodClaim {
+                name: c.name,
+                claim: c.claim.to_string(),
+                in_flight: c.in_flight,
+            })
+            .collect())
+    }
+
+    fn device_classes(&mut self) -> Vec<String> {
+        self.resource_claims
+            .as_ref()
+            .map(|c| c.classes())
+            .unwrap_or_default()
+    }
+
+    fn resource_slices(&mut self) -> Vec<String> {
+        self.resource_claims
+            .as_ref()
+            .map(|c| c.slices())
+            .unwrap_or_default()
+    }
+
+    fn allocated_devices(&mut self) -> Vec<wit::DeviceId> {
+        self.resource_claims
+            .as_ref()
+            .map(|c| c.allocated_devices())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| wit::DeviceId {
+                driver: d.driver,
+                pool: d.pool,
+                device: d.device,
+            })
+            .collect()
+    }
+
+    fn assume(&mut self, claim_uid: String, allocation: String) -> Result<(), String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Err(NO_CLAIMS.to_string());
+        };
+        let pod = pod.metadata.uid.as_deref().unwrap_or_default();
+        claims.assume(&claim_uid, &allocation, pod)
+    }
+
+    fn unassume(&mut self, claim_uid: String) {
+        if let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) {
+            claims.unassume(&claim_uid, pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+    }
+
+    /// The write waits on the apiserver: that time is given back to the
+    /// call's deadline, as a what-if filter's is.
+    fn bind_claim(&mut self, claim_uid: String) -> Result<(), String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Err(NO_CLAIMS.to_string());
+        };
+        let started = std::time::Instant::now();
+        let written = claims.bind_claim(&claim_uid, pod);
+        self.host_time += started.elapsed();
+        written
+    }
+}
+
+const NO_CLAIMS: &str = "this host keeps no resource claims";
 
 const NOT_IN_POST_FILTER: &str = "preemption is only possible during a post-filter call";
 

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::cache::{Cache, Catchup, Snapshot};
 use crate::config::PluginSettings;
-use crate::framework::{MAX_NODE_SCORE, WaitingPods};
+use crate::framework::{HostServices, MAX_NODE_SCORE};
 use crate::wit::{
     ClusterEvent, ExtensionPoint, NodeId, NodeStatus, PermitResult, Pod, PostFilterResult,
     PreFilterResult, QueueingHint, RegisteredEvent, Status,
@@ -208,7 +208,7 @@ pub struct PluginPool {
     limits: Limits,
     slots: Vec<Mutex<Option<Live>>>,
     health: Mutex<Health>,
-    waiting: Option<Arc<WaitingPods>>,
+    services: Option<HostServices>,
 }
 
 impl PluginPool {
@@ -232,7 +232,7 @@ impl PluginPool {
         args: String,
         settings: PluginSettings,
         workers: usize,
-        waiting: Option<Arc<WaitingPods>>,
+        services: Option<HostServices>,
     ) -> Result<PluginPool, PluginError> {
         let limits = Limits {
             call_timeout: settings.call_timeout,
@@ -245,7 +245,7 @@ impl PluginPool {
             limits,
             slots: (0..workers.max(1)).map(|_| Mutex::new(None)).collect(),
             health: Mutex::default(),
-            waiting,
+            services,
         };
         let first = pool.start()?;
         *pool.lock(0) = Some(first);
@@ -793,7 +793,10 @@ impl PluginPool {
     /// Creates and configures an instance.
     fn start(&self) -> Result<Live, PluginError> {
         let mut state = HostState::new(self.name().into(), self.limits);
-        state.waiting = self.waiting.clone();
+        if let Some(services) = &self.services {
+            state.waiting = Some(services.waiting.clone());
+            state.resource_claims = Some(services.resource_claims.clone());
+        }
         let (mut store, bindings) =
             self.plugin
                 .instantiate(state)
