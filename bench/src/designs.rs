@@ -221,6 +221,41 @@ impl wit::kws::scheduler::volumes::Host for HostState {
     }
 }
 
+/// The bench's pods claim no devices, and nothing is held or written.
+impl wit::kws::scheduler::resource_claims::Host for HostState {
+    fn pod_claims(
+        &mut self,
+    ) -> Result<Vec<wit::kws::scheduler::resource_claims::PodClaim>, String> {
+        Ok(Vec::new())
+    }
+
+    fn device_classes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn resource_slices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn allocated_devices(&mut self) -> Vec<wit::kws::scheduler::resource_claims::DeviceId> {
+        Vec::new()
+    }
+
+    fn assume(&mut self, _claim_uid: String, _allocation: String) -> Result<(), String> {
+        Err("the bench host holds no claims".to_string())
+    }
+
+    fn unassume(&mut self, _claim_uid: String) {}
+
+    fn bind_claim(&mut self, _claim_uid: String) -> Result<(), String> {
+        Err("the bench host holds no claims".to_string())
+    }
+
+    fn deallocate(&mut self, _claim_uid: String) -> Result<(), String> {
+        Err("the bench host holds no claims".to_string())
+    }
+}
+
 /// Design (b)'s calls take `list<candidate>` from borrowed candidates, so
 /// that Score can be sent the feasible subset without cloning nodes.
 type PerPodFilter<'a> = TypedFunc<(&'a Pod, &'a [&'a Candidate]), (Vec<NodeStatus>,)>;

@@ -124,6 +124,10 @@ pub trait ClaimWriter: Send + Sync {
         allocation: Option<&AllocationResult>,
         consumer: &ResourceClaimConsumerReference,
     ) -> Result<ResourceClaim, String>;
+
+    /// Clears the claim's allocation, reservations and device statuses;
+    /// returns the claim as stored.
+    fn deallocate(&self, current: &ResourceClaim) -> Result<ResourceClaim, String>;
 }
 
 /// The embedded cluster's writer: the claim changes in memory only.
@@ -136,17 +140,30 @@ impl ClaimWriter for LocalWriter {
         allocation: Option<&AllocationResult>,
         consumer: &ResourceClaimConsumerReference,
     ) -> Result<ResourceClaim, String> {
-        let mut claim = with_binding(current, allocation, consumer)?;
-        // As the apiserver would: every write is a new version.
-        let version = claim
-            .metadata
-            .resource_version
-            .as_deref()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        claim.metadata.resource_version = Some((version + 1).to_string());
-        Ok(claim)
+        Ok(next_version(with_binding(current, allocation, consumer)?))
     }
+
+    fn deallocate(&self, current: &ResourceClaim) -> Result<ResourceClaim, String> {
+        Ok(next_version(deallocated(current)))
+    }
+}
+
+/// As the apiserver would: every write is a new version.
+fn next_version(mut claim: ResourceClaim) -> ResourceClaim {
+    claim.metadata.resource_version = Some((version(&claim) + 1).to_string());
+    claim
+}
+
+/// `claim` with no allocation, reservation or device status (upstream's
+/// PostFilter deallocation).
+pub fn deallocated(claim: &ResourceClaim) -> ResourceClaim {
+    let mut claim = claim.clone();
+    if let Some(status) = claim.status.as_mut() {
+        status.allocation = None;
+        status.reserved_for = None;
+        status.devices = None;
+    }
+    claim
 }
 
 /// `claim` with `allocation` written (and the finalizer added) and
@@ -500,6 +517,47 @@ impl ResourceClaims {
         state
             .claims
             .insert(key, StoredClaim::new(Arc::new(written), watched));
+        Ok(())
+    }
+}
+
+impl ResourceClaims {
+    /// PostFilter: deallocates the claim `uid` (see [`ClaimWriter::deallocate`])
+    /// and keeps it as written. Refused for a claim reserved for a pod
+    /// other than `pod` (a uid).
+    pub fn deallocate(&self, uid: &str, pod: &str) -> Result<(), String> {
+        let current = {
+            let state = self.lock();
+            let key = state
+                .by_uid
+                .get(uid)
+                .ok_or_else(|| format!("claim with uid {uid} is unknown"))?;
+            state.claims[key].claim.clone()
+        };
+        let reserved = current
+            .status
+            .as_ref()
+            .and_then(|s| s.reserved_for.as_deref())
+            .unwrap_or_default();
+        if reserved.iter().any(|r| r.uid != pod) {
+            return Err(format!("claim {} is in use", claim_key(&current)));
+        }
+        let writer = self
+            .writer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let written = writer.deallocate(&current)?;
+        let mut state = self.lock();
+        let key = claim_key(&written);
+        if let Some(stored) = state.claims.get(&key)
+            && version(&stored.claim) <= version(&written)
+        {
+            let watched = stored.watched.clone();
+            state
+                .claims
+                .insert(key, StoredClaim::new(Arc::new(written), watched));
+        }
         Ok(())
     }
 }

@@ -501,6 +501,7 @@ pub mod resource_claims {
         fn assume(&self, claim_uid: &str, allocation: &str) -> Result<(), String>;
         fn unassume(&self, claim_uid: &str);
         fn bind_claim(&self, claim_uid: &str) -> Result<(), String>;
+        fn deallocate(&self, claim_uid: &str) -> Result<(), String>;
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -576,6 +577,15 @@ pub mod resource_claims {
         return crate::bindings::kws::scheduler::resource_claims::bind_claim(claim_uid);
         #[cfg(not(target_arch = "wasm32"))]
         native(|h| h.bind_claim(claim_uid))
+            .unwrap_or_else(|| Err("no host writes claims natively".to_string()))
+    }
+
+    /// Clears the claim's allocation and reservations.
+    pub fn deallocate(claim_uid: &str) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::deallocate(claim_uid);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.deallocate(claim_uid))
             .unwrap_or_else(|| Err("no host writes claims natively".to_string()))
     }
 }

@@ -136,7 +136,6 @@ async fn nine_pods_for_eight_devices(scheduler: &str) -> Outcome {
         authorization: Some("RBAC".to_string()),
         users: vec![user.clone()],
         controller_manager: true,
-        ..ClusterOptions::default()
     });
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());

@@ -371,12 +371,13 @@ struct EmbeddedClaimWriter {
     state: Arc<Mutex<State>>,
 }
 
-impl ClaimWriter for EmbeddedClaimWriter {
-    fn write(
+impl EmbeddedClaimWriter {
+    /// Stores what `change` makes of the claim as the cluster holds it,
+    /// and reports it.
+    fn update(
         &self,
         current: &ResourceClaim,
-        allocation: Option<&AllocationResult>,
-        consumer: &ResourceClaimConsumerReference,
+        change: impl FnOnce(&ResourceClaim) -> Result<ResourceClaim, String>,
     ) -> Result<ResourceClaim, String> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let index = state
@@ -390,10 +391,27 @@ impl ClaimWriter for EmbeddedClaimWriter {
                 )
             })?;
         let stored = state.resource_claims[index].clone();
-        let written = Arc::new(LocalWriter.write(&stored, allocation, consumer)?);
+        let written = Arc::new(change(&stored)?);
         state.resource_claims[index] = written.clone();
         state.publish(ClusterEvent::ResourceClaimApplied(written.clone()));
         Ok((*written).clone())
+    }
+}
+
+impl ClaimWriter for EmbeddedClaimWriter {
+    fn write(
+        &self,
+        current: &ResourceClaim,
+        allocation: Option<&AllocationResult>,
+        consumer: &ResourceClaimConsumerReference,
+    ) -> Result<ResourceClaim, String> {
+        self.update(current, |stored| {
+            LocalWriter.write(stored, allocation, consumer)
+        })
+    }
+
+    fn deallocate(&self, current: &ResourceClaim) -> Result<ResourceClaim, String> {
+        self.update(current, |stored| LocalWriter.deallocate(stored))
     }
 }
 

@@ -903,6 +903,17 @@ impl KubeClaimWriter {
         ))
     }
 
+    async fn deallocate_async(&self, current: &ResourceClaim) -> Result<ResourceClaim, String> {
+        let namespace = current.metadata.namespace.as_deref().unwrap_or_default();
+        let name = current.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<ResourceClaim> = Api::namespaced(self.client.clone(), namespace);
+        self.limiter.acquire().await;
+        let cleared = resource_claims::deallocated(current);
+        self.answer(api.replace_status(name, &PostParams::default(), &cleared))
+            .await
+            .map_err(reason)
+    }
+
     /// A request's answer, or a timeout as an error of its own.
     async fn answer<T>(
         &self,
@@ -937,6 +948,13 @@ impl ClaimWriter for KubeClaimWriter {
     ) -> Result<ResourceClaim, String> {
         self.runtime
             .block_on(self.write_async(current, allocation, consumer))
+    }
+
+    /// Upstream's PostFilter deallocation: one status update, with the
+    /// claim's version as seen (a conflict is an error, and the pod tries
+    /// again).
+    fn deallocate(&self, current: &ResourceClaim) -> Result<ResourceClaim, String> {
+        self.runtime.block_on(self.deallocate_async(current))
     }
 }
 

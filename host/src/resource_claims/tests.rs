@@ -179,3 +179,26 @@ fn binding_a_claim_allocated_meanwhile_is_refused() {
         "claim default/one got allocated elsewhere in the meantime"
     );
 }
+
+#[test]
+fn deallocation_frees_the_devices_of_a_claim_no_other_pod_uses() {
+    let claims = ResourceClaims::default();
+    claims.set_claim(claim("one", "c1", 1));
+    claims
+        .assume("c1", &allocation(&["gpu-0"]), "pod-uid")
+        .unwrap();
+    let p = pod(
+        json!([{"name": "a", "resourceClaimName": "one"}]),
+        json!([]),
+    );
+    claims.bind_claim("c1", &p).unwrap();
+    assert_eq!(
+        claims.deallocate("c1", "another-pod").unwrap_err(),
+        "claim default/one is in use"
+    );
+    assert_eq!(claims.allocated_devices().len(), 1);
+    claims.deallocate("c1", "pod-uid").unwrap();
+    assert!(claims.allocated_devices().is_empty());
+    let status = written_copy(&claims, &p).status.unwrap();
+    assert!(status.allocation.is_none() && status.reserved_for.is_none());
+}

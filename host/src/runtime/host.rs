@@ -377,6 +377,17 @@ impl wit::kws::scheduler::resource_claims::Host for HostState {
         self.host_time += started.elapsed();
         written
     }
+
+    fn deallocate(&mut self, claim_uid: String) -> Result<(), String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Err(NO_CLAIMS.to_string());
+        };
+        let started = std::time::Instant::now();
+        let written =
+            claims.deallocate(&claim_uid, pod.metadata.uid.as_deref().unwrap_or_default());
+        self.host_time += started.elapsed();
+        written
+    }
 }
 
 const NO_CLAIMS: &str = "this host keeps no resource claims";

@@ -22,6 +22,8 @@
 //!   since PreFilter, and has the host hold each allocation in flight: a
 //!   device the host already holds for another claim is refused, so no
 //!   device is ever given twice. Unreserve drops the holds.
+//! - PostFilter deallocates an allocated claim whose devices are on nodes
+//!   that turned the pod away, when no other pod uses it.
 //! - PreBind has the host write each claim's `status.allocation` and add
 //!   the pod to `status.reservedFor`.
 //! - Queueing hints: a claim of the pod created or changed, any claim
@@ -33,7 +35,7 @@
 //! feature off, so Score, which only ranks subrequests, is left out),
 //! partitionable devices and per-device node selection, consumable
 //! capacity, device taints, binding conditions, extended resources backed
-//! by DRA, and PostFilter's deallocation of an idle claim.
+//! by DRA.
 
 pub mod allocator;
 pub mod api;
@@ -45,7 +47,7 @@ use api::{AllocationResult, DeviceClass, ResourceClaim, ResourceSlice};
 use kws_plugin_sdk::host::resource_claims;
 use kws_plugin_sdk::{
     ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, NoArgs, NodeInfo,
-    Plugin, Pod, PreFilterResult, QueueingHint, RegisteredEvent, Status,
+    Plugin, Pod, PostFilterResult, PreFilterResult, QueueingHint, RegisteredEvent, Status,
 };
 use std::collections::BTreeSet;
 
@@ -56,6 +58,9 @@ pub const CANNOT_ALLOCATE: &str = "cannot allocate all claims";
 
 /// Filter's reason when an allocated claim's devices are not on the node.
 pub const NOT_AVAILABLE: &str = "resourceclaim not available on the node";
+
+/// PostFilter's reason once it deallocated a claim.
+pub const DEALLOCATED: &str = "deallocation of ResourceClaim completed";
 
 /// One of the pod's claims, as PreFilter found it.
 #[derive(Debug, Clone)]
@@ -172,6 +177,7 @@ impl Plugin for DynamicResources {
         ExtensionPoint::PreEnqueue,
         ExtensionPoint::PreFilter,
         ExtensionPoint::Filter,
+        ExtensionPoint::PostFilter,
         ExtensionPoint::Reserve,
         ExtensionPoint::PreBind,
         ExtensionPoint::EnqueueExtensions,
@@ -277,6 +283,44 @@ impl Plugin for DynamicResources {
             return nodes.iter().map(|_| Status::success()).collect();
         };
         nodes.iter().map(|node| filter_node(state, node)).collect()
+    }
+
+    /// Upstream's deallocation: a claim allocated on nodes that turned the
+    /// pod away, and used by no other pod, is deallocated so that it can
+    /// be allocated again where the pod fits (one per attempt).
+    fn post_filter(
+        &self,
+        pod: &Pod,
+        _: &Cluster,
+        rejected: &[(&NodeInfo, &Status)],
+        state: &mut CycleState,
+    ) -> PostFilterResult {
+        let Some(cycle) = state.read::<CycleClaims>() else {
+            return PostFilterResult::unschedulable(Vec::new());
+        };
+        let unavailable = cycle.claims.iter().filter(|c| {
+            c.allocation()
+                .and_then(|a| a.node_selector.as_ref())
+                .is_some_and(|selector| {
+                    rejected.iter().any(|(node, _)| {
+                        let label = view(node);
+                        !selector.matches(node.name(), &label)
+                    })
+                })
+        });
+        for claim in unavailable {
+            let reserved = &claim.claim.status.reserved_for;
+            if reserved.iter().all(|r| r.uid == pod.uid) {
+                return match resource_claims::deallocate(&claim.claim.metadata.uid) {
+                    Ok(()) => PostFilterResult::unschedulable(vec![DEALLOCATED.to_string()]),
+                    Err(reason) => PostFilterResult {
+                        status: Status::error(reason),
+                        nominated_node: None,
+                    },
+                };
+            }
+        }
+        PostFilterResult::unschedulable(Vec::new())
     }
 
     fn reserve(&self, _: &Pod, node: &NodeInfo, state: &mut CycleState) -> Status {

@@ -15,6 +15,7 @@ struct Host {
     claims: Result<Vec<(String, serde_json::Value)>, String>,
     in_flight: RefCell<BTreeMap<String, String>>,
     bound: RefCell<Vec<String>>,
+    deallocated: RefCell<Vec<String>>,
 }
 
 impl resource_claims::ResourceClaims for Host {
@@ -67,6 +68,10 @@ impl resource_claims::ResourceClaims for Host {
         self.bound.borrow_mut().push(uid.to_string());
         Ok(())
     }
+    fn deallocate(&self, uid: &str) -> Result<(), String> {
+        self.deallocated.borrow_mut().push(uid.to_string());
+        Ok(())
+    }
 }
 
 fn slice(node: &str, devices: usize) -> String {
@@ -100,6 +105,7 @@ fn host(claims: Result<Vec<(String, serde_json::Value)>, String>) -> Rc<Host> {
         claims,
         in_flight: RefCell::default(),
         bound: RefCell::default(),
+        deallocated: RefCell::default(),
     });
     resource_claims::install(host.clone());
     host
@@ -189,6 +195,25 @@ fn allocated_claims_keep_the_pod_on_their_node_and_missing_classes_stop_it() {
     let statuses = DynamicResources.filter_all(&p, &Cluster::default(), &refs, &state);
     assert_eq!(statuses[0], Status::unresolvable(NOT_AVAILABLE));
     assert!(statuses[1].passes());
+    // Had node-2 turned the pod away too, PostFilter frees the idle claim.
+    let idle = self::host(Ok(vec![("gpu".to_string(), {
+        let mut c = claim("a");
+        c["status"] = json!({"allocation": {"devices": {"results": []},
+            "nodeSelector": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}});
+        c
+    })]));
+    let full = Status::unschedulable("Insufficient cpu");
+    let result = DynamicResources.post_filter(
+        &p,
+        &Cluster::default(),
+        &[(&nodes[0], &statuses[0]), (&nodes[1], &full)],
+        &mut state,
+    );
+    assert_eq!(
+        result,
+        PostFilterResult::unschedulable(vec![DEALLOCATED.to_string()])
+    );
+    assert_eq!(*idle.deallocated.borrow(), ["a"]);
 
     let mut unknown = claim("b");
     unknown["spec"]["devices"]["requests"][0]["exactly"]["deviceClassName"] = json!("fpga");
