@@ -4,6 +4,8 @@
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
 use crate::model::manifest::{Manifests, uuid_shaped};
+use crate::volumes::controller::Storage;
+use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -31,6 +33,9 @@ struct State {
     namespaces: Vec<Arc<core::Namespace>>,
     workloads: Vec<Workload>,
     budgets: Vec<Arc<PodDisruptionBudget>>,
+    /// PersistentVolumes, claims, StorageClasses, CSINodes and CSIDrivers,
+    /// with the PersistentVolume controller's part played on each write.
+    storage: Storage,
     events: Vec<RecordedEvent>,
     /// Binds answered so far.
     binds: usize,
@@ -86,7 +91,9 @@ impl State {
 /// ```
 #[derive(Default)]
 pub struct EmbeddedCluster {
-    state: Mutex<State>,
+    /// Shared with the [`VolumeWriter`] the scheduler's binding cycles
+    /// write through.
+    state: Arc<Mutex<State>>,
 }
 
 impl EmbeddedCluster {
@@ -99,18 +106,25 @@ impl EmbeddedCluster {
             namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
             workloads: objects.workloads,
             budgets: objects.budgets.into_iter().map(Arc::new).collect(),
+            storage: Storage::new(objects.storage),
             ..State::default()
         };
         for pod in objects.pods {
             state.add_pod(pod, false);
         }
         EmbeddedCluster {
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
+    }
+
+    /// The storage objects as they are now (claims bound, volumes
+    /// provisioned).
+    pub fn storage(&self) -> Vec<VolumeObject> {
+        self.lock().storage.objects().cloned().collect()
     }
 
     /// The pods, in creation order.
@@ -233,9 +247,58 @@ impl EmbeddedCluster {
     }
 }
 
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// VolumeBinding's PreBind writes to the embedded cluster's objects, and
+/// what the PersistentVolume controller does about them, told to the
+/// watchers as the apiserver's watch would.
+struct EmbeddedVolumeWriter(Arc<Mutex<State>>);
+
+impl EmbeddedVolumeWriter {
+    fn update(&self, object: VolumeObject) -> Result<VolumeObject, String> {
+        let mut state = lock(&self.0);
+        let changed = state.storage.update(object).map_err(|e| e.to_string())?;
+        for object in &changed {
+            state.publish(ClusterEvent::VolumeObjectApplied(object.clone()));
+        }
+        Ok(changed.into_iter().next().expect("the written object"))
+    }
+}
+
+impl VolumeWriter for EmbeddedVolumeWriter {
+    fn update_volume(
+        &self,
+        volume: &core::PersistentVolume,
+    ) -> Result<core::PersistentVolume, String> {
+        match self.update(VolumeObject::PersistentVolume(Arc::new(volume.clone())))? {
+            VolumeObject::PersistentVolume(written) => Ok((*written).clone()),
+            _ => unreachable!("an update returns the object of its kind"),
+        }
+    }
+
+    fn update_claim(
+        &self,
+        claim: &core::PersistentVolumeClaim,
+    ) -> Result<core::PersistentVolumeClaim, String> {
+        match self.update(VolumeObject::Claim(Arc::new(claim.clone())))? {
+            VolumeObject::Claim(written) => Ok((*written).clone()),
+            _ => unreachable!("an update returns the object of its kind"),
+        }
+    }
+}
+
 impl Backend for EmbeddedCluster {
+    fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        Some(Arc::new(EmbeddedVolumeWriter(self.state.clone())))
+    }
+
     fn watch(&self, sink: EventSink) {
         let mut state = self.lock();
+        for object in state.storage.objects() {
+            let _ = sink.send(ClusterEvent::VolumeObjectApplied(object.clone()));
+        }
         for namespace in &state.namespaces {
             let _ = sink.send(ClusterEvent::NamespaceApplied(namespace.clone()));
         }

@@ -13,12 +13,16 @@ mod node;
 mod pod;
 mod resources;
 mod scheduling;
+mod storage;
 mod workloads;
 
 pub use names::{dns1123_label, dns1123_subdomain};
 pub use node::{namespace, node};
 pub use pod::pod;
 pub use scheduling::{SYSTEM_PRIORITY_CLASSES, priority_class};
+pub use storage::{
+    csi_driver, csi_node, persistent_volume, persistent_volume_claim, storage_class,
+};
 pub use workloads::{controller_selector, pod_disruption_budget, replication_controller, service};
 
 use std::fmt;
