@@ -484,6 +484,10 @@ impl Backend for HoldingBinds {
     async fn clear_nomination(&self, pod: &PodRef) {
         self.inner.clear_nomination(pod).await;
     }
+
+    fn volume_writer(&self) -> Option<Arc<dyn kws_host::volumes::VolumeWriter>> {
+        self.inner.volume_writer()
+    }
 }
 
 /// kube-wasm-scheduler running against a test cluster on its own thread;

@@ -5,6 +5,8 @@
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
 use crate::model::manifest::{Manifests, uuid_shaped};
 use crate::resource_claims::{ClaimWriter, LocalWriter};
+use crate::volumes::controller::Storage;
+use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -38,6 +40,9 @@ struct State {
     device_classes: Vec<Arc<DeviceClass>>,
     resource_slices: Vec<Arc<ResourceSlice>>,
     resource_claims: Vec<Arc<ResourceClaim>>,
+    /// PersistentVolumes, claims, StorageClasses, CSINodes and CSIDrivers,
+    /// with the PersistentVolume controller's part played on each write.
+    storage: Storage,
     events: Vec<RecordedEvent>,
     /// Binds answered so far.
     binds: usize,
@@ -93,8 +98,9 @@ impl State {
 /// ```
 #[derive(Default)]
 pub struct EmbeddedCluster {
-    /// Shared with the [`ClaimWriter`] DynamicResources' PreBind writes
-    /// through.
+    /// Shared with the [`VolumeWriter`] the scheduler's binding cycles
+    /// write through and the [`ClaimWriter`] DynamicResources' PreBind
+    /// writes through.
     state: Arc<Mutex<State>>,
 }
 
@@ -111,6 +117,7 @@ impl EmbeddedCluster {
             device_classes: objects.device_classes.into_iter().map(Arc::new).collect(),
             resource_slices: objects.resource_slices.into_iter().map(Arc::new).collect(),
             resource_claims: objects.resource_claims.into_iter().map(Arc::new).collect(),
+            storage: Storage::new(objects.storage),
             ..State::default()
         };
         for pod in objects.pods {
@@ -122,7 +129,13 @@ impl EmbeddedCluster {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
+    }
+
+    /// The storage objects as they are now (claims bound, volumes
+    /// provisioned).
+    pub fn storage(&self) -> Vec<VolumeObject> {
+        self.lock().storage.objects().cloned().collect()
     }
 
     /// The pods, in creation order.
@@ -250,9 +263,58 @@ impl EmbeddedCluster {
     }
 }
 
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// VolumeBinding's PreBind writes to the embedded cluster's objects, and
+/// what the PersistentVolume controller does about them, told to the
+/// watchers as the apiserver's watch would.
+struct EmbeddedVolumeWriter(Arc<Mutex<State>>);
+
+impl EmbeddedVolumeWriter {
+    fn update(&self, object: VolumeObject) -> Result<VolumeObject, String> {
+        let mut state = lock(&self.0);
+        let changed = state.storage.update(object).map_err(|e| e.to_string())?;
+        for object in &changed {
+            state.publish(ClusterEvent::VolumeObjectApplied(object.clone()));
+        }
+        Ok(changed.into_iter().next().expect("the written object"))
+    }
+}
+
+impl VolumeWriter for EmbeddedVolumeWriter {
+    fn update_volume(
+        &self,
+        volume: &core::PersistentVolume,
+    ) -> Result<core::PersistentVolume, String> {
+        match self.update(VolumeObject::PersistentVolume(Arc::new(volume.clone())))? {
+            VolumeObject::PersistentVolume(written) => Ok((*written).clone()),
+            _ => unreachable!("an update returns the object of its kind"),
+        }
+    }
+
+    fn update_claim(
+        &self,
+        claim: &core::PersistentVolumeClaim,
+    ) -> Result<core::PersistentVolumeClaim, String> {
+        match self.update(VolumeObject::Claim(Arc::new(claim.clone())))? {
+            VolumeObject::Claim(written) => Ok((*written).clone()),
+            _ => unreachable!("an update returns the object of its kind"),
+        }
+    }
+}
+
 impl Backend for EmbeddedCluster {
+    fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        Some(Arc::new(EmbeddedVolumeWriter(self.state.clone())))
+    }
+
     fn watch(&self, sink: EventSink) {
         let mut state = self.lock();
+        for object in state.storage.objects() {
+            let _ = sink.send(ClusterEvent::VolumeObjectApplied(object.clone()));
+        }
         for namespace in &state.namespaces {
             let _ = sink.send(ClusterEvent::NamespaceApplied(namespace.clone()));
         }

@@ -17,6 +17,7 @@
 //! [`embedded`](crate::backend::embedded)).
 
 pub mod assume;
+pub mod controller;
 pub mod records;
 
 use crate::wit::EventResource;
