@@ -29,12 +29,8 @@ use std::time::Instant;
 const DEFAULT_SCENARIOS: u64 = 2000;
 const DEFAULT_PREEMPTION_SCENARIOS: u64 = 1000;
 const DEFAULT_STORAGE_SCENARIOS: u64 = 2000;
-/// What storage scenarios hold: volumes only once the embedded cluster
-/// reads StorageClasses, PVs, claims, CSINodes and CSIDrivers.
-const STORAGE_FEATURES: Features = Features {
-    volumes: false,
-    ..Features::DEFAULT
-};
+/// What storage scenarios hold: everything, volumes and devices.
+const STORAGE_FEATURES: Features = Features::DEFAULT;
 const DEFAULT_SEED: u64 = 1;
 /// Threads running our side (the oracle is a process of its own).
 const HOST_THREADS: usize = 2;
