@@ -54,12 +54,13 @@ const DEFAULT_FILTER: [&str; 9] = [
     "InterPodAffinity",
     "DynamicResources",
 ];
-const DEFAULT_SCORE: [(&str, i64); 7] = [
+const DEFAULT_SCORE: [(&str, i64); 8] = [
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
     ("NodeResourcesFit", 1),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
+    ("DynamicResources", 2),
     ("NodeResourcesBalancedAllocation", 1),
     ("ImageLocality", 1),
 ];
@@ -1084,6 +1085,7 @@ fn documented_example_means_what_it_says() {
             ("NodeResourcesFit", 1),
             ("PodTopologySpread", 2),
             ("InterPodAffinity", 2),
+            ("DynamicResources", 2),
             ("NodeResourcesBalancedAllocation", 1),
             ("ImageLocality", 1),
             ("MyScore", 1)
