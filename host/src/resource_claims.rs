@@ -472,6 +472,12 @@ impl ResourceClaims {
         }
     }
 
+    /// Drops whatever `pod` (a uid) holds in flight: the host's own undo
+    /// of a Reserve, for a plugin that cannot give it back.
+    pub fn release_pod(&self, pod: &str) {
+        self.lock().in_flight.retain(|_, held| held.pod != pod);
+    }
+
     /// PreBind: writes the allocation `pod` holds for the claim `uid` (if
     /// any) and reserves the claim for the pod, then keeps the claim as
     /// written and drops the hold. The write runs without the lock held.

@@ -186,7 +186,7 @@ pub struct DefaultPlugin {
 /// | point  | plugins, in order (weight) |
 /// |--------|----------------------------|
 /// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, VolumeRestrictions, NodeVolumeLimits, VolumeBinding, VolumeZone, PodTopologySpread, InterPodAffinity, DynamicResources |
-/// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), VolumeBinding (1), PodTopologySpread (2), InterPodAffinity (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
+/// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), VolumeBinding (1), PodTopologySpread (2), InterPodAffinity (2), DynamicResources (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
 /// | postFilter | DefaultPreemption, GangScheduling |
 /// | preEnqueue | DynamicResources, GangScheduling |
 /// | preFilter | the filters', DynamicResources |
@@ -201,9 +201,9 @@ pub struct DefaultPlugin {
 /// default behind its GenericWorkload feature gate; here it is always on,
 /// and does nothing for a pod that names no PodGroup. DynamicResources
 /// comes where upstream's DynamicResourceAllocation gate (on by default)
-/// puts it, before DefaultPreemption, without its Score (weight 2
-/// upstream), which ranks only `firstAvailable` subrequests, not allocated
-/// here.
+/// puts it, before DefaultPreemption, with weight 2; its Score is 0
+/// everywhere (upstream's ranks only `firstAvailable` subrequests, not
+/// allocated here).
 ///
 /// Each default runs at every point it implements, as upstream's multiPoint
 /// expansion; the table says which. A default whose component is missing
@@ -224,7 +224,7 @@ pub const DEFAULT_PLUGINS: &[DefaultPlugin] = &[
     DefaultPlugin { name: "VolumeZone",                      filter: true,  score_weight: None },
     DefaultPlugin { name: "PodTopologySpread",               filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "InterPodAffinity",                filter: true,  score_weight: Some(2) },
-    DefaultPlugin { name: "DynamicResources",                filter: true,  score_weight: None },
+    DefaultPlugin { name: "DynamicResources",                filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "NodeResourcesBalancedAllocation", filter: false, score_weight: Some(1) },
     DefaultPlugin { name: "ImageLocality",                   filter: false, score_weight: Some(1) },
     DefaultPlugin { name: "DefaultPreemption",               filter: false, score_weight: None },

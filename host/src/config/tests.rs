@@ -57,13 +57,14 @@ const DEFAULT_FILTER: [&str; 13] = [
     "InterPodAffinity",
     "DynamicResources",
 ];
-const DEFAULT_SCORE: [(&str, i64); 8] = [
+const DEFAULT_SCORE: [(&str, i64); 9] = [
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
     ("NodeResourcesFit", 1),
     ("VolumeBinding", 1),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
+    ("DynamicResources", 2),
     ("NodeResourcesBalancedAllocation", 1),
     ("ImageLocality", 1),
 ];
@@ -1097,6 +1098,7 @@ fn documented_example_means_what_it_says() {
             ("VolumeBinding", 1),
             ("PodTopologySpread", 2),
             ("InterPodAffinity", 2),
+            ("DynamicResources", 2),
             ("NodeResourcesBalancedAllocation", 1),
             ("ImageLocality", 1),
             ("MyScore", 1)

@@ -192,6 +192,11 @@ impl Cycle {
                 tracing::warn!(plugin = member.name(), %error, "unreserve failed");
             }
         }
+        // What a plugin had the host hold for the pod and could not give
+        // back itself (its instance faulted and lost the cycle's state).
+        if let Some(member) = self.reserve.first() {
+            member.pool.release_holds(object);
+        }
         self.observe("Unreserve", &self.reserve, "Success", started);
     }
 

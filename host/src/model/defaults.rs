@@ -39,11 +39,9 @@ pub fn namespace(meta: &mut ObjectMeta) {
 
 /// A ResourceClaim's defaults (`SetDefaults_ExactDeviceRequest`): a
 /// request's `allocationMode` is `ExactCount`, and such a request's
-/// `count` 1. Its status is the apiserver's to reset on create (a
-/// subresource), so the file's is dropped.
+/// `count` 1.
 pub fn resource_claim(claim: &mut ResourceClaim) {
     namespace(&mut claim.metadata);
-    claim.status = None;
     let requests = claim
         .spec
         .as_mut()

@@ -41,9 +41,11 @@ pub struct Manifests {
     /// disruption controller to compute it.
     pub budgets: Vec<PodDisruptionBudget>,
     /// Dynamic resource allocation's objects (`resource.k8s.io/v1`). A
-    /// claim's status is dropped as on create: pods name their claims by
-    /// `resourceClaimName` (no resource claim controller generates claims
-    /// from templates here).
+    /// claim's status (its allocation and the pods it is reserved for) is
+    /// read as the file gives it, as a snapshot of a cluster has it; no
+    /// resource claim controller generates claims from templates here, so
+    /// pods name their claims by `resourceClaimName` (or the file gives the
+    /// pod's `status.resourceClaimStatuses`).
     pub device_classes: Vec<DeviceClass>,
     pub resource_slices: Vec<ResourceSlice>,
     pub resource_claims: Vec<ResourceClaim>,
@@ -931,7 +933,8 @@ mod tests {
         let objects = parse_ok(claim);
         let claim = &objects.resource_claims[0];
         assert_eq!(claim.metadata.namespace.as_deref(), Some("default"));
-        assert!(claim.status.is_none(), "status is not written on create");
+        let status = claim.status.as_ref().expect("the status as written");
+        assert_eq!(status.reserved_for.as_ref().unwrap()[0].name, "p");
         let exactly = claim
             .spec
             .as_ref()

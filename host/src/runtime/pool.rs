@@ -256,6 +256,16 @@ impl PluginPool {
         self.plugin.name()
     }
 
+    /// Drops every device allocation the host holds in flight for `pod`
+    /// (Unreserve's safety net for a plugin that faulted after Reserve).
+    pub fn release_holds(&self, pod: &core::Pod) {
+        if let Some(services) = &self.services {
+            services
+                .resource_claims
+                .release_pod(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+    }
+
     pub fn plugin(&self) -> &Arc<LoadedPlugin> {
         &self.plugin
     }

@@ -189,6 +189,8 @@ struct RequestData<'a> {
     candidates: Vec<Candidate<'a>>,
     /// How many devices: the count, or every candidate (`All`).
     count: usize,
+    /// `All`: at least one device is needed.
+    all: bool,
     admin_access: Option<bool>,
     tolerations: Option<serde_json::Value>,
 }
@@ -306,7 +308,12 @@ impl Allocator {
             slots: &slots,
             picked: Vec::with_capacity(slots.len()),
         };
-        if !search.step(0) {
+        // `All` with no device to give cannot succeed.
+        let nothing_for_all = requests
+            .iter()
+            .flatten()
+            .any(|r| r.all && r.candidates.is_empty());
+        if nothing_for_all || !search.step(0) {
             if pools.iter().any(|p| p.invalid) {
                 return Err(AllocateError::Unschedulable(
                     "invalid resource pools were encountered".to_string(),
@@ -390,13 +397,15 @@ impl Allocator {
                     pool.driver, pool.name
                 )));
             }
-            if pool.invalid {
-                if all {
-                    return Err(AllocateError::Failed(format!(
-                        "claim {key}, request {name}: asks for all devices, but resource pool {}/{} is currently invalid",
-                        pool.driver, pool.name
-                    )));
-                }
+            if pool.invalid && all {
+                return Err(AllocateError::Failed(format!(
+                    "claim {key}, request {name}: asks for all devices, but resource pool {}/{} is currently invalid",
+                    pool.driver, pool.name
+                )));
+            }
+            // Devices are not taken from a pool being updated or invalid,
+            // though others may serve.
+            if pool.invalid || pool.incomplete {
                 continue;
             }
             for slice in &pool.slices {
@@ -430,6 +439,7 @@ impl Allocator {
             class,
             candidates,
             count,
+            all,
             admin_access: exactly.admin_access.filter(|a| *a),
             tolerations: exactly.tolerations.clone(),
         })

@@ -30,9 +30,12 @@
 //!   deallocated, a DeviceClass or ResourceSlice added or changed, a node
 //!   added or relabelled.
 //!
+//! - Score: 0 on every node (upstream ranks only `firstAvailable`
+//!   subrequests).
+//!
 //! Not done here (see docs/parity.md): requests with `firstAvailable`
 //! (DRAPrioritizedList; such a claim is refused as upstream does with the
-//! feature off, so Score, which only ranks subrequests, is left out),
+//! feature off),
 //! partitionable devices and per-device node selection, consumable
 //! capacity, device taints, binding conditions, extended resources backed
 //! by DRA.
@@ -178,6 +181,7 @@ impl Plugin for DynamicResources {
         ExtensionPoint::PreFilter,
         ExtensionPoint::Filter,
         ExtensionPoint::PostFilter,
+        ExtensionPoint::Score,
         ExtensionPoint::Reserve,
         ExtensionPoint::PreBind,
         ExtensionPoint::EnqueueExtensions,
@@ -321,6 +325,13 @@ impl Plugin for DynamicResources {
             }
         }
         PostFilterResult::unschedulable(Vec::new())
+    }
+
+    /// Upstream scores only the subrequest a `firstAvailable` request got
+    /// (the earlier, the higher); such requests are refused here, so every
+    /// node scores 0, as upstream's Score answers for other pods.
+    fn score(&self, _: &Pod, _: &NodeInfo) -> Result<i64, String> {
+        Ok(0)
     }
 
     fn reserve(&self, _: &Pod, node: &NodeInfo, state: &mut CycleState) -> Status {

@@ -241,3 +241,20 @@ fn only_the_newest_generation_of_a_pool_counts_and_shared_slices_reach_selected_
     let no_zone = |_: &str| None;
     assert_eq!(allocator.allocate(&on("node-1", &no_zone), &[&c]), Ok(None));
 }
+
+#[test]
+fn devices_of_a_pool_being_updated_are_not_given() {
+    let no_labels = |_: &str| None;
+    let mut incomplete = slice("node-1", 1, gpus());
+    incomplete.spec.pool.resource_slice_count = 2;
+    let allocator = Allocator::new(
+        [class("gpu", "device.driver == 'gpu.example.com'")],
+        vec![incomplete],
+        BTreeSet::new(),
+    );
+    let c = claim("a", json!([one("gpu", None, 1)]), json!([]));
+    assert_eq!(
+        allocator.allocate(&on("node-1", &no_labels), &[&c]),
+        Ok(None)
+    );
+}
