@@ -106,8 +106,9 @@ struct RunArgs {
 #[derive(clap::Args)]
 struct Offline {
     /// Nodes, pods, namespaces, priority classes, the Services and
-    /// controllers default spreading reads, and PodDisruptionBudgets
-    /// (multi-document YAML).
+    /// controllers default spreading reads, PodDisruptionBudgets and the
+    /// storage objects (PersistentVolumes, PersistentVolumeClaims,
+    /// StorageClasses, CSINodes, CSIDrivers) (multi-document YAML).
     #[arg(long)]
     cluster: PathBuf,
     /// A KubeSchedulerConfiguration-style file; default: one profile
