@@ -1,7 +1,8 @@
 //! The volume plugins (VolumeRestrictions, NodeVolumeLimits, VolumeBinding,
 //! VolumeZone) on the real apiserver, with the test cluster's
 //! kube-controller-manager binding claims as in a real cluster: static
-//! local volumes bind on their node, a WaitForFirstConsumer claim is given
+//! local volumes bind on their node (and a volume added lets a pending pod
+//! in), a WaitForFirstConsumer claim is given
 //! the chosen node, a CSINode's limit sends a pod elsewhere, and a
 //! ReadWriteOncePod claim has one user.
 
@@ -193,6 +194,12 @@ async fn static_local_volumes_bind_on_their_node_and_a_taken_one_leaves_the_pod_
     );
     let pending = c.pods.get("db-1").await.unwrap();
     assert_eq!(node_name(&pending), None);
+
+    // A database volume added on node-1: the PersistentVolume event moves
+    // the pod back, and it binds there.
+    create(&c.pvs, local_volume("pv-db-2", "node-1", "db")).await;
+    assert_eq!(bound_node(&c.pods, "db-1").await, "node-1");
+    assert_eq!(claim_bound_to(&c.claims, "db-1").await, "pv-db-2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
