@@ -472,7 +472,9 @@ pub mod volumes {
         Ok((text(&pod, "/metadata/namespace"), name, volumes))
     }
 
-    /// PreBind: the host writes the bindings and waits for them.
+    /// PreBind: the host writes the bindings [`assume`] assumed; once the
+    /// plugin's `pre_bind` returns success, it waits (up to
+    /// `timeout_seconds`) for the PersistentVolume controller to bind them.
     pub fn bind(timeout_seconds: u32) -> Result<(), String> {
         #[cfg(target_arch = "wasm32")]
         return wit::bind(timeout_seconds);

@@ -1,7 +1,8 @@
 //! The volume plugins (VolumeRestrictions, NodeVolumeLimits, VolumeBinding,
 //! VolumeZone) on the real apiserver, with the test cluster's
 //! kube-controller-manager binding claims as in a real cluster: static
-//! local volumes bind on their node, a WaitForFirstConsumer claim is given
+//! local volumes bind on their node (and a volume added lets a pending pod
+//! in), a WaitForFirstConsumer claim is given
 //! the chosen node, a CSINode's limit sends a pod elsewhere, and a
 //! ReadWriteOncePod claim has one user.
 
@@ -12,7 +13,9 @@ use kube::Api;
 use kube::api::PostParams;
 use kws_host::config::Config;
 use kws_tests::api::{OURS, events_for, eventually, node, node_name};
-use kws_tests::cluster::{ClusterOptions, RunningScheduler, TestCluster};
+use kws_tests::cluster::{
+    ClusterOptions, RunningScheduler, TestCluster, TokenUser, grant_deploy_role,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -33,10 +36,18 @@ struct Cluster {
 /// A cluster with its controller-manager and `nodes`, each labelled with
 /// its hostname.
 async fn cluster(nodes: &[&str]) -> Cluster {
-    let cluster = TestCluster::start_with(ClusterOptions {
-        controller_manager: true,
-        ..ClusterOptions::default()
-    });
+    with_options(
+        nodes,
+        ClusterOptions {
+            controller_manager: true,
+            ..ClusterOptions::default()
+        },
+    )
+    .await
+}
+
+async fn with_options(nodes: &[&str], options: ClusterOptions) -> Cluster {
+    let cluster = TestCluster::start_with(options);
     let client = cluster.client().await;
     let c = Cluster {
         nodes: Api::all(client.clone()),
@@ -141,9 +152,10 @@ async fn claim_bound_to(claims: &Api<PersistentVolumeClaim>, name: &str) -> Stri
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn static_local_volumes_bind_on_their_node_and_a_taken_one_leaves_the_pod_pending() {
-    let c = cluster(&["node-1", "node-2", "node-3"]).await;
+/// Local volumes on two of three nodes, `pv-db` (on node-2) the only one
+/// labelled `app: db`; claims `db-0` and `db-1` select it. The pod of
+/// `db-0` lands on node-2 and its claim ends Bound to `pv-db`.
+async fn bind_the_database_volume(c: &Cluster) {
     let classes: Api<StorageClass> = Api::all(c.client.clone());
     create(
         &classes,
@@ -151,7 +163,6 @@ async fn static_local_volumes_bind_on_their_node_and_a_taken_one_leaves_the_pod_
                "volumeBindingMode": "WaitForFirstConsumer"}),
     )
     .await;
-    // Volumes on two of the three nodes; only `pv-db` is a database's.
     create(&c.pvs, local_volume("pv-db", "node-2", "db")).await;
     create(&c.pvs, local_volume("pv-web", "node-3", "web")).await;
     let db = json!({"matchLabels": {"app": "db"}});
@@ -161,11 +172,16 @@ async fn static_local_volumes_bind_on_their_node_and_a_taken_one_leaves_the_pod_
     )
     .await;
     create(&c.claims, claim("db-1", "local", &["ReadWriteOnce"], db)).await;
-    let _scheduler = RunningScheduler::start(&c.cluster, Config::default());
-
     create(&c.pods, pod("db-0", "db-0", json!({}))).await;
     assert_eq!(bound_node(&c.pods, "db-0").await, "node-2");
     assert_eq!(claim_bound_to(&c.claims, "db-0").await, "pv-db");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_local_volumes_bind_on_their_node_and_a_taken_one_leaves_the_pod_pending() {
+    let c = cluster(&["node-1", "node-2", "node-3"]).await;
+    let _scheduler = RunningScheduler::start(&c.cluster, Config::default());
+    bind_the_database_volume(&c).await;
 
     // The second database's only volume is taken.
     create(&c.pods, pod("db-1", "db-1", json!({}))).await;
@@ -178,11 +194,53 @@ async fn static_local_volumes_bind_on_their_node_and_a_taken_one_leaves_the_pod_
     );
     let pending = c.pods.get("db-1").await.unwrap();
     assert_eq!(node_name(&pending), None);
+
+    // A database volume added on node-1: the PersistentVolume event moves
+    // the pod back, and it binds there.
+    create(&c.pvs, local_volume("pv-db-2", "node-1", "db")).await;
+    assert_eq!(bound_node(&c.pods, "db-1").await, "node-1");
+    assert_eq!(claim_bound_to(&c.claims, "db-1").await, "pv-db-2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_for_first_consumer_claim_is_given_the_chosen_node() {
     let c = cluster(&["node-1", "node-2", "node-3"]).await;
+    let _scheduler = RunningScheduler::start(&c.cluster, Config::default());
+    provision_for_the_chosen_node(&c).await;
+}
+
+/// Both bindings with RBAC on and the scheduler holding only what
+/// `deploy/rbac.yaml` grants: the storage kinds are listed and watched,
+/// and PreBind's updates of a volume and of a claim are allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_role_grants_what_volume_binding_does() {
+    let user = TokenUser {
+        token: "volumes-token".to_string(),
+        name: "volumes".to_string(),
+        groups: Vec::new(),
+    };
+    let c = with_options(
+        &["node-1", "node-2", "node-3"],
+        ClusterOptions {
+            controller_manager: true,
+            authorization: Some("RBAC".to_string()),
+            users: vec![user.clone()],
+        },
+    )
+    .await;
+    let kubeconfig = c.cluster.kubeconfig_for(&user);
+    grant_deploy_role(&c.client, &user, &kubeconfig).await;
+    let _scheduler = RunningScheduler::start_with_kubeconfig(&kubeconfig, Config::default());
+    // PreBind updates a PersistentVolume's claimRef here, a claim's
+    // annotation below.
+    bind_the_database_volume(&c).await;
+    provision_for_the_chosen_node(&c).await;
+}
+
+/// A claim of a WaitForFirstConsumer class allowed on node-3 only: the
+/// scheduler (already running) writes the selected node; the test then
+/// provisions a volume there, and the pod binds there.
+async fn provision_for_the_chosen_node(c: &Cluster) {
     let classes: Api<StorageClass> = Api::all(c.client.clone());
     create(
         &classes,
@@ -197,7 +255,6 @@ async fn a_wait_for_first_consumer_claim_is_given_the_chosen_node() {
         claim("scratch", "fast", &["ReadWriteOnce"], Value::Null),
     )
     .await;
-    let _scheduler = RunningScheduler::start(&c.cluster, Config::default());
     create(&c.pods, pod("writer", "scratch", json!({}))).await;
 
     // The scheduler's PreBind names the node; it waits for the volume.

@@ -284,6 +284,17 @@ impl Cycle {
             if !matches!(status.code, Code::Success | Code::Skip) {
                 return Err(step_error("PreBind", member.name(), &status));
             }
+            // VolumeBinding's wait for the PersistentVolume controller,
+            // after its call: the instance is not held meanwhile.
+            if let Some(volumes) = &self.snapshot.volumes {
+                let uid = object.metadata.uid.as_deref().unwrap_or_default();
+                volumes.wait_for_bindings(uid).map_err(|error| {
+                    StepError::Failed(format!(
+                        "running PreBind plugin {:?}: {error}",
+                        member.name()
+                    ))
+                })?;
+            }
         }
         Ok(())
     }

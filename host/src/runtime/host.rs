@@ -299,8 +299,7 @@ impl wit::kws::scheduler::volumes::Host for HostState {
             pod.metadata.uid.as_deref().unwrap_or_default(),
             Duration::from_secs(timeout_seconds.into()),
         );
-        // The writes and the wait for the PersistentVolume controller are
-        // the cluster's time, not the plugin's.
+        // The apiserver's time, not the plugin's.
         self.host_time += started.elapsed();
         result.map_err(|e| e.to_string())
     }

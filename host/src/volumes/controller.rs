@@ -276,3 +276,131 @@ fn bind_claim(
     status.capacity = volume.spec.as_ref().and_then(|s| s.capacity.clone());
     Some(claim)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> T {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn claim_of(changed: &[VolumeObject], name: &str) -> Arc<core::PersistentVolumeClaim> {
+        // The last version changed: the controller's, after the write.
+        changed
+            .iter()
+            .rev()
+            .find_map(|o| match o {
+                VolumeObject::Claim(c) if c.metadata.name.as_deref() == Some(name) => {
+                    Some(c.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("claim {name} not changed: {changed:?}"))
+    }
+
+    #[test]
+    fn a_claim_ref_written_binds_the_claim_and_a_selected_node_provisions() {
+        let pv: core::PersistentVolume = object(serde_json::json!({
+            "metadata": {"name": "pv"},
+            "spec": {"capacity": {"storage": "1Gi"}, "storageClassName": "local"}}));
+        let data: core::PersistentVolumeClaim = object(serde_json::json!({
+            "metadata": {"name": "data", "namespace": "default", "uid": "u1"},
+            "spec": {"storageClassName": "local"}}));
+        let fresh: core::PersistentVolumeClaim = object(serde_json::json!({
+            "metadata": {"name": "fresh", "namespace": "default", "uid": "u2"},
+            "spec": {"storageClassName": "fast", "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "2Gi"}}}}));
+        let fast: k8s_openapi::api::storage::v1::StorageClass = object(serde_json::json!({
+            "metadata": {"name": "fast"}, "provisioner": "fast.example.com",
+            "volumeBindingMode": "WaitForFirstConsumer"}));
+        let mut storage = Storage::new(vec![
+            VolumeObject::PersistentVolume(Arc::new(pv)),
+            VolumeObject::Claim(Arc::new(data)),
+            VolumeObject::Claim(Arc::new(fresh)),
+            VolumeObject::StorageClass(Arc::new(fast)),
+        ]);
+        let Some(VolumeObject::PersistentVolume(stored)) = storage
+            .objects()
+            .find(|o| matches!(o, VolumeObject::PersistentVolume(_)))
+            .cloned()
+        else {
+            panic!("no volume");
+        };
+        assert_eq!(
+            stored.status.as_ref().unwrap().phase.as_deref(),
+            Some("Available")
+        );
+        // A write from an older version is refused, as the apiserver does.
+        let mut stale = (*stored).clone();
+        stale.metadata.resource_version = Some("0".to_string());
+        assert!(matches!(
+            storage.update(VolumeObject::PersistentVolume(Arc::new(stale))),
+            Err(WriteError::Conflict { .. })
+        ));
+        let mut bound = (*stored).clone();
+        bound.spec.as_mut().unwrap().claim_ref = Some(core::ObjectReference {
+            namespace: Some("default".to_string()),
+            name: Some("data".to_string()),
+            uid: Some("u1".to_string()),
+            ..Default::default()
+        });
+        let changed = storage
+            .update(VolumeObject::PersistentVolume(Arc::new(bound)))
+            .unwrap();
+        let data = claim_of(&changed, "data");
+        assert_eq!(
+            data.spec.as_ref().unwrap().volume_name.as_deref(),
+            Some("pv")
+        );
+        assert_eq!(
+            data.status.as_ref().unwrap().phase.as_deref(),
+            Some("Bound")
+        );
+        assert!(super::super::fully_bound(&data));
+
+        let Some(VolumeObject::Claim(fresh)) = storage
+            .objects()
+            .find(|o| matches!(o, VolumeObject::Claim(c) if c.metadata.name.as_deref() == Some("fresh")))
+            .cloned()
+        else {
+            panic!("no claim");
+        };
+        let mut selected = (*fresh).clone();
+        selected
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(SELECTED_NODE.to_string(), "n1".to_string());
+        let changed = storage
+            .update(VolumeObject::Claim(Arc::new(selected)))
+            .unwrap();
+        let fresh = claim_of(&changed, "fresh");
+        assert_eq!(
+            fresh.spec.as_ref().unwrap().volume_name.as_deref(),
+            Some("pvc-u2")
+        );
+        let made = changed
+            .iter()
+            .find_map(|o| match o {
+                VolumeObject::PersistentVolume(v) => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let term = &made
+            .spec
+            .as_ref()
+            .unwrap()
+            .node_affinity
+            .as_ref()
+            .unwrap()
+            .required
+            .as_ref()
+            .unwrap()
+            .node_selector_terms[0];
+        assert_eq!(
+            term.match_fields.as_ref().unwrap()[0].values.as_deref(),
+            Some(&["n1".to_string()][..])
+        );
+    }
+}

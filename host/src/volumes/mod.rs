@@ -115,6 +115,8 @@ struct Assumed {
     claims: Vec<String>,
     /// Every claim of the pod to wait for, by `namespace/name`.
     waits: Vec<String>,
+    /// Set once PreBind wrote the bindings: how long to wait for them.
+    wait: Option<Duration>,
 }
 
 /// A pod on a node with volumes.
@@ -428,9 +430,10 @@ impl Volumes {
         revert(&mut self.lock(), uid);
     }
 
-    /// PreBind: writes what Reserve assumed for pod `uid`, then waits up to
-    /// `timeout` for every claim of the pod to be bound (upstream's
-    /// BindPodVolumes).
+    /// PreBind (upstream's BindPodVolumes, first half): writes what Reserve
+    /// assumed for pod `uid`. The wait for the PersistentVolume controller
+    /// ([`Volumes::wait_for_bindings`]) comes after the plugin's call, so
+    /// that the plugin instance is not held while the cluster works.
     pub fn bind(&self, uid: &str, timeout: Duration) -> Result<(), BindError> {
         let Some(assumed) = self.lock().assumed.get(uid).cloned() else {
             return Ok(());
@@ -461,6 +464,23 @@ impl Volumes {
                 .claims
                 .apply(claim_key.clone(), Arc::new(written));
         }
+        if let Some(entry) = self.lock().assumed.get_mut(uid) {
+            entry.wait = Some(timeout);
+        }
+        Ok(())
+    }
+
+    /// PreBind's second half, run by the host after the plugin's call:
+    /// when [`Volumes::bind`] wrote bindings for pod `uid`, waits up to the
+    /// timeout it was given for every claim of the pod to be bound. The
+    /// informers' events (applied by the scheduling loop) tell when.
+    pub fn wait_for_bindings(&self, uid: &str) -> Result<(), BindError> {
+        let Some(assumed) = self.lock().assumed.get(uid).cloned() else {
+            return Ok(());
+        };
+        let Some(timeout) = assumed.wait else {
+            return Ok(());
+        };
         let deadline = Instant::now() + timeout;
         loop {
             if self.bound(&assumed)? {

@@ -186,7 +186,8 @@ fn bind_writes_and_waits_for_the_controller() {
         )
         .unwrap();
     // Nobody binds the claim: the wait ends at the timeout.
-    assert_eq!(volumes.bind("pod", Duration::ZERO), Err(BindError::Timeout));
+    assert_eq!(volumes.bind("pod", Duration::ZERO), Ok(()));
+    assert_eq!(volumes.wait_for_bindings("pod"), Err(BindError::Timeout));
     let written = volumes.persistent_volume("pv").unwrap();
     assert_eq!(written.claim_ref.unwrap().name, "data");
     // The PersistentVolume controller binds the claim while PreBind waits.
@@ -208,5 +209,10 @@ fn bind_writes_and_waits_for_the_controller() {
         })
     };
     assert_eq!(volumes.bind("pod", Duration::from_secs(10)), Ok(()));
+    assert_eq!(volumes.wait_for_bindings("pod"), Ok(()));
+    // Done: nothing is left to wait for.
+    assert_eq!(volumes.wait_for_bindings("pod"), Ok(()));
     controller.join().unwrap();
+    // Done: nothing is left to wait for.
+    assert_eq!(volumes.wait_for_bindings("pod"), Ok(()));
 }

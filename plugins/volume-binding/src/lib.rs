@@ -18,9 +18,10 @@
 //! - Reserve assumes the chosen volumes bound (their `claimRef`) and the
 //!   claims to provision given the node (the
 //!   `volume.kubernetes.io/selected-node` annotation), in the host's
-//!   assume cache; Unreserve reverts that; PreBind has the host write them
-//!   and wait, up to `bindTimeoutSeconds`, for the PersistentVolume
-//!   controller to bind every claim.
+//!   assume cache; Unreserve reverts that; PreBind has the host write them,
+//!   and after the call the host waits, up to `bindTimeoutSeconds`, for
+//!   the PersistentVolume controller to bind every claim (without holding
+//!   this instance, which the scheduling loop may need meanwhile).
 
 use kws_plugin_sdk::host::volumes::{self, Claim, PersistentVolume, StorageClass, VolumeSource};
 use kws_plugin_sdk::selector::{Selector, term_matches};
