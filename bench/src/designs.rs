@@ -166,10 +166,93 @@ impl wit::kws::scheduler::preemption::Host for HostState {
     }
 }
 
+use wit::kws::scheduler::volumes;
+
 /// The bench's pods name no PodGroup.
 impl wit::kws::scheduler::pod_groups::Host for HostState {
     fn current(&mut self) -> Option<wit::kws::scheduler::pod_groups::PodGroup> {
         None
+    }
+}
+
+/// The bench's pods have no volumes, and there are none to look up.
+impl wit::kws::scheduler::volumes::Host for HostState {
+    fn pod_volumes(&mut self) -> Vec<volumes::PodVolume> {
+        Vec::new()
+    }
+    fn node_volumes(&mut self, _: u32) -> Vec<volumes::PlacedVolumes> {
+        Vec::new()
+    }
+    fn volumes_of(&mut self, _: String) -> Vec<volumes::PodVolume> {
+        Vec::new()
+    }
+    fn get_claim(&mut self, _: String, _: String) -> Option<volumes::Claim> {
+        None
+    }
+    fn claim_users(&mut self, _: String, _: String) -> u32 {
+        0
+    }
+    fn get_persistent_volume(&mut self, _: String) -> Option<volumes::PersistentVolume> {
+        None
+    }
+    fn volumes_of_class(&mut self, _: String) -> Vec<volumes::PersistentVolume> {
+        Vec::new()
+    }
+    fn get_storage_class(&mut self, _: String) -> Option<volumes::StorageClass> {
+        None
+    }
+    fn get_csi_node(&mut self, _: String) -> Option<volumes::CsiNode> {
+        None
+    }
+    fn csi_driver_json(&mut self, _: String) -> Option<String> {
+        None
+    }
+    fn assume(
+        &mut self,
+        _: String,
+        _: Vec<(String, String)>,
+        _: Vec<String>,
+    ) -> Result<bool, String> {
+        Err("the bench binds no volumes".to_string())
+    }
+    fn revert(&mut self) {}
+    fn bind(&mut self, _: u32) -> Result<(), String> {
+        Err("the bench binds no volumes".to_string())
+    }
+}
+
+/// The bench's pods claim no devices, and nothing is held or written.
+impl wit::kws::scheduler::resource_claims::Host for HostState {
+    fn pod_claims(
+        &mut self,
+    ) -> Result<Vec<wit::kws::scheduler::resource_claims::PodClaim>, String> {
+        Ok(Vec::new())
+    }
+
+    fn device_classes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn resource_slices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn allocated_devices(&mut self) -> Vec<wit::kws::scheduler::resource_claims::DeviceId> {
+        Vec::new()
+    }
+
+    fn assume(&mut self, _claim_uid: String, _allocation: String) -> Result<(), String> {
+        Err("the bench host holds no claims".to_string())
+    }
+
+    fn unassume(&mut self, _claim_uid: String) {}
+
+    fn bind_claim(&mut self, _claim_uid: String) -> Result<(), String> {
+        Err("the bench host holds no claims".to_string())
+    }
+
+    fn deallocate(&mut self, _claim_uid: String) -> Result<(), String> {
+        Err("the bench host holds no claims".to_string())
     }
 }
 

@@ -14,6 +14,7 @@
 
 use crate::model::convert;
 use crate::pod_groups::PodGroups;
+use crate::volumes::Volumes;
 use crate::wit::{
     Change, HostPort, Namespace, Node, NodeId, NodeUsage, PlacedPod, Pod, RemovedPod, Resources,
 };
@@ -109,6 +110,10 @@ pub struct Snapshot {
     pub nodes: Vec<SnapshotNode>,
     /// Position in `nodes` by node id.
     by_id: Vec<Option<usize>>,
+    /// The storage objects and pod volumes, for the volume plugins
+    /// (shared, not fixed for the cycle: VolumeBinding's assumptions must
+    /// be seen at once).
+    pub volumes: Option<Arc<Volumes>>,
 }
 
 impl Snapshot {
@@ -173,6 +178,8 @@ pub struct Cache {
     budgets: BTreeMap<String, crate::wit::PodDisruptionBudget>,
     /// PodGroups and the pods that name them, for gang scheduling.
     pod_groups: PodGroups,
+    /// The storage objects, and the volumes of the pods placed here.
+    volumes: Arc<Volumes>,
 }
 
 /// A pending pod nominated to a node.
@@ -250,7 +257,10 @@ impl Cache {
         if let Some(snapshot) = &self.snapshot {
             return snapshot.clone();
         }
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            volumes: Some(self.volumes.clone()),
+            ..Snapshot::default()
+        };
         for name in &self.order {
             let entry = &self.nodes[name];
             if let (Some(id), Some(object)) = (entry.id, &entry.object) {
@@ -389,6 +399,7 @@ impl Cache {
     pub fn set_pod_object(&mut self, object: Arc<core::Pod>) {
         let uid = object.metadata.uid.as_deref().unwrap_or_default();
         if let Some(cached) = self.pods.get_mut(uid) {
+            self.volumes.set_pod(uid, &cached.node, &object);
             cached.object = Some(object);
         }
     }
@@ -457,6 +468,12 @@ impl Cache {
 
     pub fn remove_budget(&mut self, uid: &str) {
         self.budgets.remove(uid);
+    }
+
+    /// The storage objects and pod volumes (shared with the plugin
+    /// instances and the binding cycles).
+    pub fn volumes(&self) -> &Arc<Volumes> {
+        &self.volumes
     }
 
     /// The PodGroups and their members, to keep up to date.
@@ -562,6 +579,7 @@ impl Cache {
 
     /// Removes a pod (deleted from the cluster, or a forgotten assumption).
     pub fn remove_pod(&mut self, uid: &str) {
+        self.volumes.remove_pod(uid);
         let Some(cached) = self.pods.remove(uid) else {
             return;
         };

@@ -106,8 +106,10 @@ struct RunArgs {
 #[derive(clap::Args)]
 struct Offline {
     /// Nodes, pods, namespaces, priority classes, the Services and
-    /// controllers default spreading reads, and PodDisruptionBudgets
-    /// (multi-document YAML).
+    /// controllers default spreading reads, PodDisruptionBudgets, the
+    /// storage objects (PersistentVolumes, PersistentVolumeClaims,
+    /// StorageClasses, CSINodes, CSIDrivers), and DeviceClasses,
+    /// ResourceSlices and ResourceClaims (multi-document YAML).
     #[arg(long)]
     cluster: PathBuf,
     /// A KubeSchedulerConfiguration-style file; default: one profile

@@ -38,6 +38,7 @@ use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
 use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use crate::runtime::LoadedPlugin;
+use crate::volumes::{Applied, VolumeObject};
 use crate::wit::{ActionType, EventResource, Pod};
 use crate::workloads::Workloads;
 use k8s_openapi::api::core::v1 as core;
@@ -170,14 +171,21 @@ impl<B: Backend> Scheduler<B> {
         runtime: tokio::runtime::Handle,
         timings: QueueTimings,
     ) -> Self {
+        if let Some(writer) = backend.claim_writer() {
+            framework.resource_claims().set_writer(writer);
+        }
         let (sender, inputs): (Sender<Input>, Receiver<Input>) = channel();
         let events = sender.clone();
         backend.watch(EventSink::new(move |event| {
             events.send(Input::Cluster(event)).is_ok()
         }));
+        let cache = Cache::default();
+        if let Some(writer) = backend.volume_writer() {
+            cache.volumes().set_writer(writer);
+        }
         Scheduler {
             framework,
-            cache: Cache::default(),
+            cache,
             workloads: Workloads::default(),
             queue: SchedulingQueue::new(timings),
             binder: Binder::new(backend, runtime, sender.clone()),
@@ -724,6 +732,7 @@ impl<B: Backend> Scheduler<B> {
                     | ClusterEvent::PodDeleted(_)
                     | ClusterEvent::NamespaceApplied(_)
                     | ClusterEvent::PodGroupApplied(_)
+                    | ClusterEvent::ResourceClaimApplied(_)
             );
         self.on_cluster_event_inner(event, now);
         if retry {
@@ -840,6 +849,93 @@ impl<B: Backend> Scheduler<B> {
             }
             ClusterEvent::PodGroupDeleted(group) => {
                 self.cache.pod_groups_mut().remove_group(&group);
+            }
+            ClusterEvent::VolumeObjectApplied(object) => {
+                let old = match self.cache.volumes().apply(&object) {
+                    Applied::Added => None,
+                    Applied::Updated(old) => Some(old),
+                    // The informer has not caught up with our own binding
+                    // yet: nothing happened.
+                    Applied::Stale => return,
+                };
+                if let Some(resource) = object.resource() {
+                    let action = if old.is_some() {
+                        ActionType::Update
+                    } else {
+                        ActionType::Add
+                    };
+                    self.move_for(
+                        resource,
+                        action,
+                        &|| old.as_ref().and_then(VolumeObject::json),
+                        &|| object.json(),
+                        now,
+                    );
+                }
+            }
+            ClusterEvent::VolumeObjectDeleted(object) => {
+                self.cache.volumes().delete(&object);
+                if let Some(resource) = object.resource() {
+                    self.move_for(
+                        resource,
+                        ActionType::Delete,
+                        &|| object.json(),
+                        &|| None,
+                        now,
+                    );
+                }
+            }
+            ClusterEvent::DeviceClassApplied(class) => {
+                self.framework.resource_claims().set_class(&class);
+                // Upstream registers add and update alike, with no hint.
+                self.move_for(
+                    EventResource::DeviceClass,
+                    ActionType::Add,
+                    &|| None,
+                    &|| json(Some(&*class)),
+                    now,
+                );
+            }
+            ClusterEvent::DeviceClassDeleted(class) => {
+                self.framework.resource_claims().remove_class(&class);
+            }
+            ClusterEvent::ResourceSliceApplied(slice) => {
+                self.framework.resource_claims().set_slice(&slice);
+                self.move_for(
+                    EventResource::ResourceSlice,
+                    ActionType::Add,
+                    &|| None,
+                    &|| json(Some(&*slice)),
+                    now,
+                );
+            }
+            ClusterEvent::ResourceSliceDeleted(slice) => {
+                self.framework.resource_claims().remove_slice(&slice);
+            }
+            ClusterEvent::ResourceClaimApplied(claim) => {
+                let old = self.framework.resource_claims().set_claim(claim.clone());
+                let action = if old.is_some() {
+                    ActionType::Update
+                } else {
+                    ActionType::Add
+                };
+                self.move_for(
+                    EventResource::ResourceClaim,
+                    action,
+                    &|| json(old.as_deref()),
+                    &|| json(Some(&*claim)),
+                    now,
+                );
+            }
+            ClusterEvent::ResourceClaimDeleted(claim) => {
+                self.framework.resource_claims().remove_claim(&claim);
+                self.move_for(
+                    EventResource::ResourceClaim,
+                    ActionType::Delete,
+                    &|| json(Some(&*claim)),
+                    &|| None,
+                    now,
+                );
             }
             ClusterEvent::Synced => {
                 self.synced = true;

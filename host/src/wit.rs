@@ -22,7 +22,9 @@ pub use exports::kws::scheduler as guest;
 pub use kws::scheduler::host::{Level, WaitingPod};
 pub use kws::scheduler::pod_groups::{PodGroup, SchedulingPolicy};
 pub use kws::scheduler::preemption::{PodDisruptionBudget, Victim};
+pub use kws::scheduler::resource_claims::{DeviceId, PodClaim};
 pub use kws::scheduler::types::*;
+pub use kws::scheduler::volumes;
 
 /// The `kws:scheduler@0.2.0` world: filter, score and normalize-score, no
 /// cycle ids.

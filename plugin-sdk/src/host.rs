@@ -230,3 +230,364 @@ pub mod pod_groups {
         NATIVE.with_borrow(|native| native.clone())
     }
 }
+
+/// The `volumes` interface: the storage objects the host watches, the
+/// volumes of the pods, and VolumeBinding's assume cache (see
+/// `wit/scheduler.wit`). Natively (unit tests) it goes to a [`Volumes`]
+/// installed with [`volumes::install`]; without one there are no volumes
+/// and nothing to look up.
+///
+/// [`Volumes`]: volumes::Volumes
+pub mod volumes {
+    use crate::NodeId;
+    pub use crate::bindings::kws::scheduler::volumes::{
+        Claim, ClaimRef, CsiNode, CsiSource, Disk, PersistentVolume, PlacedVolumes, PodVolume,
+        RbdImage, StorageClass, VolumeSource,
+    };
+
+    /// A native stand-in for the host, for unit tests of volume plugins.
+    /// Every method answers "nothing" unless the test says otherwise.
+    pub trait Volumes {
+        fn pod_volumes(&self) -> Vec<PodVolume> {
+            Vec::new()
+        }
+        fn node_volumes(&self, _node: NodeId) -> Vec<PlacedVolumes> {
+            Vec::new()
+        }
+        fn volumes_of(&self, _uid: &str) -> Vec<PodVolume> {
+            Vec::new()
+        }
+        fn claim(&self, _namespace: &str, _name: &str) -> Option<Claim> {
+            None
+        }
+        fn claim_users(&self, _namespace: &str, _name: &str) -> u32 {
+            0
+        }
+        fn persistent_volume(&self, _name: &str) -> Option<PersistentVolume> {
+            None
+        }
+        fn volumes_of_class(&self, _class: &str) -> Vec<PersistentVolume> {
+            Vec::new()
+        }
+        fn storage_class(&self, _name: &str) -> Option<StorageClass> {
+            None
+        }
+        fn csi_node(&self, _node: &str) -> Option<CsiNode> {
+            None
+        }
+        fn csi_driver_json(&self, _name: &str) -> Option<String> {
+            None
+        }
+        fn assume(
+            &self,
+            _node: &str,
+            _bindings: &[(String, String)],
+            _provisions: &[String],
+        ) -> Result<bool, String> {
+            Err("no host to assume natively".to_string())
+        }
+        fn revert(&self) {}
+        fn bind(&self, _timeout_seconds: u32) -> Result<(), String> {
+            Err("no host to bind natively".to_string())
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread_local! {
+        static NATIVE: std::cell::RefCell<Option<Box<dyn Volumes>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Installs the native stand-in for this thread (replacing any).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn install(host: Box<dyn Volumes>) {
+        NATIVE.with_borrow_mut(|native| *native = Some(host));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn native<T: Default>(f: impl FnOnce(&dyn Volumes) -> T) -> T {
+        NATIVE.with_borrow(|native| native.as_deref().map(f).unwrap_or_default())
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    use crate::bindings::kws::scheduler::volumes as wit;
+
+    /// The volumes of the pod of the call in progress.
+    pub fn pod_volumes() -> Vec<PodVolume> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::pod_volumes();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.pod_volumes())
+    }
+
+    /// The volumes of each pod with any on `node` (bound or assumed).
+    pub fn node_volumes(node: NodeId) -> Vec<PlacedVolumes> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::node_volumes(node);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.node_volumes(node))
+    }
+
+    /// The volumes of a placed pod, by uid.
+    pub fn volumes_of(uid: &str) -> Vec<PodVolume> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::volumes_of(uid);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.volumes_of(uid))
+    }
+
+    /// A PersistentVolumeClaim (its latest version, assumed or not).
+    pub fn claim(namespace: &str, name: &str) -> Option<Claim> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::get_claim(namespace, name);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.claim(namespace, name))
+    }
+
+    /// How many placed pods use the claim.
+    pub fn claim_users(namespace: &str, name: &str) -> u32 {
+        #[cfg(target_arch = "wasm32")]
+        return wit::claim_users(namespace, name);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.claim_users(namespace, name))
+    }
+
+    pub fn persistent_volume(name: &str) -> Option<PersistentVolume> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::get_persistent_volume(name);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.persistent_volume(name))
+    }
+
+    /// The PersistentVolumes of a storage class (`""`: of none).
+    pub fn volumes_of_class(class: &str) -> Vec<PersistentVolume> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::volumes_of_class(class);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.volumes_of_class(class))
+    }
+
+    pub fn storage_class(name: &str) -> Option<StorageClass> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::get_storage_class(name);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.storage_class(name))
+    }
+
+    /// The CSINode of the node named `node`.
+    pub fn csi_node(node: &str) -> Option<CsiNode> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::get_csi_node(node);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.csi_node(node))
+    }
+
+    pub fn csi_driver_json(name: &str) -> Option<String> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::csi_driver_json(name);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.csi_driver_json(name))
+    }
+
+    /// VolumeBinding's Reserve: assume the bindings and provisions for the
+    /// pod on `node`; true when nothing is left to bind.
+    pub fn assume(
+        node: &str,
+        bindings: &[(String, String)],
+        provisions: &[String],
+    ) -> Result<bool, String> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::assume(node, bindings, provisions);
+        #[cfg(not(target_arch = "wasm32"))]
+        NATIVE.with_borrow(|native| match native.as_deref() {
+            Some(h) => h.assume(node, bindings, provisions),
+            None => Err("no host to assume natively".to_string()),
+        })
+    }
+
+    /// Unreserve: drop what [`assume`] assumed for the pod.
+    pub fn revert() {
+        #[cfg(target_arch = "wasm32")]
+        wit::revert();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.revert())
+    }
+
+    /// The namespace, name and volumes of a pod's JSON (the objects
+    /// queueing hints get), as the host's `pod-volumes` tells them apart.
+    pub fn of_pod_json(json: &str) -> Result<(String, String, Vec<PodVolume>), String> {
+        let pod: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let text = |v: &serde_json::Value, at: &str| {
+            v.pointer(at)
+                .and_then(|s| s.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let read_only = |v: &serde_json::Value| v["readOnly"].as_bool().unwrap_or(false);
+        let name = text(&pod, "/metadata/name");
+        let volumes = pod
+            .pointer("/spec/volumes")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                let volume = text(v, "/name");
+                let source = if let Some(claim) = v.get("persistentVolumeClaim") {
+                    VolumeSource::Claim(text(claim, "/claimName"))
+                } else if v.get("ephemeral").is_some() {
+                    VolumeSource::Ephemeral(format!("{name}-{volume}"))
+                } else if let Some(pd) = v.get("gcePersistentDisk") {
+                    VolumeSource::GcePersistentDisk(Disk {
+                        name: text(pd, "/pdName"),
+                        read_only: read_only(pd),
+                    })
+                } else if let Some(ebs) = v.get("awsElasticBlockStore") {
+                    VolumeSource::AwsElasticBlockStore(text(ebs, "/volumeID"))
+                } else if let Some(iscsi) = v.get("iscsi") {
+                    VolumeSource::Iscsi(Disk {
+                        name: text(iscsi, "/iqn"),
+                        read_only: read_only(iscsi),
+                    })
+                } else if let Some(rbd) = v.get("rbd") {
+                    VolumeSource::Rbd(RbdImage {
+                        monitors: rbd["monitors"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|m| m.as_str().map(str::to_string))
+                            .collect(),
+                        pool: rbd["pool"].as_str().unwrap_or("rbd").to_string(),
+                        image: text(rbd, "/image"),
+                        read_only: read_only(rbd),
+                    })
+                } else {
+                    VolumeSource::Other
+                };
+                PodVolume {
+                    name: volume,
+                    source,
+                }
+            })
+            .collect();
+        Ok((text(&pod, "/metadata/namespace"), name, volumes))
+    }
+
+    /// PreBind: the host writes the bindings [`assume`] assumed; once the
+    /// plugin's `pre_bind` returns success, it waits (up to
+    /// `timeout_seconds`) for the PersistentVolume controller to bind them.
+    pub fn bind(timeout_seconds: u32) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::bind(timeout_seconds);
+        #[cfg(not(target_arch = "wasm32"))]
+        NATIVE.with_borrow(|native| match native.as_deref() {
+            Some(h) => h.bind(timeout_seconds),
+            None => Err("no host to bind natively".to_string()),
+        })
+    }
+}
+
+/// The `resource-claims` interface: dynamic resource allocation's objects
+/// and the allocations the host holds in flight (kube-scheduler's DRA
+/// manager). Natively (unit tests) it goes to a [`ResourceClaims`]
+/// installed with [`resource_claims::install`]; without one the pod has
+/// no claims and the cluster no classes or slices.
+pub mod resource_claims {
+    pub use crate::bindings::kws::scheduler::resource_claims::{DeviceId, PodClaim};
+
+    /// A native stand-in for the host, for unit tests of a DRA plugin.
+    pub trait ResourceClaims {
+        fn pod_claims(&self) -> Result<Vec<PodClaim>, String>;
+        fn device_classes(&self) -> Vec<String>;
+        fn resource_slices(&self) -> Vec<String>;
+        fn allocated_devices(&self) -> Vec<DeviceId>;
+        fn assume(&self, claim_uid: &str, allocation: &str) -> Result<(), String>;
+        fn unassume(&self, claim_uid: &str);
+        fn bind_claim(&self, claim_uid: &str) -> Result<(), String>;
+        fn deallocate(&self, claim_uid: &str) -> Result<(), String>;
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread_local! {
+        static NATIVE: std::cell::RefCell<Option<std::rc::Rc<dyn ResourceClaims>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Installs the native stand-in for this thread (replacing any).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn install(host: std::rc::Rc<dyn ResourceClaims>) {
+        NATIVE.with_borrow_mut(|native| *native = Some(host));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn native<T>(f: impl FnOnce(&dyn ResourceClaims) -> T) -> Option<T> {
+        let host = NATIVE.with_borrow(|native| native.clone());
+        host.map(|h| f(&*h))
+    }
+
+    /// The claims of the pod of the call, or why one cannot be used yet.
+    pub fn pod_claims() -> Result<Vec<PodClaim>, String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::pod_claims();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.pod_claims()).unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// Every DeviceClass (JSON).
+    pub fn device_classes() -> Vec<String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::device_classes();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.device_classes()).unwrap_or_default()
+    }
+
+    /// Every ResourceSlice (JSON).
+    pub fn resource_slices() -> Vec<String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::resource_slices();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.resource_slices()).unwrap_or_default()
+    }
+
+    /// Every device allocated or in flight.
+    pub fn allocated_devices() -> Vec<DeviceId> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::allocated_devices();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.allocated_devices()).unwrap_or_default()
+    }
+
+    /// Holds `allocation` (JSON) for the claim with this uid.
+    pub fn assume(claim_uid: &str, allocation: &str) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::assume(claim_uid, allocation);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.assume(claim_uid, allocation))
+            .unwrap_or_else(|| Err("no host holds claims natively".to_string()))
+    }
+
+    /// Drops what [`assume`] held for the claim.
+    pub fn unassume(claim_uid: &str) {
+        #[cfg(target_arch = "wasm32")]
+        crate::bindings::kws::scheduler::resource_claims::unassume(claim_uid);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.unassume(claim_uid));
+    }
+
+    /// Writes the claim's allocation and reserves it for the pod.
+    pub fn bind_claim(claim_uid: &str) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::bind_claim(claim_uid);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.bind_claim(claim_uid))
+            .unwrap_or_else(|| Err("no host writes claims natively".to_string()))
+    }
+
+    /// Clears the claim's allocation and reservations.
+    pub fn deallocate(claim_uid: &str) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::deallocate(claim_uid);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.deallocate(claim_uid))
+            .unwrap_or_else(|| Err("no host writes claims natively".to_string()))
+    }
+}

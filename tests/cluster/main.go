@@ -1,7 +1,9 @@
 // Command testcluster runs a real Kubernetes control plane for the
 // kube-wasm-scheduler tests: embedded etcd plus kube-apiserver (mode "serve"),
-// the reference kube-scheduler (mode "scheduler") and kubectl (mode
-// "kubectl"), all built from the Kubernetes Go modules at one version.
+// the reference kube-scheduler (mode "scheduler"), the kube-controller-manager
+// controllers that volume and DRA scheduling rely on (mode
+// "controller-manager") and kubectl (mode "kubectl"), all built from the
+// Kubernetes Go modules at one version.
 //
 // kube-apiserver and kube-scheduler each install the process-wide signal
 // handler, which may happen only once per process, so every mode runs in its
@@ -28,6 +30,8 @@ modes:
   scheduler  --kubeconfig PATH [--scheduler-name NAME] [--qps N] [--burst N]
              [--secure-port 0|auto|N] [--leader-elect] [--stop-on-stdin-eof]
              [-- extra kube-scheduler flags]
+  controller-manager --kubeconfig PATH [--controllers LIST] [--stop-on-stdin-eof]
+             [-- extra kube-controller-manager flags]
   kubeconfig --kubeconfig ADMIN --token TOKEN --out PATH [--user NAME]
   kubectl    ARGS...   (kubectl of the same Kubernetes version)
 `
@@ -44,6 +48,8 @@ func main() {
 		code = runServe(rest)
 	case "scheduler":
 		code = runScheduler(rest)
+	case "controller-manager":
+		code = runControllerManager(rest)
 	case "kubeconfig":
 		code = runKubeconfig(rest)
 	case "kubectl":

@@ -260,7 +260,14 @@ fn the_framework_ends_each_cycle_on_every_plugin_it_ran() {
             .collect::<Vec<_>>()
     };
     let warm = memory_after(500);
-    assert!(warm.iter().all(|(_, peak)| peak.is_some()), "{warm:?}");
+    // DefaultPreemption runs only at PostFilter, never reached here: its
+    // home instance is live only when it is the one made at start.
+    assert!(
+        warm.iter()
+            .filter(|(name, _)| name != "DefaultPreemption")
+            .all(|(_, peak)| peak.is_some()),
+        "{warm:?}"
+    );
     let after = memory_after(10_000);
     assert_eq!(after, warm, "memory grew over 10 000 cycles");
 }

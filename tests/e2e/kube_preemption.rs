@@ -281,6 +281,7 @@ async fn a_disruption_budget_steers_preemption_to_the_node_it_allows() {
     let options = ClusterOptions {
         authorization: Some("RBAC".to_string()),
         users: vec![user.clone()],
+        ..ClusterOptions::default()
     };
     let (cluster, pods, _events) = cluster_with(
         options,

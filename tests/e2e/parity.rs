@@ -28,6 +28,9 @@ use std::time::Instant;
 
 const DEFAULT_SCENARIOS: u64 = 2000;
 const DEFAULT_PREEMPTION_SCENARIOS: u64 = 1000;
+const DEFAULT_STORAGE_SCENARIOS: u64 = 2000;
+/// What storage scenarios hold: everything, volumes and devices.
+const STORAGE_FEATURES: Features = Features::DEFAULT;
 const DEFAULT_SEED: u64 = 1;
 /// Threads running our side (the oracle is a process of its own).
 const HOST_THREADS: usize = 2;
@@ -169,9 +172,19 @@ fn report(what: &str, total: usize, found: &[(&Case, Vec<String>)], with_yaml: b
 
 /// Writes the scenarios of seeds `first..first + count` into `dir`.
 fn generated_cases(dir: &Path, first: u64, count: u64, shape: Shape) -> Vec<Case> {
+    generated_cases_with(dir, first, count, shape, Features::DEFAULT)
+}
+
+fn generated_cases_with(
+    dir: &Path,
+    first: u64,
+    count: u64,
+    shape: Shape,
+    features: Features,
+) -> Vec<Case> {
     (first..first + count)
         .map(|seed| {
-            let scenario = scenario::generate_shaped(seed, Features::DEFAULT, shape);
+            let scenario = scenario::generate_shaped(seed, features, shape);
             let file = dir.join(format!("seed-{seed}.yaml"));
             std::fs::write(&file, &scenario.yaml)
                 .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -241,6 +254,29 @@ fn generated_preemption_scenarios_match_kube_scheduler() {
 
 /// Every pending pod of every `tests/parity/cases/*.yaml`, and of the
 /// README's example cluster.
+/// Storage scenarios ([`Shape::Storage`]): volumes and devices for the
+/// volume plugins and DynamicResources, beside the placement plugins.
+#[test]
+fn generated_storage_scenarios_match_kube_scheduler() {
+    let count = env_number("KWS_PARITY_STORAGE_SCENARIOS", DEFAULT_STORAGE_SCENARIOS);
+    let first = env_number("KWS_PARITY_SEED", DEFAULT_SEED);
+    let started = Instant::now();
+    let cases = generated_cases_with(
+        &scratch("storage"),
+        first,
+        count,
+        Shape::Storage,
+        STORAGE_FEATURES,
+    );
+    let (found, _) = differences(&cases);
+    eprintln!(
+        "{count} storage scenarios (seeds {first}..{}) compared in {:.1?}",
+        first + count,
+        started.elapsed()
+    );
+    report("storage scenarios", cases.len(), &found, true);
+}
+
 #[test]
 fn hand_written_cases_match_kube_scheduler() {
     let dir = workspace().join("tests/parity/cases");
@@ -342,16 +378,44 @@ where
         .map(drop)
 }
 
+/// [`dry_run_create`] for a cluster-scoped kind.
+async fn dry_run_create_cluster<K>(
+    client: &kube::Client,
+    object: serde_json::Value,
+) -> kube::Result<()>
+where
+    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let typed: K = serde_json::from_value(object).expect("generated objects decode");
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..kube::api::PostParams::default()
+    };
+    kube::Api::<K>::all(client.clone())
+        .create(&dry_run, &typed)
+        .await
+        .map(drop)
+}
+
 /// The generator's objects are ones a real kube-apiserver (v1.37.2, from
-/// the test cluster) accepts: every object of the first scenarios, spread
-/// and crowded, is created with `dryRun=All`, which runs defaulting,
+/// the test cluster) accepts: every object of the first scenarios, spread,
+/// crowded and storage, is created with `dryRun=All`, which runs defaulting,
 /// admission and validation without storing anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_scenarios_are_accepted_by_the_apiserver() {
     use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
-    use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
+    use k8s_openapi::api::core::v1::{
+        Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController,
+        Service,
+    };
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim, ResourceSlice};
     use k8s_openapi::api::scheduling::v1::PriorityClass;
+    use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
     use kube::Api;
     use kube::api::PostParams;
     let cluster = kws_tests::cluster::TestCluster::start();
@@ -368,7 +432,8 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
     let shaped = seeds
         .clone()
         .map(|seed| (seed, Shape::Spread))
-        .chain(seeds.map(|seed| (seed, Shape::Crowded)));
+        .chain(seeds.clone().map(|seed| (seed, Shape::Crowded)))
+        .chain(seeds.map(|seed| (seed, Shape::Storage)));
     for (seed, shape) in shaped {
         let scenario = scenario::generate_shaped(seed, Features::DEFAULT, shape);
         for document in serde_yaml::Deserializer::from_str(&scenario.yaml) {
@@ -418,6 +483,22 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
                 }
                 Some("ReplicaSet") => dry_run_create::<ReplicaSet>(&client, object).await,
                 Some("StatefulSet") => dry_run_create::<StatefulSet>(&client, object).await,
+                Some("StorageClass") => {
+                    dry_run_create_cluster::<StorageClass>(&client, object).await
+                }
+                Some("PersistentVolume") => {
+                    dry_run_create_cluster::<PersistentVolume>(&client, object).await
+                }
+                Some("PersistentVolumeClaim") => {
+                    dry_run_create::<PersistentVolumeClaim>(&client, object).await
+                }
+                Some("CSINode") => dry_run_create_cluster::<CSINode>(&client, object).await,
+                Some("CSIDriver") => dry_run_create_cluster::<CSIDriver>(&client, object).await,
+                Some("DeviceClass") => dry_run_create_cluster::<DeviceClass>(&client, object).await,
+                Some("ResourceSlice") => {
+                    dry_run_create_cluster::<ResourceSlice>(&client, object).await
+                }
+                Some("ResourceClaim") => dry_run_create::<ResourceClaim>(&client, object).await,
                 other => panic!("seed {seed}: unexpected kind {other:?}"),
             };
             checked += 1;

@@ -15,9 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	restclient "k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/kubernetes/fake"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config/latest"
@@ -25,6 +23,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/nodevolumelimits"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 )
 
@@ -70,14 +69,14 @@ type PluginScore struct {
 var alwaysKept = []string{names.PrioritySort, names.DefaultBinder}
 
 // placementPlugins are the plugins of the default profile that decide
-// where a pod without volumes goes, in the default profile's order. The
-// others (the volume plugins, DynamicResources, DefaultPreemption and the
-// pod-group plugins behind feature gates) have nothing to decide for such a
-// pod, and some need informers of their own.
+// where a pod goes, in the default profile's order: the others
+// (DefaultPreemption and the pod-group plugins behind feature gates) decide
+// what happens when no node fits or to a group.
 var placementPlugins = []string{
 	names.NodeName, names.NodeUnschedulable, names.TaintToleration, names.NodeAffinity,
-	names.NodePorts, names.NodeResourcesFit, names.PodTopologySpread, names.InterPodAffinity,
-	names.NodeResourcesBalancedAllocation, names.ImageLocality,
+	names.NodePorts, names.NodeResourcesFit, names.VolumeRestrictions, names.NodeVolumeLimits,
+	names.VolumeBinding, names.VolumeZone, names.PodTopologySpread, names.InterPodAffinity,
+	names.DynamicResources, names.NodeResourcesBalancedAllocation, names.ImageLocality,
 }
 
 // defaultProfile is kube-scheduler's default profile, restricted to
@@ -120,51 +119,54 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 		return nil, err
 	}
 	snapshot := cache.NewSnapshot(s.bound(), s.Nodes)
-	// The informers are filled by hand and never started: nothing connects
-	// to the address below.
-	client, err := kubernetes.NewForConfig(&restclient.Config{Host: "http://127.0.0.1:1"})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The informers list and watch an in-memory clientset that holds the
+	// scenario's objects, so that every lister, assume cache and tracker
+	// the plugins build on them sees what kube-scheduler's would; nothing
+	// connects anywhere.
+	client := fake.NewSimpleClientset(s.objects()...)
+	factory := informers.NewSharedInformerFactory(client, 0)
+	// Requested before the framework, so that they start with the rest:
+	// the namespace lister (InterPodAffinity), what PodTopologySpread's
+	// default constraints select from (helper.DefaultSelector) and the
+	// PodDisruptionBudgets preemption counts.
+	factory.Core().V1().Namespaces().Informer()
+	factory.Core().V1().Services().Informer()
+	factory.Core().V1().ReplicationControllers().Informer()
+	factory.Apps().V1().ReplicaSets().Informer()
+	factory.Apps().V1().StatefulSets().Informer()
+	factory.Policy().V1().PodDisruptionBudgets().Informer()
+	dra, err := newDRA(ctx, client, factory)
 	if err != nil {
 		return nil, err
 	}
-	factory := informers.NewSharedInformerFactory(client, 0)
-	namespaces := factory.Core().V1().Namespaces().Informer().GetIndexer()
-	for _, ns := range s.Namespaces {
-		if err := namespaces.Add(ns); err != nil {
-			return nil, err
-		}
-	}
-	// PodTopologySpread's default constraints select what the Services and
-	// controllers selecting the pod select (helper.DefaultSelector).
-	for _, objects := range []struct {
-		indexer toolscache.Indexer
-		items   []runtime.Object
-	}{
-		{factory.Core().V1().Services().Informer().GetIndexer(), asObjects(s.Services)},
-		{factory.Core().V1().ReplicationControllers().Informer().GetIndexer(), asObjects(s.ReplicationControllers)},
-		{factory.Apps().V1().ReplicaSets().Informer().GetIndexer(), asObjects(s.ReplicaSets)},
-		{factory.Apps().V1().StatefulSets().Informer().GetIndexer(), asObjects(s.StatefulSets)},
-		{factory.Policy().V1().PodDisruptionBudgets().Informer().GetIndexer(), asObjects(s.PodDisruptionBudgets)},
-	} {
-		for _, o := range objects.items {
-			if err := objects.indexer.Add(o); err != nil {
-				return nil, err
-			}
-		}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	f, err := frameworkruntime.NewFramework(ctx, plugins.NewInTreeRegistry(), profile,
 		frameworkruntime.WithSnapshotSharedLister(snapshot),
 		frameworkruntime.WithMutableSnapshotLister(snapshot),
 		frameworkruntime.WithPodNominator(noNominations{}),
 		frameworkruntime.WithInformerFactory(factory),
 		frameworkruntime.WithClientSet(client),
+		frameworkruntime.WithSharedDRAManager(dra.manager),
+		frameworkruntime.WithSharedCSIManager(nodevolumelimits.NewCSIManager(factory.Storage().V1().CSINodes().Lister())),
 		frameworkruntime.WithParallelism(1),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("building kube-scheduler's framework: %w", err)
 	}
 	defer f.Close()
+	factory.Start(ctx.Done())
+	defer func() {
+		// The informers stop when the context ends; wait for them.
+		cancel()
+		factory.Shutdown()
+	}()
+	if err := factory.WaitForCacheSyncWithContext(ctx).AsError(); err != nil {
+		return nil, fmt.Errorf("informers: %w", err)
+	}
+	if err := dra.synced(ctx); err != nil {
+		return nil, err
+	}
 
 	weights := map[string]int64{}
 	for _, p := range f.ListPlugins().Score.Enabled {
@@ -288,11 +290,28 @@ func reasons(s *fwk.Status) []string {
 	return []string{}
 }
 
-// asObjects lists typed objects as runtime.Objects, for an indexer.
+// asObjects lists typed objects as runtime.Objects.
 func asObjects[T runtime.Object](items []T) []runtime.Object {
 	objects := make([]runtime.Object, len(items))
 	for i, item := range items {
 		objects[i] = item
 	}
 	return objects
+}
+
+// objects is every object of the scenario, for the clientset the informers
+// read.
+func (s *Scenario) objects() []runtime.Object {
+	var all []runtime.Object
+	for _, kind := range [][]runtime.Object{
+		asObjects(s.Nodes), asObjects(s.Pods), asObjects(s.Namespaces),
+		asObjects(s.Services), asObjects(s.ReplicationControllers), asObjects(s.ReplicaSets),
+		asObjects(s.StatefulSets), asObjects(s.PodDisruptionBudgets),
+		asObjects(s.StorageClasses), asObjects(s.PersistentVolumes), asObjects(s.PersistentVolumeClaims),
+		asObjects(s.CSINodes), asObjects(s.CSIDrivers),
+		asObjects(s.DeviceClasses), asObjects(s.ResourceSlices), asObjects(s.ResourceClaims),
+	} {
+		all = append(all, kind...)
+	}
+	return all
 }

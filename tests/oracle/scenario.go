@@ -2,12 +2,15 @@ package main
 
 // Reading a scenario file: the multi-document YAML (or JSON) of Nodes, Pods,
 // Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets,
-// StatefulSets and PodDisruptionBudgets that `kube-wasm-scheduler simulate`
-// and `explain` read,
+// StatefulSets and PodDisruptionBudgets, and for the volume and DRA plugins
+// StorageClasses, PersistentVolumes, PersistentVolumeClaims, CSINodes,
+// CSIDrivers, DeviceClasses, ResourceSlices and ResourceClaims, that
+// `kube-wasm-scheduler simulate` and `explain` read,
 // turned into the objects the apiserver would store:
 // defaulted by the apiserver's own defaulting functions, with the admission
 // steps that change what the scheduler sees (priority from the class, the
-// default not-ready/unreachable tolerations).
+// default not-ready/unreachable tolerations, a claim's default
+// StorageClass).
 
 import (
 	"bytes"
@@ -21,7 +24,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,7 +35,9 @@ import (
 	_ "k8s.io/kubernetes/pkg/apis/apps/install"
 	_ "k8s.io/kubernetes/pkg/apis/core/install"
 	_ "k8s.io/kubernetes/pkg/apis/policy/install"
+	_ "k8s.io/kubernetes/pkg/apis/resource/install"
 	_ "k8s.io/kubernetes/pkg/apis/scheduling/install"
+	_ "k8s.io/kubernetes/pkg/apis/storage/install"
 	"k8s.io/utils/ptr"
 )
 
@@ -48,6 +55,20 @@ type Scenario struct {
 	// What DefaultPreemption counts violations against, status included
 	// (disruptionsAllowed is the disruption controller's, read as given).
 	PodDisruptionBudgets []*policyv1.PodDisruptionBudget
+	// What the volume plugins read (VolumeRestrictions, NodeVolumeLimits,
+	// VolumeZone, VolumeBinding), status included: a claim is bound when
+	// the PV controller has said so (spec.volumeName, the
+	// pv.kubernetes.io/bind-completed annotation, phase Bound).
+	StorageClasses         []*storagev1.StorageClass
+	PersistentVolumes      []*v1.PersistentVolume
+	PersistentVolumeClaims []*v1.PersistentVolumeClaim
+	CSINodes               []*storagev1.CSINode
+	CSIDrivers             []*storagev1.CSIDriver
+	// What DynamicResources reads; a claim's status (allocation,
+	// reservedFor) as given.
+	DeviceClasses  []*resourcev1.DeviceClass
+	ResourceSlices []*resourcev1.ResourceSlice
+	ResourceClaims []*resourcev1.ResourceClaim
 }
 
 // defaultTolerationSeconds is what the DefaultTolerationSeconds admission
@@ -85,6 +106,7 @@ func readScenario(path string) (*Scenario, error) {
 			return nil, fmt.Errorf("%s: pod %s/%s: %w", path, pod.Namespace, pod.Name, err)
 		}
 	}
+	s.defaultStorageClass()
 	return &s, nil
 }
 
@@ -160,6 +182,69 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 			return err
 		}
 		s.PodDisruptionBudgets = append(s.PodDisruptionBudgets, pdb)
+	case "StorageClass":
+		sc := &storagev1.StorageClass{}
+		if err := decodeStrict(raw, sc); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(sc)
+		s.StorageClasses = append(s.StorageClasses, sc)
+	case "PersistentVolume":
+		pv := &v1.PersistentVolume{}
+		if err := decodeStrict(raw, pv); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(pv)
+		if pv.UID == "" {
+			pv.UID = types.UID(pv.Name)
+		}
+		s.PersistentVolumes = append(s.PersistentVolumes, pv)
+	case "PersistentVolumeClaim":
+		pvc := &v1.PersistentVolumeClaim{}
+		if err := decodeNamespaced(raw, pvc, &pvc.ObjectMeta); err != nil {
+			return err
+		}
+		if pvc.UID == "" {
+			pvc.UID = types.UID(pvc.Namespace + "/" + pvc.Name)
+		}
+		s.PersistentVolumeClaims = append(s.PersistentVolumeClaims, pvc)
+	case "CSINode":
+		node := &storagev1.CSINode{}
+		if err := decodeStrict(raw, node); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(node)
+		s.CSINodes = append(s.CSINodes, node)
+	case "CSIDriver":
+		driver := &storagev1.CSIDriver{}
+		if err := decodeStrict(raw, driver); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(driver)
+		s.CSIDrivers = append(s.CSIDrivers, driver)
+	case "DeviceClass":
+		class := &resourcev1.DeviceClass{}
+		if err := decodeStrict(raw, class); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(class)
+		s.DeviceClasses = append(s.DeviceClasses, class)
+	case "ResourceSlice":
+		slice := &resourcev1.ResourceSlice{}
+		if err := decodeStrict(raw, slice); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(slice)
+		s.ResourceSlices = append(s.ResourceSlices, slice)
+	case "ResourceClaim":
+		claim := &resourcev1.ResourceClaim{}
+		if err := decodeNamespaced(raw, claim, &claim.ObjectMeta); err != nil {
+			return err
+		}
+		if claim.UID == "" {
+			claim.UID = types.UID(claim.Namespace + "/" + claim.Name)
+		}
+		s.ResourceClaims = append(s.ResourceClaims, claim)
 	case "PriorityClass":
 		pc := &schedulingv1.PriorityClass{}
 		if err := decodeStrict(raw, pc); err != nil {
@@ -167,7 +252,7 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 		}
 		*classes = append(*classes, pc)
 	default:
-		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace, PriorityClass, Service, ReplicationController, ReplicaSet, StatefulSet and PodDisruptionBudget objects", meta.Kind)
+		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace, PriorityClass, Service, ReplicationController, ReplicaSet, StatefulSet, PodDisruptionBudget, StorageClass, PersistentVolume, PersistentVolumeClaim, CSINode, CSIDriver, DeviceClass, ResourceSlice and ResourceClaim objects", meta.Kind)
 	}
 	return nil
 }
@@ -247,6 +332,38 @@ func admit(pod *v1.Pod, classes []*schedulingv1.PriorityClass) error {
 		}
 	}
 	return nil
+}
+
+// defaultStorageClass does what the DefaultStorageClass admission plugin
+// does to a new claim that names no class (spec.storageClassName absent, not
+// ""): it gets the default class, as volumeutil.GetDefaultClass picks it
+// (that package is not imported for this: it pulls in mount and SELinux
+// code): of the classes annotated storageclass.kubernetes.io/is-default-class
+// (or the beta annotation) "true", the newest, then the first by name.
+func (s *Scenario) defaultStorageClass() {
+	var class *storagev1.StorageClass
+	for _, c := range s.StorageClasses {
+		if c.Annotations["storageclass.kubernetes.io/is-default-class"] != "true" &&
+			c.Annotations["storageclass.beta.kubernetes.io/is-default-class"] != "true" {
+			continue
+		}
+		if class == nil {
+			class = c
+			continue
+		}
+		a, b := c.CreationTimestamp.UnixNano(), class.CreationTimestamp.UnixNano()
+		if a > b || (a == b && c.Name < class.Name) {
+			class = c
+		}
+	}
+	if class == nil {
+		return
+	}
+	for _, pvc := range s.PersistentVolumeClaims {
+		if pvc.Spec.StorageClassName == nil {
+			pvc.Spec.StorageClassName = ptr.To(class.Name)
+		}
+	}
 }
 
 // classPolicy is the preemption policy a class gives its pods

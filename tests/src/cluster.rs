@@ -70,6 +70,11 @@ pub struct ClusterOptions {
     pub authorization: Option<String>,
     /// Extra token users (`--users`).
     pub users: Vec<TokenUser>,
+    /// Also run kube-controller-manager with the controllers that volume
+    /// binding and DRA need (the harness's `controller-manager` mode): PVs
+    /// and claims then bind, and ResourceClaimTemplates yield claims, as in
+    /// a real cluster. Off by default: most tests do not need it.
+    pub controller_manager: bool,
 }
 
 /// A running test cluster; stopped (SIGTERM) when dropped.
@@ -79,6 +84,7 @@ pub struct ClusterOptions {
 /// address with the same credentials.
 pub struct TestCluster {
     child: Child,
+    controller_manager: Option<Child>,
     dir: PathBuf,
     args: Vec<std::ffi::OsString>,
     pub kubeconfig: PathBuf,
@@ -130,12 +136,22 @@ impl TestCluster {
             args.extend(["--users".into(), file.into()]);
         }
         let child = serve(&dir, &args, START_TIMEOUT);
+        let controller_manager = options
+            .controller_manager
+            .then(|| start_controller_manager(&dir, &kubeconfig));
         TestCluster {
             child,
+            controller_manager,
             dir,
             args,
             kubeconfig,
         }
+    }
+
+    /// The log of the cluster's kube-controller-manager so far (empty when
+    /// [`ClusterOptions::controller_manager`] is off), to explain a failure.
+    pub fn controller_manager_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(CONTROLLER_MANAGER_LOG)).unwrap_or_default()
     }
 
     /// Stops the apiserver (SIGTERM, as an operator or a rolling update
@@ -213,6 +229,7 @@ pub async fn start_as_deployed(name: &str) -> (TestCluster, Client, PathBuf) {
     let cluster = TestCluster::start_with(ClusterOptions {
         authorization: Some("RBAC".to_string()),
         users: vec![user.clone()],
+        ..ClusterOptions::default()
     });
     let admin = cluster.client().await;
     let kubeconfig = cluster.kubeconfig_for(&user);
@@ -303,11 +320,40 @@ fn serve(dir: &Path, args: &[std::ffi::OsString], timeout: Duration) -> Child {
 }
 
 fn serve_once(dir: &Path, args: &[std::ffi::OsString], timeout: Duration) -> Result<Child, String> {
-    let log_path = dir.join("cluster.log");
+    spawn_until_ready(&dir.join("cluster.log"), args, timeout)
+        .map_err(|how| format!("the test cluster did not print READY: {how}"))
+}
+
+/// Where the controller-manager of a cluster logs, in the cluster's
+/// directory.
+const CONTROLLER_MANAGER_LOG: &str = "controller-manager.log";
+
+/// Runs the harness's `controller-manager` mode with the admin kubeconfig
+/// (each controller then runs as its own service account) and waits until
+/// its controllers are up: about 0.3 s.
+fn start_controller_manager(dir: &Path, kubeconfig: &Path) -> Child {
+    let args: Vec<std::ffi::OsString> = vec![
+        "controller-manager".into(),
+        "--kubeconfig".into(),
+        kubeconfig.into(),
+        "--stop-on-stdin-eof".into(),
+    ];
+    spawn_until_ready(&dir.join(CONTROLLER_MANAGER_LOG), &args, START_TIMEOUT)
+        .unwrap_or_else(|how| panic!("kube-controller-manager did not print READY: {how}"))
+}
+
+/// Runs the harness with `args`, its stderr appended to `log_path`, and
+/// waits for a line starting with READY on its stdout. On failure, says
+/// how, with the end of the log.
+fn spawn_until_ready(
+    log_path: &Path,
+    args: &[std::ffi::OsString],
+    timeout: Duration,
+) -> Result<Child, String> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log_path)
+        .open(log_path)
         .expect("a log file");
     let binary = harness_binary();
     let mut child = Command::new(&binary)
@@ -338,10 +384,10 @@ fn serve_once(dir: &Path, args: &[std::ffi::OsString], timeout: Duration) -> Res
                 format!("not ready after {timeout:?}, killed")
             }
         };
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let log = std::fs::read_to_string(log_path).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         return Err(format!(
-            "the test cluster did not print READY: {how}; the end of {}:\n{}",
+            "{how}; the end of {}:\n{}",
             log_path.display(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
@@ -368,6 +414,9 @@ fn stop(child: &mut Child) {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        if let Some(controller_manager) = self.controller_manager.as_mut() {
+            stop(controller_manager);
+        }
         stop(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -434,6 +483,10 @@ impl Backend for HoldingBinds {
 
     async fn clear_nomination(&self, pod: &PodRef) {
         self.inner.clear_nomination(pod).await;
+    }
+
+    fn volume_writer(&self) -> Option<Arc<dyn kws_host::volumes::VolumeWriter>> {
+        self.inner.volume_writer()
     }
 }
 

@@ -2,7 +2,7 @@
 //! are, loaded once per test binary, and a real test cluster to run
 //! against ([`cluster`]) and the objects and checks its tests share
 //! ([`api`]), random scheduling scenarios for the parity test
-//! ([`scenario`]), mutated manifests for the test of the manifest
+//! ([`scenario`], with volumes and devices from [`storage_scenario`]), mutated manifests for the test of the manifest
 //! reader against the apiserver ([`manifest_mutations`]), and a strict
 //! reader of the Prometheus text format for scraped metrics
 //! ([`prom_text`]).
@@ -16,6 +16,7 @@ pub mod prom_text;
 pub mod rng;
 pub mod scenario;
 pub mod scenario_parity;
+pub mod storage_scenario;
 
 use kws_host::runtime::{self, LoadedPlugin};
 use std::path::{Path, PathBuf};

@@ -55,6 +55,13 @@ pub struct Features {
     /// `preemptionPolicy: Never`), start times on bound pods, and
     /// PodDisruptionBudgets selecting them (DefaultPreemption).
     pub preemption: bool,
+    /// In [`Shape::Storage`]: StorageClasses, PVs, claims, CSINodes,
+    /// CSIDrivers and inline disks (VolumeRestrictions, NodeVolumeLimits,
+    /// VolumeZone, VolumeBinding).
+    pub volumes: bool,
+    /// In [`Shape::Storage`]: DeviceClasses, ResourceSlices and
+    /// ResourceClaims (DynamicResources).
+    pub devices: bool,
 }
 
 impl Features {
@@ -70,6 +77,8 @@ impl Features {
         images: true,
         workloads: true,
         preemption: true,
+        volumes: true,
+        devices: true,
     };
 }
 
@@ -83,6 +92,11 @@ pub enum Shape {
     /// requesting resources: the incoming pod seldom fits without
     /// evicting some, so preemption has to choose.
     Crowded,
+    /// 1 to 8 nodes with volumes and devices ([`crate::storage_scenario`]):
+    /// local and zonal PVs, claims bound, to bind and to provision, attach
+    /// limits, ReadWriteOncePod claims and shared disks, device slices and
+    /// claims of one to three devices, some with CEL selectors.
+    Storage,
 }
 
 /// A generated scenario: its YAML and the pod to explain.
@@ -133,10 +147,14 @@ pub fn generate_shaped(seed: u64, features: Features, shape: Shape) -> Scenario 
         rng: Rng(seed ^ 0x6b77_735f_7061_7269),
         features,
         crowded,
+        storage: shape == Shape::Storage,
         nodes: Vec::new(),
     };
+    let storage = g.storage;
     let node_count = if crowded {
         g.rng.range(1, 12)
+    } else if storage {
+        g.rng.range(1, 8)
     } else {
         match g.rng.range(0, 99) {
             0..=64 => g.rng.range(1, 10),
@@ -180,6 +198,10 @@ pub fn generate_shaped(seed: u64, features: Features, shape: Shape) -> Scenario 
             objects.extend(workloads);
         }
     }
+    if storage {
+        let mut rng = Rng(seed ^ 0x766f_6c75_6d65_7300);
+        crate::storage_scenario::add(&mut rng, &mut objects, features);
+    }
     if features.preemption {
         // A generator of its own here too: the placements of a seed stay
         // what they were before priorities existed.
@@ -193,7 +215,15 @@ pub fn generate_shaped(seed: u64, features: Features, shape: Shape) -> Scenario 
     );
     for object in &objects {
         yaml.push_str("---\n");
-        yaml.push_str(&serde_yaml::to_string(object).expect("JSON values serialise as YAML"));
+        if storage {
+            // As JSON, which is YAML too: serde_yaml writes the PV
+            // controller's `bind-completed: "yes"` unquoted, which YAML 1.1
+            // readers (Go's, kubectl's) take for a boolean.
+            yaml.push_str(&serde_json::to_string(object).expect("JSON values serialise"));
+            yaml.push('\n');
+        } else {
+            yaml.push_str(&serde_yaml::to_string(object).expect("JSON values serialise as YAML"));
+        }
     }
     Scenario {
         seed,
@@ -405,6 +435,8 @@ struct Generator {
     features: Features,
     /// [`Shape::Crowded`]: small nodes, every container requesting.
     crowded: bool,
+    /// [`Shape::Storage`]: the incoming pod's other constraints are rarer.
+    storage: bool,
     /// Names of the nodes made so far.
     nodes: Vec<String>,
 }
@@ -454,7 +486,9 @@ impl Generator {
                 json!({"key": "team", "value": "a", "effect": "NoSchedule"}),
                 json!({"key": "noisy", "effect": "PreferNoSchedule"}),
             ];
-            let mut taints: Vec<Value> = rng.subset(&pool, 8).into_iter().cloned().collect();
+            // Fewer in storage scenarios, where volumes and devices decide.
+            let percent = if self.storage { 3 } else { 8 };
+            let mut taints: Vec<Value> = rng.subset(&pool, percent).into_iter().cloned().collect();
             if spec.contains_key("unschedulable") && rng.chance(50) {
                 // What the node lifecycle controller adds to a cordoned node.
                 taints.push(
@@ -467,11 +501,21 @@ impl Generator {
         }
         let cpu = if self.crowded {
             *rng.pick(&["1", "2", "2", "3500m"])
+        } else if self.storage {
+            *rng.pick(&["4", "8", "16"])
         } else {
             *rng.pick(&["1", "2", "4", "8", "16", "3500m"])
         };
-        let memory = *rng.pick(&["2Gi", "4Gi", "8Gi", "16Gi", "7500Mi"]);
-        let pods = *rng.pick(&["110", "110", "110", "8", "3"]);
+        let memory = if self.storage {
+            *rng.pick(&["8Gi", "16Gi", "32Gi"])
+        } else {
+            *rng.pick(&["2Gi", "4Gi", "8Gi", "16Gi", "7500Mi"])
+        };
+        let pods = if self.storage {
+            "110"
+        } else {
+            *rng.pick(&["110", "110", "110", "8", "3"])
+        };
         let mut capacity = json!({"cpu": cpu, "memory": memory, "pods": pods});
         if rng.chance(30) {
             capacity["ephemeral-storage"] = json!(rng.pick(&["10Gi", "100Gi"]));
@@ -485,7 +529,11 @@ impl Generator {
         let mut status = json!({"capacity": capacity.clone()});
         if rng.chance(50) {
             let mut allocatable = capacity;
-            allocatable["cpu"] = json!(rng.pick(&["900m", "1900m", "3800m", "7"]));
+            allocatable["cpu"] = if self.storage {
+                json!(rng.pick(&["3800m", "7"]))
+            } else {
+                json!(rng.pick(&["900m", "1900m", "3800m", "7"]))
+            };
             status["allocatable"] = allocatable;
         }
         if self.features.images {
@@ -515,8 +563,8 @@ impl Generator {
             labels.insert("tier".into(), json!(self.rng.pick(TIERS)));
         }
         // A crowded cluster's incoming pod has one container, so that it
-        // seldom asks more than a whole node.
-        let count = if incoming && self.crowded {
+        // seldom asks more than a whole node; a storage scenario's too.
+        let count = if incoming && (self.crowded || self.storage) {
             1
         } else {
             self.rng.range(1, 3)
@@ -535,7 +583,11 @@ impl Generator {
         // with them it is more often kept off every node for good, where
         // preemption cannot help.
         if incoming {
-            if !(self.crowded && self.rng.chance(50)) {
+            // A storage scenario's incoming pod has constraints a quarter
+            // as often: its volumes and devices are what is compared.
+            let skip =
+                (self.crowded && self.rng.chance(50)) || (self.storage && self.rng.chance(75));
+            if !skip {
                 self.constraints(&mut spec, &labels);
             }
         } else if self.features.pod_affinity && self.rng.chance(15) {

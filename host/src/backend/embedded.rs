@@ -4,9 +4,15 @@
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
 use crate::model::manifest::{Manifests, uuid_shaped};
+use crate::resource_claims::{ClaimWriter, LocalWriter};
+use crate::volumes::controller::Storage;
+use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::resource::v1::{
+    AllocationResult, DeviceClass, ResourceClaim, ResourceClaimConsumerReference, ResourceSlice,
+};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -31,6 +37,12 @@ struct State {
     namespaces: Vec<Arc<core::Namespace>>,
     workloads: Vec<Workload>,
     budgets: Vec<Arc<PodDisruptionBudget>>,
+    device_classes: Vec<Arc<DeviceClass>>,
+    resource_slices: Vec<Arc<ResourceSlice>>,
+    resource_claims: Vec<Arc<ResourceClaim>>,
+    /// PersistentVolumes, claims, StorageClasses, CSINodes and CSIDrivers,
+    /// with the PersistentVolume controller's part played on each write.
+    storage: Storage,
     events: Vec<RecordedEvent>,
     /// Binds answered so far.
     binds: usize,
@@ -86,7 +98,10 @@ impl State {
 /// ```
 #[derive(Default)]
 pub struct EmbeddedCluster {
-    state: Mutex<State>,
+    /// Shared with the [`VolumeWriter`] the scheduler's binding cycles
+    /// write through and the [`ClaimWriter`] DynamicResources' PreBind
+    /// writes through.
+    state: Arc<Mutex<State>>,
 }
 
 impl EmbeddedCluster {
@@ -99,18 +114,28 @@ impl EmbeddedCluster {
             namespaces: objects.namespaces.into_iter().map(Arc::new).collect(),
             workloads: objects.workloads,
             budgets: objects.budgets.into_iter().map(Arc::new).collect(),
+            device_classes: objects.device_classes.into_iter().map(Arc::new).collect(),
+            resource_slices: objects.resource_slices.into_iter().map(Arc::new).collect(),
+            resource_claims: objects.resource_claims.into_iter().map(Arc::new).collect(),
+            storage: Storage::new(objects.storage),
             ..State::default()
         };
         for pod in objects.pods {
             state.add_pod(pod, false);
         }
         EmbeddedCluster {
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
+    }
+
+    /// The storage objects as they are now (claims bound, volumes
+    /// provisioned).
+    pub fn storage(&self) -> Vec<VolumeObject> {
+        self.lock().storage.objects().cloned().collect()
     }
 
     /// The pods, in creation order.
@@ -126,6 +151,11 @@ impl EmbeddedCluster {
     /// progress counts).
     pub fn binds(&self) -> usize {
         self.lock().binds
+    }
+
+    /// The ResourceClaims, as DynamicResources' PreBind left them.
+    pub fn resource_claims(&self) -> Vec<Arc<ResourceClaim>> {
+        self.lock().resource_claims.clone()
     }
 
     pub fn events(&self) -> Vec<RecordedEvent> {
@@ -233,9 +263,58 @@ impl EmbeddedCluster {
     }
 }
 
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// VolumeBinding's PreBind writes to the embedded cluster's objects, and
+/// what the PersistentVolume controller does about them, told to the
+/// watchers as the apiserver's watch would.
+struct EmbeddedVolumeWriter(Arc<Mutex<State>>);
+
+impl EmbeddedVolumeWriter {
+    fn update(&self, object: VolumeObject) -> Result<VolumeObject, String> {
+        let mut state = lock(&self.0);
+        let changed = state.storage.update(object).map_err(|e| e.to_string())?;
+        for object in &changed {
+            state.publish(ClusterEvent::VolumeObjectApplied(object.clone()));
+        }
+        Ok(changed.into_iter().next().expect("the written object"))
+    }
+}
+
+impl VolumeWriter for EmbeddedVolumeWriter {
+    fn update_volume(
+        &self,
+        volume: &core::PersistentVolume,
+    ) -> Result<core::PersistentVolume, String> {
+        match self.update(VolumeObject::PersistentVolume(Arc::new(volume.clone())))? {
+            VolumeObject::PersistentVolume(written) => Ok((*written).clone()),
+            _ => unreachable!("an update returns the object of its kind"),
+        }
+    }
+
+    fn update_claim(
+        &self,
+        claim: &core::PersistentVolumeClaim,
+    ) -> Result<core::PersistentVolumeClaim, String> {
+        match self.update(VolumeObject::Claim(Arc::new(claim.clone())))? {
+            VolumeObject::Claim(written) => Ok((*written).clone()),
+            _ => unreachable!("an update returns the object of its kind"),
+        }
+    }
+}
+
 impl Backend for EmbeddedCluster {
+    fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        Some(Arc::new(EmbeddedVolumeWriter(self.state.clone())))
+    }
+
     fn watch(&self, sink: EventSink) {
         let mut state = self.lock();
+        for object in state.storage.objects() {
+            let _ = sink.send(ClusterEvent::VolumeObjectApplied(object.clone()));
+        }
         for namespace in &state.namespaces {
             let _ = sink.send(ClusterEvent::NamespaceApplied(namespace.clone()));
         }
@@ -244,6 +323,15 @@ impl Backend for EmbeddedCluster {
         }
         for budget in &state.budgets {
             let _ = sink.send(ClusterEvent::BudgetApplied(budget.clone()));
+        }
+        for class in &state.device_classes {
+            let _ = sink.send(ClusterEvent::DeviceClassApplied(class.clone()));
+        }
+        for slice in &state.resource_slices {
+            let _ = sink.send(ClusterEvent::ResourceSliceApplied(slice.clone()));
+        }
+        for claim in &state.resource_claims {
+            let _ = sink.send(ClusterEvent::ResourceClaimApplied(claim.clone()));
         }
         for node in &state.nodes {
             let _ = sink.send(ClusterEvent::NodeApplied(node.clone()));
@@ -329,6 +417,63 @@ impl Backend for EmbeddedCluster {
 
     async fn clear_nomination(&self, pod: &PodRef) {
         Self::set_nomination(&mut self.lock(), pod, None);
+    }
+
+    fn claim_writer(&self) -> Option<Arc<dyn ClaimWriter>> {
+        Some(Arc::new(EmbeddedClaimWriter {
+            state: self.state.clone(),
+        }))
+    }
+}
+
+/// DynamicResources' PreBind on the embedded cluster: the claim is
+/// written as the apiserver would write it (a new version), and the watch
+/// reports it.
+struct EmbeddedClaimWriter {
+    state: Arc<Mutex<State>>,
+}
+
+impl EmbeddedClaimWriter {
+    /// Stores what `change` makes of the claim as the cluster holds it,
+    /// and reports it.
+    fn update(
+        &self,
+        current: &ResourceClaim,
+        change: impl FnOnce(&ResourceClaim) -> Result<ResourceClaim, String>,
+    ) -> Result<ResourceClaim, String> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = state
+            .resource_claims
+            .iter()
+            .position(|c| c.metadata.uid == current.metadata.uid)
+            .ok_or_else(|| {
+                format!(
+                    "resourceclaims.resource.k8s.io {:?} not found",
+                    current.metadata.name.as_deref().unwrap_or_default()
+                )
+            })?;
+        let stored = state.resource_claims[index].clone();
+        let written = Arc::new(change(&stored)?);
+        state.resource_claims[index] = written.clone();
+        state.publish(ClusterEvent::ResourceClaimApplied(written.clone()));
+        Ok((*written).clone())
+    }
+}
+
+impl ClaimWriter for EmbeddedClaimWriter {
+    fn write(
+        &self,
+        current: &ResourceClaim,
+        allocation: Option<&AllocationResult>,
+        consumer: &ResourceClaimConsumerReference,
+    ) -> Result<ResourceClaim, String> {
+        self.update(current, |stored| {
+            LocalWriter.write(stored, allocation, consumer)
+        })
+    }
+
+    fn deallocate(&self, current: &ResourceClaim) -> Result<ResourceClaim, String> {
+        self.update(current, |stored| LocalWriter.deallocate(stored))
     }
 }
 

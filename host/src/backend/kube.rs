@@ -3,15 +3,22 @@
 //! events and the `PodScheduled` condition, as kube-scheduler writes them.
 
 use super::{Backend, BindError, ClusterEvent, EventSink, PluginNotice, PodRef, Preemption};
+use crate::resource_claims::{self, ClaimWriter};
+use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    Binding, Namespace, Node, ObjectReference, Pod, ReplicationController, Service,
+    Binding, Namespace, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+    ReplicationController, Service,
 };
 use k8s_openapi::api::events::v1 as events;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::resource::v1::{
+    AllocationResult, DeviceClass, ResourceClaim, ResourceClaimConsumerReference, ResourceSlice,
+};
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
+use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -27,8 +34,14 @@ use tokio::runtime::Handle;
 
 /// The kinds [`KubeCluster`] watches: namespaces, nodes, pods,
 /// PodDisruptionBudgets, PodGroups, services, replication controllers,
-/// replica sets and stateful sets.
-const WATCHED_KINDS: usize = 9;
+/// replica sets and stateful sets, the five storage kinds the volume
+/// plugins read (PersistentVolumes, PersistentVolumeClaims,
+/// StorageClasses, CSINodes, CSIDrivers), and DeviceClasses,
+/// ResourceSlices and ResourceClaims.
+const WATCHED_KINDS: usize = 17;
+
+/// Where dynamic resource allocation's objects are served (GA in v1.34).
+const DRA_API: &str = "resource.k8s.io/v1";
 
 /// Where PodGroups are served (KEP-4671; kube-scheduler's GenericWorkload
 /// feature): an apiserver serves it only when told to
@@ -150,7 +163,7 @@ impl Limiter {
 pub struct KubeCluster {
     client: Client,
     recorder: Recorder,
-    limiter: Limiter,
+    limiter: Arc<Limiter>,
     runtime: Handle,
     /// The apiserver's address, for messages.
     url: String,
@@ -237,7 +250,7 @@ impl KubeCluster {
         Ok(KubeCluster {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            limiter: Limiter::new(limit),
+            limiter: Arc::new(Limiter::new(limit)),
             runtime: Handle::current(),
             url,
             connect_timeout: timeout,
@@ -583,6 +596,368 @@ async fn follow_pod_groups(client: Client, sink: EventSink, unsynced: Arc<Atomic
     .await
 }
 
+/// Follows one storage kind for the volume plugins, where the scheduler
+/// may list it; where it may not (a role from before the volume plugins,
+/// see deploy/rbac.yaml) or the kind is not served, there are none of it
+/// and the kind counts as listed at once, as [`follow_pod_groups`].
+async fn follow_storage<K>(
+    client: Client,
+    kind: &'static str,
+    sink: EventSink,
+    unsynced: Arc<AtomicUsize>,
+    wrap: fn(Arc<K>) -> VolumeObject,
+) where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<K> = Api::all(client);
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(status)) if status.code == 403 || status.code == 404 => {
+                tracing::warn!(
+                    kind,
+                    "the scheduler may not list {kind} (see deploy/rbac.yaml); the volume plugins see none"
+                );
+                if unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let _ = sink.send(ClusterEvent::Synced);
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, kind, "cannot list; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    follow(
+        kind,
+        api,
+        watcher::Config::default(),
+        sink,
+        unsynced,
+        move |object, deleted| {
+            if deleted {
+                ClusterEvent::VolumeObjectDeleted(wrap(object))
+            } else {
+                ClusterEvent::VolumeObjectApplied(wrap(object))
+            }
+        },
+    )
+    .await
+}
+
+/// VolumeBinding's PreBind writes on the apiserver: updates (not
+/// patches) of the objects assumed, as upstream's binder, so that a
+/// change made since the assumption fails with a conflict.
+struct KubeVolumeWriter {
+    client: Client,
+    runtime: Handle,
+    request_timeout: Duration,
+}
+
+impl KubeVolumeWriter {
+    fn replace<K>(&self, object: &K) -> Result<K, String>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+    {
+        let meta = object.meta();
+        let api: Api<K> = Api::namespaced(
+            self.client.clone(),
+            meta.namespace.as_deref().unwrap_or_default(),
+        );
+        let name = meta.name.clone().unwrap_or_default();
+        self.run(async move { api.replace(&name, &PostParams::default(), object).await })
+    }
+
+    fn run<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, String> {
+        // Called from the binding cycle's blocking thread, not a runtime
+        // worker: blocking on the runtime is allowed there.
+        self.runtime.block_on(async {
+            match tokio::time::timeout(self.request_timeout, request).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err("the apiserver did not answer in time".to_string()),
+            }
+        })
+    }
+}
+
+impl VolumeWriter for KubeVolumeWriter {
+    fn update_volume(&self, volume: &PersistentVolume) -> Result<PersistentVolume, String> {
+        let api: Api<PersistentVolume> = Api::all(self.client.clone());
+        let name = volume.metadata.name.clone().unwrap_or_default();
+        self.run(async move { api.replace(&name, &PostParams::default(), volume).await })
+    }
+
+    fn update_claim(&self, claim: &PersistentVolumeClaim) -> Result<PersistentVolumeClaim, String> {
+        self.replace(claim)
+    }
+}
+
+/// Whether the apiserver serves `resource.k8s.io/v1` `plural` and the
+/// scheduler may list it: where it does not (an older cluster, or a role
+/// from before DRA), DynamicResources sees no such objects rather than the
+/// scheduler not scheduling at all. Asked once, retried while the
+/// apiserver cannot tell.
+async fn dra_served<K>(client: &Client, plural: &str) -> bool
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    loop {
+        let served = match client.list_api_group_resources(DRA_API).await {
+            Ok(list) if list.resources.iter().any(|r| r.name == plural) => {
+                let api: Api<K> = Api::all(client.clone());
+                match api.list_metadata(&ListParams::default().limit(1)).await {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        tracing::warn!(
+                            "the scheduler may not list {plural} (see deploy/rbac.yaml); dynamic resource allocation sees none"
+                        );
+                        Ok(false)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Ok(_) => Ok(false),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(error) => Err(error),
+        };
+        match served {
+            Ok(true) => return true,
+            Ok(false) => {
+                tracing::info!(
+                    "the cluster does not serve {DRA_API} {plural}; dynamic resource allocation sees none"
+                );
+                return false;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell whether {plural} are served; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Counts a kind that is not followed as listed.
+fn listed_nothing(sink: &EventSink, unsynced: &AtomicUsize) {
+    if unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let _ = sink.send(ClusterEvent::Synced);
+    }
+}
+
+/// Follows DeviceClasses where they are served.
+async fn follow_device_classes(client: Client, sink: EventSink, unsynced: Arc<AtomicUsize>) {
+    if !dra_served::<DeviceClass>(&client, "deviceclasses").await {
+        return listed_nothing(&sink, &unsynced);
+    }
+    let classes: Api<DeviceClass> = Api::all(client);
+    follow(
+        "deviceclasses",
+        classes,
+        watcher::Config::default(),
+        sink,
+        unsynced,
+        |class, deleted| {
+            if deleted {
+                ClusterEvent::DeviceClassDeleted(class)
+            } else {
+                ClusterEvent::DeviceClassApplied(class)
+            }
+        },
+    )
+    .await
+}
+
+/// Follows ResourceSlices where they are served.
+async fn follow_resource_slices(client: Client, sink: EventSink, unsynced: Arc<AtomicUsize>) {
+    if !dra_served::<ResourceSlice>(&client, "resourceslices").await {
+        return listed_nothing(&sink, &unsynced);
+    }
+    let slices: Api<ResourceSlice> = Api::all(client);
+    follow(
+        "resourceslices",
+        slices,
+        watcher::Config::default(),
+        sink,
+        unsynced,
+        |slice, deleted| {
+            if deleted {
+                ClusterEvent::ResourceSliceDeleted(slice)
+            } else {
+                ClusterEvent::ResourceSliceApplied(slice)
+            }
+        },
+    )
+    .await
+}
+
+/// Follows ResourceClaims where they are served.
+async fn follow_resource_claims(client: Client, sink: EventSink, unsynced: Arc<AtomicUsize>) {
+    if !dra_served::<ResourceClaim>(&client, "resourceclaims").await {
+        return listed_nothing(&sink, &unsynced);
+    }
+    let claims: Api<ResourceClaim> = Api::all(client);
+    follow(
+        "resourceclaims",
+        claims,
+        watcher::Config::default(),
+        sink,
+        unsynced,
+        |claim, deleted| {
+            if deleted {
+                ClusterEvent::ResourceClaimDeleted(claim)
+            } else {
+                ClusterEvent::ResourceClaimApplied(claim)
+            }
+        },
+    )
+    .await
+}
+
+/// DynamicResources' PreBind writes through the apiserver, as upstream's
+/// `bindClaim`: the finalizer in a normal update, then the allocation and
+/// the reservation in a status update; on a conflict the claim is read
+/// again and the write retried.
+struct KubeClaimWriter {
+    client: Client,
+    limiter: Arc<Limiter>,
+    runtime: Handle,
+    request_timeout: Duration,
+}
+
+/// Upstream's `retry.DefaultRetry`: five tries.
+const CLAIM_WRITE_TRIES: usize = 5;
+
+impl KubeClaimWriter {
+    async fn write_async(
+        &self,
+        current: &ResourceClaim,
+        allocation: Option<&AllocationResult>,
+        consumer: &ResourceClaimConsumerReference,
+    ) -> Result<ResourceClaim, String> {
+        let namespace = current.metadata.namespace.as_deref().unwrap_or_default();
+        let name = current.metadata.name.as_deref().unwrap_or_default();
+        let key = format!("{namespace}/{name}");
+        let api: Api<ResourceClaim> = Api::namespaced(self.client.clone(), namespace);
+        let params = PostParams::default();
+        let mut claim = current.clone();
+        for attempt in 0..CLAIM_WRITE_TRIES {
+            if attempt > 0 {
+                self.limiter.acquire().await;
+                claim = self.answer(api.get(name)).await.map_err(|e| {
+                    format!("get updated claim {key} after conflict: {}", reason(e))
+                })?;
+            }
+            let mut updated = resource_claims::with_binding(&claim, allocation, consumer)?;
+            if allocation.is_some() && updated.metadata.finalizers != claim.metadata.finalizers {
+                // The finalizer first, in a normal update (the status is
+                // not written by it).
+                let mut with_finalizer = claim.clone();
+                with_finalizer.metadata.finalizers = updated.metadata.finalizers.clone();
+                self.limiter.acquire().await;
+                match self
+                    .answer(api.replace(name, &params, &with_finalizer))
+                    .await
+                {
+                    Ok(stored) => {
+                        updated.metadata = stored.metadata;
+                    }
+                    Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                    Err(error) => {
+                        return Err(format!("add finalizer to claim {key}: {}", reason(error)));
+                    }
+                }
+            }
+            self.limiter.acquire().await;
+            match self
+                .answer(api.replace_status(name, &params, &updated))
+                .await
+            {
+                Ok(stored) => return Ok(stored),
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(error) if allocation.is_some() => {
+                    return Err(format!(
+                        "add allocation and reservation to claim {key}: {}",
+                        reason(error)
+                    ));
+                }
+                Err(error) => {
+                    return Err(format!("add reservation to claim {key}: {}", reason(error)));
+                }
+            }
+        }
+        Err(format!(
+            "claim {key}: still conflicting after {CLAIM_WRITE_TRIES} tries"
+        ))
+    }
+
+    async fn deallocate_async(&self, current: &ResourceClaim) -> Result<ResourceClaim, String> {
+        let namespace = current.metadata.namespace.as_deref().unwrap_or_default();
+        let name = current.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<ResourceClaim> = Api::namespaced(self.client.clone(), namespace);
+        self.limiter.acquire().await;
+        let cleared = resource_claims::deallocated(current);
+        self.answer(api.replace_status(name, &PostParams::default(), &cleared))
+            .await
+            .map_err(reason)
+    }
+
+    /// A request's answer, or a timeout as an error of its own.
+    async fn answer<T>(
+        &self,
+        request: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, kube::Error> {
+        match tokio::time::timeout(self.request_timeout, request).await {
+            Ok(answer) => answer,
+            Err(_) => Err(kube::Error::Service(
+                format!("no answer within {:?}", self.request_timeout).into(),
+            )),
+        }
+    }
+}
+
+/// What the apiserver said, as Go's `err.Error()` reads (kube-rs adds
+/// the whole status to its message).
+fn reason(error: kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message,
+        other => other.to_string(),
+    }
+}
+
+impl ClaimWriter for KubeClaimWriter {
+    /// Called from a plugin call in the binding cycle, on a blocking
+    /// thread: waits there for the apiserver.
+    fn write(
+        &self,
+        current: &ResourceClaim,
+        allocation: Option<&AllocationResult>,
+        consumer: &ResourceClaimConsumerReference,
+    ) -> Result<ResourceClaim, String> {
+        self.runtime
+            .block_on(self.write_async(current, allocation, consumer))
+    }
+
+    /// Upstream's PostFilter deallocation: one status update, with the
+    /// claim's version as seen (a conflict is an error, and the pod tries
+    /// again).
+    fn deallocate(&self, current: &ResourceClaim) -> Result<ResourceClaim, String> {
+        self.runtime.block_on(self.deallocate_async(current))
+    }
+}
+
 /// Reads a kubeconfig as kube-rs does (relative file paths in it resolved
 /// against its directory), refusing a device, a directory or a file larger
 /// than [`MAX_CONFIG_FILE_BYTES`](crate::files::MAX_CONFIG_FILE_BYTES)
@@ -608,6 +983,46 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, String> {
 }
 
 impl KubeCluster {
+    /// Follows the storage kinds the volume plugins read.
+    fn follow_storage(&self, sink: &EventSink, unsynced: &Arc<AtomicUsize>) {
+        let (client, runtime) = (&self.client, &self.runtime);
+        runtime.spawn(follow_storage::<PersistentVolume>(
+            client.clone(),
+            "persistentvolumes",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::PersistentVolume,
+        ));
+        runtime.spawn(follow_storage::<PersistentVolumeClaim>(
+            client.clone(),
+            "persistentvolumeclaims",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::Claim,
+        ));
+        runtime.spawn(follow_storage::<StorageClass>(
+            client.clone(),
+            "storageclasses",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::StorageClass,
+        ));
+        runtime.spawn(follow_storage::<CSINode>(
+            client.clone(),
+            "csinodes",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::CsiNode,
+        ));
+        runtime.spawn(follow_storage::<CSIDriver>(
+            client.clone(),
+            "csidrivers",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::CsiDriver,
+        ));
+    }
+
     /// Follows every object of one workload kind, in all namespaces.
     fn follow_workloads<K>(
         &self,
@@ -643,9 +1058,17 @@ impl KubeCluster {
 }
 
 impl Backend for KubeCluster {
+    fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        Some(Arc::new(KubeVolumeWriter {
+            client: self.client.clone(),
+            runtime: self.runtime.clone(),
+            request_timeout: self.request_timeout,
+        }))
+    }
+
     fn watch(&self, sink: EventSink) {
-        // Namespaces, nodes, pods, PodDisruptionBudgets, PodGroups and the
-        // four workload kinds.
+        // Namespaces, nodes, pods, PodDisruptionBudgets, PodGroups, the
+        // four workload kinds, the five storage kinds and DRA's three.
         let unsynced = Arc::new(AtomicUsize::new(WATCHED_KINDS));
         // Nothing is scheduled before every kind is listed: say so when
         // that takes long, rather than wait in silence.
@@ -722,6 +1145,22 @@ impl Backend for KubeCluster {
             },
         ));
         self.runtime.spawn(follow_pod_groups(
+            self.client.clone(),
+            sink.clone(),
+            unsynced.clone(),
+        ));
+        self.follow_storage(&sink, &unsynced);
+        self.runtime.spawn(follow_device_classes(
+            self.client.clone(),
+            sink.clone(),
+            unsynced.clone(),
+        ));
+        self.runtime.spawn(follow_resource_slices(
+            self.client.clone(),
+            sink.clone(),
+            unsynced.clone(),
+        ));
+        self.runtime.spawn(follow_resource_claims(
             self.client.clone(),
             sink.clone(),
             unsynced.clone(),
@@ -831,6 +1270,15 @@ impl Backend for KubeCluster {
 
     async fn clear_nomination(&self, pod: &PodRef) {
         self.set_nomination(pod, None).await;
+    }
+
+    fn claim_writer(&self) -> Option<Arc<dyn ClaimWriter>> {
+        Some(Arc::new(KubeClaimWriter {
+            client: self.client.clone(),
+            limiter: self.limiter.clone(),
+            runtime: self.runtime.clone(),
+            request_timeout: self.request_timeout,
+        }))
     }
 
     async fn report_unschedulable(&self, pod: &PodRef, reason: &str, message: &str) {

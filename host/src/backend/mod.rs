@@ -5,9 +5,12 @@
 pub mod embedded;
 pub mod kube;
 
+use crate::resource_claims::ClaimWriter;
+use crate::volumes::{VolumeObject, VolumeWriter};
 use crate::workloads::Workload;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim, ResourceSlice};
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +41,19 @@ pub enum ClusterEvent {
     /// scheduling counts its pods against its `minCount`.
     PodGroupApplied(Arc<PodGroup>),
     PodGroupDeleted(Arc<PodGroup>),
+    /// A storage object (PersistentVolume, PersistentVolumeClaim,
+    /// StorageClass, CSINode, CSIDriver) was added or changed: the volume
+    /// plugins read them.
+    VolumeObjectApplied(VolumeObject),
+    VolumeObjectDeleted(VolumeObject),
+    /// Dynamic resource allocation (`resource.k8s.io/v1`): a DeviceClass,
+    /// ResourceSlice or ResourceClaim was added or changed, or deleted.
+    DeviceClassApplied(Arc<DeviceClass>),
+    DeviceClassDeleted(Arc<DeviceClass>),
+    ResourceSliceApplied(Arc<ResourceSlice>),
+    ResourceSliceDeleted(Arc<ResourceSlice>),
+    ResourceClaimApplied(Arc<ResourceClaim>),
+    ResourceClaimDeleted(Arc<ResourceClaim>),
     /// Every node, pod, namespace and workload that existed when the watch started has been
     /// reported: the scheduler's view is complete enough to decide on.
     Synced,
@@ -174,4 +190,18 @@ pub trait Backend: Send + Sync + 'static {
     /// Clears a pod's `status.nominatedNodeName` (preemption found no
     /// room for it).
     fn clear_nomination(&self, pod: &PodRef) -> impl Future<Output = ()> + Send;
+
+    /// Where VolumeBinding's PreBind writes go (PersistentVolumes'
+    /// `claimRef`, claims' selected node); `None`: this cluster takes no
+    /// such writes, and a pod that needs them fails its PreBind.
+    fn volume_writer(&self) -> Option<Arc<dyn VolumeWriter>> {
+        None
+    }
+
+    /// Where DynamicResources' PreBind writes a claim's allocation and
+    /// reservation; `None`: onto the scheduler's own copy of the claim
+    /// (the embedded cluster, whose copy is the only one).
+    fn claim_writer(&self) -> Option<Arc<dyn ClaimWriter>> {
+        None
+    }
 }

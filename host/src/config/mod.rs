@@ -185,20 +185,25 @@ pub struct DefaultPlugin {
 ///
 /// | point  | plugins, in order (weight) |
 /// |--------|----------------------------|
-/// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread, InterPodAffinity |
-/// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), PodTopologySpread (2), InterPodAffinity (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
+/// | filter | NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, VolumeRestrictions, NodeVolumeLimits, VolumeBinding, VolumeZone, PodTopologySpread, InterPodAffinity, DynamicResources |
+/// | score  | TaintToleration (3), NodeAffinity (2), NodeResourcesFit (1), VolumeBinding (1), PodTopologySpread (2), InterPodAffinity (2), DynamicResources (2), NodeResourcesBalancedAllocation (1), ImageLocality (1) |
 /// | postFilter | DefaultPreemption, GangScheduling |
-/// | preEnqueue, permit | GangScheduling |
+/// | preEnqueue | DynamicResources, GangScheduling |
+/// | preFilter | the filters', DynamicResources |
+/// | reserve, preBind | VolumeBinding, DynamicResources |
+/// | permit | GangScheduling |
 ///
 /// Left out of upstream's list: SchedulingGates and PrioritySort (the queue
-/// holds gated pods and orders by priority itself), the volume plugins
-/// (VolumeRestrictions, the *Limits plugins, VolumeBinding, VolumeZone:
-/// nothing to decide for pods without volumes, which is all we schedule
-/// yet) and DefaultBinder (built in). DefaultPreemption runs at postFilter
+/// holds gated pods and orders by priority itself) and DefaultBinder
+/// (built in). The volume plugins skip a pod without volumes at PreFilter. DefaultPreemption runs at postFilter
 /// (a default that is neither a filter nor a score plugin runs at the
 /// framework's other points it implements). GangScheduling is upstream's
 /// default behind its GenericWorkload feature gate; here it is always on,
-/// and does nothing for a pod that names no PodGroup.
+/// and does nothing for a pod that names no PodGroup. DynamicResources
+/// comes where upstream's DynamicResourceAllocation gate (on by default)
+/// puts it, before DefaultPreemption, with weight 2; its Score is 0
+/// everywhere (upstream's ranks only `firstAvailable` subrequests, not
+/// allocated here).
 ///
 /// Each default runs at every point it implements, as upstream's multiPoint
 /// expansion; the table says which. A default whose component is missing
@@ -213,8 +218,13 @@ pub const DEFAULT_PLUGINS: &[DefaultPlugin] = &[
     DefaultPlugin { name: "NodeAffinity",                    filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "NodePorts",                       filter: true,  score_weight: None },
     DefaultPlugin { name: "NodeResourcesFit",                filter: true,  score_weight: Some(1) },
+    DefaultPlugin { name: "VolumeRestrictions",              filter: true,  score_weight: None },
+    DefaultPlugin { name: "NodeVolumeLimits",                filter: true,  score_weight: None },
+    DefaultPlugin { name: "VolumeBinding",                   filter: true,  score_weight: Some(1) },
+    DefaultPlugin { name: "VolumeZone",                      filter: true,  score_weight: None },
     DefaultPlugin { name: "PodTopologySpread",               filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "InterPodAffinity",                filter: true,  score_weight: Some(2) },
+    DefaultPlugin { name: "DynamicResources",                filter: true,  score_weight: Some(2) },
     DefaultPlugin { name: "NodeResourcesBalancedAllocation", filter: false, score_weight: Some(1) },
     DefaultPlugin { name: "ImageLocality",                   filter: false, score_weight: Some(1) },
     DefaultPlugin { name: "DefaultPreemption",               filter: false, score_weight: None },

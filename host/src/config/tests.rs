@@ -41,24 +41,30 @@ fn weights(profile: &Profile) -> Vec<(&str, i64)> {
         .collect()
 }
 
-/// kube-scheduler v1.37's default filter and score plugins, in order,
-/// less the volume plugins (see DEFAULT_PLUGINS).
-const DEFAULT_FILTER: [&str; 8] = [
+/// kube-scheduler v1.37's default filter and score plugins, in order.
+const DEFAULT_FILTER: [&str; 13] = [
     "NodeUnschedulable",
     "NodeName",
     "TaintToleration",
     "NodeAffinity",
     "NodePorts",
     "NodeResourcesFit",
+    "VolumeRestrictions",
+    "NodeVolumeLimits",
+    "VolumeBinding",
+    "VolumeZone",
     "PodTopologySpread",
     "InterPodAffinity",
+    "DynamicResources",
 ];
-const DEFAULT_SCORE: [(&str, i64); 7] = [
+const DEFAULT_SCORE: [(&str, i64); 9] = [
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
     ("NodeResourcesFit", 1),
+    ("VolumeBinding", 1),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
+    ("DynamicResources", 2),
     ("NodeResourcesBalancedAllocation", 1),
     ("ImageLocality", 1),
 ];
@@ -148,7 +154,7 @@ fn disabling_one_plugin_everywhere_with_multi_point() {
     // Disabling a plugin we don't have (e.g. from an upstream config)
     // does nothing, as upstream.
     let p = profile(
-        "{plugins: {multiPoint: {disabled: [{name: VolumeBinding}]}, filter: {disabled: [{name: VolumeZone}]}}}",
+        "{plugins: {multiPoint: {disabled: [{name: SchedulingGates}]}, filter: {disabled: [{name: NodeDeclaredFeatures}]}}}",
     );
     assert_eq!(p, Profile::with_default_plugins(DEFAULT_SCHEDULER_NAME));
 }
@@ -257,8 +263,13 @@ fn order_follows_upstream() {
             "NodeAffinity",
             "NodePorts",
             "NodeResourcesFit",
+            "VolumeRestrictions",
+            "NodeVolumeLimits",
+            "VolumeBinding",
+            "VolumeZone",
             "PodTopologySpread",
             "InterPodAffinity",
+            "DynamicResources",
             "NodeName"
         ]
     );
@@ -284,8 +295,13 @@ fn order_follows_upstream() {
             "TaintToleration",
             "NodeAffinity",
             "NodePorts",
+            "VolumeRestrictions",
+            "NodeVolumeLimits",
+            "VolumeBinding",
+            "VolumeZone",
             "PodTopologySpread",
             "InterPodAffinity",
+            "DynamicResources",
             "First"
         ]
     );
@@ -829,7 +845,7 @@ profiles:
 - plugins:
     postFilter: {disabled: [{name: DefaultPreemption}]}
     filter: {enabled: [{name: MyFilter, weight: 3}]}
-  pluginConfig: [{name: VolumeBinding, args: {}}]
+  pluginConfig: [{name: NodeDeclaredFeatures, args: {}}]
 wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
 ",
     );
@@ -839,7 +855,7 @@ wasm: {plugins: [{name: Unused, callTimeout: 1s}]}
         "sched.yaml: delayCacheUntilActive: ignored: a replica that is not leader keeps its caches warm",
         "sched.yaml: percentageOfPlacementsToScore: ignored: kube-wasm-scheduler does not place pod groups yet",
         "sched.yaml: profiles[0].plugins.filter.enabled[0].weight: ignored: only score plugins have weights",
-        "sched.yaml: profiles[0].pluginConfig: args of `VolumeBinding` are unused: the profile does not run it",
+        "sched.yaml: profiles[0].pluginConfig: args of `NodeDeclaredFeatures` are unused: the profile does not run it",
         "sched.yaml: wasm.plugins: `Unused` has settings but no profile runs it",
     ];
     assert_eq!(logged, expected);
@@ -1079,8 +1095,10 @@ fn documented_example_means_what_it_says() {
             ("NodeAffinity", 5),
             ("TaintToleration", 3),
             ("NodeResourcesFit", 1),
+            ("VolumeBinding", 1),
             ("PodTopologySpread", 2),
             ("InterPodAffinity", 2),
+            ("DynamicResources", 2),
             ("NodeResourcesBalancedAllocation", 1),
             ("ImageLocality", 1),
             ("MyScore", 1)

@@ -192,6 +192,11 @@ impl Cycle {
                 tracing::warn!(plugin = member.name(), %error, "unreserve failed");
             }
         }
+        // What a plugin had the host hold for the pod and could not give
+        // back itself (its instance faulted and lost the cycle's state).
+        if let Some(member) = self.reserve.first() {
+            member.pool.release_holds(object);
+        }
         self.observe("Unreserve", &self.reserve, "Success", started);
     }
 
@@ -278,6 +283,17 @@ impl Cycle {
             };
             if !matches!(status.code, Code::Success | Code::Skip) {
                 return Err(step_error("PreBind", member.name(), &status));
+            }
+            // VolumeBinding's wait for the PersistentVolume controller,
+            // after its call: the instance is not held meanwhile.
+            if let Some(volumes) = &self.snapshot.volumes {
+                let uid = object.metadata.uid.as_deref().unwrap_or_default();
+                volumes.wait_for_bindings(uid).map_err(|error| {
+                    StepError::Failed(format!(
+                        "running PreBind plugin {:?}: {error}",
+                        member.name()
+                    ))
+                })?;
             }
         }
         Ok(())

@@ -282,7 +282,8 @@ impl ProfileFramework {
             let Some(usage) = cache.node_usage(name).filter(|_| !nominated.is_empty()) else {
                 continue;
             };
-            let filters = what_if.get_or_insert_with(|| self.what_if_filters(ctx, pod, scope));
+            let filters =
+                what_if.get_or_insert_with(|| self.what_if_filters(ctx, pod, scope, None));
             *verdict = filters.run(*node, &usage, &[], &nominated)?;
         }
         Ok(())
@@ -373,10 +374,9 @@ impl ProfileFramework {
             if !slot.runs_at(ExtensionPoint::PostFilter) || scope.left_out.contains(&index) {
                 continue;
             }
-            if preemption.is_none()
-                && let Some(cache) = ctx.cache
-            {
-                let filters = self.what_if_filters(ctx, pod, scope);
+            // What-ifs without this plugin, whose instance the call holds.
+            if let Some(cache) = ctx.cache {
+                let filters = self.what_if_filters(ctx, pod, scope, Some(index));
                 preemption = Some(Box::new(Preemption::new(
                     filters,
                     cache,

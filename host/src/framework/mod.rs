@@ -71,6 +71,7 @@ use crate::cache::{Cache, Snapshot};
 use crate::config::{Config, DEFAULT_PLUGINS, FailurePolicy, PluginSettings, Profile};
 use crate::metrics::Metrics;
 use crate::model::convert;
+use crate::resource_claims::ResourceClaims;
 use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginPool, point_name};
 use crate::wit::{
     ActionType, ClusterEvent, Code, EventResource, ExtensionPoint, NodeId, NodeStatus, Pod,
@@ -130,7 +131,17 @@ static NEXT_CYCLE: AtomicU64 = AtomicU64::new(1);
 /// Every profile of the configuration.
 pub struct Framework {
     profiles: Vec<ProfileFramework>,
-    waiting: Arc<WaitingPods>,
+    services: HostServices,
+}
+
+/// What the host shares with every plugin instance of every profile, and
+/// keeps across cycles and instances.
+#[derive(Clone, Default)]
+pub struct HostServices {
+    /// The pods held at Permit.
+    pub waiting: Arc<WaitingPods>,
+    /// DRA's objects and in-flight allocations (DynamicResources).
+    pub resource_claims: Arc<ResourceClaims>,
 }
 
 impl Framework {
@@ -143,13 +154,13 @@ impl Framework {
         plugins: &[Arc<LoadedPlugin>],
         plugin_dir: &str,
     ) -> Result<Framework, FrameworkError> {
-        let waiting = Arc::new(WaitingPods::default());
+        let services = HostServices::default();
         let profiles = config
             .profiles
             .iter()
-            .map(|p| ProfileFramework::new(config, p, plugins, plugin_dir, &waiting))
+            .map(|p| ProfileFramework::new(config, p, plugins, plugin_dir, &services))
             .collect::<Result<_, _>>()?;
-        Ok(Framework { profiles, waiting })
+        Ok(Framework { profiles, services })
     }
 
     /// Records each extension point's and each plugin call's duration into
@@ -162,7 +173,13 @@ impl Framework {
 
     /// The pods held at Permit, of every profile.
     pub fn waiting_pods(&self) -> &Arc<WaitingPods> {
-        &self.waiting
+        &self.services.waiting
+    }
+
+    /// DRA's objects and in-flight allocations, shared by every plugin
+    /// instance.
+    pub fn resource_claims(&self) -> &Arc<ResourceClaims> {
+        &self.services.resource_claims
     }
 
     /// The profile that schedules pods with this `schedulerName`.
@@ -213,7 +230,7 @@ impl Framework {
                         &profile.scheduler_name,
                         plugin,
                         profile.workers,
-                        &self.waiting,
+                        &self.services,
                     )?;
                     let pool = Arc::new(pool);
                     let events =

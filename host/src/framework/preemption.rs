@@ -32,11 +32,14 @@ pub(super) struct WhatIfFilters {
 impl ProfileFramework {
     /// The cycle's filters as [`WhatIfFilters`], their home instances
     /// brought up to date with `cache` first (what-ifs answer without it).
+    /// `calling`: the slot of the PostFilter plugin whose call asks for
+    /// them, left out.
     pub(super) fn what_if_filters(
         &self,
         ctx: CallContext<'_>,
         pod: &Pod,
         scope: &CycleScope,
+        calling: Option<usize>,
     ) -> WhatIfFilters {
         let mut pre_filter_pools = Vec::new();
         let mut filter_pools = Vec::new();
@@ -44,15 +47,13 @@ impl ProfileFramework {
             let Some(pool) = slot.pool.clone() else {
                 continue;
             };
-            // A PostFilter plugin's own instance is busy with the call
+            // The PostFilter plugin's own instance is busy with the call
             // that asks for the what-if: it is left out (DefaultPreemption
-            // filters nothing).
+            // filters nothing; DynamicResources, a PostFilter plugin too,
+            // filters in the what-ifs DefaultPreemption asks for).
             let filters = self.filters.contains(&index);
             let pre_filters = slot.runs_at(ExtensionPoint::PreFilter);
-            if scope.skips_filter(index)
-                || slot.runs_at(ExtensionPoint::PostFilter)
-                || !(filters || pre_filters)
-            {
+            if scope.skips_filter(index) || calling == Some(index) || !(filters || pre_filters) {
                 continue;
             }
             if let Some(cache) = ctx.cache
@@ -65,7 +66,7 @@ impl ProfileFramework {
             }
         }
         for (position, &index) in self.filters.iter().enumerate() {
-            if scope.skips_filter(index) || self.slots[index].runs_at(ExtensionPoint::PostFilter) {
+            if scope.skips_filter(index) || calling == Some(index) {
                 continue;
             }
             let slot = &self.slots[index];

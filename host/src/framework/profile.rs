@@ -58,7 +58,7 @@ impl Slot {
         profile: &str,
         plugin: &Arc<LoadedPlugin>,
         workers: usize,
-        waiting: &Arc<WaitingPods>,
+        services: &HostServices,
     ) -> Result<PluginPool, FrameworkError> {
         if let Some(pinned) = &self.settings.sha256
             && *pinned != plugin.digest
@@ -83,7 +83,7 @@ impl Slot {
             self.args.clone(),
             self.settings.clone(),
             workers,
-            Some(waiting.clone()),
+            Some(services.clone()),
         )
         .map_err(|error| FrameworkError::Plugin {
             profile: profile.to_string(),
@@ -142,7 +142,7 @@ impl ProfileFramework {
         profile: &Profile,
         plugins: &[Arc<LoadedPlugin>],
         plugin_dir: &str,
-        waiting: &Arc<WaitingPods>,
+        services: &HostServices,
     ) -> Result<ProfileFramework, FrameworkError> {
         let name = &profile.scheduler_name;
         let workers = config.parallelism.max(1);
@@ -218,7 +218,7 @@ impl ProfileFramework {
                     plugin: slot.name.clone(),
                     dir: plugin_dir.to_string(),
                 })?;
-            let pool = Arc::new(slot.start(name, plugin, workers, waiting)?);
+            let pool = Arc::new(slot.start(name, plugin, workers, services)?);
             slot.events = registered_events(&pool).map_err(|error| FrameworkError::Plugin {
                 profile: name.clone(),
                 error,

@@ -159,7 +159,7 @@ fn node_requirement(r: &core::NodeSelectorRequirement) -> Requirement {
     }
 }
 
-fn node_selector_term(t: &core::NodeSelectorTerm) -> NodeSelectorTerm {
+pub(crate) fn node_selector_term(t: &core::NodeSelectorTerm) -> NodeSelectorTerm {
     NodeSelectorTerm {
         match_expressions: t
             .match_expressions
@@ -199,7 +199,7 @@ fn node_affinity(a: &core::NodeAffinity) -> NodeAffinity {
     }
 }
 
-fn label_selector(s: &meta::LabelSelector) -> LabelSelector {
+pub(crate) fn label_selector(s: &meta::LabelSelector) -> LabelSelector {
     LabelSelector {
         match_labels: pairs(s.match_labels.as_ref()),
         match_expressions: s

@@ -6,6 +6,7 @@
 //! tolerations) needs the whole file and is in [`super::manifest`].
 
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, ReplicationController};
+use k8s_openapi::api::resource::v1::ResourceClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
@@ -33,6 +34,30 @@ pub fn meta(meta: &mut ObjectMeta) {
 pub fn namespace(meta: &mut ObjectMeta) {
     if meta.namespace.as_deref().unwrap_or_default().is_empty() {
         meta.namespace = Some("default".to_string());
+    }
+}
+
+/// A ResourceClaim's defaults (`SetDefaults_ExactDeviceRequest`): a
+/// request's `allocationMode` is `ExactCount`, and such a request's
+/// `count` 1.
+pub fn resource_claim(claim: &mut ResourceClaim) {
+    namespace(&mut claim.metadata);
+    let requests = claim
+        .spec
+        .as_mut()
+        .and_then(|s| s.devices.as_mut())
+        .and_then(|d| d.requests.as_mut());
+    for exactly in requests
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.exactly.as_mut())
+    {
+        let mode = exactly
+            .allocation_mode
+            .get_or_insert_with(|| "ExactCount".to_string());
+        if mode == "ExactCount" && exactly.count.unwrap_or(0) == 0 {
+            exactly.count = Some(1);
+        }
     }
 }
 

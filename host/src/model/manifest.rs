@@ -11,13 +11,17 @@
 
 use super::validation::{self, SYSTEM_PRIORITY_CLASSES};
 use super::{defaults, yaml};
+use crate::volumes::VolumeObject;
 use crate::workloads::Workload;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    Namespace, Node, Pod, ReplicationController, Service, Toleration,
+    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
+    Toleration,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim, ResourceSlice};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
+use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -36,6 +40,18 @@ pub struct Manifests {
     /// (`disruptionsAllowed`) is read as the file gives it, there being no
     /// disruption controller to compute it.
     pub budgets: Vec<PodDisruptionBudget>,
+    /// Dynamic resource allocation's objects (`resource.k8s.io/v1`). A
+    /// claim's status (its allocation and the pods it is reserved for) is
+    /// read as the file gives it, as a snapshot of a cluster has it; no
+    /// resource claim controller generates claims from templates here, so
+    /// pods name their claims by `resourceClaimName` (or the file gives the
+    /// pod's `status.resourceClaimStatuses`).
+    pub device_classes: Vec<DeviceClass>,
+    pub resource_slices: Vec<ResourceSlice>,
+    pub resource_claims: Vec<ResourceClaim>,
+    /// PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes
+    /// and CSIDrivers, for the volume plugins.
+    pub storage: Vec<VolumeObject>,
 }
 
 /// A manifest the apiserver would refuse, located by file and document.
@@ -61,7 +77,10 @@ impl std::error::Error for ManifestError {}
 
 /// Reads a multi-document YAML file of Nodes, Pods, Namespaces,
 /// PriorityClasses, Services, ReplicationControllers, ReplicaSets,
-/// StatefulSets and PodDisruptionBudgets (also inside `kind: List`).
+/// StatefulSets, PodDisruptionBudgets, PersistentVolumes,
+/// PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers,
+/// DeviceClasses, ResourceSlices and ResourceClaims (also inside
+/// `kind: List`).
 ///
 /// ```no_run
 /// let objects = kws_host::model::manifest::read_file("examples/cluster.yaml".as_ref())?;
@@ -434,16 +453,211 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
             }
             objects.budgets.push(budget);
         }
+        ("resource.k8s.io/v1", "DeviceClass") => {
+            let mut class: DeviceClass = decode(json, &kind)?;
+            defaults::meta(&mut class.metadata);
+            let errors = validation::device_class(&class);
+            validation::report(&kind, class.metadata.name.as_deref(), &errors)?;
+            if objects
+                .device_classes
+                .iter()
+                .any(|c| c.metadata.name == class.metadata.name)
+            {
+                return Err(already_exists(
+                    "deviceclasses.resource.k8s.io",
+                    &class.metadata.name,
+                ));
+            }
+            class.metadata.uid = Some(uuid_shaped(&("DeviceClass", &class.metadata.name)));
+            objects.device_classes.push(class);
+        }
+        ("resource.k8s.io/v1", "ResourceSlice") => {
+            let mut slice: ResourceSlice = decode(json, &kind)?;
+            defaults::meta(&mut slice.metadata);
+            let errors = validation::resource_slice(&slice);
+            validation::report(&kind, slice.metadata.name.as_deref(), &errors)?;
+            if objects
+                .resource_slices
+                .iter()
+                .any(|s| s.metadata.name == slice.metadata.name)
+            {
+                return Err(already_exists(
+                    "resourceslices.resource.k8s.io",
+                    &slice.metadata.name,
+                ));
+            }
+            slice.metadata.uid = Some(uuid_shaped(&("ResourceSlice", &slice.metadata.name)));
+            objects.resource_slices.push(slice);
+        }
+        ("resource.k8s.io/v1", "ResourceClaim") => {
+            let mut claim: ResourceClaim = decode(json, &kind)?;
+            defaults::meta(&mut claim.metadata);
+            defaults::resource_claim(&mut claim);
+            let errors = validation::resource_claim(&claim);
+            validation::report(&kind, claim.metadata.name.as_deref(), &errors)?;
+            let key = (
+                claim.metadata.namespace.clone(),
+                claim.metadata.name.clone(),
+            );
+            if objects
+                .resource_claims
+                .iter()
+                .any(|c| (c.metadata.namespace.clone(), c.metadata.name.clone()) == key)
+            {
+                return Err(already_exists(
+                    "resourceclaims.resource.k8s.io",
+                    &claim.metadata.name,
+                ));
+            }
+            claim.metadata.uid = Some(uuid_shaped(&("ResourceClaim", &key)));
+            claim.metadata.resource_version = Some("1".to_string());
+            objects.resource_claims.push(claim);
+        }
+        ("v1", "PersistentVolume") => {
+            let mut pv: PersistentVolume = decode(json, &kind)?;
+            defaults::meta(&mut pv.metadata);
+            let spec = pv.spec.get_or_insert_default();
+            spec.persistent_volume_reclaim_policy
+                .get_or_insert_with(|| "Retain".to_string());
+            spec.volume_mode
+                .get_or_insert_with(|| "Filesystem".to_string());
+            validation::report(
+                &kind,
+                pv.metadata.name.as_deref(),
+                &validation::persistent_volume(&pv),
+            )?;
+            let name = pv.metadata.name.clone().unwrap_or_default();
+            add_storage(
+                objects,
+                VolumeObject::PersistentVolume(Arc::new(pv)),
+                "persistentvolumes",
+                &name,
+            )?;
+        }
+        ("v1", "PersistentVolumeClaim") => {
+            let mut claim: PersistentVolumeClaim = decode(json, &kind)?;
+            defaults::meta(&mut claim.metadata);
+            defaults::namespace(&mut claim.metadata);
+            claim
+                .spec
+                .get_or_insert_default()
+                .volume_mode
+                .get_or_insert_with(|| "Filesystem".to_string());
+            let errors = validation::persistent_volume_claim(&claim);
+            validation::report(&kind, claim.metadata.name.as_deref(), &errors)?;
+            let key = format!(
+                "{}/{}",
+                claim.metadata.namespace.as_deref().unwrap_or_default(),
+                claim.metadata.name.as_deref().unwrap_or_default()
+            );
+            add_storage(
+                objects,
+                VolumeObject::Claim(Arc::new(claim)),
+                "persistentvolumeclaims",
+                &key,
+            )?;
+        }
+        ("storage.k8s.io/v1", "StorageClass") => {
+            let mut class: StorageClass = decode(json, &kind)?;
+            defaults::meta(&mut class.metadata);
+            class
+                .volume_binding_mode
+                .get_or_insert_with(|| "Immediate".to_string());
+            class
+                .reclaim_policy
+                .get_or_insert_with(|| "Delete".to_string());
+            validation::report(
+                &kind,
+                class.metadata.name.as_deref(),
+                &validation::storage_class(&class),
+            )?;
+            let name = class.metadata.name.clone().unwrap_or_default();
+            add_storage(
+                objects,
+                VolumeObject::StorageClass(Arc::new(class)),
+                "storageclasses.storage.k8s.io",
+                &name,
+            )?;
+        }
+        ("storage.k8s.io/v1", "CSINode") => {
+            let mut node: CSINode = decode(json, &kind)?;
+            defaults::meta(&mut node.metadata);
+            validation::report(
+                &kind,
+                node.metadata.name.as_deref(),
+                &validation::csi_node(&node),
+            )?;
+            let name = node.metadata.name.clone().unwrap_or_default();
+            add_storage(
+                objects,
+                VolumeObject::CsiNode(Arc::new(node)),
+                "csinodes.storage.k8s.io",
+                &name,
+            )?;
+        }
+        ("storage.k8s.io/v1", "CSIDriver") => {
+            let mut driver: CSIDriver = decode(json, &kind)?;
+            defaults::meta(&mut driver.metadata);
+            validation::report(
+                &kind,
+                driver.metadata.name.as_deref(),
+                &validation::csi_driver(&driver),
+            )?;
+            let name = driver.metadata.name.clone().unwrap_or_default();
+            add_storage(
+                objects,
+                VolumeObject::CsiDriver(Arc::new(driver)),
+                "csidrivers.storage.k8s.io",
+                &name,
+            )?;
+        }
         ("", _) => return Err("apiVersion not set".to_string()),
         (_, "") => return Err("kind not set".to_string()),
         _ => {
             return Err(format!(
-                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets and PodDisruptionBudgets)"
+                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers, DeviceClasses, ResourceSlices and ResourceClaims)"
             ));
         }
     }
     decoded.count += 1;
     Ok(())
+}
+
+/// Adds a storage object, refusing a second one of the same `key` (its
+/// name, or `namespace/name`) as the apiserver does.
+fn add_storage(
+    objects: &mut Manifests,
+    object: VolumeObject,
+    resource: &str,
+    key: &str,
+) -> Result<(), String> {
+    let same = |o: &VolumeObject| {
+        std::mem::discriminant(o) == std::mem::discriminant(&object) && storage_key(o) == key
+    };
+    if objects.storage.iter().any(same) {
+        let name = key.rsplit('/').next().map(str::to_string);
+        return Err(already_exists(resource, &name));
+    }
+    objects.storage.push(object);
+    Ok(())
+}
+
+/// A storage object's name, or `namespace/name` for a claim.
+fn storage_key(object: &VolumeObject) -> String {
+    let meta = match object {
+        VolumeObject::PersistentVolume(o) => &o.metadata,
+        VolumeObject::Claim(o) => {
+            return format!(
+                "{}/{}",
+                o.metadata.namespace.as_deref().unwrap_or_default(),
+                o.metadata.name.as_deref().unwrap_or_default()
+            );
+        }
+        VolumeObject::StorageClass(o) => &o.metadata,
+        VolumeObject::CsiNode(o) => &o.metadata,
+        VolumeObject::CsiDriver(o) => &o.metadata,
+    };
+    meta.name.clone().unwrap_or_default()
 }
 
 /// The apiserver's refusal of a second object of one name.
@@ -714,6 +928,49 @@ mod tests {
     }
 
     #[test]
+    fn dra_objects_are_defaulted_and_checked_as_the_apiserver_does() {
+        let claim = "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: gpu}\nspec:\n  devices:\n    requests:\n    - {name: gpu, exactly: {deviceClassName: gpu.example.com}}\nstatus: {reservedFor: [{resource: pods, name: p, uid: u}]}\n";
+        let objects = parse_ok(claim);
+        let claim = &objects.resource_claims[0];
+        assert_eq!(claim.metadata.namespace.as_deref(), Some("default"));
+        let status = claim.status.as_ref().expect("the status as written");
+        assert_eq!(status.reserved_for.as_ref().unwrap()[0].name, "p");
+        let exactly = claim
+            .spec
+            .as_ref()
+            .unwrap()
+            .devices
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()[0]
+            .exactly
+            .clone()
+            .unwrap();
+        assert_eq!(exactly.allocation_mode.as_deref(), Some("ExactCount"));
+        assert_eq!(exactly.count, Some(1));
+        assert_eq!(
+            parse_err(
+                "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: c}\nspec:\n  devices:\n    requests:\n    - {name: gpu, exactly: {deviceClassName: g, allocationMode: Some}}\n    - {name: gpu}\n"
+            ),
+            "test.yaml: document 1: ResourceClaim \"c\" is invalid: [spec.devices.requests[0].exactly.allocationMode: Unsupported value: \"Some\": supported values: \"All\", \"ExactCount\", spec.devices.requests[1]: Required value: exactly one of `exactly` or `firstAvailable` is required, spec.devices.requests[1]: Duplicate value: \"gpu\"]"
+        );
+        assert_eq!(
+            parse_err(
+                "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {name: s}\nspec:\n  driver: gpu.example.com\n  pool: {name: p, resourceSliceCount: 1}\n  devices: [{name: gpu-0}, {name: gpu-0}]\n"
+            ),
+            "test.yaml: document 1: ResourceSlice \"s\" is invalid: [spec: Required value: exactly one of `nodeName`, `nodeSelector`, `allNodes`, `perDeviceNodeSelection` is required, spec.devices[1]: Duplicate value: \"gpu-0\"]"
+        );
+        assert_eq!(
+            parse_err(
+                "apiVersion: resource.k8s.io/v1\nkind: DeviceClass\nmetadata: {name: g}\nspec:\n  selectors: [{}]\n"
+            ),
+            "test.yaml: document 1: DeviceClass \"g\" is invalid: spec.selectors[0].cel: Required value"
+        );
+    }
+
+    #[test]
     fn uids_given_in_the_file_are_replaced_as_on_create() {
         // Copies of one `kubectl get -o yaml` output share its uid.
         let copy = |name: &str| {
@@ -897,7 +1154,7 @@ mod tests {
         );
         assert_eq!(
             parse_err("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"),
-            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets and PodDisruptionBudgets)"
+            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers, DeviceClasses, ResourceSlices and ResourceClaims)"
         );
         assert_eq!(
             parse_err(&format!("{POD}---\n{POD}")),

@@ -4,7 +4,8 @@
 use super::Limits;
 use crate::cache::Snapshot;
 use crate::framework::WaitingPods;
-use crate::wit::{self, Level, PodDisruptionBudget, Victim};
+use crate::resource_claims::ResourceClaims;
+use crate::wit::{self, Level, PodDisruptionBudget, Victim, volumes};
 use k8s_openapi::api::core::v1 as core;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,11 @@ pub struct HostState {
     /// What `pod-groups.current` answers: the group of the pod of the call
     /// in progress, counted from the cache when the call began.
     pub pod_group: Option<wit::PodGroup>,
+    /// What the `volumes` imports answer from: the cycle's snapshot's
+    /// storage objects and pod volumes (`None`: there are none).
+    pub volumes: Option<Arc<crate::volumes::Volumes>>,
+    /// What the `resource-claims` imports answer from and write to.
+    pub resource_claims: Option<Arc<ResourceClaims>>,
     /// What the `preemption` imports answer from: set for the length of a
     /// post-filter call only.
     pub preemption: Option<Box<dyn PreemptionHost>>,
@@ -70,6 +76,8 @@ impl HostState {
             snapshot: None,
             waiting: None,
             pod_group: None,
+            volumes: None,
+            resource_claims: None,
             preemption: None,
             host_time: Duration::ZERO,
         }
@@ -189,6 +197,199 @@ impl wit::kws::scheduler::pod_groups::Host for HostState {
         self.pod_group.clone()
     }
 }
+
+/// The `volumes` interface: lookups in the host's storage objects, and
+/// VolumeBinding's assume, revert and bind for the pod of the call.
+impl wit::kws::scheduler::volumes::Host for HostState {
+    fn pod_volumes(&mut self) -> Vec<volumes::PodVolume> {
+        self.pod
+            .as_ref()
+            .map(|p| crate::volumes::records::pod_volumes(p))
+            .unwrap_or_default()
+    }
+
+    fn node_volumes(&mut self, node: wit::NodeId) -> Vec<volumes::PlacedVolumes> {
+        let (Some(store), Some(snapshot)) = (&self.volumes, &self.snapshot) else {
+            return Vec::new();
+        };
+        snapshot
+            .node(node)
+            .map(|n| store.node_volumes(&n.name))
+            .unwrap_or_default()
+    }
+
+    fn volumes_of(&mut self, uid: String) -> Vec<volumes::PodVolume> {
+        self.volumes
+            .as_ref()
+            .map(|v| v.volumes_of(&uid))
+            .unwrap_or_default()
+    }
+
+    fn get_claim(&mut self, namespace: String, name: String) -> Option<volumes::Claim> {
+        self.volumes.as_ref()?.claim(&namespace, &name)
+    }
+
+    fn claim_users(&mut self, namespace: String, name: String) -> u32 {
+        self.volumes
+            .as_ref()
+            .map(|v| v.claim_users(&namespace, &name))
+            .unwrap_or(0)
+    }
+
+    fn get_persistent_volume(&mut self, name: String) -> Option<volumes::PersistentVolume> {
+        self.volumes.as_ref()?.persistent_volume(&name)
+    }
+
+    fn volumes_of_class(&mut self, class: String) -> Vec<volumes::PersistentVolume> {
+        self.volumes
+            .as_ref()
+            .map(|v| v.volumes_of_class(&class))
+            .unwrap_or_default()
+    }
+
+    fn get_storage_class(&mut self, name: String) -> Option<volumes::StorageClass> {
+        self.volumes.as_ref()?.storage_class(&name)
+    }
+
+    fn get_csi_node(&mut self, node: String) -> Option<volumes::CsiNode> {
+        self.volumes.as_ref()?.csi_node(&node)
+    }
+
+    fn csi_driver_json(&mut self, name: String) -> Option<String> {
+        self.volumes.as_ref()?.csi_driver_json(&name)
+    }
+
+    fn assume(
+        &mut self,
+        node: String,
+        bindings: Vec<(String, String)>,
+        provisions: Vec<String>,
+    ) -> Result<bool, String> {
+        let (Some(store), Some(pod)) = (&self.volumes, &self.pod) else {
+            return Err("the host keeps no volumes".to_string());
+        };
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let waits = crate::volumes::records::pod_volumes(pod)
+            .into_iter()
+            .filter_map(|v| match v.source {
+                volumes::VolumeSource::Claim(name) | volumes::VolumeSource::Ephemeral(name) => {
+                    Some(name)
+                }
+                _ => None,
+            })
+            .collect();
+        store
+            .assume(uid, namespace, &node, &bindings, &provisions, waits)
+            .map_err(|e| e.to_string())
+    }
+
+    fn revert(&mut self) {
+        if let (Some(store), Some(pod)) = (&self.volumes, &self.pod) {
+            store.revert(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+    }
+
+    fn bind(&mut self, timeout_seconds: u32) -> Result<(), String> {
+        let (Some(store), Some(pod)) = (&self.volumes, &self.pod) else {
+            return Err("the host keeps no volumes".to_string());
+        };
+        let started = std::time::Instant::now();
+        let result = store.bind(
+            pod.metadata.uid.as_deref().unwrap_or_default(),
+            Duration::from_secs(timeout_seconds.into()),
+        );
+        // The apiserver's time, not the plugin's.
+        self.host_time += started.elapsed();
+        result.map_err(|e| e.to_string())
+    }
+}
+
+/// Without the host's DRA store (a plugin run outside a scheduler) there
+/// are no claims, classes or slices, and nothing can be held or written.
+impl wit::kws::scheduler::resource_claims::Host for HostState {
+    fn pod_claims(&mut self) -> Result<Vec<wit::PodClaim>, String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Ok(Vec::new());
+        };
+        Ok(claims
+            .pod_claims(pod)?
+            .into_iter()
+            .map(|c| wit::PodClaim {
+                name: c.name,
+                claim: c.claim.to_string(),
+                in_flight: c.in_flight,
+            })
+            .collect())
+    }
+
+    fn device_classes(&mut self) -> Vec<String> {
+        self.resource_claims
+            .as_ref()
+            .map(|c| c.classes())
+            .unwrap_or_default()
+    }
+
+    fn resource_slices(&mut self) -> Vec<String> {
+        self.resource_claims
+            .as_ref()
+            .map(|c| c.slices())
+            .unwrap_or_default()
+    }
+
+    fn allocated_devices(&mut self) -> Vec<wit::DeviceId> {
+        self.resource_claims
+            .as_ref()
+            .map(|c| c.allocated_devices())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| wit::DeviceId {
+                driver: d.driver,
+                pool: d.pool,
+                device: d.device,
+            })
+            .collect()
+    }
+
+    fn assume(&mut self, claim_uid: String, allocation: String) -> Result<(), String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Err(NO_CLAIMS.to_string());
+        };
+        let pod = pod.metadata.uid.as_deref().unwrap_or_default();
+        claims.assume(&claim_uid, &allocation, pod)
+    }
+
+    fn unassume(&mut self, claim_uid: String) {
+        if let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) {
+            claims.unassume(&claim_uid, pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+    }
+
+    /// The write waits on the apiserver: that time is given back to the
+    /// call's deadline, as a what-if filter's is.
+    fn bind_claim(&mut self, claim_uid: String) -> Result<(), String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Err(NO_CLAIMS.to_string());
+        };
+        let started = std::time::Instant::now();
+        let written = claims.bind_claim(&claim_uid, pod);
+        self.host_time += started.elapsed();
+        written
+    }
+
+    fn deallocate(&mut self, claim_uid: String) -> Result<(), String> {
+        let (Some(claims), Some(pod)) = (&self.resource_claims, &self.pod) else {
+            return Err(NO_CLAIMS.to_string());
+        };
+        let started = std::time::Instant::now();
+        let written =
+            claims.deallocate(&claim_uid, pod.metadata.uid.as_deref().unwrap_or_default());
+        self.host_time += started.elapsed();
+        written
+    }
+}
+
+const NO_CLAIMS: &str = "this host keeps no resource claims";
 
 const NOT_IN_POST_FILTER: &str = "preemption is only possible during a post-filter call";
 

@@ -95,10 +95,12 @@ pub struct LoadError {
 /// The interfaces a plugin may import and get: the host's functions, and
 /// the record types they use, in both worlds the host serves. Nothing else
 /// is served: no filesystem, network, environment, clock or randomness.
-pub const GRANTED_IMPORTS: [&str; 6] = [
+pub const GRANTED_IMPORTS: [&str; 8] = [
     "kws:scheduler/host@0.3.0",
     "kws:scheduler/preemption@0.3.0",
     "kws:scheduler/pod-groups@0.3.0",
+    "kws:scheduler/volumes@0.3.0",
+    "kws:scheduler/resource-claims@0.3.0",
     "kws:scheduler/types@0.3.0",
     "kws:scheduler/host@0.2.0",
     "kws:scheduler/types@0.2.0",

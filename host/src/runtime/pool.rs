@@ -18,7 +18,7 @@ use super::{
 };
 use crate::cache::{Cache, Catchup, Snapshot};
 use crate::config::PluginSettings;
-use crate::framework::{MAX_NODE_SCORE, WaitingPods};
+use crate::framework::{HostServices, MAX_NODE_SCORE};
 use crate::wit::{
     Change, ClusterEvent, ExtensionPoint, NodeId, NodeStatus, PermitResult, Pod, PostFilterResult,
     PreFilterResult, QueueingHint, RegisteredEvent, Status,
@@ -209,7 +209,7 @@ pub struct PluginPool {
     limits: Limits,
     slots: Vec<Mutex<Option<Live>>>,
     health: Mutex<Health>,
-    waiting: Option<Arc<WaitingPods>>,
+    services: Option<HostServices>,
 }
 
 impl PluginPool {
@@ -233,7 +233,7 @@ impl PluginPool {
         args: String,
         settings: PluginSettings,
         workers: usize,
-        waiting: Option<Arc<WaitingPods>>,
+        services: Option<HostServices>,
     ) -> Result<PluginPool, PluginError> {
         let limits = Limits {
             call_timeout: settings.call_timeout,
@@ -246,7 +246,7 @@ impl PluginPool {
             limits,
             slots: (0..workers.max(1)).map(|_| Mutex::new(None)).collect(),
             health: Mutex::default(),
-            waiting,
+            services,
         };
         let first = pool.start()?;
         *pool.lock(0) = Some(first);
@@ -255,6 +255,16 @@ impl PluginPool {
 
     pub fn name(&self) -> &str {
         self.plugin.name()
+    }
+
+    /// Drops every device allocation the host holds in flight for `pod`
+    /// (Unreserve's safety net for a plugin that faulted after Reserve).
+    pub fn release_holds(&self, pod: &core::Pod) {
+        if let Some(services) = &self.services {
+            services
+                .resource_claims
+                .release_pod(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
     }
 
     pub fn plugin(&self) -> &Arc<LoadedPlugin> {
@@ -794,7 +804,10 @@ impl PluginPool {
     /// Creates and configures an instance.
     fn start(&self) -> Result<Live, PluginError> {
         let mut state = HostState::new(self.name().into(), self.limits);
-        state.waiting = self.waiting.clone();
+        if let Some(services) = &self.services {
+            state.waiting = Some(services.waiting.clone());
+            state.resource_claims = Some(services.resource_claims.clone());
+        }
         let (mut store, bindings) =
             self.plugin
                 .instantiate(state)
@@ -877,6 +890,7 @@ impl PluginPool {
             state.pod = Some(ctx.pod.clone());
             state.snapshot = Some(ctx.snapshot.clone());
             state.pod_group = ctx.cache.and_then(|cache| cache.pod_group_of(ctx.pod));
+            state.volumes = ctx.snapshot.volumes.clone();
             live.store
                 .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
             f(&live.bindings, &mut live.store).map_err(|e| self.fault(name, e))

@@ -11,14 +11,20 @@ mod meta;
 mod names;
 mod node;
 mod pod;
+mod resource;
 mod resources;
 mod scheduling;
+mod storage;
 mod workloads;
 
 pub use names::{dns1123_label, dns1123_subdomain};
 pub use node::{namespace, node};
 pub use pod::pod;
+pub use resource::{device_class, resource_claim, resource_slice};
 pub use scheduling::{SYSTEM_PRIORITY_CLASSES, priority_class};
+pub use storage::{
+    csi_driver, csi_node, persistent_volume, persistent_volume_claim, storage_class,
+};
 pub use workloads::{controller_selector, pod_disruption_budget, replication_controller, service};
 
 use std::fmt;
