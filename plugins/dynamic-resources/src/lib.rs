@@ -156,22 +156,26 @@ fn filter_node(state: &CycleClaims, node: &NodeInfo) -> Status {
         name: node.name(),
         label: &label,
     };
-    for claim in &state.claims {
-        if let Some(selector) = claim.allocation().and_then(|a| a.node_selector.as_ref())
-            && !selector.matches(node.name(), &label)
-        {
-            return Status::unresolvable(NOT_AVAILABLE);
+    // As upstream: the allocation is tried first, and an allocated claim
+    // elsewhere is reported only when it succeeds.
+    let unavailable = state.claims.iter().any(|claim| {
+        claim
+            .allocation()
+            .and_then(|a| a.node_selector.as_ref())
+            .is_some_and(|selector| !selector.matches(node.name(), &label))
+    });
+    if let Some(allocator) = &state.allocator {
+        match allocator.allocate(&node_view, &state.to_allocate()) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Status::unresolvable(CANNOT_ALLOCATE),
+            Err(AllocateError::Unschedulable(reason)) => return Status::unresolvable(reason),
+            Err(AllocateError::Failed(reason)) => return Status::error(reason),
         }
     }
-    let Some(allocator) = &state.allocator else {
-        return Status::success();
-    };
-    match allocator.allocate(&node_view, &state.to_allocate()) {
-        Ok(Some(_)) => Status::success(),
-        Ok(None) => Status::unresolvable(CANNOT_ALLOCATE),
-        Err(AllocateError::Unschedulable(reason)) => Status::unresolvable(reason),
-        Err(AllocateError::Failed(reason)) => Status::error(reason),
+    if unavailable {
+        return Status::unresolvable(NOT_AVAILABLE);
     }
+    Status::success()
 }
 
 impl Plugin for DynamicResources {
