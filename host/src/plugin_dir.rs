@@ -13,8 +13,8 @@
 //! period (a finished `*.wasm` renamed into place from a hidden
 //! `.name.wasm` staging file, which is ignored; or a ConfigMap volume's
 //! `..data` symlink swapped, which changes every file at once and scans
-//! the directory); at most once per `MAX_WAIT`, so a writer renaming in
-//! a loop is coalesced as one writing in place is. A slow rescan catches
+//! the directory); at most once per quiet period, so a writer renaming
+//! in a loop is coalesced as one writing in place is. A slow rescan catches
 //! anything the events missed.
 //! Only regular files (or symlinks to them) of at most
 //! [`MAX_PLUGIN_BYTES`](crate::runtime::MAX_PLUGIN_BYTES) are read: a FIFO
@@ -214,14 +214,15 @@ impl PluginDir {
             .name("plugin-dir".into())
             .spawn(move || {
                 let sent = |updates: Vec<PluginUpdate>| updates.into_iter().all(&send);
-                // At most one look at once per MAX_WAIT: a writer renaming
-                // files in a loop is coalesced as in-place writes are.
+                // At most one look at once per quiet period: a writer
+                // renaming files in a loop is coalesced by the quiet wait
+                // as in-place writes are.
                 let mut looked_at_once: Option<Instant> = None;
                 loop {
                     match wakeups.recv_timeout(RESCAN) {
                         Ok(first) => {
                             let mut placed = |wakeup| {
-                                if looked_at_once.is_some_and(|at| at.elapsed() < MAX_WAIT) {
+                                if looked_at_once.is_some_and(|at| at.elapsed() < QUIET) {
                                     return true;
                                 }
                                 let updates = scanner.look_at_placed(wakeup);
