@@ -336,6 +336,59 @@ pub mod volumes {
         native(|h| h.volumes_of(uid))
     }
 
+    /// The pods a what-if cycle (preemption's dry run) counts as gone
+    /// from, or placed on, a node, for a plugin that reads the pods'
+    /// volumes through [`node_volumes`] rather than from its copy of the
+    /// node: upstream's filters read the what-if copy of the NodeInfo,
+    /// whose pods the host's index does not know of. Kept in the cycle
+    /// state by `remove_pod` and `add_pod`.
+    #[derive(Clone, Debug, Default)]
+    pub struct WhatIfPods {
+        removed: std::collections::BTreeSet<String>,
+        added: Vec<(NodeId, PlacedVolumes)>,
+    }
+
+    impl WhatIfPods {
+        /// The pod with `uid` counts as gone.
+        pub fn remove(&mut self, uid: &str) {
+            self.added.retain(|(_, placed)| placed.uid != uid);
+            self.removed.insert(uid.to_string());
+        }
+
+        /// The pod with `uid` counts as placed on `node`, with the volumes
+        /// the host holds for it ([`volumes_of`]).
+        pub fn add(&mut self, node: NodeId, namespace: &str, uid: &str) {
+            self.removed.remove(uid);
+            let volumes = volumes_of(uid);
+            if !volumes.is_empty() {
+                self.added.push((
+                    node,
+                    PlacedVolumes {
+                        uid: uid.to_string(),
+                        namespace: namespace.to_string(),
+                        volumes,
+                    },
+                ));
+            }
+        }
+
+        /// [`node_volumes`] of `node` without the pods removed, with the
+        /// pods added there.
+        pub fn node_volumes(&self, node: NodeId) -> Vec<PlacedVolumes> {
+            let mut placed = node_volumes(node);
+            if !self.removed.is_empty() {
+                placed.retain(|p| !self.removed.contains(&p.uid));
+            }
+            placed.extend(
+                self.added
+                    .iter()
+                    .filter(|(on, _)| *on == node)
+                    .map(|(_, p)| p.clone()),
+            );
+            placed
+        }
+    }
+
     /// A PersistentVolumeClaim (its latest version, assumed or not).
     pub fn claim(namespace: &str, name: &str) -> Option<Claim> {
         #[cfg(target_arch = "wasm32")]

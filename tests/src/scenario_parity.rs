@@ -8,14 +8,16 @@
 //! that rejected it, its code and its reasons (as a set); for each feasible
 //! node, the filter plugins that ran (a plugin that returned Skip at
 //! PreFilter is listed by neither), the weighted total and what each score
-//! plugin adds to it (one skipped at PreScore is listed by neither); for a
-//! pod no node fits, DefaultPreemption's message, node and victims.
+//! plugin adds to it (one skipped at PreScore is listed by neither, and one
+//! that scores 0 on every node counts as skipped); for a pod no node fits,
+//! DefaultPreemption's message, node and victims.
 
 use kws_host::config::Config;
 use kws_host::explain;
 use kws_host::model::manifest;
 use kws_host::runtime::LoadedPlugin;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -191,6 +193,7 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
     }
     let nodes = |v: &Value| -> Vec<Value> { v["nodes"].as_array().cloned().unwrap_or_default() };
     let (ours, theirs) = (nodes(host), nodes(oracle));
+    let (silent_ours, silent_theirs) = (silent_scorers(&ours), silent_scorers(&theirs));
     let names = |list: &[Value]| -> Vec<String> {
         list.iter()
             .map(|n| n["name"].as_str().unwrap_or_default().to_string())
@@ -231,7 +234,9 @@ pub fn compare(host: &Value, oracle: &Value) -> Vec<String> {
                 filters_run(a),
                 filters_run(b)
             ));
-        } else if a["total"] != b["total"] || contributions(a) != contributions(b) {
+        } else if a["total"] != b["total"]
+            || contributions(a, &silent_ours) != contributions(b, &silent_theirs)
+        {
             differences.push(format!(
                 "{node}: total: ours {} ({}) kube-scheduler {} ({})",
                 a["total"],
@@ -266,7 +271,7 @@ fn rejection(node: &Value) -> Option<(Value, Value, Vec<String>)> {
 /// The filter plugins that passed a feasible node, as a set: both sides
 /// leave out a plugin that returned Skip at PreFilter, and each lists the
 /// others in its own profile's order.
-fn filters_run(node: &Value) -> std::collections::BTreeSet<String> {
+fn filters_run(node: &Value) -> BTreeSet<String> {
     node["filters"]
         .as_array()
         .into_iter()
@@ -275,15 +280,41 @@ fn filters_run(node: &Value) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The score plugins that score 0 (raw and normalised) on every feasible
+/// node. Such a plugin adds nothing to any total, so it cannot change a
+/// placement, and it is compared as if it had returned Skip at PreScore:
+/// kube-scheduler's VolumeBinding never skips with StorageCapacityScoring
+/// on (v1.37's default) and scores 0 everywhere for a pod without claims,
+/// where ours skips it and saves a Score call (see `docs/parity.md`).
+fn silent_scorers(nodes: &[Value]) -> BTreeSet<String> {
+    let mut listed = BTreeSet::new();
+    let mut scoring = BTreeSet::new();
+    for node in nodes
+        .iter()
+        .filter(|n| n["feasible"].as_bool() == Some(true))
+    {
+        for s in node["scores"].as_array().into_iter().flatten() {
+            let plugin = s["plugin"].as_str().unwrap_or_default().to_string();
+            if s["raw"].as_i64() != Some(0) || s["normalized"].as_i64() != Some(0) {
+                scoring.insert(plugin.clone());
+            }
+            listed.insert(plugin);
+        }
+    }
+    listed.difference(&scoring).cloned().collect()
+}
+
 /// What each score plugin adds to a node's total (normalised score times
-/// weight). Both sides leave out a plugin that returned Skip at PreScore,
-/// so a plugin listed on one side only is a difference even when it adds
-/// 0; equal totals made of different parts are a difference too.
-fn contributions(node: &Value) -> std::collections::BTreeMap<String, i64> {
+/// weight), leaving out the `silent` ones. Both sides leave out a plugin
+/// that returned Skip at PreScore, so a plugin listed on one side only is a
+/// difference when it adds something to some node; equal totals made of
+/// different parts are a difference too.
+fn contributions(node: &Value, silent: &BTreeSet<String>) -> BTreeMap<String, i64> {
     node["scores"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|s| !silent.contains(s["plugin"].as_str().unwrap_or_default()))
         .map(|s| {
             let part = s["normalized"].as_i64().unwrap_or(0) * s["weight"].as_i64().unwrap_or(0);
             (s["plugin"].as_str().unwrap_or_default().to_string(), part)
@@ -390,18 +421,49 @@ mod tests {
             {"plugin": "B", "raw": 0, "normalized": 0, "weight": 1},
             {"plugin": "A", "raw": 1, "normalized": 100, "weight": 2}
         ]));
-        let skipped = scored(json!([{"plugin": "A", "raw": 1, "normalized": 100, "weight": 2}]));
         let shifted = scored(json!([
             {"plugin": "A", "raw": 1, "normalized": 0, "weight": 2},
             {"plugin": "B", "raw": 0, "normalized": 100, "weight": 2}
         ]));
         assert!(compare(&ours, &same).is_empty());
-        assert_eq!(
-            compare(&ours, &skipped).len(),
-            1,
-            "B skipped at PreScore on one side"
-        );
         assert_eq!(compare(&ours, &shifted).len(), 1);
+    }
+
+    /// Two feasible nodes `a` and `b` with the given score parts and totals.
+    fn two_nodes(a: (Value, i64), b: (Value, i64)) -> Value {
+        let scored = |name: &str, (parts, total): (Value, i64)| {
+            let mut n = node(name, json!([]), true, json!(total));
+            n["scores"] = parts;
+            n
+        };
+        explanation(vec![scored("a", a), scored("b", b)])
+    }
+
+    #[test]
+    fn a_plugin_scoring_zero_on_every_node_counts_as_skipped() {
+        let a = |normalized: i64| json!({"plugin": "A", "raw": normalized, "normalized": normalized, "weight": 2});
+        let zero = json!({"plugin": "VolumeBinding", "raw": 0, "normalized": 0, "weight": 1});
+        let theirs = two_nodes(
+            (json!([a(100), zero.clone()]), 200),
+            (json!([a(50), zero]), 100),
+        );
+        let ours = two_nodes((json!([a(100)]), 200), (json!([a(50)]), 100));
+        assert!(compare(&ours, &theirs).is_empty());
+        assert!(compare(&theirs, &ours).is_empty());
+    }
+
+    #[test]
+    fn a_plugin_skipped_on_one_side_that_scores_on_some_node_differs() {
+        let a = |normalized: i64| json!({"plugin": "A", "raw": normalized, "normalized": normalized, "weight": 2});
+        let b = |normalized: i64| json!({"plugin": "B", "raw": normalized, "normalized": normalized, "weight": 1});
+        let ours = two_nodes((json!([a(100), b(0)]), 200), (json!([a(0), b(10)]), 10));
+        let skipped = two_nodes((json!([a(100)]), 200), (json!([a(5)]), 10));
+        let differences = compare(&ours, &skipped);
+        assert_eq!(differences.len(), 2, "{differences:?}");
+        assert!(
+            differences[0].starts_with("a: total:"),
+            "B adds 0 to a but not to b, so it is listed on a too: {differences:?}"
+        );
     }
 
     #[test]

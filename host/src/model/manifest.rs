@@ -3,14 +3,15 @@
 //! ([`super::yaml`]), strict
 //! decoding (unknown fields are errors), the apiserver's defaulting
 //! ([`super::defaults`]), its validation ([`super::validation`]) and its
-//! admission (priority, default toleration seconds), so that the embedded
+//! admission (priority, default toleration seconds, the default storage
+//! class: [`super::default_storage_class`]), so that the embedded
 //! cluster and a real one see the same objects and refuse the same ones
 //! with the same messages. Services, ReplicationControllers, ReplicaSets
 //! and StatefulSets are read for their selectors (PodTopologySpread's
 //! default spreading, see [`crate::workloads`]).
 
 use super::validation::{self, SYSTEM_PRIORITY_CLASSES};
-use super::{defaults, yaml};
+use super::{default_storage_class, defaults, yaml};
 use crate::volumes::VolumeObject;
 use crate::workloads::Workload;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -267,6 +268,7 @@ pub fn parse(source_name: &str, text: &str) -> Result<Manifests, ManifestError> 
             return Err(at(number, already_exists("nodes", &Some(name.to_string()))));
         }
     }
+    default_storage_class::admit_claims(&mut objects.storage);
     let classes = priority_classes(&objects.priority_classes);
     let mut seen_pods = HashSet::new();
     for (pod, &number) in objects.pods.iter_mut().zip(&pod_documents) {

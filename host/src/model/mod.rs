@@ -3,6 +3,7 @@
 //! conversion to the WIT records.
 
 pub mod convert;
+pub mod default_storage_class;
 pub mod defaults;
 pub mod manifest;
 pub mod quantity;

@@ -14,7 +14,7 @@
 //! PreFilter skips pods with no claim, ephemeral or migratable inline
 //! volume: most pods never reach the filter.
 
-use kws_plugin_sdk::host::volumes::{self, CsiNode, PodVolume, VolumeSource};
+use kws_plugin_sdk::host::volumes::{self, CsiNode, PodVolume, VolumeSource, WhatIfPods};
 use kws_plugin_sdk::{
     ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, NoArgs, NodeInfo,
     Plugin, Pod, PreFilterResult, QueueingHint, RegisteredEvent, Status,
@@ -49,9 +49,13 @@ fn is_inline_migratable(volume: &PodVolume) -> bool {
     )
 }
 
-/// The pod's volumes, kept by PreFilter for Filter.
+/// The pod's volumes, kept by PreFilter for Filter, and the pods a
+/// what-if cycle (preemption's dry run) counts as gone or added.
 #[derive(Clone, Debug)]
-struct PodVolumes(Vec<PodVolume>);
+struct PreFilterState {
+    volumes: Vec<PodVolume>,
+    what_if: WhatIfPods,
+}
 
 /// `driver/handle` of each attachable volume of a pod, with its driver
 /// (upstream's filterAttachableVolumes). `Err` only for the pod being
@@ -156,7 +160,13 @@ fn driver_installed(driver: &str, csi_node: Option<&CsiNode>) -> bool {
 }
 
 impl NodeVolumeLimits {
-    fn filter_node(&self, pod: &Pod, pod_volumes: &[PodVolume], node: &NodeInfo) -> Status {
+    fn filter_node(
+        &self,
+        pod: &Pod,
+        pod_volumes: &[PodVolume],
+        what_if: &WhatIfPods,
+        node: &NodeInfo,
+    ) -> Status {
         let csi_node = volumes::csi_node(node.name());
         let mut new_volumes = BTreeMap::new();
         if let Err(status) = attachable(
@@ -187,7 +197,7 @@ impl NodeVolumeLimits {
             return Status::success();
         }
         let mut attached = BTreeMap::new();
-        for placed in volumes::node_volumes(node.id) {
+        for placed in what_if.node_volumes(node.id) {
             // Existing pods' missing claims are skipped, never an error.
             let _ = attachable(
                 &placed.namespace,
@@ -244,8 +254,28 @@ impl Plugin for NodeVolumeLimits {
         if !counted {
             return PreFilterResult::skip();
         }
-        state.write(PodVolumes(pod_volumes));
+        state.write(PreFilterState {
+            volumes: pod_volumes,
+            what_if: WhatIfPods::default(),
+        });
         PreFilterResult::all()
+    }
+
+    /// Upstream's CSILimits has no AddPod or RemovePod: its Filter reads
+    /// the what-if copy of the node's pods. Ours reads the host's index,
+    /// so the what-if's pods are kept here for Filter to leave out or add.
+    fn add_pod(&self, state: &mut CycleState, _: &Pod, pod: &Pod, node: &NodeInfo) -> Status {
+        if let Some(s) = state.read_mut::<PreFilterState>() {
+            s.what_if.add(node.id, &pod.namespace, &pod.uid);
+        }
+        Status::success()
+    }
+
+    fn remove_pod(&self, state: &mut CycleState, _: &Pod, uid: &str, _: &NodeInfo) -> Status {
+        if let Some(s) = state.read_mut::<PreFilterState>() {
+            s.what_if.remove(uid);
+        }
+        Status::success()
     }
 
     fn filter_all(
@@ -255,9 +285,9 @@ impl Plugin for NodeVolumeLimits {
         nodes: &[&NodeInfo],
         state: &CycleState,
     ) -> Vec<Status> {
-        let pod_volumes = match state.read::<PodVolumes>() {
-            Some(v) => v.0.clone(),
-            None => volumes::pod_volumes(),
+        let (pod_volumes, what_if) = match state.read::<PreFilterState>() {
+            Some(s) => (s.volumes.clone(), s.what_if.clone()),
+            None => (volumes::pod_volumes(), WhatIfPods::default()),
         };
         nodes
             .iter()
@@ -265,7 +295,7 @@ impl Plugin for NodeVolumeLimits {
                 if pod_volumes.is_empty() {
                     Status::success()
                 } else {
-                    self.filter_node(pod, &pod_volumes, node)
+                    self.filter_node(pod, &pod_volumes, &what_if, node)
                 }
             })
             .collect()

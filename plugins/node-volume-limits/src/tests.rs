@@ -32,6 +32,13 @@ impl volumes::Volumes for Host {
             volumes: self.on_node0.clone(),
         }]
     }
+    fn volumes_of(&self, uid: &str) -> Vec<PodVolume> {
+        if uid == "other" {
+            self.on_node0.clone()
+        } else {
+            Vec::new()
+        }
+    }
     fn claim(&self, namespace: &str, name: &str) -> Option<Claim> {
         (name != "missing").then(|| Claim {
             namespace: namespace.into(),
@@ -150,4 +157,37 @@ fn a_missing_claim_of_the_pod_is_unresolvable() {
         statuses[0].reasons,
         ["looking up PVC default/missing: persistentvolumeclaim \"missing\" not found"]
     );
+}
+
+#[test]
+fn preemptions_what_if_counts_without_a_victims_volumes_and_with_an_added_pods() {
+    volumes::install(Box::new(Host {
+        pod: vec![claim_volume("c2")],
+        on_node0: vec![claim_volume("c1")],
+        limit: 1,
+    }));
+    let p = pod("default", "p").build();
+    let mut state = CycleState::default();
+    let pre = NodeVolumeLimits.pre_filter(&p, &Cluster::default(), &mut state);
+    assert_eq!(pre.status.code, Code::Success);
+    let n0 = node_info(0, node("n0").build(), Vec::new());
+    let filter = |state: &CycleState| {
+        NodeVolumeLimits.filter_all(&p, &Cluster::default(), &[&n0], state)[0].clone()
+    };
+    let full = Status::unschedulable(ERR_REASON_MAX_VOLUME_COUNT_EXCEEDED);
+    assert_eq!(filter(&state), full);
+    let mut what_if = state.clone();
+    assert_eq!(
+        NodeVolumeLimits.remove_pod(&mut what_if, &p, "other", &n0),
+        Status::success()
+    );
+    assert_eq!(filter(&what_if), Status::success());
+    let mut other = pod("default", "other").build();
+    other.uid = "other".into();
+    assert_eq!(
+        NodeVolumeLimits.add_pod(&mut what_if, &p, &other, &n0),
+        Status::success()
+    );
+    assert_eq!(filter(&what_if), full);
+    assert_eq!(filter(&state), full);
 }

@@ -13,7 +13,7 @@
 //! called). The claims' users are counted by the host over every pod
 //! (upstream's `IsPVCUsedByPods`), since no instance sees every pod.
 
-use kws_plugin_sdk::host::volumes::{self, PodVolume, VolumeSource};
+use kws_plugin_sdk::host::volumes::{self, PodVolume, VolumeSource, WhatIfPods};
 use kws_plugin_sdk::{
     ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, NoArgs, NodeInfo,
     Plugin, Pod, PreFilterResult, QueueingHint, RegisteredEvent, Status,
@@ -32,6 +32,8 @@ struct PreFilterState {
     read_write_once_pod_claims: BTreeSet<String>,
     conflicting_claim_refs: i64,
     disks: Vec<PodVolume>,
+    /// Preemption's what-if: the victims gone, for the disk check.
+    what_if: WhatIfPods,
 }
 
 impl PreFilterState {
@@ -132,15 +134,17 @@ impl Plugin for VolumeRestrictions {
             read_write_once_pod_claims: claims,
             conflicting_claim_refs: conflicting,
             disks,
+            what_if: WhatIfPods::default(),
         });
         PreFilterResult::all()
     }
 
-    fn add_pod(&self, state: &mut CycleState, _: &Pod, pod: &Pod, _: &NodeInfo) -> Status {
+    fn add_pod(&self, state: &mut CycleState, _: &Pod, pod: &Pod, node: &NodeInfo) -> Status {
         let Some(s) = state.read_mut::<PreFilterState>() else {
             return Status::error("cannot read \"PreFilterVolumeRestrictions\" from cycleState");
         };
         s.update_with(&volumes::volumes_of(&pod.uid), 1);
+        s.what_if.add(node.id, &pod.namespace, &pod.uid);
         Status::success()
     }
 
@@ -149,6 +153,7 @@ impl Plugin for VolumeRestrictions {
             return Status::error("cannot read \"PreFilterVolumeRestrictions\" from cycleState");
         };
         s.update_with(&volumes::volumes_of(uid), -1);
+        s.what_if.remove(uid);
         Status::success()
     }
 
@@ -168,7 +173,7 @@ impl Plugin for VolumeRestrictions {
             .iter()
             .map(|node| {
                 if !s.disks.is_empty() {
-                    let placed = volumes::node_volumes(node.id);
+                    let placed = s.what_if.node_volumes(node.id);
                     let conflict = s
                         .disks
                         .iter()

@@ -27,6 +27,13 @@ impl volumes::Volumes for Host {
             volumes: self.on_node.clone(),
         }]
     }
+    fn volumes_of(&self, uid: &str) -> Vec<PodVolume> {
+        if uid == "other" {
+            self.on_node.clone()
+        } else {
+            Vec::new()
+        }
+    }
     fn claim(&self, _: &str, name: &str) -> Option<Claim> {
         self.claims.iter().find(|c| c.name == name).cloned()
     }
@@ -203,5 +210,47 @@ fn hints_queue_for_the_pods_claim_or_a_freed_disk() {
     assert_eq!(
         hint(EventResource::AssignedPod, Some(without), None),
         QueueingHint::Skip
+    );
+}
+
+#[test]
+fn preemptions_what_if_sees_a_victims_disk_gone_and_an_added_pods_disk() {
+    volumes::install(Box::new(Host {
+        pod: vec![pd("disk", false)],
+        on_node: vec![pd("disk", false)],
+        ..Host::default()
+    }));
+    let p = pod("default", "p").build();
+    let mut state = CycleState::default();
+    let pre = VolumeRestrictions.pre_filter(&p, &Cluster::default(), &mut state);
+    assert_eq!(pre.status.code, Code::Success);
+    let n0 = node_info(0, node("n0").build(), Vec::new());
+    let filter = |state: &CycleState| {
+        VolumeRestrictions.filter_all(&p, &Cluster::default(), &[&n0], state)[0].clone()
+    };
+    assert_eq!(
+        filter(&state),
+        Status::unschedulable(ERR_REASON_DISK_CONFLICT)
+    );
+    let mut what_if = state.clone();
+    assert_eq!(
+        VolumeRestrictions.remove_pod(&mut what_if, &p, "other", &n0),
+        Status::success()
+    );
+    assert_eq!(filter(&what_if), Status::success());
+    let mut other = pod("default", "other").build();
+    other.uid = "other".into();
+    assert_eq!(
+        VolumeRestrictions.add_pod(&mut what_if, &p, &other, &n0),
+        Status::success()
+    );
+    assert_eq!(
+        filter(&what_if),
+        Status::unschedulable(ERR_REASON_DISK_CONFLICT)
+    );
+    // The cycle's own state is untouched.
+    assert_eq!(
+        filter(&state),
+        Status::unschedulable(ERR_REASON_DISK_CONFLICT)
     );
 }
