@@ -757,69 +757,39 @@ fn listed_nothing(sink: &EventSink, unsynced: &AtomicUsize) {
     }
 }
 
-/// Follows DeviceClasses where they are served.
-async fn follow_device_classes(client: Client, sink: EventSink, unsynced: Arc<AtomicUsize>) {
-    if !dra_served::<DeviceClass>(&client, "deviceclasses").await {
+/// Follows one DRA kind (DeviceClasses, ResourceSlices, ResourceClaims)
+/// where it is served; `applied` and `deleted` make its events.
+async fn follow_dra<K>(
+    client: Client,
+    plural: &'static str,
+    sink: EventSink,
+    unsynced: Arc<AtomicUsize>,
+    applied: fn(Arc<K>) -> ClusterEvent,
+    deleted: fn(Arc<K>) -> ClusterEvent,
+) where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    if !dra_served::<K>(&client, plural).await {
         return listed_nothing(&sink, &unsynced);
     }
-    let classes: Api<DeviceClass> = Api::all(client);
+    let api: Api<K> = Api::all(client);
     follow(
-        "deviceclasses",
-        classes,
+        plural,
+        api,
         watcher::Config::default(),
         sink,
         unsynced,
-        |class, deleted| {
-            if deleted {
-                ClusterEvent::DeviceClassDeleted(class)
+        move |object, gone| {
+            if gone {
+                deleted(object)
             } else {
-                ClusterEvent::DeviceClassApplied(class)
-            }
-        },
-    )
-    .await
-}
-
-/// Follows ResourceSlices where they are served.
-async fn follow_resource_slices(client: Client, sink: EventSink, unsynced: Arc<AtomicUsize>) {
-    if !dra_served::<ResourceSlice>(&client, "resourceslices").await {
-        return listed_nothing(&sink, &unsynced);
-    }
-    let slices: Api<ResourceSlice> = Api::all(client);
-    follow(
-        "resourceslices",
-        slices,
-        watcher::Config::default(),
-        sink,
-        unsynced,
-        |slice, deleted| {
-            if deleted {
-                ClusterEvent::ResourceSliceDeleted(slice)
-            } else {
-                ClusterEvent::ResourceSliceApplied(slice)
-            }
-        },
-    )
-    .await
-}
-
-/// Follows ResourceClaims where they are served.
-async fn follow_resource_claims(client: Client, sink: EventSink, unsynced: Arc<AtomicUsize>) {
-    if !dra_served::<ResourceClaim>(&client, "resourceclaims").await {
-        return listed_nothing(&sink, &unsynced);
-    }
-    let claims: Api<ResourceClaim> = Api::all(client);
-    follow(
-        "resourceclaims",
-        claims,
-        watcher::Config::default(),
-        sink,
-        unsynced,
-        |claim, deleted| {
-            if deleted {
-                ClusterEvent::ResourceClaimDeleted(claim)
-            } else {
-                ClusterEvent::ResourceClaimApplied(claim)
+                applied(object)
             }
         },
     )
@@ -1150,20 +1120,29 @@ impl Backend for KubeCluster {
             unsynced.clone(),
         ));
         self.follow_storage(&sink, &unsynced);
-        self.runtime.spawn(follow_device_classes(
+        self.runtime.spawn(follow_dra::<DeviceClass>(
             self.client.clone(),
+            "deviceclasses",
             sink.clone(),
             unsynced.clone(),
+            ClusterEvent::DeviceClassApplied,
+            ClusterEvent::DeviceClassDeleted,
         ));
-        self.runtime.spawn(follow_resource_slices(
+        self.runtime.spawn(follow_dra::<ResourceSlice>(
             self.client.clone(),
+            "resourceslices",
             sink.clone(),
             unsynced.clone(),
+            ClusterEvent::ResourceSliceApplied,
+            ClusterEvent::ResourceSliceDeleted,
         ));
-        self.runtime.spawn(follow_resource_claims(
+        self.runtime.spawn(follow_dra::<ResourceClaim>(
             self.client.clone(),
+            "resourceclaims",
             sink.clone(),
             unsynced.clone(),
+            ClusterEvent::ResourceClaimApplied,
+            ClusterEvent::ResourceClaimDeleted,
         ));
         // As kube-scheduler: finished pods take no resources and need no
         // scheduling.
