@@ -328,12 +328,17 @@ impl SchedulingQueue {
             .min()
     }
 
-    /// Every pod has had its attempt: none is active or in flight. The
-    /// rest wait for a cluster change or for their backoff to end.
+    /// Every pod has had its attempt since the cluster last changed in a
+    /// way that may help it: none is active or in flight, and none was
+    /// moved to backoff by a cluster event (it is owed an attempt once its
+    /// backoff ends). The rest wait for a cluster change, or back off after
+    /// an error.
     pub fn is_settled(&self) -> bool {
-        self.entries
-            .values()
-            .all(|e| matches!(e.place, Place::Unschedulable(_) | Place::Backoff(_)))
+        self.entries.values().all(|e| match e.place {
+            Place::Unschedulable(_) => true,
+            Place::Backoff(_) => matches!(e.pod.last_failure, Some(Failure::Error(_))),
+            Place::Active | Place::InFlight => false,
+        })
     }
 
     /// The pods waiting for their backoff to end.
@@ -629,6 +634,31 @@ mod tests {
         queue.move_all_to_active_or_backoff(later, "NodeAdd");
         assert_eq!(queue.unschedulable().count(), 0);
         assert_eq!(pop_name(&mut queue, later).as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn a_pod_moved_by_an_event_is_owed_an_attempt() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "moved", 0, t0);
+        add(&mut queue, "failed", 0, t0);
+        let moved = queue.pop(t0).unwrap();
+        let failed = queue.pop(t0).unwrap();
+        queue.requeue(moved.uid(), Failure::Unschedulable("no".into()), t0);
+        queue.requeue(failed.uid(), Failure::Error("bind refused".into()), t0);
+        assert!(queue.is_settled(), "an error's backoff is not waited for");
+
+        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(100), "NodeAdd");
+        assert_eq!(queue.in_backoff().count(), 2);
+        assert!(
+            !queue.is_settled(),
+            "the moved pod waits out its backoff for its next attempt"
+        );
+        let next = queue.pop(t0 + Duration::from_secs(1)).unwrap();
+        queue.requeue(next.uid(), Failure::Unschedulable("no".into()), t0);
+        let next = queue.pop(t0 + Duration::from_secs(1)).unwrap();
+        queue.requeue(next.uid(), Failure::Unschedulable("no".into()), t0);
+        assert!(queue.is_settled());
     }
 
     #[test]
