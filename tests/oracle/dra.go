@@ -25,6 +25,9 @@ import (
 type draState struct {
 	// nil when the DynamicResourceAllocation gate is off, as upstream.
 	manager fwk.SharedDRAManager
+	// nil with the gate off; stopped when the explanation is done (it
+	// starts an event broadcaster and goroutines of its own).
+	tracker *resourceslicetracker.Tracker
 	// What must have seen the informers' initial objects before a cycle
 	// runs: the handlers feed caches asynchronously.
 	waits []toolscache.DoneChecker
@@ -50,9 +53,16 @@ func newDRA(ctx context.Context, client kubernetes.Interface, factory informers.
 		return nil, err
 	}
 	manager := dynamicresources.NewDRAManager(ctx, claims, tracker, factory)
-	state := &draState{manager: manager}
+	state := &draState{manager: manager, tracker: tracker}
 	// The DRA manager's count of allocated devices follows the claim cache.
 	state.waits = append(state.waits, claims.AddEventHandler(toolscache.ResourceEventHandlerFuncs{}).HasSyncedChecker())
+	// With DRADeviceTaintRules on (v1.37's default) the allocator lists the
+	// tracker's patched copies of the slices, which its own handlers fill
+	// after the informer has them: until it has synced, a node's devices
+	// may be missing and the allocator refuses the node. kube-scheduler
+	// waits for it through the handler it registers on the tracker
+	// (eventhandlers.go, WaitForHandlersSync).
+	state.waits = append(state.waits, tracker.HasSyncedChecker())
 	if utilfeature.DefaultFeatureGate.Enabled(features.DRAExtendedResource) {
 		// As eventhandlers.go chains it before the scheduler's handlers.
 		classes := manager.DeviceClassResolver().(*extendedresourcecache.ExtendedResourceCache)
@@ -63,6 +73,13 @@ func newDRA(ctx context.Context, client kubernetes.Interface, factory informers.
 		state.waits = append(state.waits, registration.HasSyncedChecker())
 	}
 	return state, nil
+}
+
+// stop ends the tracker's background work; a no-op with the gate off.
+func (d *draState) stop() {
+	if d.tracker != nil {
+		d.tracker.Stop()
+	}
 }
 
 // synced waits until the caches fed by event handlers hold every object of

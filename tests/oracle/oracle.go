@@ -141,6 +141,7 @@ func explain(ctx context.Context, s *Scenario, ref string, only []string) (*Expl
 	if err != nil {
 		return nil, err
 	}
+	defer dra.stop()
 	f, err := frameworkruntime.NewFramework(ctx, plugins.NewInTreeRegistry(), profile,
 		frameworkruntime.WithSnapshotSharedLister(snapshot),
 		frameworkruntime.WithMutableSnapshotLister(snapshot),
