@@ -9,10 +9,12 @@
 //!
 //! Crowded scenarios (`Shape::Crowded`: small full nodes, priorities,
 //! PodDisruptionBudgets) compare DefaultPreemption's dry run as well: the
-//! node it picks, its victims and its message.
+//! node it picks, its victims and its message. Storage scenarios
+//! (`Shape::Storage`) add volumes and devices.
 //!
 //! `KWS_PARITY_SCENARIOS` sets how many scenarios (default 2000),
 //! `KWS_PARITY_PREEMPTION_SCENARIOS` how many crowded ones (default 1000),
+//! `KWS_PARITY_STORAGE_SCENARIOS` how many storage ones (default 2000),
 //! `KWS_PARITY_SEED` the first seed (default 1). The scenarios are written
 //! to `<target>/tmp/parity/`; a failure prints the commands that replay it.
 
@@ -252,16 +254,9 @@ fn generated_preemption_scenarios_match_kube_scheduler() {
     );
 }
 
-/// Every pending pod of every `tests/parity/cases/*.yaml`, and of the
-/// README's example cluster.
 /// Storage scenarios ([`Shape::Storage`]): volumes and devices for the
 /// volume plugins and DynamicResources, beside the placement plugins.
-/// Not in CI yet: about 3 of 2000 still disagree in DynamicResources (ours
-/// finds a node feasible that upstream's allocator refuses, and which
-/// seeds changes between oracle runs; see docs/parity.md). Run it with
-/// `cargo test -p kws-tests --test parity -- --ignored`.
 #[test]
-#[ignore = "about 3 of 2000 DynamicResources scenarios still disagree (docs/parity.md)"]
 fn generated_storage_scenarios_match_kube_scheduler() {
     let count = env_number("KWS_PARITY_STORAGE_SCENARIOS", DEFAULT_STORAGE_SCENARIOS);
     let first = env_number("KWS_PARITY_SEED", DEFAULT_SEED);
@@ -282,6 +277,8 @@ fn generated_storage_scenarios_match_kube_scheduler() {
     report("storage scenarios", cases.len(), &found, true);
 }
 
+/// Every pending pod of every `tests/parity/cases/*.yaml`, and of the
+/// README's example cluster.
 #[test]
 fn hand_written_cases_match_kube_scheduler() {
     let dir = workspace().join("tests/parity/cases");
