@@ -403,10 +403,49 @@ where
         .map(drop)
 }
 
+/// Creates a ResourceClaim for real, under a name of its own (claims of
+/// different seeds share names), then writes the generated status with
+/// `dryRun=All`. A create drops the status, and the allocated claims of the
+/// storage scenarios carry one (the allocation and `reservedFor` the
+/// scheduler would have written), which the apiserver validates only on
+/// the status subresource.
+async fn create_claim_with_status(
+    client: &kube::Client,
+    mut object: serde_json::Value,
+    seed: u64,
+) -> kube::Result<()> {
+    use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceClaimStatus};
+    let status: ResourceClaimStatus =
+        serde_json::from_value(object["status"].take()).expect("generated statuses decode");
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let name = format!(
+        "{}-seed-{seed}",
+        object["metadata"]["name"].as_str().unwrap_or_default()
+    );
+    object["metadata"]["name"] = serde_json::Value::String(name.clone());
+    let claim: ResourceClaim = serde_json::from_value(object).expect("generated objects decode");
+    let api = kube::Api::<ResourceClaim>::namespaced(client.clone(), &namespace);
+    let mut created = api
+        .create(&kube::api::PostParams::default(), &claim)
+        .await?;
+    created.status = Some(status);
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..kube::api::PostParams::default()
+    };
+    api.replace_status(&name, &dry_run, &created)
+        .await
+        .map(drop)
+}
+
 /// The generator's objects are ones a real kube-apiserver (v1.37.2, from
 /// the test cluster) accepts: every object of the first scenarios, spread,
 /// crowded and storage, is created with `dryRun=All`, which runs defaulting,
-/// admission and validation without storing anything.
+/// admission and validation without storing anything; a ResourceClaim with
+/// a status is created and its status written (dry run) as well.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_scenarios_are_accepted_by_the_apiserver() {
     use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -430,6 +469,7 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
     let mut classes_made = std::collections::HashSet::new();
     let mut refused = Vec::new();
     let mut checked = 0;
+    let mut claim_statuses = 0;
     let seeds = DEFAULT_SEED..DEFAULT_SEED + APISERVER_SCENARIOS;
     let shaped = seeds
         .clone()
@@ -500,6 +540,10 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
                 Some("ResourceSlice") => {
                     dry_run_create_cluster::<ResourceSlice>(&client, object).await
                 }
+                Some("ResourceClaim") if !object["status"].is_null() => {
+                    claim_statuses += 1;
+                    create_claim_with_status(&client, object, seed).await
+                }
                 Some("ResourceClaim") => dry_run_create::<ResourceClaim>(&client, object).await,
                 other => panic!("seed {seed}: unexpected kind {other:?}"),
             };
@@ -514,5 +558,9 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
         "the apiserver refused {} of {checked} generated objects:\n{}",
         refused.len(),
         refused.join("\n")
+    );
+    assert!(
+        claim_statuses > 0,
+        "no generated ResourceClaim had a status: the allocated claims' statuses went unchecked"
     );
 }
