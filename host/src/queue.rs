@@ -127,6 +127,21 @@ struct Entry {
     /// A cluster event or an update arrived while the pod was in flight:
     /// an unschedulable verdict may already be stale.
     moved_while_in_flight: bool,
+    /// A change in the cluster moved the pod since its last attempt: it is
+    /// owed another (see [`SchedulingQueue::is_settled`]).
+    owed: bool,
+}
+
+/// What moved unschedulable pods on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A change in the cluster (an informer event, an update of the pod):
+    /// the pods it moves are owed an attempt.
+    Cluster,
+    /// The scheduler undoing its own work (an unreserve, a plugin loaded):
+    /// worth a retry, but owed none, or pods that undo each other (a gang
+    /// timing out at Permit) would take turns for ever.
+    Scheduler,
 }
 
 /// An active-heap entry: higher priority first, then earlier arrival.
@@ -188,8 +203,14 @@ impl SchedulingQueue {
             }
             entry.pod.record = record;
             match entry.place {
-                Place::InFlight => entry.moved_while_in_flight = true,
-                Place::Unschedulable(_) => self.leave_unschedulable(&uid, now, events::POD_UPDATE),
+                Place::InFlight => {
+                    entry.moved_while_in_flight = true;
+                    entry.owed = true;
+                }
+                Place::Unschedulable(_) => {
+                    entry.owed = true;
+                    self.leave_unschedulable(&uid, now, events::POD_UPDATE);
+                }
                 Place::Active => self.push_active(&uid, events::POD_UPDATE),
                 Place::Backoff(_) => {}
             }
@@ -212,6 +233,7 @@ impl SchedulingQueue {
                 place: Place::InFlight,
                 version: 0,
                 moved_while_in_flight: false,
+                owed: false,
             },
         );
         self.push_active(&uid, events::POD_ADD);
@@ -241,6 +263,7 @@ impl SchedulingQueue {
             }
             entry.place = Place::InFlight;
             entry.moved_while_in_flight = false;
+            entry.owed = false;
             entry.pod.attempts += 1;
             entry.pod.first_attempt.get_or_insert(now);
             self.metrics.moved(Some(QueueName::Active), None, "");
@@ -284,8 +307,8 @@ impl SchedulingQueue {
     /// The cluster changed in a way that may let unschedulable pods fit
     /// (`event`, kube-scheduler's name for it, e.g. `AssignedPodDelete`):
     /// they move to backoff (or straight to active if it is over).
-    pub fn move_all_to_active_or_backoff(&mut self, now: Instant, event: &str) {
-        self.move_to_active_or_backoff_if(now, event, |_| true);
+    pub fn move_all_to_active_or_backoff(&mut self, now: Instant, event: &str, cause: Cause) {
+        self.move_to_active_or_backoff_if(now, event, cause, |_| true);
     }
 
     /// [`SchedulingQueue::move_all_to_active_or_backoff`] for the
@@ -296,15 +319,21 @@ impl SchedulingQueue {
         &mut self,
         now: Instant,
         event: &str,
+        cause: Cause,
         mut moves: impl FnMut(&QueuedPod) -> bool,
     ) {
+        let owed = cause == Cause::Cluster;
         let waiting: Vec<String> = self
             .entries
             .iter_mut()
             .filter_map(|(uid, entry)| match entry.place {
-                Place::Unschedulable(_) if moves(&entry.pod) => Some(uid.clone()),
+                Place::Unschedulable(_) if moves(&entry.pod) => {
+                    entry.owed |= owed;
+                    Some(uid.clone())
+                }
                 Place::InFlight => {
                     entry.moved_while_in_flight = true;
+                    entry.owed |= owed;
                     None
                 }
                 _ => None,
@@ -329,14 +358,14 @@ impl SchedulingQueue {
     }
 
     /// Every pod has had its attempt since the cluster last changed in a
-    /// way that may help it: none is active or in flight, and none was
-    /// moved to backoff by a cluster event (it is owed an attempt once its
-    /// backoff ends). The rest wait for a cluster change, or back off after
-    /// an error.
+    /// way that may help it: none is active or in flight, and none that a
+    /// [`Cause::Cluster`] moved waits out its backoff (it is owed an
+    /// attempt). The rest wait for a cluster change, or back off after an
+    /// error or the scheduler's own undoing.
     pub fn is_settled(&self) -> bool {
         self.entries.values().all(|e| match e.place {
             Place::Unschedulable(_) => true,
-            Place::Backoff(_) => matches!(e.pod.last_failure, Some(Failure::Error(_))),
+            Place::Backoff(_) => !e.owed,
             Place::Active | Place::InFlight => false,
         })
     }
@@ -380,6 +409,7 @@ impl SchedulingQueue {
                 place: Place::Backoff(until),
                 version: 0,
                 moved_while_in_flight: false,
+                owed: false,
             },
         );
     }
@@ -523,7 +553,7 @@ mod tests {
         add(&mut queue, "q", 0, t0);
         let q = queue.pop(t0).unwrap();
         queue.requeue(q.uid(), Failure::Unschedulable("no".into()), t0);
-        queue.move_all_to_active_or_backoff(t0, "NodeAdd");
+        queue.move_all_to_active_or_backoff(t0, "NodeAdd", Cause::Cluster);
         assert!(queue.next_wakeup().is_some());
     }
 
@@ -548,7 +578,11 @@ mod tests {
         queue.requeue(q.uid(), Failure::Error("broke".into()), t0);
         assert_eq!(pending(QueueName::Backoff), 1);
         // The unschedulable pod's backoff (1 s) is not over yet.
-        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(10), "NodeAdd");
+        queue.move_all_to_active_or_backoff(
+            t0 + Duration::from_millis(10),
+            "NodeAdd",
+            Cause::Cluster,
+        );
         assert_eq!(pending(QueueName::Unschedulable), 0);
         assert_eq!(pending(QueueName::Backoff), 2);
         // Both backoffs end; the pop takes one of the three active pods.
@@ -631,7 +665,7 @@ mod tests {
             Some(Failure::Unschedulable("0/1 nodes are available".into()))
         );
 
-        queue.move_all_to_active_or_backoff(later, "NodeAdd");
+        queue.move_all_to_active_or_backoff(later, "NodeAdd", Cause::Cluster);
         assert_eq!(queue.unschedulable().count(), 0);
         assert_eq!(pop_name(&mut queue, later).as_deref(), Some("p"));
     }
@@ -648,7 +682,11 @@ mod tests {
         queue.requeue(failed.uid(), Failure::Error("bind refused".into()), t0);
         assert!(queue.is_settled(), "an error's backoff is not waited for");
 
-        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(100), "NodeAdd");
+        queue.move_all_to_active_or_backoff(
+            t0 + Duration::from_millis(100),
+            "NodeAdd",
+            Cause::Cluster,
+        );
         assert_eq!(queue.in_backoff().count(), 2);
         assert!(
             !queue.is_settled(),
@@ -662,13 +700,33 @@ mod tests {
     }
 
     #[test]
+    fn the_schedulers_own_undoing_owes_no_attempt() {
+        let t0 = Instant::now();
+        let mut queue = SchedulingQueue::default();
+        add(&mut queue, "p", 0, t0);
+        let p = queue.pop(t0).unwrap();
+        queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
+        queue.move_all_to_active_or_backoff(t0, "AssignedPodDelete", Cause::Scheduler);
+        assert_eq!(queue.in_backoff().count(), 1);
+        assert!(
+            queue.is_settled(),
+            "retried after its backoff, but not waited for"
+        );
+        assert!(queue.pop(t0 + Duration::from_secs(1)).is_some());
+    }
+
+    #[test]
     fn an_event_during_backoff_keeps_the_backoff() {
         let t0 = Instant::now();
         let mut queue = SchedulingQueue::default();
         add(&mut queue, "p", 0, t0);
         let p = queue.pop(t0).unwrap();
         queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
-        queue.move_all_to_active_or_backoff(t0 + Duration::from_millis(100), "NodeAdd");
+        queue.move_all_to_active_or_backoff(
+            t0 + Duration::from_millis(100),
+            "NodeAdd",
+            Cause::Cluster,
+        );
         assert!(queue.pop(t0 + Duration::from_millis(500)).is_none());
         assert!(queue.pop(t0 + Duration::from_secs(1)).is_some());
     }
@@ -691,7 +749,7 @@ mod tests {
         let mut queue = SchedulingQueue::default();
         add(&mut queue, "p", 0, t0);
         let p = queue.pop(t0).unwrap();
-        queue.move_all_to_active_or_backoff(t0, "NodeAdd");
+        queue.move_all_to_active_or_backoff(t0, "NodeAdd", Cause::Cluster);
         queue.requeue(p.uid(), Failure::Unschedulable("no".into()), t0);
         assert_eq!(
             queue.unschedulable().count(),

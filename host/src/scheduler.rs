@@ -36,7 +36,7 @@ use crate::leader_election::Leadership;
 use crate::metrics::{AttemptResult, Metrics, QueueName};
 use crate::model::convert;
 use crate::plugin_dir::PluginUpdate;
-use crate::queue::{Failure, QueueTimings, QueuedPod, SchedulingQueue};
+use crate::queue::{Cause, Failure, QueueTimings, QueuedPod, SchedulingQueue};
 use crate::runtime::LoadedPlugin;
 use crate::volumes::{Applied, VolumeObject};
 use crate::wit::{ActionType, EventResource, Pod};
@@ -513,9 +513,16 @@ impl<B: Backend> Scheduler<B> {
                 self.report(pod, "SchedulerError", message);
             }
         }
-        // What it reserved is free again for the pods that wait.
-        self.queue
-            .move_all_to_active_or_backoff(now, ASSIGNED_POD_DELETE);
+        // What it reserved is free again for the pods that wait. As in
+        // kube-scheduler, not for the pod itself: its own unreserve is no
+        // news to it, and would only send it round again.
+        let uid = pod.uid();
+        self.queue.move_to_active_or_backoff_if(
+            now,
+            ASSIGNED_POD_DELETE,
+            Cause::Scheduler,
+            |other| other.uid() != uid,
+        );
     }
 
     /// Hands a pod whose cycle is through Permit to the binder.
@@ -672,8 +679,11 @@ impl<B: Backend> Scheduler<B> {
         self.notice(false, "PluginLoaded", message);
         // A plugin that was missing or quarantined may now place pods that
         // waited for it.
-        self.queue
-            .move_all_to_active_or_backoff(now, crate::metrics::events::PLUGIN_LOADED);
+        self.queue.move_all_to_active_or_backoff(
+            now,
+            crate::metrics::events::PLUGIN_LOADED,
+            Cause::Scheduler,
+        );
     }
 
     /// Stops serving the plugin `name` from its file: the built-in plugin of
@@ -1065,14 +1075,15 @@ impl<B: Backend> Scheduler<B> {
             .is_some()
             .then(|| self.cache.snapshot());
         let (framework, cache) = (&self.framework, &self.cache);
-        self.queue.move_to_active_or_backoff_if(now, &label, |pod| {
-            let Some(snapshot) = &snapshot else {
-                return false;
-            };
-            framework
-                .profile(&pod.record.scheduler_name)
-                .is_none_or(|p| p.queueing_hint(cache, snapshot, pod, event, old, new))
-        });
+        self.queue
+            .move_to_active_or_backoff_if(now, &label, Cause::Cluster, |pod| {
+                let Some(snapshot) = &snapshot else {
+                    return false;
+                };
+                framework
+                    .profile(&pod.record.scheduler_name)
+                    .is_none_or(|p| p.queueing_hint(cache, snapshot, pod, event, old, new))
+            });
     }
 
     /// Asks PreEnqueue again about the pods it held: the cluster changed.
@@ -1111,8 +1122,11 @@ impl<B: Backend> Scheduler<B> {
             Err(error) => {
                 // The assumption was wrong: give its resources back.
                 self.undo(&pod, &cycle);
-                self.queue
-                    .move_all_to_active_or_backoff(now, ASSIGNED_POD_DELETE);
+                self.queue.move_all_to_active_or_backoff(
+                    now,
+                    ASSIGNED_POD_DELETE,
+                    Cause::Scheduler,
+                );
                 match error {
                     BindError::NotFound(_) | BindError::Conflict(_) => {
                         tracing::info!(pod = %target, node, %error, "bind not needed");

@@ -108,7 +108,9 @@ status: {capacity: {cpu: '4', memory: 8Gi, pods: '110'}}
 #[test]
 fn a_permit_rejection_unreserves_the_node() {
     // `first` reserves n1's only slot and is rejected at permit; unless
-    // unreserve gives the slot back, `second` fits nowhere.
+    // unreserve gives the slot back, `second` fits nowhere. Once `second`
+    // is bound there (AssignedPodAdd), `first` is tried again and finds
+    // the slot taken.
     let report = run(
         ONE_SLOT,
         &[pod("first", &[("permit", "reject")]), pod("second", &[])],
@@ -118,7 +120,7 @@ fn a_permit_rejection_unreserves_the_node() {
         report.unschedulable,
         vec![unplaced(
             "first",
-            "0/1 nodes are available: permit refused by Framework."
+            "0/2 nodes are available: 1 node(s) had no free Framework slot, 1 node(s) were refused by Framework. post-filter: Framework was shown 2 node(s)"
         )]
     );
 }
@@ -357,7 +359,9 @@ fn post_bind_runs_once_the_pod_is_bound() {
 
 /// The later points are timed into kube-scheduler's metrics: Reserve,
 /// Permit (a rejection is `Unschedulable`), Unreserve, PreBind and Bind,
-/// each extension point once per pod and each call of the plugin.
+/// each extension point once per attempt and each call of the plugin.
+/// `rejected` has two attempts: `taken`'s bind (AssignedPodAdd) sends it
+/// round again.
 #[test]
 fn the_later_points_are_timed_in_the_metrics() {
     use kws_host::backend::embedded::EmbeddedCluster;
@@ -396,10 +400,10 @@ fn the_later_points_are_timed_in_the_metrics() {
             &[("extension_point", point), ("status", status)],
         )
     };
-    assert_eq!(point("Reserve", "Success"), 2.0, "{text}");
-    assert_eq!(point("Permit", "Unschedulable"), 1.0, "{text}");
+    assert_eq!(point("Reserve", "Success"), 3.0, "{text}");
+    assert_eq!(point("Permit", "Unschedulable"), 2.0, "{text}");
     assert_eq!(point("Permit", "Success"), 1.0, "{text}");
-    assert_eq!(point("Unreserve", "Success"), 1.0, "{text}");
+    assert_eq!(point("Unreserve", "Success"), 2.0, "{text}");
     assert_eq!(point("Bind", "Success"), 1.0, "{text}");
     let calls = |point: &str| {
         scrape.sum(
@@ -407,8 +411,8 @@ fn the_later_points_are_timed_in_the_metrics() {
             &[("plugin", "Framework"), ("extension_point", point)],
         )
     };
-    assert_eq!(calls("Reserve"), 2.0, "{text}");
-    assert_eq!(calls("Permit"), 2.0, "{text}");
+    assert_eq!(calls("Reserve"), 3.0, "{text}");
+    assert_eq!(calls("Permit"), 3.0, "{text}");
     assert_eq!(calls("Bind"), 1.0, "{text}");
     assert_eq!(
         scrape.sum(
