@@ -128,35 +128,83 @@ struct Decoded {
 /// How many objects of each sort [`Decoded`] held at some point, to go
 /// back to.
 #[derive(Clone, Copy)]
-struct Mark([usize; 7]);
+struct Mark {
+    lens: [usize; 10],
+    count: usize,
+}
+
+impl Manifests {
+    /// The length of each list, in the order [`Manifests::truncate`] takes.
+    /// Destructured whole, so that a list added to [`Manifests`] must be
+    /// added here too.
+    fn lens(&self) -> [usize; 10] {
+        let Manifests {
+            nodes,
+            pods,
+            namespaces,
+            priority_classes,
+            workloads,
+            budgets,
+            device_classes,
+            resource_slices,
+            resource_claims,
+            storage,
+        } = self;
+        [
+            nodes.len(),
+            pods.len(),
+            namespaces.len(),
+            priority_classes.len(),
+            workloads.len(),
+            budgets.len(),
+            device_classes.len(),
+            resource_slices.len(),
+            resource_claims.len(),
+            storage.len(),
+        ]
+    }
+
+    /// Shortens each list to the length [`Manifests::lens`] gave.
+    fn truncate(&mut self, lens: [usize; 10]) {
+        let Manifests {
+            nodes,
+            pods,
+            namespaces,
+            priority_classes,
+            workloads,
+            budgets,
+            device_classes,
+            resource_slices,
+            resource_claims,
+            storage,
+        } = self;
+        let [n, p, ns, pc, w, b, dc, rs, rc, s] = lens;
+        nodes.truncate(n);
+        pods.truncate(p);
+        namespaces.truncate(ns);
+        priority_classes.truncate(pc);
+        workloads.truncate(w);
+        budgets.truncate(b);
+        device_classes.truncate(dc);
+        resource_slices.truncate(rs);
+        resource_claims.truncate(rc);
+        storage.truncate(s);
+    }
+}
 
 impl Decoded {
     fn mark(&self) -> Mark {
-        let o = &self.objects;
-        Mark([
-            o.nodes.len(),
-            o.pods.len(),
-            o.namespaces.len(),
-            o.priority_classes.len(),
-            o.workloads.len(),
-            o.budgets.len(),
-            self.count,
-        ])
+        Mark {
+            lens: self.objects.lens(),
+            count: self.count,
+        }
     }
 
-    fn back_to(
-        &mut self,
-        Mark([nodes, pods, namespaces, classes, workloads, budgets, count]): Mark,
-    ) {
-        self.objects.nodes.truncate(nodes);
-        self.node_documents.truncate(nodes);
-        self.objects.pods.truncate(pods);
-        self.pod_documents.truncate(pods);
-        self.objects.namespaces.truncate(namespaces);
-        self.objects.priority_classes.truncate(classes);
-        self.objects.workloads.truncate(workloads);
-        self.objects.budgets.truncate(budgets);
-        self.count = count;
+    fn back_to(&mut self, mark: Mark) {
+        self.objects.truncate(mark.lens);
+        self.node_documents.truncate(self.objects.nodes.len());
+        self.pod_documents.truncate(self.objects.pods.len());
+        self.count = mark.count;
     }
 }
 
@@ -1231,6 +1279,15 @@ mod tests {
             format!(
                 "apiVersion: v1\nitems:\n{}- {{kind: Node, x: .nan}}\nkind: List\n",
                 node("a")
+            ),
+            // A refused item after items of every other sort: none of
+            // them is added twice when the List is read again whole.
+            format!(
+                "apiVersion: v1\nitems:\n{}{}{}{}- {{kind: Node, x: .nan}}\nkind: List\n",
+                node("a"),
+                "- {apiVersion: resource.k8s.io/v1, kind: DeviceClass, metadata: {name: gpu}}\n",
+                "- {apiVersion: v1, kind: PersistentVolume, metadata: {name: pv}, spec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: /d}}}\n",
+                "- {apiVersion: v1, kind: Namespace, metadata: {name: team}}\n",
             ),
             // Not a List after all, though its items were read.
             format!("apiVersion: v1\nkind: Pod\nitems:\n{}", node("a")),
