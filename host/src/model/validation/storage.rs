@@ -238,8 +238,8 @@ pub fn csi_driver(driver: &CSIDriver) -> Vec<FieldError> {
     object_meta(&driver.metadata, false, NameFormat::Subdomain)
 }
 
-/// `ValidateCSIDriverName`: required, at most 63 bytes, a DNS subdomain
-/// once lowercased.
+/// `ValidateCSIDriverName`: required, at most 63 characters, a DNS
+/// subdomain once lowercased.
 fn csi_driver_name(path: &str, name: &str) -> Vec<FieldError> {
     if name.is_empty() {
         return vec![required(path, "")];
@@ -248,7 +248,7 @@ fn csi_driver_name(path: &str, name: &str) -> Vec<FieldError> {
     if name.len() > 63 {
         errors.push(FieldError {
             path: path.to_string(),
-            kind: FieldErrorKind::TooLong("may not be more than 63 bytes".to_string()),
+            kind: FieldErrorKind::TooLong("may not be more than 63 characters".to_string()),
         });
     }
     errors.extend(each_invalid(
@@ -259,14 +259,14 @@ fn csi_driver_name(path: &str, name: &str) -> Vec<FieldError> {
     errors
 }
 
-/// `ValidateVolumeAttachment`: the attacher, exactly one source, the node
-/// and volume names. An inline volume's spec is not checked further: no
-/// plugin reads it (upstream's NodeVolumeLimits counts only attachments
-/// of PersistentVolumes).
+/// `ValidateVolumeAttachment`: exactly one source, the node and volume
+/// names, the attacher (last: the apiserver checks it declaratively and
+/// lists its errors after the others). An inline volume's spec is not
+/// checked further: no plugin reads it (upstream's NodeVolumeLimits
+/// counts only attachments of PersistentVolumes).
 pub fn volume_attachment(attachment: &VolumeAttachment) -> Vec<FieldError> {
     let mut errors = object_meta(&attachment.metadata, false, NameFormat::Subdomain);
     let spec = &attachment.spec;
-    errors.extend(csi_driver_name("spec.attacher", &spec.attacher));
     let exactly_one = "must specify exactly one of inlineVolumeSpec and persistentVolumeName";
     match (
         &spec.source.inline_volume_spec,
@@ -292,6 +292,7 @@ pub fn volume_attachment(attachment: &VolumeAttachment) -> Vec<FieldError> {
             dns1123_subdomain(name),
         ));
     }
+    errors.extend(csi_driver_name("spec.attacher", &spec.attacher));
     errors
 }
 
@@ -385,9 +386,9 @@ mod tests {
         assert_eq!(
             errors(json, volume_attachment),
             [
-                "spec.attacher: Required value",
                 "spec.source: Required value: must specify exactly one of inlineVolumeSpec and persistentVolumeName",
                 "spec.nodeName: Invalid value: \"Node_1\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                "spec.attacher: Required value",
             ]
         );
         let json = serde_json::json!({"metadata": {"name": "va"}, "spec": {
