@@ -207,6 +207,12 @@ impl wit::kws::scheduler::volumes::Host for HostState {
     fn csi_driver_json(&mut self, _: String) -> Option<String> {
         None
     }
+    fn volume_attachments(&mut self, _: String) -> Vec<volumes::VolumeAttachment> {
+        Vec::new()
+    }
+    fn storage_capacities(&mut self, _: String) -> Vec<volumes::StorageCapacity> {
+        Vec::new()
+    }
     fn assume(
         &mut self,
         _: String,

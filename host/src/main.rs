@@ -108,7 +108,8 @@ struct Offline {
     /// Nodes, pods, namespaces, priority classes, the Services and
     /// controllers default spreading reads, PodDisruptionBudgets, the
     /// storage objects (PersistentVolumes, PersistentVolumeClaims,
-    /// StorageClasses, CSINodes, CSIDrivers), and DeviceClasses,
+    /// StorageClasses, CSINodes, CSIDrivers, VolumeAttachments,
+    /// CSIStorageCapacities), and DeviceClasses,
     /// ResourceSlices and ResourceClaims (multi-document YAML).
     #[arg(long)]
     cluster: PathBuf,

@@ -56,6 +56,7 @@ const RUST_VERBATIM: &[File] = template![
     "kws-plugin-sdk/src/normalize.rs" => "../../plugin-sdk/src/normalize.rs",
     "kws-plugin-sdk/src/objects.rs" => "../../plugin-sdk/src/objects.rs",
     "kws-plugin-sdk/src/plugin.rs" => "../../plugin-sdk/src/plugin.rs",
+    "kws-plugin-sdk/src/quantity.rs" => "../../plugin-sdk/src/quantity.rs",
     "kws-plugin-sdk/src/runner.rs" => "../../plugin-sdk/src/runner.rs",
     "kws-plugin-sdk/src/selector.rs" => "../../plugin-sdk/src/selector.rs",
     "kws-plugin-sdk/src/status.rs" => "../../plugin-sdk/src/status.rs",

@@ -868,32 +868,28 @@ impl<B: Backend> Scheduler<B> {
                     // yet: nothing happened.
                     Applied::Stale => return,
                 };
-                if let Some(resource) = object.resource() {
-                    let action = if old.is_some() {
-                        ActionType::Update
-                    } else {
-                        ActionType::Add
-                    };
-                    self.move_for(
-                        resource,
-                        action,
-                        &|| old.as_ref().and_then(VolumeObject::json),
-                        &|| object.json(),
-                        now,
-                    );
-                }
+                let action = if old.is_some() {
+                    ActionType::Update
+                } else {
+                    ActionType::Add
+                };
+                self.move_for(
+                    object.resource(),
+                    action,
+                    &|| old.as_ref().and_then(VolumeObject::json),
+                    &|| object.json(),
+                    now,
+                );
             }
             ClusterEvent::VolumeObjectDeleted(object) => {
                 self.cache.volumes().delete(&object);
-                if let Some(resource) = object.resource() {
-                    self.move_for(
-                        resource,
-                        ActionType::Delete,
-                        &|| object.json(),
-                        &|| None,
-                        now,
-                    );
-                }
+                self.move_for(
+                    object.resource(),
+                    ActionType::Delete,
+                    &|| object.json(),
+                    &|| None,
+                    now,
+                );
             }
             ClusterEvent::DeviceClassApplied(class) => {
                 self.framework.resource_claims().set_class(&class);

@@ -242,7 +242,7 @@ pub mod volumes {
     use crate::NodeId;
     pub use crate::bindings::kws::scheduler::volumes::{
         Claim, ClaimRef, CsiNode, CsiSource, Disk, PersistentVolume, PlacedVolumes, PodVolume,
-        RbdImage, StorageClass, VolumeSource,
+        RbdImage, StorageCapacity, StorageClass, VolumeAttachment, VolumeSource,
     };
 
     /// A native stand-in for the host, for unit tests of volume plugins.
@@ -277,6 +277,12 @@ pub mod volumes {
         }
         fn csi_driver_json(&self, _name: &str) -> Option<String> {
             None
+        }
+        fn volume_attachments(&self, _node: &str) -> Vec<VolumeAttachment> {
+            Vec::new()
+        }
+        fn storage_capacities(&self, _class: &str) -> Vec<StorageCapacity> {
+            Vec::new()
         }
         fn assume(
             &self,
@@ -442,6 +448,24 @@ pub mod volumes {
         native(|h| h.csi_driver_json(name))
     }
 
+    /// The VolumeAttachments of the node named `node` (NodeVolumeLimits
+    /// counts the CSI volumes attached there).
+    pub fn volume_attachments(node: &str) -> Vec<VolumeAttachment> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::volume_attachments(node);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.volume_attachments(node))
+    }
+
+    /// The CSIStorageCapacities of a storage class (VolumeBinding's
+    /// capacity check for dynamic provisioning).
+    pub fn storage_capacities(class: &str) -> Vec<StorageCapacity> {
+        #[cfg(target_arch = "wasm32")]
+        return wit::storage_capacities(class);
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.storage_capacities(class))
+    }
+
     /// VolumeBinding's Reserve: assume the bindings and provisions for the
     /// pod on `node`; true when nothing is left to bind.
     pub fn assume(
@@ -513,6 +537,8 @@ pub mod volumes {
                         image: text(rbd, "/image"),
                         read_only: read_only(rbd),
                     })
+                } else if let Some(csi) = v.get("csi") {
+                    VolumeSource::Csi(text(csi, "/driver"))
                 } else {
                     VolumeSource::Other
                 };

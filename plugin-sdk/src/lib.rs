@@ -46,6 +46,7 @@ pub mod host;
 mod normalize;
 pub mod objects;
 mod plugin;
+pub mod quantity;
 mod runner;
 pub mod selector;
 mod status;

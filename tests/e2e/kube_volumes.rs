@@ -3,14 +3,18 @@
 //! kube-controller-manager binding claims as in a real cluster: static
 //! local volumes bind on their node (and a volume added lets a pending pod
 //! in), a WaitForFirstConsumer claim is given
-//! the chosen node, a CSINode's limit sends a pod elsewhere, and a
-//! ReadWriteOncePod claim has one user.
+//! the chosen node, a CSINode's limit sends a pod elsewhere (counting the
+//! volumes VolumeAttachments attach), a claim to provision goes where a
+//! CSIStorageCapacity has room for it, and a ReadWriteOncePod claim has
+//! one user.
 
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
+use k8s_openapi::api::storage::v1::{
+    CSIDriver, CSINode, CSIStorageCapacity, StorageClass, VolumeAttachment,
+};
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, PostParams};
 use kws_host::config::Config;
 use kws_tests::api::{OURS, events_for, eventually, node, node_name};
 use kws_tests::cluster::{
@@ -235,6 +239,155 @@ async fn the_deployed_role_grants_what_volume_binding_does() {
     // annotation below.
     bind_the_database_volume(&c).await;
     provision_for_the_chosen_node(&c).await;
+    // The role lets it list and watch VolumeAttachments and
+    // CSIStorageCapacities: without them node-1 would look free and no
+    // node would have room.
+    attachment_fills_node_1(&c).await;
+    provision_where_capacity_has_room(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_attachment_filling_a_nodes_csi_limit_sends_the_pod_elsewhere() {
+    let c = cluster(&["node-1", "node-2", "node-3"]).await;
+    let _scheduler = RunningScheduler::start(&c.cluster, Config::default());
+    attachment_fills_node_1(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_to_provision_goes_where_a_storage_capacity_has_room() {
+    let c = cluster(&["node-1", "node-2", "node-3"]).await;
+    let _scheduler = RunningScheduler::start(&c.cluster, Config::default());
+    provision_where_capacity_has_room(&c).await;
+}
+
+/// Node affinity that prefers node-1.
+fn prefer_node_1() -> Value {
+    json!({"affinity": {"nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
+            "matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-1"]}]}}]}}})
+}
+
+/// CSINodes let `csi.example` attach 1 volume on node-1, 8 on node-2 and
+/// none on node-3; a VolumeAttachment still attaches volume `old` (no pod
+/// uses it) to node-1. A pod that prefers node-1 goes to node-2; one that
+/// must be on node-1 waits until the attachment is deleted (NodeVolumeLimits'
+/// VolumeAttachment Delete hint moves it), then binds there.
+async fn attachment_fills_node_1(c: &Cluster) {
+    let csi_nodes: Api<CSINode> = Api::all(c.client.clone());
+    for (node, count) in [("node-1", 1), ("node-2", 8), ("node-3", 0)] {
+        create(
+            &csi_nodes,
+            json!({"metadata": {"name": node},
+                   "spec": {"drivers": [{"name": "csi.example", "nodeID": node,
+                                          "allocatable": {"count": count}}]}}),
+        )
+        .await;
+    }
+    bound_csi_claim(c, "old", &["ReadWriteOnce"]).await;
+    bound_csi_claim(c, "attached-1", &["ReadWriteOnce"]).await;
+    bound_csi_claim(c, "attached-2", &["ReadWriteOnce"]).await;
+    let attachments: Api<VolumeAttachment> = Api::all(c.client.clone());
+    create(
+        &attachments,
+        json!({"metadata": {"name": "va-old"},
+               "spec": {"attacher": "csi.example", "nodeName": "node-1",
+                        "source": {"persistentVolumeName": "old"}}}),
+    )
+    .await;
+    create(&c.pods, pod("attached-1", "attached-1", prefer_node_1())).await;
+    assert_eq!(bound_node(&c.pods, "attached-1").await, "node-2");
+
+    let on_node_1 = json!({"nodeSelector": {"kubernetes.io/hostname": "node-1"}});
+    create(&c.pods, pod("attached-2", "attached-2", on_node_1)).await;
+    let note = failed_scheduling(&c.events, "attached-2").await;
+    assert!(
+        note.starts_with("0/3 nodes are available: ")
+            && note.contains("1 node(s) exceed max volume count"),
+        "{note}"
+    );
+    attachments
+        .delete("va-old", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(bound_node(&c.pods, "attached-2").await, "node-1");
+}
+
+/// A claim of `size` of class `pool`.
+fn pool_claim(name: &str, size: &str) -> Value {
+    json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "pool",
+            "resources": {"requests": {"storage": size}},
+        },
+    })
+}
+
+/// A CSIStorageCapacity of class `pool` for the node `host`.
+fn pool_capacity(host: &str, capacity: &str) -> Value {
+    json!({
+        "metadata": {"name": format!("pool-{host}"), "namespace": "default"},
+        "storageClassName": "pool",
+        "nodeTopology": {"matchLabels": {"kubernetes.io/hostname": host}},
+        "capacity": capacity,
+    })
+}
+
+/// The node VolumeBinding's PreBind selects for a claim to provision.
+async fn selected_node(c: &Cluster, claim: &str) -> String {
+    eventually(
+        &format!("the selected-node annotation of {claim}"),
+        WAIT,
+        || async {
+            let claim = c.claims.get(claim).await.ok()?;
+            claim
+                .metadata
+                .annotations?
+                .get("volume.kubernetes.io/selected-node")
+                .cloned()
+        },
+    )
+    .await
+}
+
+/// Class `pool` (WaitForFirstConsumer) provisions through
+/// `pool.example`, a CSIDriver with `storageCapacity: true`, which reports
+/// 512Mi on node-1, 10Gi on node-2 and nothing on node-3. A 1Gi claim
+/// whose pod prefers node-1 is provisioned on node-2; a 20Gi one fits no
+/// node ("did not have enough free storage") until a capacity for node-3
+/// appears (VolumeBinding's CSIStorageCapacity Add hint moves the pod).
+async fn provision_where_capacity_has_room(c: &Cluster) {
+    let drivers: Api<CSIDriver> = Api::all(c.client.clone());
+    create(
+        &drivers,
+        json!({"metadata": {"name": "pool.example"}, "spec": {"storageCapacity": true}}),
+    )
+    .await;
+    let classes: Api<StorageClass> = Api::all(c.client.clone());
+    create(
+        &classes,
+        json!({"metadata": {"name": "pool"}, "provisioner": "pool.example",
+               "volumeBindingMode": "WaitForFirstConsumer"}),
+    )
+    .await;
+    let capacities: Api<CSIStorageCapacity> = Api::namespaced(c.client.clone(), "default");
+    create(&capacities, pool_capacity("node-1", "512Mi")).await;
+    create(&capacities, pool_capacity("node-2", "10Gi")).await;
+
+    create(&c.claims, pool_claim("pool-small", "1Gi")).await;
+    create(&c.pods, pod("pool-small", "pool-small", prefer_node_1())).await;
+    assert_eq!(selected_node(c, "pool-small").await, "node-2");
+
+    create(&c.claims, pool_claim("pool-big", "20Gi")).await;
+    create(&c.pods, pod("pool-big", "pool-big", json!({}))).await;
+    let note = failed_scheduling(&c.events, "pool-big").await;
+    assert!(
+        note.starts_with("0/3 nodes are available: 3 node(s) did not have enough free storage."),
+        "{note}"
+    );
+    create(&capacities, pool_capacity("node-3", "50Gi")).await;
+    assert_eq!(selected_node(c, "pool-big").await, "node-3");
 }
 
 /// A claim of a WaitForFirstConsumer class allowed on node-3 only: the
@@ -333,12 +486,9 @@ async fn a_pod_over_a_nodes_csi_limit_goes_elsewhere() {
     bound_csi_claim(&c, "vol-2", &["ReadWriteOnce"]).await;
     let _scheduler = RunningScheduler::start(&c.cluster, Config::default());
     // Both pods would rather be on node-1, which attaches one volume.
-    let prefer_node_1 = json!({"affinity": {"nodeAffinity": {
-        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
-            "matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-1"]}]}}]}}});
-    create(&c.pods, pod("first", "vol-1", prefer_node_1.clone())).await;
+    create(&c.pods, pod("first", "vol-1", prefer_node_1())).await;
     assert_eq!(bound_node(&c.pods, "first").await, "node-1");
-    create(&c.pods, pod("second", "vol-2", prefer_node_1)).await;
+    create(&c.pods, pod("second", "vol-2", prefer_node_1())).await;
     assert_eq!(bound_node(&c.pods, "second").await, "node-2");
 }
 

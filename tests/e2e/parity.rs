@@ -456,7 +456,9 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
     use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim, ResourceSlice};
     use k8s_openapi::api::scheduling::v1::PriorityClass;
-    use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
+    use k8s_openapi::api::storage::v1::{
+        CSIDriver, CSINode, CSIStorageCapacity, StorageClass, VolumeAttachment,
+    };
     use kube::Api;
     use kube::api::PostParams;
     let cluster = kws_tests::cluster::TestCluster::start();
@@ -536,6 +538,12 @@ async fn generated_scenarios_are_accepted_by_the_apiserver() {
                 }
                 Some("CSINode") => dry_run_create_cluster::<CSINode>(&client, object).await,
                 Some("CSIDriver") => dry_run_create_cluster::<CSIDriver>(&client, object).await,
+                Some("VolumeAttachment") => {
+                    dry_run_create_cluster::<VolumeAttachment>(&client, object).await
+                }
+                Some("CSIStorageCapacity") => {
+                    dry_run_create::<CSIStorageCapacity>(&client, object).await
+                }
                 Some("DeviceClass") => dry_run_create_cluster::<DeviceClass>(&client, object).await,
                 Some("ResourceSlice") => {
                     dry_run_create_cluster::<ResourceSlice>(&client, object).await

@@ -310,6 +310,7 @@ func (s *Scenario) objects() []runtime.Object {
 		asObjects(s.StatefulSets), asObjects(s.PodDisruptionBudgets),
 		asObjects(s.StorageClasses), asObjects(s.PersistentVolumes), asObjects(s.PersistentVolumeClaims),
 		asObjects(s.CSINodes), asObjects(s.CSIDrivers),
+		asObjects(s.VolumeAttachments), asObjects(s.CSIStorageCapacities),
 		asObjects(s.DeviceClasses), asObjects(s.ResourceSlices), asObjects(s.ResourceClaims),
 	} {
 		all = append(all, kind...)

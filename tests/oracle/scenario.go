@@ -4,7 +4,7 @@ package main
 // Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets,
 // StatefulSets and PodDisruptionBudgets, and for the volume and DRA plugins
 // StorageClasses, PersistentVolumes, PersistentVolumeClaims, CSINodes,
-// CSIDrivers, DeviceClasses, ResourceSlices and ResourceClaims, that
+// CSIDrivers, VolumeAttachments, CSIStorageCapacities, DeviceClasses, ResourceSlices and ResourceClaims, that
 // `kube-wasm-scheduler simulate` and `explain` read,
 // turned into the objects the apiserver would store:
 // defaulted by the apiserver's own defaulting functions, with the admission
@@ -64,6 +64,10 @@ type Scenario struct {
 	PersistentVolumeClaims []*v1.PersistentVolumeClaim
 	CSINodes               []*storagev1.CSINode
 	CSIDrivers             []*storagev1.CSIDriver
+	// NodeVolumeLimits counts the volumes VolumeAttachments attach to a
+	// node; VolumeBinding checks CSIStorageCapacities for provisioning.
+	VolumeAttachments    []*storagev1.VolumeAttachment
+	CSIStorageCapacities []*storagev1.CSIStorageCapacity
 	// What DynamicResources reads; a claim's status (allocation,
 	// reservedFor) as given.
 	DeviceClasses  []*resourcev1.DeviceClass
@@ -222,6 +226,19 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 		}
 		legacyscheme.Scheme.Default(driver)
 		s.CSIDrivers = append(s.CSIDrivers, driver)
+	case "VolumeAttachment":
+		attachment := &storagev1.VolumeAttachment{}
+		if err := decodeStrict(raw, attachment); err != nil {
+			return err
+		}
+		legacyscheme.Scheme.Default(attachment)
+		s.VolumeAttachments = append(s.VolumeAttachments, attachment)
+	case "CSIStorageCapacity":
+		capacity := &storagev1.CSIStorageCapacity{}
+		if err := decodeNamespaced(raw, capacity, &capacity.ObjectMeta); err != nil {
+			return err
+		}
+		s.CSIStorageCapacities = append(s.CSIStorageCapacities, capacity)
 	case "DeviceClass":
 		class := &resourcev1.DeviceClass{}
 		if err := decodeStrict(raw, class); err != nil {
@@ -252,7 +269,7 @@ func (s *Scenario) add(raw json.RawMessage, classes *[]*schedulingv1.PriorityCla
 		}
 		*classes = append(*classes, pc)
 	default:
-		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace, PriorityClass, Service, ReplicationController, ReplicaSet, StatefulSet, PodDisruptionBudget, StorageClass, PersistentVolume, PersistentVolumeClaim, CSINode, CSIDriver, DeviceClass, ResourceSlice and ResourceClaim objects", meta.Kind)
+		return fmt.Errorf("kind %q: a scenario holds Node, Pod, Namespace, PriorityClass, Service, ReplicationController, ReplicaSet, StatefulSet, PodDisruptionBudget, StorageClass, PersistentVolume, PersistentVolumeClaim, CSINode, CSIDriver, VolumeAttachment, CSIStorageCapacity, DeviceClass, ResourceSlice and ResourceClaim objects", meta.Kind)
 	}
 	return nil
 }

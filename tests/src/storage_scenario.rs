@@ -10,7 +10,10 @@
 //! affinity, zonal CSI PVs (zone labels, sometimes node affinity), claims
 //! bound to them as the PV controller leaves them (`spec.volumeName`, the
 //! `pv.kubernetes.io/bind-completed` annotation, the PV's `claimRef`, both
-//! phases `Bound`), ReadWriteOncePod claims in use, and inline GCE disks.
+//! phases `Bound`), ReadWriteOncePod claims in use, and inline GCE disks;
+//! VolumeAttachments of CSI volumes on some nodes (NodeVolumeLimits counts
+//! them), and, when the CSI driver reports capacity, CSIStorageCapacities
+//! of the `zonal` class per zone or node (VolumeBinding checks them).
 //! Devices: DeviceClasses selecting a driver by CEL, ResourceSlices with a
 //! few devices per node (attributes and a capacity), claims allocated to
 //! bound pods (a device of their node, `reservedFor` the pod), and claims of
@@ -161,6 +164,86 @@ impl Volumes<'_> {
             for k in 0..self.rng.range(1, 3) {
                 self.incoming_volume(incoming, k, default_class);
             }
+        }
+        // Drawn from a generator of their own, so that every other object
+        // of a seed's scenario stays as it was before they were added.
+        let mut extra = Rng(self.rng.0 ^ 0x7f4a_7c15_0a77_ac4e);
+        self.attachments(&mut extra);
+        self.capacities(&mut extra);
+    }
+
+    /// VolumeAttachments on about a third of the nodes: of a CSI volume
+    /// (in use there, elsewhere or not at all), now and then of one that
+    /// does not exist or by another attacher.
+    fn attachments(&mut self, rng: &mut Rng) {
+        let volumes: Vec<String> = self
+            .out
+            .iter()
+            .filter(|o| o["kind"] == "PersistentVolume" && o["spec"]["csi"].is_object())
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        for node in self.nodes {
+            if volumes.is_empty() || !rng.chance(35) {
+                continue;
+            }
+            for i in 0..rng.range(1, 2) {
+                let volume = if rng.chance(10) {
+                    "gone".to_string()
+                } else {
+                    rng.pick(&volumes).clone()
+                };
+                let attacher = if rng.chance(10) { NFS } else { EBS };
+                self.out.push(
+                    json!({"apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment",
+                    "metadata": {"name": format!("va-{}-{i}", node.name)},
+                    "spec": {"attacher": attacher, "nodeName": node.name,
+                             "source": {"persistentVolumeName": volume}}}),
+                );
+            }
+        }
+    }
+
+    /// In about half the scenarios the CSI driver of `zonal` reports
+    /// capacity (`storageCapacity: true`), with CSIStorageCapacities for
+    /// some zones or nodes, of sizes around the claims'.
+    fn capacities(&mut self, rng: &mut Rng) {
+        if !rng.chance(50) {
+            return;
+        }
+        if let Some(driver) = self
+            .out
+            .iter_mut()
+            .find(|o| o["kind"] == "CSIDriver" && o["metadata"]["name"] == EBS)
+        {
+            driver["spec"]["storageCapacity"] = json!(true);
+        }
+        let mut topologies: Vec<(String, Value)> = ["zone-a", "zone-b", "zone-c"]
+            .iter()
+            .map(|z| {
+                (
+                    z.to_string(),
+                    json!({"matchLabels": {"topology.kubernetes.io/zone": z}}),
+                )
+            })
+            .collect();
+        for node in self.nodes {
+            topologies.push((
+                node.name.clone(),
+                json!({"matchLabels": {"kubernetes.io/hostname": node.name}}),
+            ));
+        }
+        for (name, topology) in topologies {
+            if !rng.chance(40) {
+                continue;
+            }
+            let mut capacity = json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSIStorageCapacity",
+                "metadata": {"name": format!("zonal-{name}"), "namespace": "default"},
+                "storageClassName": "zonal", "nodeTopology": topology,
+                "capacity": rng.pick(&["1Gi", "4Gi", "10Gi", "50Gi"])});
+            if rng.chance(25) {
+                capacity["maximumVolumeSize"] = json!(rng.pick(&["1Gi", "5Gi"]));
+            }
+            self.out.push(capacity);
         }
     }
 

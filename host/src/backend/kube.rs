@@ -18,7 +18,9 @@ use k8s_openapi::api::resource::v1::{
     AllocationResult, DeviceClass, ResourceClaim, ResourceClaimConsumerReference, ResourceSlice,
 };
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
-use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
+use k8s_openapi::api::storage::v1::{
+    CSIDriver, CSINode, CSIStorageCapacity, StorageClass, VolumeAttachment,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -34,11 +36,12 @@ use tokio::runtime::Handle;
 
 /// The kinds [`KubeCluster`] watches: namespaces, nodes, pods,
 /// PodDisruptionBudgets, PodGroups, services, replication controllers,
-/// replica sets and stateful sets, the five storage kinds the volume
+/// replica sets and stateful sets, the seven storage kinds the volume
 /// plugins read (PersistentVolumes, PersistentVolumeClaims,
-/// StorageClasses, CSINodes, CSIDrivers), and DeviceClasses,
-/// ResourceSlices and ResourceClaims.
-const WATCHED_KINDS: usize = 17;
+/// StorageClasses, CSINodes, CSIDrivers, VolumeAttachments,
+/// CSIStorageCapacities), and DeviceClasses, ResourceSlices and
+/// ResourceClaims.
+const WATCHED_KINDS: usize = 19;
 
 /// Where dynamic resource allocation's objects are served (GA in v1.34).
 const DRA_API: &str = "resource.k8s.io/v1";
@@ -990,6 +993,20 @@ impl KubeCluster {
             sink.clone(),
             unsynced.clone(),
             VolumeObject::CsiDriver,
+        ));
+        runtime.spawn(follow_storage::<VolumeAttachment>(
+            client.clone(),
+            "volumeattachments",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::VolumeAttachment,
+        ));
+        runtime.spawn(follow_storage::<CSIStorageCapacity>(
+            client.clone(),
+            "csistoragecapacities",
+            sink.clone(),
+            unsynced.clone(),
+            VolumeObject::StorageCapacity,
         ));
     }
 

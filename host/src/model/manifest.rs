@@ -22,7 +22,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim, ResourceSlice};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
+use k8s_openapi::api::storage::v1::{
+    CSIDriver, CSINode, CSIStorageCapacity, StorageClass, VolumeAttachment,
+};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -50,8 +52,9 @@ pub struct Manifests {
     pub device_classes: Vec<DeviceClass>,
     pub resource_slices: Vec<ResourceSlice>,
     pub resource_claims: Vec<ResourceClaim>,
-    /// PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes
-    /// and CSIDrivers, for the volume plugins.
+    /// PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes,
+    /// CSIDrivers, VolumeAttachments and CSIStorageCapacities, for the
+    /// volume plugins.
     pub storage: Vec<VolumeObject>,
 }
 
@@ -80,7 +83,7 @@ impl std::error::Error for ManifestError {}
 /// PriorityClasses, Services, ReplicationControllers, ReplicaSets,
 /// StatefulSets, PodDisruptionBudgets, PersistentVolumes,
 /// PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers,
-/// DeviceClasses, ResourceSlices and ResourceClaims (also inside
+/// VolumeAttachments, CSIStorageCapacities, DeviceClasses, ResourceSlices and ResourceClaims (also inside
 /// `kind: List`).
 ///
 /// ```no_run
@@ -661,11 +664,48 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
                 &name,
             )?;
         }
+        ("storage.k8s.io/v1", "VolumeAttachment") => {
+            let mut attachment: VolumeAttachment = decode(json, &kind)?;
+            defaults::meta(&mut attachment.metadata);
+            validation::report(
+                &kind,
+                attachment.metadata.name.as_deref(),
+                &validation::volume_attachment(&attachment),
+            )?;
+            let name = attachment.metadata.name.clone().unwrap_or_default();
+            add_storage(
+                objects,
+                VolumeObject::VolumeAttachment(Arc::new(attachment)),
+                "volumeattachments.storage.k8s.io",
+                &name,
+            )?;
+        }
+        ("storage.k8s.io/v1", "CSIStorageCapacity") => {
+            let mut capacity: CSIStorageCapacity = decode(json, &kind)?;
+            defaults::meta(&mut capacity.metadata);
+            defaults::namespace(&mut capacity.metadata);
+            validation::report(
+                &kind,
+                capacity.metadata.name.as_deref(),
+                &validation::csi_storage_capacity(&capacity),
+            )?;
+            let key = format!(
+                "{}/{}",
+                capacity.metadata.namespace.as_deref().unwrap_or_default(),
+                capacity.metadata.name.as_deref().unwrap_or_default()
+            );
+            add_storage(
+                objects,
+                VolumeObject::StorageCapacity(Arc::new(capacity)),
+                "csistoragecapacities.storage.k8s.io",
+                &key,
+            )?;
+        }
         ("", _) => return Err("apiVersion not set".to_string()),
         (_, "") => return Err("kind not set".to_string()),
         _ => {
             return Err(format!(
-                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers, DeviceClasses, ResourceSlices and ResourceClaims)"
+                "no matches for kind \"{kind}\" in version \"{api_version}\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers, VolumeAttachments, CSIStorageCapacities, DeviceClasses, ResourceSlices and ResourceClaims)"
             ));
         }
     }
@@ -706,6 +746,14 @@ fn storage_key(object: &VolumeObject) -> String {
         VolumeObject::StorageClass(o) => &o.metadata,
         VolumeObject::CsiNode(o) => &o.metadata,
         VolumeObject::CsiDriver(o) => &o.metadata,
+        VolumeObject::VolumeAttachment(o) => &o.metadata,
+        VolumeObject::StorageCapacity(o) => {
+            return format!(
+                "{}/{}",
+                o.metadata.namespace.as_deref().unwrap_or_default(),
+                o.metadata.name.as_deref().unwrap_or_default()
+            );
+        }
     };
     meta.name.clone().unwrap_or_default()
 }
@@ -1204,7 +1252,7 @@ mod tests {
         );
         assert_eq!(
             parse_err("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"),
-            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers, DeviceClasses, ResourceSlices and ResourceClaims)"
+            "test.yaml: document 1: no matches for kind \"Deployment\" in version \"apps/v1\" (the embedded cluster holds Nodes, Pods, Namespaces, PriorityClasses, Services, ReplicationControllers, ReplicaSets, StatefulSets, PodDisruptionBudgets, PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers, VolumeAttachments, CSIStorageCapacities, DeviceClasses, ResourceSlices and ResourceClaims)"
         );
         assert_eq!(
             parse_err(&format!("{POD}---\n{POD}")),

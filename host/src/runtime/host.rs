@@ -259,6 +259,20 @@ impl wit::kws::scheduler::volumes::Host for HostState {
         self.volumes.as_ref()?.csi_driver_json(&name)
     }
 
+    fn volume_attachments(&mut self, node: String) -> Vec<volumes::VolumeAttachment> {
+        self.volumes
+            .as_ref()
+            .map(|v| v.volume_attachments(&node))
+            .unwrap_or_default()
+    }
+
+    fn storage_capacities(&mut self, class: String) -> Vec<volumes::StorageCapacity> {
+        self.volumes
+            .as_ref()
+            .map(|v| v.storage_capacities(&class))
+            .unwrap_or_default()
+    }
+
     fn assume(
         &mut self,
         node: String,

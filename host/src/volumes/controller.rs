@@ -41,10 +41,12 @@ fn kind_and_key(object: &VolumeObject) -> (u8, String) {
         VolumeObject::StorageClass(o) => (2, &o.metadata),
         VolumeObject::CsiNode(o) => (3, &o.metadata),
         VolumeObject::CsiDriver(o) => (4, &o.metadata),
+        VolumeObject::VolumeAttachment(o) => (5, &o.metadata),
+        VolumeObject::StorageCapacity(o) => (6, &o.metadata),
     };
     let name = meta.name.clone().unwrap_or_default();
     match &meta.namespace {
-        Some(namespace) if kind == 1 => (kind, format!("{namespace}/{name}")),
+        Some(namespace) if kind == 1 || kind == 6 => (kind, format!("{namespace}/{name}")),
         _ => (kind, name),
     }
 }
@@ -56,6 +58,8 @@ fn meta_of(object: &mut VolumeObject) -> &mut ObjectMeta {
         VolumeObject::StorageClass(o) => &mut Arc::make_mut(o).metadata,
         VolumeObject::CsiNode(o) => &mut Arc::make_mut(o).metadata,
         VolumeObject::CsiDriver(o) => &mut Arc::make_mut(o).metadata,
+        VolumeObject::VolumeAttachment(o) => &mut Arc::make_mut(o).metadata,
+        VolumeObject::StorageCapacity(o) => &mut Arc::make_mut(o).metadata,
     }
 }
 

@@ -1,8 +1,10 @@
 //! The storage side of the cluster, as kube-scheduler's volume plugins
 //! (VolumeRestrictions, NodeVolumeLimits, VolumeZone, VolumeBinding) see
 //! it: PersistentVolumes and PersistentVolumeClaims behind an assume cache
-//! (upstream's volumebinding AssumeCache), StorageClasses, CSINodes and
-//! CSIDrivers from the informers, and the volumes of the pods on each node
+//! (upstream's volumebinding AssumeCache), StorageClasses, CSINodes,
+//! CSIDrivers, VolumeAttachments (by node, for NodeVolumeLimits) and
+//! CSIStorageCapacities (for VolumeBinding's capacity check) from the
+//! informers, and the volumes of the pods on each node
 //! (bound or assumed), which the [`Cache`](crate::cache::Cache) keeps
 //! up to date.
 //!
@@ -22,7 +24,8 @@ pub mod records;
 
 use crate::wit::EventResource;
 use crate::wit::volumes::{
-    Claim, CsiNode, PersistentVolume, PlacedVolumes, PodVolume, StorageClass, VolumeSource,
+    Claim, CsiNode, PersistentVolume, PlacedVolumes, PodVolume, StorageCapacity, StorageClass,
+    VolumeAttachment, VolumeSource,
 };
 use assume::{AssumeCache, AssumeError};
 use k8s_openapi::api::core::v1 as core;
@@ -53,18 +56,21 @@ pub enum VolumeObject {
     StorageClass(Arc<storage::StorageClass>),
     CsiNode(Arc<storage::CSINode>),
     CsiDriver(Arc<storage::CSIDriver>),
+    VolumeAttachment(Arc<storage::VolumeAttachment>),
+    StorageCapacity(Arc<storage::CSIStorageCapacity>),
 }
 
 impl VolumeObject {
-    /// The resource a cluster event about the object is about; `None` for
-    /// CSIDrivers, which the WIT's event resources do not name.
-    pub fn resource(&self) -> Option<EventResource> {
+    /// The resource a cluster event about the object is about.
+    pub fn resource(&self) -> EventResource {
         match self {
-            VolumeObject::PersistentVolume(_) => Some(EventResource::PersistentVolume),
-            VolumeObject::Claim(_) => Some(EventResource::PersistentVolumeClaim),
-            VolumeObject::StorageClass(_) => Some(EventResource::StorageClass),
-            VolumeObject::CsiNode(_) => Some(EventResource::CsiNode),
-            VolumeObject::CsiDriver(_) => None,
+            VolumeObject::PersistentVolume(_) => EventResource::PersistentVolume,
+            VolumeObject::Claim(_) => EventResource::PersistentVolumeClaim,
+            VolumeObject::StorageClass(_) => EventResource::StorageClass,
+            VolumeObject::CsiNode(_) => EventResource::CsiNode,
+            VolumeObject::CsiDriver(_) => EventResource::CsiDriver,
+            VolumeObject::VolumeAttachment(_) => EventResource::VolumeAttachment,
+            VolumeObject::StorageCapacity(_) => EventResource::CsiStorageCapacity,
         }
     }
 
@@ -76,6 +82,8 @@ impl VolumeObject {
             VolumeObject::StorageClass(o) => serde_json::to_string(&**o),
             VolumeObject::CsiNode(o) => serde_json::to_string(&**o),
             VolumeObject::CsiDriver(o) => serde_json::to_string(&**o),
+            VolumeObject::VolumeAttachment(o) => serde_json::to_string(&**o),
+            VolumeObject::StorageCapacity(o) => serde_json::to_string(&**o),
         }
         .ok()
     }
@@ -133,6 +141,12 @@ struct State {
     classes: BTreeMap<String, Arc<storage::StorageClass>>,
     csi_nodes: BTreeMap<String, Arc<storage::CSINode>>,
     csi_drivers: BTreeMap<String, Arc<storage::CSIDriver>>,
+    /// VolumeAttachments by name, and their names by `spec.nodeName`
+    /// (upstream's `va.spec.nodename` index).
+    attachments: BTreeMap<String, Arc<storage::VolumeAttachment>>,
+    attachments_by_node: HashMap<String, BTreeSet<String>>,
+    /// CSIStorageCapacities by `namespace/name`.
+    capacities: BTreeMap<String, Arc<storage::CSIStorageCapacity>>,
     /// Pods with volumes, bound or assumed, by uid.
     pods: HashMap<String, PlacedPod>,
     /// The uids of `pods` by node.
@@ -151,6 +165,9 @@ impl Default for State {
             classes: BTreeMap::new(),
             csi_nodes: BTreeMap::new(),
             csi_drivers: BTreeMap::new(),
+            attachments: BTreeMap::new(),
+            attachments_by_node: HashMap::new(),
+            capacities: BTreeMap::new(),
             pods: HashMap::new(),
             by_node: HashMap::new(),
             claim_users: HashMap::new(),
@@ -165,6 +182,13 @@ fn key(namespace: &str, name: &str) -> String {
 
 fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
     meta.name.clone().unwrap_or_default()
+}
+
+fn namespaced_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    key(
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
 fn claim_key(claim: &core::PersistentVolumeClaim) -> String {
@@ -239,6 +263,21 @@ impl Volumes {
                 .csi_drivers
                 .insert(name_of(&o.metadata), o.clone())
                 .map(VolumeObject::CsiDriver),
+            VolumeObject::VolumeAttachment(o) => {
+                let old = remove_attachment(&mut state, &name_of(&o.metadata));
+                let name = name_of(&o.metadata);
+                state
+                    .attachments_by_node
+                    .entry(o.spec.node_name.clone())
+                    .or_default()
+                    .insert(name.clone());
+                state.attachments.insert(name, o.clone());
+                old.map(VolumeObject::VolumeAttachment)
+            }
+            VolumeObject::StorageCapacity(o) => state
+                .capacities
+                .insert(namespaced_key(&o.metadata), o.clone())
+                .map(VolumeObject::StorageCapacity),
         };
         match old {
             Some(old) => Applied::Updated(old),
@@ -264,6 +303,12 @@ impl Volumes {
             }
             VolumeObject::CsiDriver(o) => {
                 state.csi_drivers.remove(&name_of(&o.metadata));
+            }
+            VolumeObject::VolumeAttachment(o) => {
+                remove_attachment(&mut state, &name_of(&o.metadata));
+            }
+            VolumeObject::StorageCapacity(o) => {
+                state.capacities.remove(&namespaced_key(&o.metadata));
             }
         }
     }
@@ -385,6 +430,30 @@ impl Volumes {
     pub fn csi_driver_json(&self, name: &str) -> Option<String> {
         let state = self.lock();
         serde_json::to_string(&**state.csi_drivers.get(name)?).ok()
+    }
+
+    /// The VolumeAttachments whose `spec.nodeName` is `node`, by name.
+    pub fn volume_attachments(&self, node: &str) -> Vec<VolumeAttachment> {
+        let state = self.lock();
+        state
+            .attachments_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| state.attachments.get(name))
+            .map(|a| records::volume_attachment(a))
+            .collect()
+    }
+
+    /// The CSIStorageCapacities of storage class `class`, by namespace and
+    /// name.
+    pub fn storage_capacities(&self, class: &str) -> Vec<StorageCapacity> {
+        self.lock()
+            .capacities
+            .values()
+            .filter(|c| c.storage_class_name == class)
+            .map(|c| records::storage_capacity(c))
+            .collect()
     }
 
     /// VolumeBinding's Reserve for the pod `uid` of `namespace` on `node`:
@@ -557,6 +626,18 @@ fn claims_of(volumes: &[PodVolume]) -> impl Iterator<Item = &str> {
         VolumeSource::Claim(name) => Some(name.as_str()),
         _ => None,
     })
+}
+
+/// Drops a VolumeAttachment and its place in the node index.
+fn remove_attachment(state: &mut State, name: &str) -> Option<Arc<storage::VolumeAttachment>> {
+    let old = state.attachments.remove(name)?;
+    if let Some(names) = state.attachments_by_node.get_mut(&old.spec.node_name) {
+        names.remove(name);
+        if names.is_empty() {
+            state.attachments_by_node.remove(&old.spec.node_name);
+        }
+    }
+    Some(old)
 }
 
 fn remove_pod(state: &mut State, uid: &str) {

@@ -5,8 +5,8 @@ use crate::model::convert::{label_selector, node_selector_term};
 use crate::model::quantity::Quantity;
 use crate::wit::volumes::Claim;
 use crate::wit::volumes::{
-    ClaimRef, CsiNode, CsiSource, Disk, PersistentVolume, PodVolume, RbdImage, StorageClass,
-    VolumeSource,
+    ClaimRef, CsiNode, CsiSource, Disk, PersistentVolume, PodVolume, RbdImage, StorageCapacity,
+    StorageClass, VolumeAttachment, VolumeSource,
 };
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::storage::v1 as storage;
@@ -70,6 +70,8 @@ fn source(pod_name: &str, v: &core::Volume) -> VolumeSource {
             image: rbd.image.clone(),
             read_only: rbd.read_only.unwrap_or(false),
         })
+    } else if let Some(csi) = &v.csi {
+        VolumeSource::Csi(csi.driver.clone())
     } else {
         VolumeSource::Other
     }
@@ -219,5 +221,32 @@ pub fn csi_node(node: &storage::CSINode) -> CsiNode {
             .map(|d| (d.name.clone(), d.allocatable.as_ref().and_then(|a| a.count)))
             .collect(),
         annotations: pairs(node.metadata.annotations.as_ref()),
+    }
+}
+
+pub fn volume_attachment(attachment: &storage::VolumeAttachment) -> VolumeAttachment {
+    VolumeAttachment {
+        name: attachment.metadata.name.clone().unwrap_or_default(),
+        attacher: attachment.spec.attacher.clone(),
+        persistent_volume_name: attachment.spec.source.persistent_volume_name.clone(),
+    }
+}
+
+fn bytes(
+    quantity: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+) -> Option<i64> {
+    quantity
+        .and_then(|q| Quantity::parse(&q.0).ok())
+        .map(|q| q.value())
+}
+
+pub fn storage_capacity(capacity: &storage::CSIStorageCapacity) -> StorageCapacity {
+    StorageCapacity {
+        namespace: capacity.metadata.namespace.clone().unwrap_or_default(),
+        name: capacity.metadata.name.clone().unwrap_or_default(),
+        storage_class: capacity.storage_class_name.clone(),
+        node_topology: capacity.node_topology.as_ref().map(label_selector),
+        capacity_bytes: bytes(capacity.capacity.as_ref()),
+        maximum_volume_size_bytes: bytes(capacity.maximum_volume_size.as_ref()),
     }
 }

@@ -216,3 +216,83 @@ fn bind_writes_and_waits_for_the_controller() {
     // Done: nothing is left to wait for.
     assert_eq!(volumes.wait_for_bindings("pod"), Ok(()));
 }
+
+fn attachment(name: &str, node: &str, volume: &str) -> VolumeObject {
+    VolumeObject::VolumeAttachment(Arc::new(storage::VolumeAttachment {
+        metadata: meta(name, None, 1),
+        spec: storage::VolumeAttachmentSpec {
+            attacher: "csi.example".to_string(),
+            node_name: node.to_string(),
+            source: storage::VolumeAttachmentSource {
+                persistent_volume_name: Some(volume.to_string()),
+                ..Default::default()
+            },
+        },
+        status: None,
+    }))
+}
+
+#[test]
+fn attachments_are_found_by_their_node_as_they_move_and_go() {
+    let store = Volumes::default();
+    let names = |node: &str| -> Vec<String> {
+        store
+            .volume_attachments(node)
+            .into_iter()
+            .map(|a| {
+                format!(
+                    "{}:{}",
+                    a.name,
+                    a.persistent_volume_name.unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    assert!(matches!(
+        store.apply(&attachment("va-1", "n1", "pv-1")),
+        Applied::Added
+    ));
+    store.apply(&attachment("va-2", "n1", "pv-2"));
+    assert_eq!(names("n1"), ["va-1:pv-1", "va-2:pv-2"]);
+    // An update naming another node moves it there.
+    assert!(matches!(
+        store.apply(&attachment("va-2", "n2", "pv-2")),
+        Applied::Updated(_)
+    ));
+    assert_eq!(names("n1"), ["va-1:pv-1"]);
+    assert_eq!(names("n2"), ["va-2:pv-2"]);
+    store.delete(&attachment("va-1", "n1", "pv-1"));
+    assert!(names("n1").is_empty());
+}
+
+#[test]
+fn capacities_are_found_by_their_class_in_namespace_and_name_order() {
+    let capacity = |namespace: &str, name: &str, class: &str, size: &str| {
+        VolumeObject::StorageCapacity(Arc::new(storage::CSIStorageCapacity {
+            metadata: meta(name, Some(namespace), 1),
+            storage_class_name: class.to_string(),
+            capacity: Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+                size.to_string(),
+            )),
+            ..Default::default()
+        }))
+    };
+    let store = Volumes::default();
+    store.apply(&capacity("kube-system", "b", "fast", "1Gi"));
+    store.apply(&capacity("default", "z", "fast", "2Gi"));
+    store.apply(&capacity("kube-system", "a", "slow", "3Gi"));
+    let found: Vec<(String, Option<i64>)> = store
+        .storage_capacities("fast")
+        .into_iter()
+        .map(|c| (format!("{}/{}", c.namespace, c.name), c.capacity_bytes))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("default/z".to_string(), Some(2 << 30)),
+            ("kube-system/b".to_string(), Some(1 << 30)),
+        ]
+    );
+    store.delete(&capacity("default", "z", "fast", "2Gi"));
+    assert_eq!(store.storage_capacities("fast").len(), 1);
+}

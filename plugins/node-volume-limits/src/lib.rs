@@ -7,9 +7,13 @@
 //! is refused: "node(s) exceed max volume count". A volume is counted by
 //! driver and handle: a bound claim's PersistentVolume (CSI, or in-tree
 //! migrated to CSI), an unbound claim's StorageClass provisioner, an
-//! inline in-tree volume migrated to CSI. With VolumeLimitScaling (beta,
-//! on in v1.37), a driver whose CSIDriver sets
-//! `preventPodSchedulingIfMissing` must be on the node's CSINode.
+//! inline in-tree volume migrated to CSI. The volumes a VolumeAttachment
+//! attaches to the node count too (a CSI PersistentVolume, by the
+//! attachment's attacher), even when no pod there uses them any more (a
+//! detach in progress still takes the slot), but a volume an existing pod
+//! uses is counted once. With VolumeLimitScaling (beta, on in v1.37), a
+//! driver whose CSIDriver sets `preventPodSchedulingIfMissing` must be on
+//! the node's CSINode.
 //!
 //! PreFilter skips pods with no claim, ephemeral or migratable inline
 //! volume: most pods never reach the filter.
@@ -42,11 +46,17 @@ fn migrated_driver(plugin: &str) -> Option<&'static str> {
     })
 }
 
+/// The CSI driver CSI migration gives an inline in-tree volume.
+fn inline_driver(volume: &PodVolume) -> Option<&'static str> {
+    match volume.source {
+        VolumeSource::GcePersistentDisk(_) => Some("pd.csi.storage.gke.io"),
+        VolumeSource::AwsElasticBlockStore(_) => Some("ebs.csi.aws.com"),
+        _ => None,
+    }
+}
+
 fn is_inline_migratable(volume: &PodVolume) -> bool {
-    matches!(
-        volume.source,
-        VolumeSource::GcePersistentDisk(_) | VolumeSource::AwsElasticBlockStore(_)
-    )
+    inline_driver(volume).is_some()
 }
 
 /// The pod's volumes, kept by PreFilter for Filter, and the pods a
@@ -147,6 +157,30 @@ fn from_storage_class(csi_node: Option<&CsiNode>, claim: &volumes::Claim) -> (St
     (class.provisioner, handle)
 }
 
+/// Upstream's getNodeVolumeAttachmentInfo: `driver/handle` of each CSI
+/// PersistentVolume a VolumeAttachment attaches to `node`, with its
+/// attacher. Attachments without an attacher or a PersistentVolume, of a
+/// volume gone or not CSI, are not counted.
+fn attached_by_attachments(node: &str) -> BTreeMap<String, String> {
+    let mut result = BTreeMap::new();
+    for attachment in volumes::volume_attachments(node) {
+        if attachment.attacher.is_empty() {
+            continue;
+        }
+        let Some(pv_name) = &attachment.persistent_volume_name else {
+            continue;
+        };
+        let Some(csi) = volumes::persistent_volume(pv_name).and_then(|pv| pv.csi) else {
+            continue;
+        };
+        result.insert(
+            format!("{}/{}", attachment.attacher, csi.volume_handle),
+            attachment.attacher,
+        );
+    }
+    result
+}
+
 /// With VolumeLimitScaling: a driver that asks for it must be on the node.
 fn driver_installed(driver: &str, csi_node: Option<&CsiNode>) -> bool {
     let Some(json) = volumes::csi_driver_json(driver) else {
@@ -207,10 +241,16 @@ impl NodeVolumeLimits {
                 &mut attached,
             );
         }
-        let mut attached_count: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut attached_count: BTreeMap<String, i64> = BTreeMap::new();
         for (unique, driver) in &attached {
             new_volumes.remove(unique);
-            *attached_count.entry(driver.as_str()).or_default() += 1;
+            *attached_count.entry(driver.clone()).or_default() += 1;
+        }
+        for (unique, driver) in attached_by_attachments(node.name()) {
+            // A volume an existing pod uses is counted once.
+            if !attached.contains_key(&unique) {
+                *attached_count.entry(driver).or_default() += 1;
+            }
         }
         let mut new_count: BTreeMap<&str, i64> = BTreeMap::new();
         for driver in new_volumes.values() {
@@ -308,6 +348,7 @@ impl Plugin for NodeVolumeLimits {
             RegisteredEvent::on(EventResource::AssignedPod, &[ActionType::Delete]).with_hint(),
             RegisteredEvent::on(EventResource::PersistentVolumeClaim, &[ActionType::Add])
                 .with_hint(),
+            RegisteredEvent::on(EventResource::VolumeAttachment, &[ActionType::Delete]).with_hint(),
         ]
     }
 
@@ -378,6 +419,19 @@ impl Plugin for NodeVolumeLimits {
                         }
                         _ => false,
                     })
+            }
+            // Upstream's isSchedulableAfterVolumeAttachmentDeleted: a pod
+            // with a claim may have waited for the slot; an inline volume
+            // only for its own driver's.
+            EventResource::VolumeAttachment => {
+                let deleted = parse(old)?;
+                let attacher = deleted
+                    .pointer("/spec/attacher")
+                    .and_then(|a| a.as_str())
+                    .unwrap_or_default();
+                volumes::pod_volumes().iter().any(|v| {
+                    matches!(v.source, VolumeSource::Claim(_)) || inline_driver(v) == Some(attacher)
+                })
             }
             _ => true,
         };

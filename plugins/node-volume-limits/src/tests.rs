@@ -1,14 +1,28 @@
 use super::*;
-use kws_plugin_sdk::host::volumes::{Claim, CsiSource, PersistentVolume, PlacedVolumes};
+use kws_plugin_sdk::host::volumes::{
+    Claim, CsiSource, PersistentVolume, PlacedVolumes, VolumeAttachment,
+};
 use kws_plugin_sdk::testing::{node, node_info, pod};
 use kws_plugin_sdk::{Code, NodeId};
 
 /// Node 0 (`n0`) has a CSINode allowing `limit` volumes of `csi.example`;
-/// node 1 has none. Claims `c<N>` are bound to CSI volumes `v<N>`.
+/// node 1 has none. Claims `c<N>` are bound to CSI volumes `v-c<N>`;
+/// volume `gone` does not exist, volumes named `nfs-*` are not CSI.
+/// `attachments` are node 0's VolumeAttachments.
+#[derive(Default)]
 struct Host {
     pod: Vec<PodVolume>,
     on_node0: Vec<PodVolume>,
     limit: i32,
+    attachments: Vec<VolumeAttachment>,
+}
+
+fn attachment(attacher: &str, volume: Option<&str>) -> VolumeAttachment {
+    VolumeAttachment {
+        name: format!("va-{}", volume.unwrap_or("inline")),
+        attacher: attacher.into(),
+        persistent_volume_name: volume.map(Into::into),
+    }
 }
 
 fn claim_volume(name: &str) -> PodVolume {
@@ -56,6 +70,9 @@ impl volumes::Volumes for Host {
         })
     }
     fn persistent_volume(&self, name: &str) -> Option<PersistentVolume> {
+        if name == "gone" {
+            return None;
+        }
         Some(PersistentVolume {
             name: name.into(),
             labels: Vec::new(),
@@ -67,7 +84,7 @@ impl volumes::Volumes for Host {
             node_affinity: None,
             claim_ref: None,
             phase: "Bound".into(),
-            csi: Some(CsiSource {
+            csi: (!name.starts_with("nfs-")).then(|| CsiSource {
                 driver: "csi.example".into(),
                 volume_handle: name.into(),
             }),
@@ -81,6 +98,13 @@ impl volumes::Volumes for Host {
             drivers: vec![("csi.example".into(), Some(self.limit))],
             annotations: Vec::new(),
         })
+    }
+    fn volume_attachments(&self, node: &str) -> Vec<VolumeAttachment> {
+        if node == "n0" {
+            self.attachments.clone()
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -112,6 +136,7 @@ fn pods_without_claims_are_skipped() {
         }],
         on_node0: Vec::new(),
         limit: 0,
+        attachments: Vec::new(),
     };
     assert_eq!(run(host).0.status.code, Code::Skip);
 }
@@ -122,6 +147,7 @@ fn a_node_at_its_limit_refuses_a_new_volume_but_not_a_shared_one() {
         pod: vec![claim_volume("c2")],
         on_node0: vec![claim_volume("c1")],
         limit: 1,
+        attachments: Vec::new(),
     };
     let (_, statuses) = run(full);
     assert_eq!(
@@ -134,12 +160,14 @@ fn a_node_at_its_limit_refuses_a_new_volume_but_not_a_shared_one() {
         pod: vec![claim_volume("c1")],
         on_node0: vec![claim_volume("c1")],
         limit: 1,
+        attachments: Vec::new(),
     };
     assert!(run(shared).1.iter().all(|s| s.code == Code::Success));
     let room = Host {
         pod: vec![claim_volume("c2")],
         on_node0: vec![claim_volume("c1")],
         limit: 2,
+        attachments: Vec::new(),
     };
     assert!(run(room).1.iter().all(|s| s.code == Code::Success));
 }
@@ -150,6 +178,7 @@ fn a_missing_claim_of_the_pod_is_unresolvable() {
         pod: vec![claim_volume("missing")],
         on_node0: Vec::new(),
         limit: 1,
+        attachments: Vec::new(),
     };
     let (_, statuses) = run(host);
     assert_eq!(statuses[0].code, Code::UnschedulableAndUnresolvable);
@@ -165,6 +194,7 @@ fn preemptions_what_if_counts_without_a_victims_volumes_and_with_an_added_pods()
         pod: vec![claim_volume("c2")],
         on_node0: vec![claim_volume("c1")],
         limit: 1,
+        attachments: Vec::new(),
     }));
     let p = pod("default", "p").build();
     let mut state = CycleState::default();
@@ -190,4 +220,114 @@ fn preemptions_what_if_counts_without_a_victims_volumes_and_with_an_added_pods()
     );
     assert_eq!(filter(&what_if), full);
     assert_eq!(filter(&state), full);
+}
+
+#[test]
+fn volumes_attached_to_the_node_count_against_its_limit() {
+    let attached = |attachments| Host {
+        pod: vec![claim_volume("c2")],
+        limit: 1,
+        attachments,
+        ..Host::default()
+    };
+    let (_, statuses) = run(attached(vec![attachment("csi.example", Some("v-c9"))]));
+    assert_eq!(
+        statuses[0],
+        Status::unschedulable(ERR_REASON_MAX_VOLUME_COUNT_EXCEEDED)
+    );
+    assert_eq!(statuses[1], Status::success());
+    // Not counted: no attacher, an inline volume, a volume gone, one not
+    // CSI.
+    let ignored = vec![
+        attachment("", Some("v-c9")),
+        attachment("csi.example", None),
+        attachment("csi.example", Some("gone")),
+        attachment("csi.example", Some("nfs-1")),
+    ];
+    assert!(
+        run(attached(ignored))
+            .1
+            .iter()
+            .all(|s| s.code == Code::Success)
+    );
+    // Two attachments of one volume take one slot.
+    let twice = Host {
+        limit: 2,
+        ..attached(vec![
+            attachment("csi.example", Some("v-c9")),
+            VolumeAttachment {
+                name: "again".into(),
+                ..attachment("csi.example", Some("v-c9"))
+            },
+        ])
+    };
+    assert!(run(twice).1.iter().all(|s| s.code == Code::Success));
+}
+
+#[test]
+fn a_volume_both_attached_and_used_by_a_pod_on_the_node_counts_once() {
+    let host = Host {
+        pod: vec![claim_volume("c2")],
+        on_node0: vec![claim_volume("c1")],
+        limit: 2,
+        attachments: vec![attachment("csi.example", Some("v-c1"))],
+    };
+    assert!(run(host).1.iter().all(|s| s.code == Code::Success));
+    let other = Host {
+        pod: vec![claim_volume("c2")],
+        on_node0: vec![claim_volume("c1")],
+        limit: 2,
+        attachments: vec![attachment("csi.example", Some("v-c3"))],
+    };
+    assert_eq!(
+        run(other).1[0],
+        Status::unschedulable(ERR_REASON_MAX_VOLUME_COUNT_EXCEEDED)
+    );
+}
+
+#[test]
+fn a_deleted_attachment_requeues_pods_with_claims_or_an_inline_volume_of_its_driver() {
+    let hint = |pod_volumes: Vec<PodVolume>, attacher: &str| {
+        volumes::install(Box::new(Host {
+            pod: pod_volumes,
+            ..Host::default()
+        }));
+        let deleted = serde_json::json!({"metadata": {"name": "va"},
+            "spec": {"attacher": attacher, "nodeName": "n0",
+                "source": {"persistentVolumeName": "v"}}})
+        .to_string();
+        NodeVolumeLimits
+            .queueing_hint(
+                &pod("default", "p").build(),
+                &Cluster::default(),
+                &ClusterEvent {
+                    resource: EventResource::VolumeAttachment,
+                    action: ActionType::Delete,
+                },
+                Some(&deleted),
+                None,
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        hint(vec![claim_volume("c1")], "csi.example"),
+        QueueingHint::Queue
+    );
+    let pd = PodVolume {
+        name: "pd".into(),
+        source: VolumeSource::GcePersistentDisk(volumes::Disk {
+            name: "disk".into(),
+            read_only: false,
+        }),
+    };
+    assert_eq!(
+        hint(vec![pd.clone()], "pd.csi.storage.gke.io"),
+        QueueingHint::Queue
+    );
+    assert_eq!(hint(vec![pd], "csi.example"), QueueingHint::Skip);
+    let ephemeral = PodVolume {
+        name: "scratch".into(),
+        source: VolumeSource::Ephemeral("p-scratch".into()),
+    };
+    assert_eq!(hint(vec![ephemeral], "csi.example"), QueueingHint::Skip);
 }

@@ -12,9 +12,15 @@
 //!   didn't match PersistentVolume's node affinity"); each claim to bind
 //!   gets the smallest available volume of its class that fits it and
 //!   reaches the node, else its class must be able to provision one there
-//!   ("node(s) didn't find available persistent volumes to bind").
+//!   ("node(s) didn't find available persistent volumes to bind"). When
+//!   the class's provisioner is a CSIDriver with `storageCapacity: true`,
+//!   a CSIStorageCapacity of the class whose `nodeTopology` selects the
+//!   node must have room for the claim (its `maximumVolumeSize`, else its
+//!   `capacity`): "node(s) did not have enough free storage".
 //! - Score (StorageCapacityScoring, on in v1.37) rates the volumes chosen
-//!   by their use of capacity, by the `shape` of the args.
+//!   by their use of capacity, by the `shape` of the args; with no volume
+//!   chosen, the claims to provision by their use of the capacity the
+//!   node's CSIStorageCapacity reports.
 //! - Reserve assumes the chosen volumes bound (their `claimRef`) and the
 //!   claims to provision given the node (the
 //!   `volume.kubernetes.io/selected-node` annotation), in the host's
@@ -23,7 +29,10 @@
 //!   the PersistentVolume controller to bind every claim (without holding
 //!   this instance, which the scheduling loop may need meanwhile).
 
-use kws_plugin_sdk::host::volumes::{self, Claim, PersistentVolume, StorageClass, VolumeSource};
+use kws_plugin_sdk::host::volumes::{
+    self, Claim, PersistentVolume, StorageCapacity, StorageClass, VolumeSource,
+};
+use kws_plugin_sdk::quantity::Quantity;
 use kws_plugin_sdk::selector::{Selector, term_matches};
 use kws_plugin_sdk::{
     ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, NodeInfo, Plugin,
@@ -36,6 +45,7 @@ use std::rc::Rc;
 pub const ERR_REASON_BIND_CONFLICT: &str =
     "node(s) didn't find available persistent volumes to bind";
 pub const ERR_REASON_NODE_CONFLICT: &str = "node(s) didn't match PersistentVolume's node affinity";
+pub const ERR_REASON_NOT_ENOUGH_SPACE: &str = "node(s) did not have enough free storage";
 pub const ERR_REASON_PV_NOT_EXIST: &str =
     "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)";
 pub const UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVolumeClaims";
@@ -88,8 +98,20 @@ pub struct PodVolumes {
     /// `(volume, claim)` pairs, with the claim's request and the
     /// volume's capacity and class, for Score.
     pub static_bindings: Vec<StaticBinding>,
-    /// Claims to provision, by name.
-    pub dynamic_provisions: Vec<String>,
+    /// Claims to provision.
+    pub dynamic_provisions: Vec<DynamicProvision>,
+}
+
+/// A claim to provision on the node (upstream's DynamicProvision).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DynamicProvision {
+    pub claim: String,
+    pub class: String,
+    pub requested: i64,
+    /// The `capacity` of the CSIStorageCapacity that had room for it
+    /// (0 when that one gives only `maximumVolumeSize`); `None` when the
+    /// class's driver does not report capacity, for Score.
+    pub node_capacity: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -109,6 +131,10 @@ struct State {
     /// The volumes of each class of `unbound_delay_binding`.
     volumes_by_class: BTreeMap<String, Vec<PersistentVolume>>,
     classes: BTreeMap<String, Option<StorageClass>>,
+    /// The CSIStorageCapacities of each class of `unbound_delay_binding`
+    /// whose provisioner is a CSIDriver with `storageCapacity: true`;
+    /// absent for classes whose capacity is not checked.
+    capacities: BTreeMap<String, Vec<StorageCapacity>>,
     /// Filter's choice per node name (shared by the what-if copies of the
     /// cycle, as upstream's map behind a lock).
     by_node: Rc<RefCell<BTreeMap<String, PodVolumes>>>,
@@ -217,13 +243,66 @@ fn allowed_on(class: &StorageClass, node: &NodeInfo) -> bool {
     })
 }
 
+/// Upstream's volumeLimit: the largest volume a CSIStorageCapacity can
+/// take.
+fn volume_limit(capacity: &StorageCapacity) -> Option<i64> {
+    capacity
+        .maximum_volume_size_bytes
+        .or(capacity.capacity_bytes)
+}
+
+/// Upstream's nodeHasAccess: no topology reaches no node.
+fn node_has_access(capacity: &StorageCapacity, node: &NodeInfo) -> bool {
+    let Some(topology) = &capacity.node_topology else {
+        return false;
+    };
+    Selector::parse(Some(topology)).is_ok_and(|s| s.matches(&node.node.labels))
+}
+
+/// Whether a class's CSI driver reports capacity (its CSIDriver's
+/// `storageCapacity`); a provisioner with no CSIDriver does not.
+fn reports_capacity(provisioner: &str) -> bool {
+    volumes::csi_driver_json(provisioner)
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+        .and_then(|d| d.pointer("/spec/storageCapacity")?.as_bool())
+        .unwrap_or(false)
+}
+
 impl State {
+    /// Upstream's hasEnoughCapacity: `Ok(None)` when there is nothing to
+    /// check, `Ok(Some(capacity))` for the first CSIStorageCapacity (by
+    /// namespace and name) of the class with room for the claim that the
+    /// node reaches, `Err(())` when there is none.
+    fn enough_capacity(
+        &self,
+        claim: &Claim,
+        class: &str,
+        node: &NodeInfo,
+    ) -> Result<Option<&StorageCapacity>, ()> {
+        // A claim the apiserver admitted always requests storage (> 0).
+        if claim.request_bytes <= 0 {
+            return Ok(None);
+        }
+        let Some(capacities) = self.capacities.get(class) else {
+            return Ok(None);
+        };
+        capacities
+            .iter()
+            .find(|c| {
+                volume_limit(c).is_some_and(|limit| limit >= claim.request_bytes)
+                    && node_has_access(c, node)
+            })
+            .map(Some)
+            .ok_or(())
+    }
+
     /// Upstream's FindPodVolumes for one node: the bindings and provisions
     /// that would let the pod's claims reach it, or the reasons they can't.
     fn find_pod_volumes(&self, node: &NodeInfo) -> Result<PodVolumes, Status> {
         let mut result = PodVolumes::default();
         let mut reasons = Vec::new();
         let (mut bound_ok, mut bound_found, mut unbound_ok) = (true, true, true);
+        let mut sufficient_storage = true;
         for claim in &self.bound_claims {
             match volumes::persistent_volume(&claim.volume_name) {
                 None => {
@@ -238,13 +317,16 @@ impl State {
             }
         }
         if !self.unbound_delay_binding.is_empty() {
-            unbound_ok = self.match_or_provision(node, &mut result)?;
+            (unbound_ok, sufficient_storage) = self.match_or_provision(node, &mut result)?;
         }
         if !bound_ok {
             reasons.push(ERR_REASON_NODE_CONFLICT.to_string());
         }
         if !unbound_ok {
             reasons.push(ERR_REASON_BIND_CONFLICT.to_string());
+        }
+        if !sufficient_storage {
+            reasons.push(ERR_REASON_NOT_ENOUGH_SPACE.to_string());
         }
         if !bound_found {
             reasons.push(ERR_REASON_PV_NOT_EXIST.to_string());
@@ -260,13 +342,18 @@ impl State {
     }
 
     /// The claims to bind on `node`: a volume each, or a class that can
-    /// provision one there. False when one can have neither.
-    fn match_or_provision(&self, node: &NodeInfo, result: &mut PodVolumes) -> Result<bool, Status> {
+    /// provision one there. Whether each claim can have one, and whether
+    /// the storage to provision had room.
+    fn match_or_provision(
+        &self,
+        node: &NodeInfo,
+        result: &mut PodVolumes,
+    ) -> Result<(bool, bool), Status> {
         let mut to_match = Vec::new();
         let mut to_provision = Vec::new();
         for claim in &self.unbound_delay_binding {
             match annotation(claim, "volume.kubernetes.io/selected-node") {
-                Some(selected) if selected != node.name() => return Ok(false),
+                Some(selected) if selected != node.name() => return Ok((false, true)),
                 Some(_) => to_provision.push(claim),
                 None => to_match.push(claim),
             }
@@ -318,16 +405,25 @@ impl State {
                     || class.provisioner == NOT_SUPPORTED_PROVISIONER
                     || !allowed_on(class, node)
                 {
-                    return Ok(false);
+                    return Ok((false, true));
                 }
-                result.dynamic_provisions.push(claim.name.clone());
+                let Ok(capacity) = self.enough_capacity(claim, class_name, node) else {
+                    result.dynamic_provisions.clear();
+                    return Ok((true, false));
+                };
+                result.dynamic_provisions.push(DynamicProvision {
+                    claim: claim.name.clone(),
+                    class: class_name.to_string(),
+                    requested: claim.request_bytes,
+                    node_capacity: capacity.map(|c| c.capacity_bytes.unwrap_or(0)),
+                });
             }
             // Claims that found no volume but can be provisioned: the node
             // fits (upstream's unboundVolumesSatisfied comes from the
             // provisioning check then).
             found = true;
         }
-        Ok(found)
+        Ok((found, true))
     }
 }
 
@@ -347,11 +443,24 @@ fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
 
 impl VolumeBinding {
     fn score_node(&self, volumes: &PodVolumes) -> i64 {
+        // Requested and capacity by class: of the volumes chosen, else of
+        // the claims to provision where the driver reports capacity (the
+        // capacity is the node's, so it is set, not summed).
         let mut classes: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         for binding in &volumes.static_bindings {
             let entry = classes.entry(binding.class.as_str()).or_default();
             entry.0 += binding.requested;
             entry.1 += binding.capacity;
+        }
+        if volumes.static_bindings.is_empty() {
+            for provision in &volumes.dynamic_provisions {
+                let Some(capacity) = provision.node_capacity else {
+                    continue;
+                };
+                let entry = classes.entry(provision.class.as_str()).or_default();
+                entry.0 += provision.requested;
+                entry.1 = capacity;
+            }
         }
         if classes.is_empty() {
             return 0;
@@ -469,6 +578,15 @@ impl Plugin for VolumeBinding {
             if !(delay && claim.volume_name.is_empty()) {
                 return PreFilterResult::rejected(Status::unresolvable(UNBOUND_IMMEDIATE));
             }
+            if let Some(c) = &class
+                && !found.capacities.contains_key(&class_name)
+                && !c.provisioner.is_empty()
+                && reports_capacity(&c.provisioner)
+            {
+                found
+                    .capacities
+                    .insert(class_name.clone(), volumes::storage_capacities(&class_name));
+            }
             found.classes.insert(class_name.clone(), class);
             found
                 .volumes_by_class
@@ -547,7 +665,12 @@ impl Plugin for VolumeBinding {
             .iter()
             .map(|b| (b.volume.clone(), b.claim.clone()))
             .collect();
-        match volumes::assume(node.name(), &bindings, &chosen.dynamic_provisions) {
+        let provisions: Vec<String> = chosen
+            .dynamic_provisions
+            .iter()
+            .map(|p| p.claim.clone())
+            .collect();
+        match volumes::assume(node.name(), &bindings, &provisions) {
             Ok(all_bound) => {
                 s.all_bound = all_bound;
                 Status::success()
@@ -606,6 +729,12 @@ impl Plugin for VolumeBinding {
                 &[ActionType::Add, ActionType::Update],
             )
             .with_hint(),
+            RegisteredEvent::on(EventResource::CsiDriver, &[ActionType::Update]).with_hint(),
+            RegisteredEvent::on(
+                EventResource::CsiStorageCapacity,
+                &[ActionType::Add, ActionType::Update],
+            )
+            .with_hint(),
         ]
     }
 
@@ -652,6 +781,44 @@ impl Plugin for VolumeBinding {
                     parse(old)?.get("allowedTopologies") != new.get("allowedTopologies")
                 }
             },
+            // Upstream's isSchedulableAfterCSIStorageCapacityChange: a new
+            // capacity, or a larger volume limit.
+            EventResource::CsiStorageCapacity => match old {
+                None => true,
+                Some(old) => {
+                    let new = parse(new.ok_or("the event carries no capacity")?)?;
+                    let limit = |c: &serde_json::Value| {
+                        c.get("maximumVolumeSize")
+                            .or_else(|| c.get("capacity"))
+                            .and_then(|q| q.as_str())
+                            .map(|q| Quantity::parse(q).ok_or(format!("quantity {q:?}")))
+                            .transpose()
+                    };
+                    match (limit(&parse(old)?)?, limit(&new)?) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        (Some(before), Some(after)) => after > before,
+                    }
+                }
+            },
+            // Upstream's isSchedulableAfterCSIDriverChange: an inline CSI
+            // volume of the driver, whose storageCapacity got turned off.
+            EventResource::CsiDriver => {
+                let (old, new) = (
+                    parse(old.ok_or("the event carries no old CSIDriver")?)?,
+                    parse(new.ok_or("the event carries no CSIDriver")?)?,
+                );
+                let name = new.pointer("/metadata/name").and_then(|n| n.as_str());
+                let on = |d: &serde_json::Value| {
+                    d.pointer("/spec/storageCapacity").and_then(|c| c.as_bool()) == Some(true)
+                };
+                on(&old)
+                    && !on(&new)
+                    && volumes::pod_volumes().iter().any(|v| match &v.source {
+                        VolumeSource::Csi(driver) => Some(driver.as_str()) == name,
+                        _ => false,
+                    })
+            }
             _ => true,
         };
         Ok(if queue {

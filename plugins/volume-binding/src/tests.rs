@@ -2,7 +2,7 @@ use super::*;
 use kws_plugin_sdk::Code;
 use kws_plugin_sdk::host::volumes::{ClaimRef, PodVolume};
 use kws_plugin_sdk::testing::{node, node_info, requirement};
-use kws_plugin_sdk::{NodeSelectorTerm, Operator};
+use kws_plugin_sdk::{ClusterEvent, LabelSelector, NodeSelectorTerm, Operator};
 use std::cell::RefCell as Cell;
 
 /// One `assume` call: the node, the bindings, the claims to provision.
@@ -14,6 +14,11 @@ struct Host {
     claims: Vec<Claim>,
     volumes: Vec<PersistentVolume>,
     classes: Vec<StorageClass>,
+    /// CSIDrivers as JSON, by name.
+    drivers: Vec<(String, String)>,
+    capacities: Vec<StorageCapacity>,
+    /// The pod's volumes besides one per claim.
+    inline: Vec<PodVolume>,
     assumed: Rc<Cell<Vec<Assumed>>>,
 }
 
@@ -25,6 +30,7 @@ impl volumes::Volumes for Host {
                 name: c.name.clone(),
                 source: VolumeSource::Claim(c.name.clone()),
             })
+            .chain(self.inline.iter().cloned())
             .collect()
     }
     fn claim(&self, _: &str, name: &str) -> Option<Claim> {
@@ -42,6 +48,19 @@ impl volumes::Volumes for Host {
     }
     fn storage_class(&self, name: &str) -> Option<StorageClass> {
         self.classes.iter().find(|c| c.name == name).cloned()
+    }
+    fn csi_driver_json(&self, name: &str) -> Option<String> {
+        self.drivers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, json)| json.clone())
+    }
+    fn storage_capacities(&self, class: &str) -> Vec<StorageCapacity> {
+        self.capacities
+            .iter()
+            .filter(|c| c.storage_class == class)
+            .cloned()
+            .collect()
     }
     fn assume(
         &self,
@@ -267,4 +286,162 @@ fn the_score_follows_the_shape() {
         })
         .is_err()
     );
+}
+
+/// A CSIDriver named `name` with `storageCapacity` as given.
+fn driver(name: &str, storage_capacity: bool) -> (String, String) {
+    let json = serde_json::json!({"metadata": {"name": name},
+        "spec": {"storageCapacity": storage_capacity}});
+    (name.to_string(), json.to_string())
+}
+
+/// A CSIStorageCapacity of `class` for the node named `host`.
+fn capacity(
+    name: &str,
+    class: &str,
+    host: &str,
+    capacity: Option<i64>,
+    maximum: Option<i64>,
+) -> StorageCapacity {
+    StorageCapacity {
+        namespace: "kube-system".into(),
+        name: name.into(),
+        storage_class: class.into(),
+        node_topology: Some(LabelSelector {
+            match_labels: vec![("kubernetes.io/hostname".into(), host.into())],
+            match_expressions: Vec::new(),
+        }),
+        capacity_bytes: capacity,
+        maximum_volume_size_bytes: maximum,
+    }
+}
+
+#[test]
+fn a_driver_that_reports_capacity_provisions_only_where_a_capacity_has_room() {
+    let host = || Host {
+        claims: vec![claim("data", "fast", 10)],
+        classes: vec![class("fast", "WaitForFirstConsumer", "csi.example")],
+        drivers: vec![driver("csi.example", true)],
+        capacities: vec![
+            // Room on n0; too small on n1 (its maximum volume size counts,
+            // not its capacity); none for n2.
+            capacity("n0", "fast", "n0", Some(100), None),
+            capacity("n1", "fast", "n1", Some(100), Some(5)),
+            capacity("other-class", "slow", "n2", Some(100), None),
+        ],
+        ..Host::default()
+    };
+    let (_, statuses, _) = filter(host());
+    assert_eq!(statuses[0], Status::success());
+    for status in &statuses[1..] {
+        assert_eq!(status.code, Code::UnschedulableAndUnresolvable);
+        assert_eq!(status.reasons, [ERR_REASON_NOT_ENOUGH_SPACE]);
+    }
+    // A capacity without a topology reaches no node.
+    let mut no_topology = host();
+    no_topology.capacities[0].node_topology = None;
+    assert_eq!(
+        filter(no_topology).1[0].reasons,
+        [ERR_REASON_NOT_ENOUGH_SPACE]
+    );
+    // Not checked when the driver does not report capacity, or has no
+    // CSIDriver.
+    let mut off = host();
+    off.drivers = vec![driver("csi.example", false)];
+    assert!(filter(off).1.iter().all(|s| s.code == Code::Success));
+    let mut absent = host();
+    absent.drivers.clear();
+    assert!(filter(absent).1.iter().all(|s| s.code == Code::Success));
+}
+
+#[test]
+fn claims_to_provision_score_by_the_capacity_of_their_node() {
+    let host = Host {
+        claims: vec![claim("data", "fast", 25)],
+        classes: vec![class("fast", "WaitForFirstConsumer", "csi.example")],
+        drivers: vec![driver("csi.example", true)],
+        capacities: vec![
+            capacity("n0", "fast", "n0", Some(100), None),
+            capacity("n1", "fast", "n1", Some(50), None),
+        ],
+        ..Host::default()
+    };
+    let (_, statuses, mut state) = filter(host);
+    assert!(statuses[..2].iter().all(|s| s.code == Code::Success));
+    let pod = kws_plugin_sdk::testing::pod("default", "p").build();
+    let nodes = nodes();
+    assert_eq!(
+        plugin().pre_score(&pod, &Cluster::default(), &[], &mut state),
+        Status::success()
+    );
+    let scores = plugin()
+        .score_all(&pod, &Cluster::default(), &[&nodes[0], &nodes[1]], &state)
+        .unwrap();
+    // The default shape: 100 at no use, 0 at full; 25% and 50% used.
+    assert_eq!(scores, [75, 50]);
+}
+
+#[test]
+fn capacity_and_driver_events_requeue_only_when_they_may_make_room() {
+    let hint_for = |inline: Vec<PodVolume>,
+                    resource,
+                    old: Option<serde_json::Value>,
+                    new: serde_json::Value| {
+        volumes::install(Box::new(Host {
+            inline,
+            ..Host::default()
+        }));
+        let old = old.map(|o| o.to_string());
+        plugin()
+            .queueing_hint(
+                &kws_plugin_sdk::testing::pod("default", "p").build(),
+                &Cluster::default(),
+                &ClusterEvent {
+                    resource,
+                    action: ActionType::Update,
+                },
+                old.as_deref(),
+                Some(&new.to_string()),
+            )
+            .unwrap()
+    };
+    let hint = |resource, old, new| hint_for(Vec::new(), resource, old, new);
+    let cap =
+        |capacity: &str| serde_json::json!({"storageClassName": "fast", "capacity": capacity});
+    let resource = EventResource::CsiStorageCapacity;
+    assert_eq!(hint(resource, None, cap("1Gi")), QueueingHint::Queue);
+    assert_eq!(
+        hint(resource, Some(cap("1Gi")), cap("2Gi")),
+        QueueingHint::Queue
+    );
+    assert_eq!(
+        hint(resource, Some(cap("2Gi")), cap("1Gi")),
+        QueueingHint::Skip
+    );
+    // The maximum volume size is the limit when set.
+    let capped = serde_json::json!({"storageClassName": "fast", "capacity": "5Gi",
+        "maximumVolumeSize": "1Gi"});
+    assert_eq!(
+        hint(resource, Some(capped), cap("2Gi")),
+        QueueingHint::Queue
+    );
+    // A CSIDriver update matters only to an inline CSI volume of the
+    // driver whose capacity tracking was turned off.
+    let on =
+        serde_json::json!({"metadata": {"name": "csi.example"}, "spec": {"storageCapacity": true}});
+    let off = serde_json::json!({"metadata": {"name": "csi.example"}, "spec": {"storageCapacity": false}});
+    let inline = vec![PodVolume {
+        name: "scratch".into(),
+        source: VolumeSource::Csi("csi.example".into()),
+    }];
+    let driver = EventResource::CsiDriver;
+    assert_eq!(
+        hint(driver, Some(on.clone()), off.clone()),
+        QueueingHint::Skip
+    );
+    assert_eq!(
+        hint_for(inline.clone(), driver, Some(on.clone()), off.clone()),
+        QueueingHint::Queue
+    );
+    assert_eq!(hint_for(inline, driver, Some(off), on), QueueingHint::Skip);
 }

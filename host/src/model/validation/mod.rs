@@ -23,7 +23,8 @@ pub use pod::pod;
 pub use resource::{device_class, resource_claim, resource_slice};
 pub use scheduling::{SYSTEM_PRIORITY_CLASSES, priority_class};
 pub use storage::{
-    csi_driver, csi_node, persistent_volume, persistent_volume_claim, storage_class,
+    csi_driver, csi_node, csi_storage_capacity, persistent_volume, persistent_volume_claim,
+    storage_class, volume_attachment,
 };
 pub use workloads::{controller_selector, pod_disruption_budget, replication_controller, service};
 

@@ -1,13 +1,20 @@
 //! PersistentVolumes, PersistentVolumeClaims (`ValidatePersistentVolume`,
-//! `ValidatePersistentVolumeClaim`), StorageClasses, CSINodes and
-//! CSIDrivers (`pkg/apis/storage/validation`): the checks on the fields
-//! the volume plugins read, with the apiserver's messages and paths.
+//! `ValidatePersistentVolumeClaim`), StorageClasses, CSINodes,
+//! CSIDrivers, VolumeAttachments and CSIStorageCapacities
+//! (`pkg/apis/storage/validation`): the checks on the fields the volume
+//! plugins read, with the apiserver's messages and paths.
 
-use super::meta::{NameFormat, object_meta};
-use super::{FieldError, forbidden, invalid_bare, not_supported, required};
+use super::meta::{NameFormat, label_selector_errors, object_meta};
+use super::names::dns1123_subdomain;
+use super::{
+    FieldError, FieldErrorKind, each_invalid, forbidden, invalid, invalid_bare, not_supported,
+    required,
+};
 use crate::model::quantity::Quantity;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, StorageClass};
+use k8s_openapi::api::storage::v1::{
+    CSIDriver, CSINode, CSIStorageCapacity, StorageClass, VolumeAttachment,
+};
 
 const ACCESS_MODES: &[&str] = &[
     "ReadOnlyMany",
@@ -231,6 +238,95 @@ pub fn csi_driver(driver: &CSIDriver) -> Vec<FieldError> {
     object_meta(&driver.metadata, false, NameFormat::Subdomain)
 }
 
+/// `ValidateCSIDriverName`: required, at most 63 characters, a DNS
+/// subdomain once lowercased.
+fn csi_driver_name(path: &str, name: &str) -> Vec<FieldError> {
+    if name.is_empty() {
+        return vec![required(path, "")];
+    }
+    let mut errors = Vec::new();
+    if name.len() > 63 {
+        errors.push(FieldError {
+            path: path.to_string(),
+            kind: FieldErrorKind::TooLong("may not be more than 63 characters".to_string()),
+        });
+    }
+    errors.extend(each_invalid(
+        path,
+        name,
+        dns1123_subdomain(&name.to_lowercase()),
+    ));
+    errors
+}
+
+/// `ValidateVolumeAttachment`: exactly one source, the node and volume
+/// names, the attacher (last: the apiserver checks it declaratively and
+/// lists its errors after the others). An inline volume's spec is not
+/// checked further: no plugin reads it (upstream's NodeVolumeLimits
+/// counts only attachments of PersistentVolumes).
+pub fn volume_attachment(attachment: &VolumeAttachment) -> Vec<FieldError> {
+    let mut errors = object_meta(&attachment.metadata, false, NameFormat::Subdomain);
+    let spec = &attachment.spec;
+    let exactly_one = "must specify exactly one of inlineVolumeSpec and persistentVolumeName";
+    match (
+        &spec.source.inline_volume_spec,
+        &spec.source.persistent_volume_name,
+    ) {
+        (None, None) => errors.push(required("spec.source", exactly_one)),
+        (Some(_), Some(_)) => errors.push(forbidden("spec.source", exactly_one)),
+        (None, Some(name)) if name.is_empty() => errors.push(required(
+            "spec.source.persistentVolumeName",
+            "must specify non empty persistentVolumeName",
+        )),
+        _ => {}
+    }
+    errors.extend(each_invalid(
+        "spec.nodeName",
+        &spec.node_name,
+        dns1123_subdomain(&spec.node_name),
+    ));
+    if let Some(name) = &spec.source.persistent_volume_name {
+        errors.extend(each_invalid(
+            "spec.source.persistentVolumeName",
+            name,
+            dns1123_subdomain(name),
+        ));
+    }
+    errors.extend(csi_driver_name("spec.attacher", &spec.attacher));
+    errors
+}
+
+/// `ValidateCSIStorageCapacity`: the node topology a valid selector, the
+/// class name a DNS subdomain, the capacity not negative.
+pub fn csi_storage_capacity(capacity: &CSIStorageCapacity) -> Vec<FieldError> {
+    let mut errors = object_meta(&capacity.metadata, true, NameFormat::Subdomain);
+    if let Some(topology) = &capacity.node_topology {
+        errors.extend(label_selector_errors("nodeTopology", topology));
+    }
+    errors.extend(each_invalid(
+        "storageClassName",
+        &capacity.storage_class_name,
+        dns1123_subdomain(&capacity.storage_class_name),
+    ));
+    for (path, quantity) in [
+        ("capacity", &capacity.capacity),
+        ("maximumVolumeSize", &capacity.maximum_volume_size),
+    ] {
+        let Some(quantity) = quantity else { continue };
+        match Quantity::parse(&quantity.0) {
+            Err(_) => errors.extend(storage_quantity(path, quantity)),
+            // Upstream checks only `capacity` for a negative value.
+            Ok(q) if q.is_negative() && path == "capacity" => errors.push(invalid(
+                path,
+                &quantity.0,
+                "must be greater than or equal to 0",
+            )),
+            Ok(_) => {}
+        }
+    }
+    errors
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +375,40 @@ mod tests {
             [
                 "spec.accessModes: Required value: at least 1 access mode is required",
                 "spec.resources[storage]: Required value",
+            ]
+        );
+    }
+
+    #[test]
+    fn attachments_need_an_attacher_one_source_and_a_node() {
+        let json = serde_json::json!({"metadata": {"name": "va"}, "spec": {
+            "attacher": "", "nodeName": "Node_1", "source": {}}});
+        assert_eq!(
+            errors(json, volume_attachment),
+            [
+                "spec.source: Required value: must specify exactly one of inlineVolumeSpec and persistentVolumeName",
+                "spec.nodeName: Invalid value: \"Node_1\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                "spec.attacher: Required value",
+            ]
+        );
+        let json = serde_json::json!({"metadata": {"name": "va"}, "spec": {
+            "attacher": "CSI.Example.com", "nodeName": "n1",
+            "source": {"persistentVolumeName": "pv-1"}}});
+        assert_eq!(errors(json, volume_attachment), Vec::<String>::new());
+    }
+
+    #[test]
+    fn capacities_need_a_class_and_a_selector_that_parses() {
+        let json = serde_json::json!({"metadata": {"name": "cap", "namespace": "default"},
+            "storageClassName": "",
+            "nodeTopology": {"matchExpressions": [{"key": "zone", "operator": "Near"}]},
+            "capacity": "-1Gi"});
+        assert_eq!(
+            errors(json, csi_storage_capacity),
+            [
+                "nodeTopology.matchExpressions[0].operator: Invalid value: \"Near\": not a valid selector operator",
+                "storageClassName: Invalid value: \"\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                "capacity: Invalid value: \"-1Gi\": must be greater than or equal to 0",
             ]
         );
     }
