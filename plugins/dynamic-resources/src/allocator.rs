@@ -13,7 +13,7 @@ use crate::api::{
     NodeSelectorTerm, ResourceClaim, ResourceSlice,
 };
 use crate::cel::{self, Expr, Value};
-use crate::quantity::Quantity;
+use kws_plugin_sdk::quantity::Quantity;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A device as `driver/pool/device`.

@@ -13,7 +13,7 @@
 //! hash with std's random seed, which asks WASI for randomness the sandbox
 //! does not grant, so the first expression would trap.
 
-use crate::quantity::Quantity;
+use kws_plugin_sdk::quantity::Quantity;
 use std::collections::BTreeMap;
 use std::fmt;
 

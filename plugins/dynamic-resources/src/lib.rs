@@ -43,7 +43,6 @@
 pub mod allocator;
 pub mod api;
 pub mod cel;
-pub mod quantity;
 
 use allocator::{AllocateError, Allocator, NodeView};
 use api::{AllocationResult, DeviceClass, ResourceClaim, ResourceSlice};
