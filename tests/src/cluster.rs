@@ -331,12 +331,20 @@ const CONTROLLER_MANAGER_LOG: &str = "controller-manager.log";
 /// Runs the harness's `controller-manager` mode with the admin kubeconfig
 /// (each controller then runs as its own service account) and waits until
 /// its controllers are up: about 0.3 s.
+///
+/// Its clients get scheduler_perf's limits (5000 qps and burst) instead of
+/// kube-controller-manager's 20 and 30: the resource claim controller
+/// writes a claim and a pod status per pod, so at 20 qps it would hold any
+/// scheduler near 10 pods/s with a ResourceClaimTemplate.
 fn start_controller_manager(dir: &Path, kubeconfig: &Path) -> Child {
     let args: Vec<std::ffi::OsString> = vec![
         "controller-manager".into(),
         "--kubeconfig".into(),
         kubeconfig.into(),
         "--stop-on-stdin-eof".into(),
+        "--".into(),
+        "--kube-api-qps=5000".into(),
+        "--kube-api-burst=5000".into(),
     ];
     spawn_until_ready(&dir.join(CONTROLLER_MANAGER_LOG), &args, START_TIMEOUT)
         .unwrap_or_else(|how| panic!("kube-controller-manager did not print READY: {how}"))

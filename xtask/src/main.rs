@@ -352,7 +352,7 @@ fn test(root: &Path) -> Result<()> {
         .join("perf-smoke");
     step(
         "side-by-side load runs",
-        "500 nodes; ours, kube-scheduler and a no-decision binder must each place every pod",
+        "500 nodes, and 20 with DRA; ours, kube-scheduler and a no-decision binder must each place every pod",
         || {
             let smoke =
                 ["--size", "500/100/1000", "--workload", "scheduling-basic"].map(String::from);
@@ -365,7 +365,16 @@ fn test(root: &Path) -> Result<()> {
                 "--backlog",
             ]
             .map(String::from);
-            run_perf(root, &plugins, Profile::Debug, &out, &backlog)
+            run_perf(root, &plugins, Profile::Debug, &out, &backlog)?;
+            // Claims from a template: the controller-manager path, tiny.
+            let dra = [
+                "--size",
+                "20/20/50",
+                "--workload",
+                "scheduling-with-resource-claim-template",
+            ]
+            .map(String::from);
+            run_perf(root, &plugins, Profile::Debug, &out, &dra)
         },
     )
 }

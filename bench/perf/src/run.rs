@@ -14,13 +14,20 @@
 use crate::RunError;
 use crate::contender::{ClientLimits, Contender, OursSetup, Running};
 use crate::measure::{self, BoundCounter, Histogram};
-use crate::workload::{Role, Size, Workload};
+use crate::workload::{Role, Size, Workload, dra, volumes};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::resource::v1::{
+    DeviceClass, ResourceClaim, ResourceClaimTemplate, ResourceSlice,
+};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::scheduling::v1beta1::PodGroup;
-use kube::api::{Api, PostParams};
-use kws_tests::cluster::TestCluster;
+use k8s_openapi::api::storage::v1::CSINode;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kws_tests::cluster::{ClusterOptions, TestCluster};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 /// How many creates the driver keeps in flight.
@@ -70,9 +77,14 @@ pub struct RunResult {
 /// Runs `spec` on a cluster of its own.
 pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
     spec.workload.check(spec.size).map_err(RunError::Workload)?;
-    let cluster = tokio::task::block_in_place(TestCluster::start);
+    let options = ClusterOptions {
+        controller_manager: spec.workload.needs_controller_manager(),
+        ..ClusterOptions::default()
+    };
+    let cluster = tokio::task::block_in_place(|| TestCluster::start_with(options));
     let client = cluster.client().await;
     let nodes = create_nodes(&client, spec).await?;
+    create_node_objects(&client, spec, &nodes).await?;
     let classes: Api<PriorityClass> = Api::all(client.clone());
     for class in spec.workload.priority_classes() {
         classes.create(&PostParams::default(), &class).await?;
@@ -88,18 +100,24 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
     )?;
 
     let init = BoundCounter::start(client.clone(), "role=init");
-    let init_pods = (0..spec.size.init_pods)
+    let init_count = spec.workload.init_pods(spec.size);
+    let init_pods: Vec<Pod> = (0..init_count)
         .map(|i| {
             spec.workload
                 .pod(&format!("init-{i}"), Role::Init, scheduler)
         })
         .collect();
+    create_volumes(&client, spec.workload, &init_pods).await?;
     create_pods(&client, init_pods).await?;
-    wait_bound(&init, spec.size.init_pods, &mut running, "init").await?;
+    wait_bound(&init, init_count, &mut running, "init").await?;
 
     let measured = BoundCounter::start(client.clone(), "role=measured");
     create_pod_groups(&client, spec).await?;
     let pods = measured_pods(spec, scheduler);
+    // Before the clock starts: upstream creates each pod's claim and
+    // volume just before the pod, which on two cores would time the
+    // apiserver's writes more than the scheduler.
+    create_volumes(&client, spec.workload, &pods).await?;
     let (before, cpu_before, started, creating) = if spec.backlog {
         drop(running);
         let creation = Instant::now();
@@ -238,6 +256,100 @@ async fn create_nodes(client: &kube::Client, spec: &RunSpec) -> Result<Vec<Strin
         .try_collect::<Vec<_>>()
         .await?;
     Ok(names)
+}
+
+/// What the workload adds to the nodes: CSINodes for the volume limits,
+/// the DRA driver's ResourceSlices, DeviceClass and claim template, and
+/// the initially allocated claims.
+async fn create_node_objects(
+    client: &kube::Client,
+    spec: &RunSpec,
+    nodes: &[String],
+) -> Result<(), RunError> {
+    match spec.workload {
+        Workload::SchedulingCsiPvs => {
+            let csi_nodes = nodes.iter().map(|n| volumes::csi_node(n)).collect();
+            create_all(Api::<CSINode>::all(client.clone()), csi_nodes).await?;
+        }
+        Workload::SchedulingWithResourceClaimTemplate => {
+            let slices = nodes.iter().enumerate();
+            let slices = slices.map(|(i, n)| dra::slice(i, n)).collect();
+            create_all(Api::<ResourceSlice>::all(client.clone()), slices).await?;
+            let classes = Api::<DeviceClass>::all(client.clone());
+            create_all(classes, vec![dra::device_class()]).await?;
+            let templates = Api::<ResourceClaimTemplate>::default_namespaced(client.clone());
+            create_all(templates, vec![dra::claim_template()]).await?;
+            let claims = Api::<ResourceClaim>::default_namespaced(client.clone());
+            let count = spec.workload.init_claims(spec.size);
+            create_all(claims.clone(), (0..count).map(dra::init_claim).collect()).await?;
+            futures::stream::iter(0..count)
+                .map(|i| {
+                    let claims = &claims;
+                    let patch = Patch::Merge(dra::allocation(i, nodes));
+                    let name = format!("init-claim-{i}");
+                    async move {
+                        claims
+                            .patch_status(&name, &PatchParams::default(), &patch)
+                            .await
+                    }
+                })
+                .buffer_unordered(CREATORS)
+                .try_for_each(|_| async { Ok(()) })
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Each pod's claim and volume, bound to each other (SchedulingCSIPVs).
+async fn create_volumes(
+    client: &kube::Client,
+    workload: Workload,
+    pods: &[Pod],
+) -> Result<(), RunError> {
+    if workload != Workload::SchedulingCsiPvs {
+        return Ok(());
+    }
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
+    let volumes_api: Api<PersistentVolume> = Api::all(client.clone());
+    let bound = Patch::Merge(volumes::bound());
+    futures::stream::iter(pods.iter().filter_map(|p| p.metadata.name.clone()))
+        .map(|pod| {
+            let (claims, volumes_api, bound) = (&claims, &volumes_api, &bound);
+            async move {
+                // The claim first: the volume's claimRef names it.
+                let (claim, volume) = volumes::claim_and_volume(&pod);
+                let params = PatchParams::default();
+                let claim = claims.create(&PostParams::default(), &claim).await?;
+                let name = claim.metadata.name.unwrap_or_default();
+                claims.patch_status(&name, &params, bound).await?;
+                let volume = volumes_api.create(&PostParams::default(), &volume).await?;
+                let name = volume.metadata.name.unwrap_or_default();
+                volumes_api.patch_status(&name, &params, bound).await?;
+                Ok::<_, kube::Error>(())
+            }
+        })
+        .buffer_unordered(CREATORS)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
+    Ok(())
+}
+
+/// Creates `objects` with [`CREATORS`] requests in flight.
+async fn create_all<K>(api: Api<K>, objects: Vec<K>) -> Result<(), RunError>
+where
+    K: kube::Resource + Clone + Debug + Serialize + DeserializeOwned,
+{
+    futures::stream::iter(objects)
+        .map(|object| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &object).await }
+        })
+        .buffer_unordered(CREATORS)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
+    Ok(())
 }
 
 /// The workload's PodGroups, before the pods that name them.

@@ -5,6 +5,11 @@
 //! Nodes and pods follow scheduler_perf's templates: a node has 4 cpus,
 //! 32Gi and room for 110 pods, a `kubernetes.io/hostname` label and no
 //! kubelet; a pod is one pause container requesting 100m and 500Mi.
+//! The storage and DRA workloads add the objects of [`volumes`] and
+//! [`dra`].
+
+pub mod dra;
+pub mod volumes;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
@@ -44,6 +49,16 @@ pub enum Workload {
     /// cpus); each measured pod, of priority 9999999 asking 3970m, fits
     /// only once all four pods of a node are evicted.
     PreemptionBasic,
+    /// scheduler_perf's SchedulingCSIPVs (`volumes/`): every node has a
+    /// CSINode allowing 39 EBS CSI volumes, every pod (init and measured)
+    /// a claim bound beforehand to a CSI volume of its own.
+    SchedulingCsiPvs,
+    /// scheduler_perf's SchedulingWithResourceClaimTemplate (`dra/`): ten
+    /// simulated GPUs per node in a ResourceSlice, measured pods asking one
+    /// each through a ResourceClaimTemplate (the cluster's resource claim
+    /// controller makes the claims). As upstream, INIT counts claims
+    /// allocated directly, not pods: there are no init pods.
+    SchedulingWithResourceClaimTemplate,
 }
 
 impl fmt::Display for Workload {
@@ -56,6 +71,8 @@ impl fmt::Display for Workload {
             Workload::UnschedulableChurn => "UnschedulableChurn",
             Workload::GangScheduling => "GangScheduling",
             Workload::PreemptionBasic => "PreemptionBasic",
+            Workload::SchedulingCsiPvs => "SchedulingCSIPVs",
+            Workload::SchedulingWithResourceClaimTemplate => "SchedulingWithResourceClaimTemplate",
         };
         f.write_str(name)
     }
@@ -131,7 +148,46 @@ impl Workload {
                 size.init_pods, size.measured_pods, size.nodes
             ));
         }
+        let per_node = match self {
+            Workload::SchedulingCsiPvs => Some((volumes::ATTACHABLE, "volumes")),
+            Workload::SchedulingWithResourceClaimTemplate => {
+                Some((dra::DEVICES_PER_NODE, "devices"))
+            }
+            _ => None,
+        };
+        if let Some((room, what)) = per_node
+            && size.init_pods + size.measured_pods > room * size.nodes
+        {
+            return Err(format!(
+                "{self} has {room} {what} per node: {} init and {} measured do not fit on {} nodes",
+                size.init_pods, size.measured_pods, size.nodes
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether the cluster runs kube-controller-manager: the resource
+    /// claim controller makes the claims of ResourceClaimTemplates.
+    /// SchedulingCSIPVs binds its volumes itself, as upstream, where no PV
+    /// controller runs.
+    pub fn needs_controller_manager(self) -> bool {
+        self == Workload::SchedulingWithResourceClaimTemplate
+    }
+
+    /// How many init pods the contender places before measuring.
+    pub fn init_pods(self, size: Size) -> usize {
+        match self {
+            Workload::SchedulingWithResourceClaimTemplate => 0,
+            _ => size.init_pods,
+        }
+    }
+
+    /// How many claims are allocated directly before measuring.
+    pub fn init_claims(self, size: Size) -> usize {
+        match self {
+            Workload::SchedulingWithResourceClaimTemplate => size.init_pods,
+            _ => 0,
+        }
     }
 
     /// The PriorityClasses the workload's pods name, created with the
@@ -159,9 +215,16 @@ impl Workload {
             Workload::NodeAffinity | Workload::TopologySpreading => {
                 labels["topology.kubernetes.io/zone"] = json!(ZONES[i % ZONES.len()]);
             }
+            Workload::SchedulingWithResourceClaimTemplate => {
+                labels["node-with-dra"] = json!("true");
+            }
             _ => {}
         }
-        let resources = json!({"cpu": "4", "memory": "32Gi", "pods": "110"});
+        let mut resources = json!({"cpu": "4", "memory": "32Gi", "pods": "110"});
+        if self == Workload::SchedulingCsiPvs {
+            let (name, value) = volumes::node_allocatable();
+            resources[name] = value;
+        }
         serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Node",
@@ -226,6 +289,15 @@ impl Workload {
                         "topologyKey": "kubernetes.io/hostname",
                     }],
                 }});
+            }
+            (Workload::SchedulingCsiPvs, Role::Init | Role::Measured) => {
+                spec["volumes"] = volumes::pod_volume(name);
+            }
+            (Workload::SchedulingWithResourceClaimTemplate, Role::Measured) => {
+                // As upstream's pod-with-claim-template.yaml: no requests.
+                let (claims, container_claims) = dra::pod_claims();
+                spec["resourceClaims"] = claims;
+                spec["containers"][0]["resources"] = json!({"claims": container_claims});
             }
             _ => {}
         }
@@ -381,5 +453,60 @@ mod tests {
             .requests
             .unwrap();
         assert_eq!(requests["cpu"].0, "8");
+    }
+
+    #[test]
+    fn csi_pvs_give_each_pod_its_claim_and_nodes_their_limit() {
+        let workload = Workload::SchedulingCsiPvs;
+        let node = workload.node(0);
+        let allocatable = node.status.unwrap().allocatable.unwrap();
+        assert_eq!(
+            allocatable["attachable-volumes-csi-ebs.csi.aws.com"].0,
+            "39"
+        );
+        for role in [Role::Init, Role::Measured] {
+            let pod = workload.pod("p", role, "s");
+            let volumes = pod.spec.unwrap().volumes.unwrap();
+            let claim = volumes[0].persistent_volume_claim.as_ref().unwrap();
+            assert_eq!(claim.claim_name, "pvc-p");
+        }
+        assert!(!workload.needs_controller_manager());
+        let size: Size = "10/200/190".parse().unwrap();
+        assert!(workload.check(size).is_ok());
+        let over = Size {
+            measured_pods: 191,
+            ..size
+        };
+        assert!(workload.check(over).unwrap_err().contains("39 volumes"));
+    }
+
+    #[test]
+    fn claim_template_pods_ask_for_a_device_and_init_means_claims() {
+        let workload = Workload::SchedulingWithResourceClaimTemplate;
+        let pod = workload.pod("p", Role::Measured, "s");
+        let spec = pod.spec.unwrap();
+        let claims = spec.resource_claims.unwrap();
+        assert_eq!(
+            claims[0].resource_claim_template_name.as_deref(),
+            Some("test-claim-template")
+        );
+        let resources = spec.containers[0].resources.clone().unwrap();
+        assert_eq!(resources.claims.unwrap()[0].name, claims[0].name);
+        assert!(resources.requests.is_none());
+        let labels = workload.node(1).metadata.labels.unwrap();
+        assert_eq!(labels["node-with-dra"], "true");
+        assert!(workload.needs_controller_manager());
+
+        let size: Size = "500/2500/2500".parse().unwrap();
+        assert_eq!(workload.init_pods(size), 0);
+        assert_eq!(workload.init_claims(size), 2500);
+        assert!(workload.check(size).is_ok());
+        let over = Size {
+            init_pods: 2501,
+            ..size
+        };
+        assert!(workload.check(over).unwrap_err().contains("10 devices"));
+        assert_eq!(Workload::SchedulingBasic.init_pods(size), 2500);
+        assert_eq!(Workload::SchedulingBasic.init_claims(size), 0);
     }
 }
