@@ -566,141 +566,109 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
             claim.metadata.resource_version = Some("1".to_string());
             objects.resource_claims.push(claim);
         }
-        ("v1", "PersistentVolume") => {
-            let mut pv: PersistentVolume = decode(json, &kind)?;
-            defaults::meta(&mut pv.metadata);
-            let spec = pv.spec.get_or_insert_default();
-            spec.persistent_volume_reclaim_policy
-                .get_or_insert_with(|| "Retain".to_string());
-            spec.volume_mode
-                .get_or_insert_with(|| "Filesystem".to_string());
-            validation::report(
-                &kind,
-                pv.metadata.name.as_deref(),
-                &validation::persistent_volume(&pv),
-            )?;
-            let name = pv.metadata.name.clone().unwrap_or_default();
-            add_storage(
-                objects,
-                VolumeObject::PersistentVolume(Arc::new(pv)),
-                "persistentvolumes",
-                &name,
-            )?;
-        }
-        ("v1", "PersistentVolumeClaim") => {
-            let mut claim: PersistentVolumeClaim = decode(json, &kind)?;
-            defaults::meta(&mut claim.metadata);
-            defaults::namespace(&mut claim.metadata);
-            claim
-                .spec
-                .get_or_insert_default()
-                .volume_mode
-                .get_or_insert_with(|| "Filesystem".to_string());
-            let errors = validation::persistent_volume_claim(&claim);
-            validation::report(&kind, claim.metadata.name.as_deref(), &errors)?;
-            let key = format!(
-                "{}/{}",
-                claim.metadata.namespace.as_deref().unwrap_or_default(),
-                claim.metadata.name.as_deref().unwrap_or_default()
-            );
-            add_storage(
-                objects,
-                VolumeObject::Claim(Arc::new(claim)),
-                "persistentvolumeclaims",
-                &key,
-            )?;
-        }
-        ("storage.k8s.io/v1", "StorageClass") => {
-            let mut class: StorageClass = decode(json, &kind)?;
-            defaults::meta(&mut class.metadata);
-            class
-                .volume_binding_mode
-                .get_or_insert_with(|| "Immediate".to_string());
-            class
-                .reclaim_policy
-                .get_or_insert_with(|| "Delete".to_string());
-            validation::report(
-                &kind,
-                class.metadata.name.as_deref(),
-                &validation::storage_class(&class),
-            )?;
-            let name = class.metadata.name.clone().unwrap_or_default();
-            add_storage(
-                objects,
-                VolumeObject::StorageClass(Arc::new(class)),
-                "storageclasses.storage.k8s.io",
-                &name,
-            )?;
-        }
-        ("storage.k8s.io/v1", "CSINode") => {
-            let mut node: CSINode = decode(json, &kind)?;
-            defaults::meta(&mut node.metadata);
-            validation::report(
-                &kind,
-                node.metadata.name.as_deref(),
-                &validation::csi_node(&node),
-            )?;
-            let name = node.metadata.name.clone().unwrap_or_default();
-            add_storage(
-                objects,
-                VolumeObject::CsiNode(Arc::new(node)),
-                "csinodes.storage.k8s.io",
-                &name,
-            )?;
-        }
-        ("storage.k8s.io/v1", "CSIDriver") => {
-            let mut driver: CSIDriver = decode(json, &kind)?;
-            defaults::meta(&mut driver.metadata);
-            validation::report(
-                &kind,
-                driver.metadata.name.as_deref(),
-                &validation::csi_driver(&driver),
-            )?;
-            let name = driver.metadata.name.clone().unwrap_or_default();
-            add_storage(
-                objects,
-                VolumeObject::CsiDriver(Arc::new(driver)),
-                "csidrivers.storage.k8s.io",
-                &name,
-            )?;
-        }
-        ("storage.k8s.io/v1", "VolumeAttachment") => {
-            let mut attachment: VolumeAttachment = decode(json, &kind)?;
-            defaults::meta(&mut attachment.metadata);
-            validation::report(
-                &kind,
-                attachment.metadata.name.as_deref(),
-                &validation::volume_attachment(&attachment),
-            )?;
-            let name = attachment.metadata.name.clone().unwrap_or_default();
-            add_storage(
-                objects,
-                VolumeObject::VolumeAttachment(Arc::new(attachment)),
-                "volumeattachments.storage.k8s.io",
-                &name,
-            )?;
-        }
-        ("storage.k8s.io/v1", "CSIStorageCapacity") => {
-            let mut capacity: CSIStorageCapacity = decode(json, &kind)?;
-            defaults::meta(&mut capacity.metadata);
-            defaults::namespace(&mut capacity.metadata);
-            validation::report(
-                &kind,
-                capacity.metadata.name.as_deref(),
-                &validation::csi_storage_capacity(&capacity),
-            )?;
-            let key = format!(
-                "{}/{}",
-                capacity.metadata.namespace.as_deref().unwrap_or_default(),
-                capacity.metadata.name.as_deref().unwrap_or_default()
-            );
-            add_storage(
-                objects,
-                VolumeObject::StorageCapacity(Arc::new(capacity)),
-                "csistoragecapacities.storage.k8s.io",
-                &key,
-            )?;
-        }
+        ("v1", "PersistentVolume") => add_storage_object(
+            objects,
+            json,
+            Storage {
+                kind: &kind,
+                resource: "persistentvolumes",
+                namespaced: false,
+            },
+            |pv: &mut PersistentVolume| {
+                let spec = pv.spec.get_or_insert_default();
+                spec.persistent_volume_reclaim_policy
+                    .get_or_insert_with(|| "Retain".to_string());
+                spec.volume_mode
+                    .get_or_insert_with(|| "Filesystem".to_string());
+            },
+            validation::persistent_volume,
+            VolumeObject::PersistentVolume,
+        )?,
+        ("v1", "PersistentVolumeClaim") => add_storage_object(
+            objects,
+            json,
+            Storage {
+                kind: &kind,
+                resource: "persistentvolumeclaims",
+                namespaced: true,
+            },
+            |claim: &mut PersistentVolumeClaim| {
+                claim
+                    .spec
+                    .get_or_insert_default()
+                    .volume_mode
+                    .get_or_insert_with(|| "Filesystem".to_string());
+            },
+            validation::persistent_volume_claim,
+            VolumeObject::Claim,
+        )?,
+        ("storage.k8s.io/v1", "StorageClass") => add_storage_object(
+            objects,
+            json,
+            Storage {
+                kind: &kind,
+                resource: "storageclasses.storage.k8s.io",
+                namespaced: false,
+            },
+            |class: &mut StorageClass| {
+                class
+                    .volume_binding_mode
+                    .get_or_insert_with(|| "Immediate".to_string());
+                class
+                    .reclaim_policy
+                    .get_or_insert_with(|| "Delete".to_string());
+            },
+            validation::storage_class,
+            VolumeObject::StorageClass,
+        )?,
+        ("storage.k8s.io/v1", "CSINode") => add_storage_object(
+            objects,
+            json,
+            Storage {
+                kind: &kind,
+                resource: "csinodes.storage.k8s.io",
+                namespaced: false,
+            },
+            |_: &mut CSINode| {},
+            validation::csi_node,
+            VolumeObject::CsiNode,
+        )?,
+        ("storage.k8s.io/v1", "CSIDriver") => add_storage_object(
+            objects,
+            json,
+            Storage {
+                kind: &kind,
+                resource: "csidrivers.storage.k8s.io",
+                namespaced: false,
+            },
+            |_: &mut CSIDriver| {},
+            validation::csi_driver,
+            VolumeObject::CsiDriver,
+        )?,
+        ("storage.k8s.io/v1", "VolumeAttachment") => add_storage_object(
+            objects,
+            json,
+            Storage {
+                kind: &kind,
+                resource: "volumeattachments.storage.k8s.io",
+                namespaced: false,
+            },
+            |_: &mut VolumeAttachment| {},
+            validation::volume_attachment,
+            VolumeObject::VolumeAttachment,
+        )?,
+        ("storage.k8s.io/v1", "CSIStorageCapacity") => add_storage_object(
+            objects,
+            json,
+            Storage {
+                kind: &kind,
+                resource: "csistoragecapacities.storage.k8s.io",
+                namespaced: true,
+            },
+            |_: &mut CSIStorageCapacity| {},
+            validation::csi_storage_capacity,
+            VolumeObject::StorageCapacity,
+        )?,
         ("", _) => return Err("apiVersion not set".to_string()),
         (_, "") => return Err("kind not set".to_string()),
         _ => {
@@ -711,6 +679,47 @@ fn add_object(json: serde_json::Value, number: usize, decoded: &mut Decoded) -> 
     }
     decoded.count += 1;
     Ok(())
+}
+
+/// Where a storage kind is stored: its kind, its resource (for "already
+/// exists") and whether it lives in a namespace.
+struct Storage<'a> {
+    kind: &'a str,
+    resource: &'static str,
+    namespaced: bool,
+}
+
+/// Reads one storage object as the apiserver creates it: decoded, its
+/// metadata defaulted and then the kind's own fields (`default`), validated,
+/// and added once under its name (or `namespace/name`).
+fn add_storage_object<T>(
+    objects: &mut Manifests,
+    json: serde_json::Value,
+    storage: Storage<'_>,
+    default: impl FnOnce(&mut T),
+    validate: impl FnOnce(&T) -> Vec<validation::FieldError>,
+    wrap: impl FnOnce(Arc<T>) -> VolumeObject,
+) -> Result<(), String>
+where
+    T: serde::de::DeserializeOwned
+        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    let mut object: T = decode(json, storage.kind)?;
+    let meta = object.metadata_mut();
+    defaults::meta(meta);
+    if storage.namespaced {
+        defaults::namespace(meta);
+    }
+    default(&mut object);
+    let meta = object.metadata();
+    validation::report(storage.kind, meta.name.as_deref(), &validate(&object))?;
+    let name = meta.name.as_deref().unwrap_or_default();
+    let key = if storage.namespaced {
+        format!("{}/{name}", meta.namespace.as_deref().unwrap_or_default())
+    } else {
+        name.to_string()
+    };
+    add_storage(objects, wrap(Arc::new(object)), storage.resource, &key)
 }
 
 /// Adds a storage object, refusing a second one of the same `key` (its
