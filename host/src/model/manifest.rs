@@ -136,11 +136,26 @@ struct Mark {
     count: usize,
 }
 
+/// A list of [`Manifests`], whatever it holds.
+trait List {
+    fn len(&self) -> usize;
+    fn truncate(&mut self, len: usize);
+}
+
+impl<T> List for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+}
+
 impl Manifests {
-    /// The length of each list, in the order [`Manifests::truncate`] takes.
-    /// Destructured whole, so that a list added to [`Manifests`] must be
-    /// added here too.
-    fn lens(&self) -> [usize; 10] {
+    /// Every list. Destructured whole, so that a list added to
+    /// [`Manifests`] must be added here too.
+    fn lists(&mut self) -> [&mut dyn List; 10] {
         let Manifests {
             nodes,
             pods,
@@ -154,22 +169,6 @@ impl Manifests {
             storage,
         } = self;
         [
-            nodes.len(),
-            pods.len(),
-            namespaces.len(),
-            priority_classes.len(),
-            workloads.len(),
-            budgets.len(),
-            device_classes.len(),
-            resource_slices.len(),
-            resource_claims.len(),
-            storage.len(),
-        ]
-    }
-
-    /// Shortens each list to the length [`Manifests::lens`] gave.
-    fn truncate(&mut self, lens: [usize; 10]) {
-        let Manifests {
             nodes,
             pods,
             namespaces,
@@ -180,31 +179,22 @@ impl Manifests {
             resource_slices,
             resource_claims,
             storage,
-        } = self;
-        let [n, p, ns, pc, w, b, dc, rs, rc, s] = lens;
-        nodes.truncate(n);
-        pods.truncate(p);
-        namespaces.truncate(ns);
-        priority_classes.truncate(pc);
-        workloads.truncate(w);
-        budgets.truncate(b);
-        device_classes.truncate(dc);
-        resource_slices.truncate(rs);
-        resource_claims.truncate(rc);
-        storage.truncate(s);
+        ]
     }
 }
 
 impl Decoded {
-    fn mark(&self) -> Mark {
+    fn mark(&mut self) -> Mark {
         Mark {
-            lens: self.objects.lens(),
+            lens: self.objects.lists().map(|list| list.len()),
             count: self.count,
         }
     }
 
     fn back_to(&mut self, mark: Mark) {
-        self.objects.truncate(mark.lens);
+        for (list, len) in self.objects.lists().into_iter().zip(mark.lens) {
+            list.truncate(len);
+        }
         self.node_documents.truncate(self.objects.nodes.len());
         self.pod_documents.truncate(self.objects.pods.len());
         self.count = mark.count;
