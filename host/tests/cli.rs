@@ -28,12 +28,82 @@ fn plugin_dir() -> PathBuf {
         .expect("built plugins: run `cargo xtask plugins` first")
 }
 
+/// The README's example cluster.
+const EXAMPLE_CLUSTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cluster.yaml");
+
+/// A kubeconfig file `name` whose one cluster is `cluster` (a YAML flow
+/// mapping with the server), with a token.
+fn kubeconfig(name: &str, cluster: &str) -> PathBuf {
+    scratch(
+        name,
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {cluster}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        ),
+    )
+}
+
+/// A sparse file `name` of `len` bytes: size without disk.
+fn sparse(name: &str, len: u64) -> PathBuf {
+    let path = scratch(name, "");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    path
+}
+
+/// A `KubeSchedulerConfiguration` file `name` with `body` after its header.
+fn config_file(name: &str, body: &str) -> PathBuf {
+    scratch(
+        name,
+        &format!(
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n{body}"
+        ),
+    )
+}
+
+/// Runs `simulate` on `cluster` with no plugin directory, expecting it to
+/// fail; returns (stdout, stderr).
+fn simulate_refused(cluster: &std::path::Path) -> (String, String) {
+    let output = scheduler()
+        .arg("simulate")
+        .arg("--cluster")
+        .arg(cluster)
+        .args(["--plugins", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    (
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        stderr_of(&output),
+    )
+}
+
+/// `simulate` with the configuration file `config` and no cluster file
+/// (which fails the run once the configuration has loaded).
+fn simulate_with_config(config: &std::path::Path) -> Command {
+    let mut command = scheduler();
+    command
+        .args([
+            "simulate",
+            "--cluster",
+            "/nonexistent.yaml",
+            "--plugins",
+            "/nonexistent",
+            "--config",
+        ])
+        .arg(config);
+    command
+}
+
 #[test]
 fn run_exits_with_a_clear_message_when_the_cluster_cannot_be_reached() {
     // Nothing listens on port 1 of loopback.
-    let kubeconfig = scratch(
+    let kubeconfig = kubeconfig(
         "unreachable.kubeconfig",
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+        "{server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}",
     );
     let output = scheduler()
         .args(["run", "--kubeconfig"])
@@ -68,10 +138,7 @@ fn simulate_prints_the_readme_output(plugins: Option<&std::path::Path>) {
     let mut command = scheduler();
     command
         .args(["simulate", "--cluster"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../examples/cluster.yaml"
-        ))
+        .arg(EXAMPLE_CLUSTER)
         .env_remove("KWS_PLUGIN_DIR");
     if let Some(dir) = plugins {
         command.arg("--plugins").arg(dir);
@@ -99,15 +166,7 @@ fn simulate_names_the_file_and_document_of_a_bad_manifest() {
         "bad-cluster.yaml",
         "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, resources: {requests: {cpu: lots}}}]\n",
     );
-    let output = scheduler()
-        .arg("simulate")
-        .arg("--cluster")
-        .arg(&cluster)
-        .args(["--plugins", "/nonexistent"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, stderr) = simulate_refused(&cluster);
     assert!(
         stderr.contains("bad-cluster.yaml: document 2: Pod \"web\" is invalid: spec.containers[0].resources.requests[cpu]: Invalid value: \"lots\""),
         "{stderr}"
@@ -121,17 +180,8 @@ fn a_resource_name_holding_a_newline_is_refused_not_printed() {
         "newline-resource.yaml",
         "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, resources: {requests: {\"cpu\\ndefault/evil -> n1\": '1'}}}]\n",
     );
-    let output = scheduler()
-        .arg("simulate")
-        .arg("--cluster")
-        .arg(&cluster)
-        .args(["--plugins", "/nonexistent"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (stdout, stderr) = simulate_refused(&cluster);
     assert!(!stdout.contains(" -> "), "{stdout}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("newline-resource.yaml: document 2: Pod \"web\" is invalid: [spec.containers[0].resources.requests[cpu\\ndefault/evil -> n1]: Invalid value: \"cpu\\ndefault/evil -> n1\""),
         "{stderr}"
@@ -145,15 +195,7 @@ fn a_resource_name_holding_a_newline_is_refused_not_printed() {
 #[test]
 fn an_empty_cluster_file_is_refused_as_having_no_objects() {
     let cluster = scratch("empty-cluster.yaml", "# nothing yet\n");
-    let output = scheduler()
-        .arg("simulate")
-        .arg("--cluster")
-        .arg(&cluster)
-        .args(["--plugins", "/nonexistent"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, stderr) = simulate_refused(&cluster);
     assert!(
         stderr.contains("empty-cluster.yaml: no objects passed to create"),
         "{stderr}"
@@ -171,12 +213,7 @@ fn a_plugin_with_an_upper_case_extension_is_named_in_a_warning() {
         .expect("a built plugin");
     std::fs::copy(&source, dir.join("Policy.WASM")).unwrap();
     let output = scheduler()
-        .args([
-            "simulate",
-            "--cluster",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cluster.yaml"),
-            "--plugins",
-        ])
+        .args(["simulate", "--cluster", EXAMPLE_CLUSTER, "--plugins"])
         .arg(dir)
         .output()
         .unwrap();
@@ -189,24 +226,13 @@ fn a_plugin_with_an_upper_case_extension_is_named_in_a_warning() {
 
 #[test]
 fn a_bad_config_file_is_refused_naming_the_field() {
-    let config = scratch(
+    let config = config_file(
         "bad-config.yaml",
-        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: x\n  plugins:\n    filtre: {}\n",
+        "profiles:\n- schedulerName: x\n  plugins:\n    filtre: {}\n",
     );
-    let output = scheduler()
-        .arg("simulate")
-        .args([
-            "--cluster",
-            "/nonexistent.yaml",
-            "--plugins",
-            "/nonexistent",
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = simulate_with_config(&config).output().unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr_of(&output);
     assert!(stderr.contains("bad-config.yaml"), "{stderr}");
     assert!(stderr.contains("filtre"), "{stderr}");
 }
@@ -308,20 +334,8 @@ fn plugin_check_refuses_bad_files_with_the_reason() {
 fn logs_to_a_pipe_carry_no_colour_codes() {
     // `clientConnection` is accepted but ignored with a warning, logged while
     // the configuration loads (before the missing cluster file fails the run).
-    let config = scratch(
-        "warning-config.yaml",
-        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection: {qps: 50}\n",
-    );
-    let output = scheduler()
-        .args([
-            "simulate",
-            "--cluster",
-            "/nonexistent.yaml",
-            "--plugins",
-            "/nonexistent",
-            "--config",
-        ])
-        .arg(&config)
+    let config = config_file("warning-config.yaml", "clientConnection: {qps: 50}\n");
+    let output = simulate_with_config(&config)
         .env("RUST_LOG", "warn")
         .env_remove("NO_COLOR")
         .output()
@@ -422,10 +436,7 @@ fn a_fifo_or_device_named_wasm_is_refused_without_waiting() {
     let output = finish_within(
         scheduler()
             .args(["simulate", "--cluster"])
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../examples/cluster.yaml"
-            ))
+            .arg(EXAMPLE_CLUSTER)
             .arg("--plugins")
             .arg(fifo.parent().unwrap()),
         patience,
@@ -455,14 +466,7 @@ fn a_fifo_or_device_named_wasm_is_refused_without_waiting() {
 
 #[test]
 fn a_plugin_file_over_the_size_limit_is_refused_unread() {
-    let big = scratch("big-plugins/big.wasm", "");
-    // Sparse: 200 MB of size, no disk.
-    std::fs::File::options()
-        .write(true)
-        .open(&big)
-        .unwrap()
-        .set_len(200 << 20)
-        .unwrap();
+    let big = sparse("big-plugins/big.wasm", 200 << 20);
     let output = finish_within(scheduler().args(["plugin", "check"]).arg(&big), HANG);
     assert!(!output.status.success());
     assert!(
@@ -498,13 +502,7 @@ fn cluster_and_config_files_are_read_within_a_bound() {
         "{}",
         simulate(zero, None)
     );
-    let huge = scratch("huge-cluster.yaml", "");
-    std::fs::File::options()
-        .write(true)
-        .open(&huge)
-        .unwrap()
-        .set_len(300 << 20)
-        .unwrap();
+    let huge = sparse("huge-cluster.yaml", 300 << 20);
     let stderr = simulate(&huge, None);
     assert!(
         stderr.contains("a cluster file may be at most 256 MiB; this one is 314572800 bytes"),
@@ -523,16 +521,13 @@ fn cluster_and_config_files_are_read_within_a_bound() {
 
 #[test]
 fn an_out_of_range_backoff_is_refused_naming_the_field() {
-    let config = scratch(
+    let config = config_file(
         "huge-backoff.yaml",
-        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\npodInitialBackoffSeconds: 9223372036854775807\npodMaxBackoffSeconds: 9223372036854775807\n",
+        "podInitialBackoffSeconds: 9223372036854775807\npodMaxBackoffSeconds: 9223372036854775807\n",
     );
     let output = scheduler()
         .args(["simulate", "--cluster"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../examples/cluster.yaml"
-        ))
+        .arg(EXAMPLE_CLUSTER)
         .args(["--plugins", "/nonexistent", "--config"])
         .arg(&config)
         .output()
@@ -576,11 +571,9 @@ fn run_gives_up_on_an_apiserver_that_never_answers() {
         }
         std::thread::sleep(std::time::Duration::from_secs(30));
     });
-    let kubeconfig = scratch(
+    let kubeconfig = kubeconfig(
         "silent.kubeconfig",
-        &format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
-        ),
+        &format!("{{server: 'http://127.0.0.1:{port}'}}"),
     );
     let output = finish_within(
         scheduler()

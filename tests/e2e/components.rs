@@ -330,7 +330,9 @@ struct Pending {
 }
 
 /// Pods from `---`-separated documents that hold only `metadata` and
-/// `spec`, in namespace `pending` unless they say otherwise.
+/// `spec`, in namespace `pending` unless they say otherwise; a pod that
+/// lists no containers gets one, `c` of image `i` (most pods here differ
+/// only in the rest of their spec).
 /// Pending pods, one per document. A pod the apiserver would refuse (an
 /// empty or contradictory node selector, a weight of 0) is kept, decoded and
 /// defaulted without validation: the plugins must not trip on terms a real
@@ -338,8 +340,7 @@ struct Pending {
 fn pending(docs: &str) -> Vec<Pending> {
     docs.split("\n---\n")
         .map(|doc| {
-            let yaml = format!("apiVersion: v1\nkind: Pod\n{}\n", doc.trim())
-                .replace("metadata: {name:", "metadata: {namespace: pending, name:");
+            let yaml = pod_manifest(doc);
             let pod = match manifest::parse("components.yaml", &yaml) {
                 Ok(mut objects) => objects.pods.remove(0),
                 Err(e) if e.message.contains(" is invalid: ") => {
@@ -357,6 +358,36 @@ fn pending(docs: &str) -> Vec<Pending> {
             }
         })
         .collect()
+}
+
+/// A Pod manifest from a document of `metadata` and `spec`, with the
+/// namespace and container `pending` gives when the document has none.
+fn pod_manifest(doc: &str) -> String {
+    use serde_yaml::{Mapping, Value};
+    let mut pod: Mapping = serde_yaml::from_str(doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+    for (field, default) in [
+        ("metadata", "{namespace: pending}"),
+        ("spec", "{containers: [{name: c, image: i}]}"),
+    ] {
+        let Value::Mapping(default) = serde_yaml::from_str(default).unwrap() else {
+            unreachable!("a mapping");
+        };
+        let value = pod.entry(field.into()).or_insert(Value::Null);
+        if value.is_null() {
+            *value = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(given) = value else {
+            panic!("{field} is not a mapping: {doc}");
+        };
+        for (key, value) in default {
+            given.entry(key).or_insert(value);
+        }
+    }
+    pod.insert("apiVersion".into(), "v1".into());
+    pod.insert("kind".into(), "Pod".into());
+    // As JSON, which YAML reads too: every string stays quoted, so that
+    // `'yes'` is not read back as a boolean.
+    serde_json::to_string(&pod).unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -713,8 +744,6 @@ fn node_resources_fit() {
     let pods = pending(
         "
 metadata: {name: no-requests}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: small}
 spec:
@@ -844,32 +873,25 @@ fn node_affinity() {
     let pods = pending(
         "
 metadata: {name: no-constraints}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: selector-zone}
 spec:
   nodeSelector: {topology.kubernetes.io/zone: zone-a}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: selector-two-labels}
 spec:
   nodeSelector: {topology.kubernetes.io/zone: zone-b, disktype: ssd}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: selector-empty-value}
 spec:
   nodeSelector: {canary: ''}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: selector-missing-label}
 spec:
   nodeSelector: {nowhere: 'yes'}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: in-and-not-in}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -880,7 +902,6 @@ spec:
 ---
 metadata: {name: exists-and-does-not-exist}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -891,7 +912,6 @@ spec:
 ---
 metadata: {name: gt-and-lt}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -902,7 +922,6 @@ spec:
 ---
 metadata: {name: terms-ored}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -915,7 +934,6 @@ spec:
 metadata: {name: selector-and-affinity}
 spec:
   nodeSelector: {tier: backend}
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -924,7 +942,6 @@ spec:
 ---
 metadata: {name: node-names}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -935,7 +952,6 @@ spec:
 ---
 metadata: {name: node-names-conflict}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -946,14 +962,12 @@ spec:
 ---
 metadata: {name: no-terms}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: []}
 ---
 metadata: {name: empty-term-or-zone}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -963,7 +977,6 @@ spec:
 ---
 metadata: {name: unparsable-terms}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -975,7 +988,6 @@ spec:
 ---
 metadata: {name: preferred}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       preferredDuringSchedulingIgnoredDuringExecution:
@@ -988,7 +1000,6 @@ spec:
 metadata: {name: preferred-and-required}
 spec:
   nodeSelector: {gpu: 'true'}
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       requiredDuringSchedulingIgnoredDuringExecution:
@@ -1001,7 +1012,6 @@ spec:
 ---
 metadata: {name: preferred-unparsable}
 spec:
-  containers: [{name: c, image: i}]
   affinity:
     nodeAffinity:
       preferredDuringSchedulingIgnoredDuringExecution:
@@ -1039,84 +1049,68 @@ fn taint_toleration() {
     let pods = pending(
         "
 metadata: {name: no-tolerations}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: gpu-equal}
 spec:
   tolerations: [{key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: gpu-any-effect}
 spec:
   tolerations: [{key: dedicated, value: gpu}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: dedicated-exists-no-schedule}
 spec:
   tolerations: [{key: dedicated, operator: Exists, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: dedicated-exists}
 spec:
   tolerations: [{key: dedicated, operator: Exists}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: infra-no-execute}
 spec:
   tolerations: [{key: dedicated, operator: Equal, value: infra, effect: NoExecute, tolerationSeconds: 60}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: wrong-value}
 spec:
   tolerations: [{key: dedicated, value: cpu, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: wrong-effects}
 spec:
   tolerations:
   - {key: dedicated, operator: Exists, effect: PreferNoSchedule}
   - {key: maintenance, operator: Exists, effect: NoSchedule}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: everything}
 spec:
   tolerations: [{operator: Exists}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: everything-preferred}
 spec:
   tolerations: [{operator: Exists, effect: PreferNoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: every-no-schedule}
 spec:
   tolerations: [{operator: Exists, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: spot-preferred}
 spec:
   tolerations: [{key: spot, operator: Exists, effect: PreferNoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: spot-empty-value}
 spec:
   tolerations: [{key: spot, operator: Equal, effect: PreferNoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: team-ml}
 spec:
   tolerations:
   - {key: team, value: ml, effect: PreferNoSchedule}
   - {key: dedicated, value: gpu}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cordon-and-maintenance}
 spec:
   tolerations:
   - {key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoSchedule}
   - {key: maintenance, operator: Exists, effect: NoExecute}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: many}
 spec:
@@ -1125,7 +1119,6 @@ spec:
   - {key: maintenance, operator: Exists}
   - {key: node.kubernetes.io/unschedulable, operator: Exists}
   - {key: spot, operator: Exists, effect: PreferNoSchedule}
-  containers: [{name: c, image: i}]
 ",
     );
     let seen = compare::<TaintToleration>("", &pods);
@@ -1139,58 +1132,46 @@ fn node_unschedulable() {
     let pods = pending(
         "
 metadata: {name: no-tolerations}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cordon-exists-no-schedule}
 spec:
   tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cordon-exists}
 spec:
   tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cordon-equal-empty}
 spec:
   tolerations: [{key: node.kubernetes.io/unschedulable, operator: Equal, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cordon-equal-true}
 spec:
   tolerations: [{key: node.kubernetes.io/unschedulable, value: 'true', effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cordon-no-execute}
 spec:
   tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoExecute}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cordon-preferred}
 spec:
   tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists, effect: PreferNoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: everything}
 spec:
   tolerations: [{operator: Exists}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: every-no-execute}
 spec:
   tolerations: [{operator: Exists, effect: NoExecute}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: every-no-schedule}
 spec:
   tolerations: [{operator: Exists, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: other-key}
 spec:
   tolerations: [{key: node.kubernetes.io/not-ready, operator: Exists, effect: NoSchedule}]
-  containers: [{name: c, image: i}]
 ",
     );
     let seen = compare::<NodeUnschedulable>("{}", &pods);
@@ -1206,9 +1187,7 @@ fn node_name() {
         "node-1", "node-01 ",
     ];
     let docs: Vec<String> = (0..names.len())
-        .map(|i| {
-            format!("metadata: {{name: pinned-{i}}}\nspec: {{containers: [{{name: c, image: i}}]}}")
-        })
+        .map(|i| format!("metadata: {{name: pinned-{i}}}"))
         .collect();
     let mut pods = pending(&docs.join("\n---\n"));
     for (pod, name) in pods.iter_mut().zip(names) {
@@ -1254,12 +1233,10 @@ spec:
 metadata: {name: sidecar}
 spec:
   initContainers: [{name: s, image: i, restartPolicy: Always, ports: [{containerPort: 80, hostPort: 8080}]}]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: ordinary-init}
 spec:
   initContainers: [{name: s, image: i, ports: [{containerPort: 80, hostPort: 8080}]}]
-  containers: [{name: c, image: i}]
 ",
     );
     let seen = compare::<NodePorts>("{}", &pods);
@@ -1286,8 +1263,6 @@ fn balanced_allocation() {
     let pods = pending(
         "
 metadata: {name: best-effort}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: cpu-only}
 spec:
@@ -1381,46 +1356,38 @@ fn pod_topology_spread() {
     let pods = pending(
         "
 metadata: {namespace: bound, name: no-constraints, labels: {app: app-0}}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {namespace: bound, name: zone-hard, labels: {app: app-0}}
 spec:
   topologySpreadConstraints:
   - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: app-0}}}
-  containers: [{name: c, image: i}]
 ---
 metadata: {namespace: bound, name: host-hard-min-domains, labels: {app: app-1}}
 spec:
   topologySpreadConstraints:
   - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, minDomains: 60, labelSelector: {matchLabels: {app: app-1}}}
-  containers: [{name: c, image: i}]
 ---
 metadata: {namespace: bound, name: missing-key, labels: {app: app-0}}
 spec:
   topologySpreadConstraints:
   - {maxSkew: 1, topologyKey: disktype, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: app-0}}}
-  containers: [{name: c, image: i}]
 ---
 metadata: {namespace: bound, name: policies, labels: {app: app-0, tier: x}}
 spec:
   nodeSelector: {tier: frontend}
   topologySpreadConstraints:
   - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, nodeTaintsPolicy: Honor, nodeAffinityPolicy: Ignore, matchLabelKeys: [tier], labelSelector: {matchExpressions: [{key: app, operator: Exists}]}}
-  containers: [{name: c, image: i}]
 ---
 metadata: {namespace: bound, name: soft-zone-and-host, labels: {app: app-0}}
 spec:
   topologySpreadConstraints:
   - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: app-0}}}
   - {maxSkew: 2, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchExpressions: [{key: app, operator: In, values: [app-0, app-1]}]}}
-  containers: [{name: c, image: i}]
 ---
 metadata: {namespace: bound, name: soft-missing-key, labels: {app: app-2}}
 spec:
   topologySpreadConstraints:
   - {maxSkew: 1, topologyKey: tier, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: app-2}}}
-  containers: [{name: c, image: i}]
 ",
     );
     let seen = compare::<PodTopologySpread>("{}", &pods);
@@ -1437,12 +1404,8 @@ fn inter_pod_affinity() {
     let pods = pending(
         "
 metadata: {name: plain, labels: {app: app-9}}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: avoided, labels: {avoid: app-2}}
-spec:
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: near-app-1, labels: {app: app-9}}
 spec:
@@ -1452,7 +1415,6 @@ spec:
       - topologyKey: topology.kubernetes.io/zone
         labelSelector: {matchLabels: {app: app-1}}
         namespaces: [bound]
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: first-of-group, labels: {group: g}}
 spec:
@@ -1461,7 +1423,6 @@ spec:
       requiredDuringSchedulingIgnoredDuringExecution:
       - topologyKey: disktype
         labelSelector: {matchLabels: {group: g}}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: one-per-node, labels: {app: app-0}}
 spec:
@@ -1471,7 +1432,6 @@ spec:
       - topologyKey: kubernetes.io/hostname
         labelSelector: {matchLabels: {app: app-0}}
         namespaceSelector: {matchLabels: {team: a}}
-  containers: [{name: c, image: i}]
 ---
 metadata: {name: preferences, labels: {app: app-0}}
 spec:
@@ -1490,7 +1450,6 @@ spec:
           topologyKey: kubernetes.io/hostname
           labelSelector: {matchLabels: {app: app-2}}
           namespaces: [bound]
-  containers: [{name: c, image: i}]
 ",
     );
     let seen = compare::<InterPodAffinity>("{}", &pods);

@@ -189,41 +189,7 @@ fn cycle_state_does_not_outlive_its_cycle() {
     // Each cycle keeps 4 KiB in the plugin; 100 000 cycles would hold
     // 400 MB if their state were not dropped at cycle-end (the memory limit
     // is 128 MiB).
-    let pool = PluginPool::new(
-        fixture("framework"),
-        r#"{"ballast": 4096}"#.into(),
-        PluginSettings::default(),
-        1,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let objects = manifest::parse("leak.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
-    let mut cache = cache_of(&objects);
-    let object = Arc::new(objects.pods[0].clone());
-    let record = convert::pod(&object);
-    let snapshot = cache.snapshot();
-    let cycle = |id: u64| {
-        let ctx = CallContext {
-            cache: Some(&cache),
-            snapshot: &snapshot,
-            pod: &object,
-            cycle: id,
-        };
-        pool.pre_filter(0, ctx, &record)
-            .unwrap_or_else(|e| panic!("{e}"));
-        pool.cycle_end(0, id).unwrap_or_else(|e| panic!("{e}"));
-    };
-    for id in 1..=1_000 {
-        cycle(id);
-    }
-    let warm = pool.peak_memory(0).expect("the instance is live");
-    for id in 1_001..=100_000 {
-        cycle(id);
-    }
-    assert_eq!(
-        pool.peak_memory(0),
-        Some(warm),
-        "memory grew over 99 000 cycles"
-    );
+    framework_fixture::assert_cycle_state_is_dropped("framework", 4096, 100_000);
 }
 
 #[test]

@@ -6,13 +6,8 @@
 //! says, as the Rust `Framework` fixture does in `framework.rs`, whose
 //! tests these mirror.
 
-use kws_host::config::PluginSettings;
-use kws_host::model::{convert, manifest};
-use kws_host::runtime::{CallContext, PluginPool};
 use kws_host::simulate;
-use kws_tests::fixture;
-use kws_tests::framework_fixture::{self, NODES, cache_of, placed, pod, unplaced};
-use std::sync::Arc;
+use kws_tests::framework_fixture::{self, NODES, placed, pod, unplaced};
 
 fn run(pods: &[String]) -> simulate::Report {
     framework_fixture::run("FrameworkJs", "framework-javascript", NODES, pods)
@@ -113,39 +108,5 @@ fn cycle_state_does_not_outlive_its_cycle() {
     // Each cycle keeps 8 KiB in the plugin; 30 000 cycles would hold
     // 240 MB if the helper did not drop their pod and state at cycle-end
     // (the memory limit is 128 MiB).
-    let pool = PluginPool::new(
-        fixture("framework-javascript"),
-        r#"{"ballast": 8192}"#.into(),
-        PluginSettings::default(),
-        1,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let objects = manifest::parse("leak.yaml", &format!("{NODES}{}", pod("p", &[]))).unwrap();
-    let mut cache = cache_of(&objects);
-    let object = Arc::new(objects.pods[0].clone());
-    let record = convert::pod(&object);
-    let snapshot = cache.snapshot();
-    let cycle = |id: u64| {
-        let ctx = CallContext {
-            cache: Some(&cache),
-            snapshot: &snapshot,
-            pod: &object,
-            cycle: id,
-        };
-        pool.pre_filter(0, ctx, &record)
-            .unwrap_or_else(|e| panic!("{e}"));
-        pool.cycle_end(0, id).unwrap_or_else(|e| panic!("{e}"));
-    };
-    for id in 1..=1_000 {
-        cycle(id);
-    }
-    let warm = pool.peak_memory(0).expect("the instance is live");
-    for id in 1_001..=30_000 {
-        cycle(id);
-    }
-    assert_eq!(
-        pool.peak_memory(0),
-        Some(warm),
-        "memory grew over 29 000 cycles"
-    );
+    framework_fixture::assert_cycle_state_is_dropped("framework-javascript", 8192, 30_000);
 }

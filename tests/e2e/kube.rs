@@ -9,7 +9,10 @@ use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kws_host::config::Config;
-use kws_tests::api::{OURS, events_for, eventually, node, node_name, pod};
+use kws_tests::api::{
+    ONE_NODE_OUT_OF_CPU, OURS, bound, create, event_about, events_for, eventually, node, node_name,
+    pod, unschedulable,
+};
 use kws_tests::cluster::{RunningScheduler, TestCluster};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,13 +23,8 @@ async fn a_pod_created_while_the_scheduler_is_down_is_bound_when_it_starts() {
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("node-1", "4"))
-        .await
-        .unwrap();
-    pods.create(&PostParams::default(), &pod("webserver", OURS, "100m"))
-        .await
-        .unwrap();
+    create(&nodes, &node("node-1", "4")).await;
+    create(&pods, &pod("webserver", OURS, "100m")).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         node_name(&pods.get("webserver").await.unwrap()),
@@ -35,19 +33,12 @@ async fn a_pod_created_while_the_scheduler_is_down_is_bound_when_it_starts() {
     );
 
     let _scheduler = RunningScheduler::start(&cluster, Config::default());
-    let bound = eventually("webserver to be bound", Duration::from_secs(60), || async {
-        node_name(&pods.get("webserver").await.ok()?)
-    })
-    .await;
-    assert_eq!(bound, "node-1");
+    assert_eq!(
+        bound(&pods, "webserver", Duration::from_secs(60)).await,
+        "node-1"
+    );
     let events: Api<Event> = Api::namespaced(client, "default");
-    let scheduled = eventually("the Scheduled event", Duration::from_secs(30), || async {
-        events_for(&events, "webserver")
-            .await
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("Scheduled"))
-    })
-    .await;
+    let scheduled = event_about(&events, "webserver", "Scheduled", Duration::from_secs(30)).await;
     assert_eq!(
         scheduled.note.as_deref(),
         Some("Successfully assigned default/webserver to node-1")
@@ -61,75 +52,27 @@ async fn foreign_pods_are_left_alone_but_counted_and_unschedulable_pods_wait_for
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("small", "2"))
-        .await
-        .unwrap();
+    create(&nodes, &node("small", "2")).await;
     // Bound by someone else: it fills the node.
     let mut theirs = pod("theirs", "default-scheduler", "2");
     theirs.spec.as_mut().unwrap().node_name = Some("small".into());
-    pods.create(&PostParams::default(), &theirs).await.unwrap();
+    create(&pods, &theirs).await;
     // Pending, for another scheduler (none runs here).
-    pods.create(
-        &PostParams::default(),
-        &pod("for-default", "default-scheduler", "100m"),
-    )
-    .await
-    .unwrap();
-    pods.create(&PostParams::default(), &pod("ours", OURS, "1"))
-        .await
-        .unwrap();
+    create(&pods, &pod("for-default", "default-scheduler", "100m")).await;
+    create(&pods, &pod("ours", OURS, "1")).await;
 
     let _scheduler = RunningScheduler::start(&cluster, Config::default());
-    let condition = eventually(
-        "the PodScheduled=False condition",
-        Duration::from_secs(60),
-        || async {
-            let pod = pods.get("ours").await.ok()?;
-            pod.status?
-                .conditions?
-                .into_iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-        },
-    )
-    .await;
+    let condition = unschedulable(&pods, "ours", Duration::from_secs(60)).await;
     assert_eq!(condition.reason.as_deref(), Some("Unschedulable"));
-    assert_eq!(
-        condition.message.as_deref(),
-        Some(
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
-        )
-    );
+    assert_eq!(condition.message.as_deref(), Some(ONE_NODE_OUT_OF_CPU));
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let failed = eventually(
-        "the FailedScheduling event",
-        Duration::from_secs(30),
-        || async {
-            events_for(&events, "ours")
-                .await
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
-        },
-    )
-    .await;
+    let failed = event_about(&events, "ours", "FailedScheduling", Duration::from_secs(30)).await;
     assert_eq!(failed.type_.as_deref(), Some("Warning"));
-    assert_eq!(
-        failed.note.as_deref(),
-        Some(
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
-        )
-    );
+    assert_eq!(failed.note.as_deref(), Some(ONE_NODE_OUT_OF_CPU));
 
     // A node with room arrives: the pod is bound there, no restart needed.
-    nodes
-        .create(&PostParams::default(), &node("roomy", "4"))
-        .await
-        .unwrap();
-    let bound = eventually("ours to be bound", Duration::from_secs(60), || async {
-        node_name(&pods.get("ours").await.ok()?)
-    })
-    .await;
-    assert_eq!(bound, "roomy");
+    create(&nodes, &node("roomy", "4")).await;
+    assert_eq!(bound(&pods, "ours", Duration::from_secs(60)).await, "roomy");
     assert_eq!(
         node_name(&pods.get("for-default").await.unwrap()),
         None,
@@ -151,20 +94,12 @@ async fn five_hundred_pods_over_fifty_nodes_are_each_bound_once_within_allocatab
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for i in 0..NODES {
         // 10 cpus each: exactly room for the 500 one-cpu pods.
-        nodes
-            .create(&PostParams::default(), &node(&format!("node-{i:02}"), "10"))
-            .await
-            .unwrap();
+        create(&nodes, &node(&format!("node-{i:02}"), "10")).await;
     }
     let _scheduler = RunningScheduler::start(&cluster, Config::default());
     let started = Instant::now();
     for i in 0..PODS {
-        pods.create(
-            &PostParams::default(),
-            &pod(&format!("pod-{i:03}"), OURS, "1"),
-        )
-        .await
-        .unwrap();
+        create(&pods, &pod(&format!("pod-{i:03}"), OURS, "1")).await;
     }
     let placed = eventually(
         "every pod to be bound",
@@ -219,24 +154,16 @@ async fn a_gated_pod_waits_for_its_gates_to_be_removed_then_is_bound() {
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("node-1", "4"))
-        .await
-        .unwrap();
+    create(&nodes, &node("node-1", "4")).await;
     let mut gated = pod("gated", OURS, "100m");
     gated.spec.as_mut().unwrap().scheduling_gates = Some(vec![PodSchedulingGate {
         name: "example.com/quota".into(),
     }]);
-    pods.create(&PostParams::default(), &gated).await.unwrap();
+    create(&pods, &gated).await;
     let _scheduler = RunningScheduler::start(&cluster, Config::default());
     // A pod that needs no gate shows the scheduler is running.
-    pods.create(&PostParams::default(), &pod("free", OURS, "100m"))
-        .await
-        .unwrap();
-    eventually("free to be bound", Duration::from_secs(60), || async {
-        node_name(&pods.get("free").await.ok()?)
-    })
-    .await;
+    create(&pods, &pod("free", OURS, "100m")).await;
+    bound(&pods, "free", Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let held = pods.get("gated").await.unwrap();
     assert_eq!(node_name(&held), None, "a gated pod is not bound");
@@ -262,11 +189,10 @@ async fn a_gated_pod_waits_for_its_gates_to_be_removed_then_is_bound() {
     pods.replace("gated", &PostParams::default(), &open)
         .await
         .unwrap();
-    let bound = eventually("gated to be bound", Duration::from_secs(60), || async {
-        node_name(&pods.get("gated").await.ok()?)
-    })
-    .await;
-    assert_eq!(bound, "node-1");
+    assert_eq!(
+        bound(&pods, "gated", Duration::from_secs(60)).await,
+        "node-1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,17 +207,12 @@ async fn the_higher_priority_pod_is_placed_first() {
         "value": 1000,
     }))
     .unwrap();
-    classes.create(&PostParams::default(), &high).await.unwrap();
+    create(&classes, &high).await;
     let nodes: Api<Node> = Api::all(client.clone());
-    nodes
-        .create(&PostParams::default(), &node("node-1", "2"))
-        .await
-        .unwrap();
+    create(&nodes, &node("node-1", "2")).await;
     // Both wait for the scheduler: room for one, created low first.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &pod("low", OURS, "1500m"))
-        .await
-        .unwrap();
+    create(&pods, &pod("low", OURS, "1500m")).await;
     let mut urgent = pod("high", OURS, "1500m");
     urgent.spec.as_mut().unwrap().priority_class_name = Some("high".into());
     // The Priority admission plugin reads classes from its informer, which
@@ -313,23 +234,12 @@ async fn the_higher_priority_pod_is_placed_first() {
     );
 
     let _scheduler = RunningScheduler::start(&cluster, Config::default());
-    let bound = eventually("high to be bound", Duration::from_secs(60), || async {
-        node_name(&pods.get("high").await.ok()?)
-    })
-    .await;
-    assert_eq!(bound, "node-1");
+    assert_eq!(
+        bound(&pods, "high", Duration::from_secs(60)).await,
+        "node-1"
+    );
     let events: Api<Event> = Api::namespaced(client, "default");
-    eventually(
-        "low's FailedScheduling event",
-        Duration::from_secs(30),
-        || async {
-            events_for(&events, "low")
-                .await
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
-        },
-    )
-    .await;
+    event_about(&events, "low", "FailedScheduling", Duration::from_secs(30)).await;
     assert_eq!(node_name(&pods.get("low").await.unwrap()), None);
 }
 
@@ -350,15 +260,12 @@ async fn namespace_labels_are_watched_for_pod_affinity_namespace_selectors() {
     for name in ["node-1", "node-2"] {
         let mut n = node(name, "4");
         n.metadata.labels = Some([("kubernetes.io/hostname".to_string(), name.to_string())].into());
-        nodes.create(&PostParams::default(), &n).await.unwrap();
+        create(&nodes, &n).await;
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let team: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": "team-a"}})).unwrap();
-    namespaces
-        .create(&PostParams::default(), &team)
-        .await
-        .unwrap();
+    create(&namespaces, &team).await;
     // The cache runs on node-1, bound by someone else.
     let mut cache = pod("cache", "default-scheduler", "100m");
     cache.metadata.namespace = Some("team-a".into());
@@ -381,23 +288,10 @@ async fn namespace_labels_are_watched_for_pod_affinity_namespace_selectors() {
         .unwrap(),
     );
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &client_pod)
-        .await
-        .unwrap();
+    create(&pods, &client_pod).await;
 
     let _scheduler = RunningScheduler::start(&cluster, spread_and_affinity_config());
-    let condition = eventually(
-        "the PodScheduled=False condition",
-        Duration::from_secs(60),
-        || async {
-            let pod = pods.get("client").await.ok()?;
-            pod.status?
-                .conditions?
-                .into_iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-        },
-    )
-    .await;
+    let condition = unschedulable(&pods, "client", Duration::from_secs(60)).await;
     assert_eq!(
         condition.message.as_deref(),
         Some(
@@ -412,9 +306,8 @@ async fn namespace_labels_are_watched_for_pod_affinity_namespace_selectors() {
         .patch("team-a", &PatchParams::default(), &Patch::Merge(&labels))
         .await
         .unwrap();
-    let bound = eventually("client to be bound", Duration::from_secs(60), || async {
-        node_name(&pods.get("client").await.ok()?)
-    })
-    .await;
-    assert_eq!(bound, "node-1");
+    assert_eq!(
+        bound(&pods, "client", Duration::from_secs(60)).await,
+        "node-1"
+    );
 }

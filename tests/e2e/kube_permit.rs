@@ -6,9 +6,10 @@
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::PostParams;
 use kws_host::config::Config;
-use kws_tests::api::{OURS, events_for, eventually, node, node_name, occurrences, pod};
+use kws_tests::api::{
+    OURS, bound, create, events_for, eventually, node, node_name, occurrences, pod,
+};
 use kws_tests::cluster::{RunningScheduler, TestCluster};
 use kws_tests::fixture;
 use std::time::Duration;
@@ -54,16 +55,11 @@ async fn a_gang_of_two_is_bound_only_once_both_are_reserved() {
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("node-1", "4"))
-        .await
-        .unwrap();
+    create(&nodes, &node("node-1", "4")).await;
     let _scheduler =
         RunningScheduler::start_with_plugins(&cluster, config(), vec![fixture("framework")]);
 
-    pods.create(&PostParams::default(), &member("first", "g", 2, 60_000))
-        .await
-        .unwrap();
+    create(&pods, &member("first", "g", 2, 60_000)).await;
     // It is reserved and held at Permit: long enough for a bind to land.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -72,17 +68,9 @@ async fn a_gang_of_two_is_bound_only_once_both_are_reserved() {
         "the first member is not bound alone"
     );
 
-    pods.create(&PostParams::default(), &member("second", "g", 2, 60_000))
-        .await
-        .unwrap();
+    create(&pods, &member("second", "g", 2, 60_000)).await;
     for name in ["first", "second"] {
-        let bound = eventually(
-            &format!("{name} to be bound"),
-            Duration::from_secs(30),
-            || async { node_name(&pods.get(name).await.ok()?) },
-        )
-        .await;
-        assert_eq!(bound, "node-1");
+        assert_eq!(bound(&pods, name, Duration::from_secs(30)).await, "node-1");
     }
 }
 
@@ -96,13 +84,11 @@ async fn a_wait_that_times_out_unreserves_the_pod_and_requeues_it() {
     // no free slot on its next attempt.
     let mut only = node("node-1", "4");
     only.metadata.labels = Some([("framework/slots".to_string(), "1".to_string())].into());
-    nodes.create(&PostParams::default(), &only).await.unwrap();
+    create(&nodes, &only).await;
     let _scheduler =
         RunningScheduler::start_with_plugins(&cluster, config(), vec![fixture("framework")]);
 
-    pods.create(&PostParams::default(), &member("alone", "lonely", 2, 1_000))
-        .await
-        .unwrap();
+    create(&pods, &member("alone", "lonely", 2, 1_000)).await;
     let timeout = "rejected due to timeout after waiting 1s at plugin Framework";
     let events: Api<Event> = Api::namespaced(client, "default");
     let failures = eventually(

@@ -6,11 +6,12 @@
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Client};
 use kws_host::config::Config;
 use kws_tests::api::{
-    OURS, event_counts, events_for, eventually, node, node_name, occurrences, pod,
+    ONE_NODE_OUT_OF_CPU, OURS, create, event_about, event_counts, events_for, eventually, node,
+    node_name, occurrences, pod, unschedulable,
 };
 use kws_tests::cluster::{RunningScheduler, TestCluster, client_for, start_as_deployed};
 use std::collections::HashMap;
@@ -46,12 +47,7 @@ async fn counts_for(events: &Api<Event>, reason: &str, names: &[&str]) -> Vec<us
 
 /// Waits until `name` is bound and returns the node.
 async fn bound(pods: &Api<Pod>, name: &str) -> String {
-    eventually(
-        &format!("{name} to be bound"),
-        Duration::from_secs(120),
-        || async { node_name(&pods.get(name).await.ok()?) },
-    )
-    .await
+    kws_tests::api::bound(pods, name, Duration::from_secs(120)).await
 }
 
 /// Acceptance point 1, a pod deleted while it waits in the queue: no error
@@ -66,19 +62,14 @@ async fn pods_deleted_while_queued_get_no_further_attempts() {
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("small", "1"))
-        .await
-        .unwrap();
+    create(&nodes, &node("small", "1")).await;
     let scheduler = RunningScheduler::start(&cluster, quick_retries());
 
     // Neither fits on the only node.
-    pods.create(&PostParams::default(), &pod("gone", OURS, "2"))
-        .await
-        .unwrap();
+    create(&pods, &pod("gone", OURS, "2")).await;
     let mut held = pod("held", OURS, "2");
     held.metadata.finalizers = Some(vec!["kws.test/hold".to_string()]);
-    pods.create(&PostParams::default(), &held).await.unwrap();
+    create(&pods, &held).await;
     let doomed = ["gone", "held"];
     eventually(
         "a FailedScheduling event for each",
@@ -100,9 +91,7 @@ async fn pods_deleted_while_queued_get_no_further_attempts() {
 
     // The scheduler goes on: a pod created after the deletions is bound
     // (and so the deletions, which the pod watch delivered first, are seen).
-    pods.create(&PostParams::default(), &pod("after", OURS, "1"))
-        .await
-        .unwrap();
+    create(&pods, &pod("after", OURS, "1")).await;
     assert_eq!(bound(&pods, "after").await, "small");
 
     // Reports sent before the deletions may still land; then nothing more,
@@ -110,15 +99,9 @@ async fn pods_deleted_while_queued_get_no_further_attempts() {
     // the deleted ones would still not fit), then one where they would.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let settled = counts_for(&events, "FailedScheduling", &doomed).await;
-    nodes
-        .create(&PostParams::default(), &node("small-2", "1"))
-        .await
-        .unwrap();
+    create(&nodes, &node("small-2", "1")).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    nodes
-        .create(&PostParams::default(), &node("big", "4"))
-        .await
-        .unwrap();
+    create(&nodes, &node("big", "4")).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let later = counts_for(&events, "FailedScheduling", &doomed).await;
     assert_eq!(
@@ -148,10 +131,7 @@ async fn pods_deleted_while_their_bind_is_in_flight_leave_no_trace() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     for name in ["node-a", "node-b"] {
-        nodes
-            .create(&PostParams::default(), &node(name, "64"))
-            .await
-            .unwrap();
+        create(&nodes, &node(name, "64")).await;
     }
     let scheduler = RunningScheduler::start(&cluster, quick_retries());
 
@@ -159,9 +139,7 @@ async fn pods_deleted_while_their_bind_is_in_flight_leave_no_trace() {
     let mut deleted = Vec::new();
     for i in 0..PODS {
         let name = format!("churn-{i:02}");
-        pods.create(&PostParams::default(), &pod(&name, OURS, "100m"))
-            .await
-            .unwrap();
+        create(&pods, &pod(&name, OURS, "100m")).await;
         if i % 2 == 0 {
             pods.delete(&name, &at_once()).await.unwrap();
             deleted.push(name);
@@ -195,9 +173,7 @@ async fn pods_deleted_while_their_bind_is_in_flight_leave_no_trace() {
     assert_eq!(left_sorted, expected, "exactly the survivors remain");
 
     // The scheduler is healthy: a new pod is bound.
-    pods.create(&PostParams::default(), &pod("after", OURS, "100m"))
-        .await
-        .unwrap();
+    create(&pods, &pod("after", OURS, "100m")).await;
     bound(&pods, "after").await;
 
     // Every survivor has its Scheduled event (recorded after the bind).
@@ -238,29 +214,19 @@ async fn the_scheduler_rides_out_an_apiserver_restart_and_binds_every_pod_once()
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("node-a", "16"))
-        .await
-        .unwrap();
+    create(&nodes, &node("node-a", "16")).await;
     let scheduler = RunningScheduler::start(&cluster, Config::default());
 
     let create_batch = |pods: Api<Pod>, batch: &'static str| async move {
         for i in 0..BATCH {
-            pods.create(
-                &PostParams::default(),
-                &pod(&format!("{batch}-{i:02}"), OURS, "100m"),
-            )
-            .await
-            .unwrap();
+            create(&pods, &pod(&format!("{batch}-{i:02}"), OURS, "100m")).await;
         }
     };
     // Before: a batch that is bound (and its events recorded, so that a
     // bind cut off by the shutdown cannot leave a pod bound without its
     // event), and a pod too big for any node yet.
     create_batch(pods.clone(), "before").await;
-    pods.create(&PostParams::default(), &pod("waiting", OURS, "20"))
-        .await
-        .unwrap();
+    create(&pods, &pod("waiting", OURS, "20")).await;
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     eventually(
         "the first batch bound and reported, the big pod refused",
@@ -280,10 +246,7 @@ async fn the_scheduler_rides_out_an_apiserver_restart_and_binds_every_pod_once()
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     create_batch(pods.clone(), "right-after").await;
-    nodes
-        .create(&PostParams::default(), &node("node-big", "32"))
-        .await
-        .unwrap();
+    create(&nodes, &node("node-big", "32")).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     create_batch(pods.clone(), "later").await;
 
@@ -332,38 +295,14 @@ async fn the_deploy_rbac_role_is_enough_to_schedule_and_no_more() {
     let nodes: Api<Node> = Api::all(admin.clone());
     let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
     let events: Api<Event> = Api::namespaced(admin.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("node-1", "2"))
-        .await
-        .unwrap();
+    create(&nodes, &node("node-1", "2")).await;
     let scheduler = RunningScheduler::start_with_kubeconfig(&kubeconfig, Config::default());
 
-    pods.create(&PostParams::default(), &pod("fits", OURS, "100m"))
-        .await
-        .unwrap();
-    pods.create(&PostParams::default(), &pod("too-big", OURS, "4"))
-        .await
-        .unwrap();
+    create(&pods, &pod("fits", OURS, "100m")).await;
+    create(&pods, &pod("too-big", OURS, "4")).await;
     assert_eq!(bound(&pods, "fits").await, "node-1"); // pods/binding: create
-    eventually("the Scheduled event", Duration::from_secs(60), || async {
-        events_for(&events, "fits")
-            .await
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("Scheduled"))
-    })
-    .await; // events: create
-    let condition = eventually(
-        "the PodScheduled=False condition",
-        Duration::from_secs(60),
-        || async {
-            let pod = pods.get("too-big").await.ok()?;
-            pod.status?
-                .conditions?
-                .into_iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-        },
-    )
-    .await; // pods/status: patch
+    event_about(&events, "fits", "Scheduled", Duration::from_secs(60)).await; // events: create
+    let condition = unschedulable(&pods, "too-big", Duration::from_secs(60)).await; // pods/status: patch
     assert_eq!(condition.reason.as_deref(), Some("Unschedulable"));
     // A bound pod leaving (an event NodeResourcesFit registered; a node's
     // label change is not one) sends the pod round again: the same event
@@ -413,10 +352,7 @@ async fn a_pod_assumed_on_a_node_deleted_before_its_bind_stays_accounted_for() {
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("doomed", "4"))
-        .await
-        .unwrap();
+    create(&nodes, &node("doomed", "4")).await;
     let (scheduler, binds) = RunningScheduler::start_holding_binds(&cluster, Config::default());
     let next_bind = || {
         tokio::task::block_in_place(|| {
@@ -426,9 +362,7 @@ async fn a_pod_assumed_on_a_node_deleted_before_its_bind_stays_accounted_for() {
         })
     };
 
-    pods.create(&PostParams::default(), &pod("stranded", OURS, "1"))
-        .await
-        .unwrap();
+    create(&pods, &pod("stranded", OURS, "1")).await;
     let bind = next_bind();
     assert_eq!(
         (bind.pod.name.as_str(), bind.node.as_str()),
@@ -450,23 +384,12 @@ async fn a_pod_assumed_on_a_node_deleted_before_its_bind_stays_accounted_for() {
     .await;
     bind.release();
     assert_eq!(bound(&pods, "stranded").await, "doomed");
-    eventually("the Scheduled event", Duration::from_secs(60), || async {
-        events_for(&events, "stranded")
-            .await
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("Scheduled"))
-    })
-    .await;
+    event_about(&events, "stranded", "Scheduled", Duration::from_secs(60)).await;
 
     // The node comes back (same name, same size): the stranded pod's cpu is
     // still counted there, so a pod needing all 4 cpus does not fit.
-    nodes
-        .create(&PostParams::default(), &node("doomed", "4"))
-        .await
-        .unwrap();
-    pods.create(&PostParams::default(), &pod("whole-node", OURS, "4"))
-        .await
-        .unwrap();
+    create(&nodes, &node("doomed", "4")).await;
+    create(&pods, &pod("whole-node", OURS, "4")).await;
     // (The condition, not the event: a repeated FailedScheduling event keeps
     // the note it was first recorded with, and the pod may have been tried
     // before the node was back.)
@@ -476,19 +399,13 @@ async fn a_pod_assumed_on_a_node_deleted_before_its_bind_stays_accounted_for() {
         || async {
             let pod = pods.get("whole-node").await.ok()?;
             pod.status?.conditions?.into_iter().find(|c| {
-                c.type_ == "PodScheduled"
-                    && c.message.as_deref() == Some(
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
-        )
+                c.type_ == "PodScheduled" && c.message.as_deref() == Some(ONE_NODE_OUT_OF_CPU)
             })
         },
     )
     .await;
     // And the scheduler goes on: with room elsewhere, it is placed there.
-    nodes
-        .create(&PostParams::default(), &node("fresh", "4"))
-        .await
-        .unwrap();
+    create(&nodes, &node("fresh", "4")).await;
     let bind = next_bind();
     assert_eq!(
         (bind.pod.name.as_str(), bind.node.as_str()),
@@ -511,18 +428,13 @@ async fn no_pod_is_placed_before_the_bound_pods_are_all_known() {
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("full", &BOUND.to_string()))
-        .await
-        .unwrap();
+    create(&nodes, &node("full", &BOUND.to_string())).await;
     for i in 0..BOUND {
         let mut theirs = pod(&format!("theirs-{i:02}"), "default-scheduler", "1");
         theirs.spec.as_mut().unwrap().node_name = Some("full".to_string());
-        pods.create(&PostParams::default(), &theirs).await.unwrap();
+        create(&pods, &theirs).await;
     }
-    pods.create(&PostParams::default(), &pod("a-ours", OURS, "1"))
-        .await
-        .unwrap();
+    create(&pods, &pod("a-ours", OURS, "1")).await;
 
     let _scheduler = RunningScheduler::start(&cluster, Config::default());
     let condition = eventually(
@@ -540,10 +452,5 @@ async fn no_pod_is_placed_before_the_bound_pods_are_all_known() {
         },
     )
     .await;
-    assert_eq!(
-        condition.message.as_deref(),
-        Some(
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
-        )
-    );
+    assert_eq!(condition.message.as_deref(), Some(ONE_NODE_OUT_OF_CPU));
 }

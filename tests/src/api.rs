@@ -1,16 +1,23 @@
 //! Objects and checks shared by the tests against a real apiserver
 //! (`e2e/kube*.rs`).
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, PostParams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 /// Our scheduler name (the default profile's).
 pub const OURS: &str = "kube-wasm-scheduler";
+
+/// What a pod that does not fit on the only node, for lack of cpu, is told
+/// (kube-scheduler's message, ours too).
+pub const ONE_NODE_OUT_OF_CPU: &str = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
 
 /// A ready node with `cpu` cores, 64Gi and room for 110 pods.
 pub fn node(name: &str, cpu: &str) -> Node {
@@ -85,6 +92,55 @@ where
 
 pub fn node_name(pod: &Pod) -> Option<String> {
     pod.spec.as_ref()?.node_name.clone()
+}
+
+/// Creates `object`, which the test's setup needs: a refusal fails the test.
+pub async fn create<K>(api: &Api<K>, object: &K)
+where
+    K: Clone + Debug + DeserializeOwned + Serialize,
+{
+    api.create(&PostParams::default(), object).await.unwrap();
+}
+
+/// Waits up to `timeout` for pod `name` to be bound; returns its node.
+pub async fn bound(pods: &Api<Pod>, name: &str, timeout: Duration) -> String {
+    eventually(&format!("{name} to be bound"), timeout, || async {
+        node_name(&pods.get(name).await.ok()?)
+    })
+    .await
+}
+
+/// Waits up to `timeout` for an event with `reason` about `pod`.
+pub async fn event_about(events: &Api<Event>, pod: &str, reason: &str, timeout: Duration) -> Event {
+    eventually(
+        &format!("the {reason} event about {pod}"),
+        timeout,
+        || async {
+            events_for(events, pod)
+                .await
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+        },
+    )
+    .await
+}
+
+/// Waits up to `timeout` for pod `name`'s `PodScheduled=False` condition.
+pub async fn unschedulable(pods: &Api<Pod>, name: &str, timeout: Duration) -> PodCondition {
+    eventually(
+        &format!("{name}'s PodScheduled=False condition"),
+        timeout,
+        || async {
+            pods.get(name)
+                .await
+                .ok()?
+                .status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        },
+    )
+    .await
 }
 
 /// Events about a pod.

@@ -212,37 +212,38 @@ fn enabled_plugins_are_appended_with_their_weights() {
 
 #[test]
 fn weight_defaulting() {
-    // Re-listed at score without weight (or 0): the default weight.
-    let p = profile(
-        "{plugins: {score: {enabled: [{name: NodeAffinity}, {name: TaintToleration, weight: 0}]}}}",
-    );
-    assert_eq!(
-        weights(&p)[..3],
-        [
-            ("NodeAffinity", 2),
-            ("TaintToleration", 3),
-            ("NodeResourcesFit", 1)
-        ]
-    );
-    // A weight given in multiPoint is the default of the score point.
-    let p = profile(
-        "{plugins: {multiPoint: {enabled: [{name: NodeAffinity, weight: 9}]},
+    // (plugins, the first weights of the score point).
+    let cases: [(&str, &[(&str, i64)]); 3] = [
+        // Re-listed at score without weight (or 0): the default weight.
+        (
+            "{plugins: {score: {enabled: [{name: NodeAffinity}, {name: TaintToleration, weight: 0}]}}}",
+            &[
+                ("NodeAffinity", 2),
+                ("TaintToleration", 3),
+                ("NodeResourcesFit", 1),
+            ],
+        ),
+        // A weight given in multiPoint is the default of the score point.
+        (
+            "{plugins: {multiPoint: {enabled: [{name: NodeAffinity, weight: 9}]},
               score: {enabled: [{name: NodeAffinity}]}}}",
-    );
-    assert_eq!(
-        weights(&p)[..3],
-        [
-            ("NodeAffinity", 9),
-            ("TaintToleration", 3),
-            ("NodeResourcesFit", 1)
-        ]
-    );
-    // The score point's own weight wins.
-    let p = profile(
-        "{plugins: {multiPoint: {enabled: [{name: NodeAffinity, weight: 9}]},
+            &[
+                ("NodeAffinity", 9),
+                ("TaintToleration", 3),
+                ("NodeResourcesFit", 1),
+            ],
+        ),
+        // The score point's own weight wins.
+        (
+            "{plugins: {multiPoint: {enabled: [{name: NodeAffinity, weight: 9}]},
               score: {enabled: [{name: NodeAffinity, weight: 4}]}}}",
-    );
-    assert_eq!(weights(&p)[0], ("NodeAffinity", 4));
+            &[("NodeAffinity", 4)],
+        ),
+    ];
+    for (plugins, expected) in cases {
+        let p = profile(plugins);
+        assert_eq!(weights(&p)[..expected.len()], *expected, "{plugins}");
+    }
     // Re-enabled in multiPoint without weight: the default weight.
     let p = profile("{plugins: {multiPoint: {enabled: [{name: TaintToleration}]}}}");
     assert_eq!(weights(&p), DEFAULT_SCORE);
@@ -255,24 +256,9 @@ fn order_follows_upstream() {
     let p = profile(
         "{plugins: {multiPoint: {enabled: [{name: NodeName}, {name: NodeAffinity, weight: 5}], disabled: [{name: NodeName}]}}}",
     );
-    assert_eq!(
-        names(&p.filter),
-        [
-            "NodeUnschedulable",
-            "TaintToleration",
-            "NodeAffinity",
-            "NodePorts",
-            "NodeResourcesFit",
-            "VolumeRestrictions",
-            "NodeVolumeLimits",
-            "VolumeBinding",
-            "VolumeZone",
-            "PodTopologySpread",
-            "InterPodAffinity",
-            "DynamicResources",
-            "NodeName"
-        ]
-    );
+    let mut expected = filter_without("NodeName");
+    expected.push("NodeName");
+    assert_eq!(names(&p.filter), expected);
     assert_eq!(
         weights(&p)[..3],
         [
@@ -286,25 +272,17 @@ fn order_follows_upstream() {
     let p = profile(
         "{plugins: {filter: {enabled: [{name: First}, {name: NodeResourcesFit}, {name: NodeName}]}}}",
     );
-    assert_eq!(
-        names(&p.filter),
-        [
-            "NodeResourcesFit",
-            "NodeName",
-            "NodeUnschedulable",
-            "TaintToleration",
-            "NodeAffinity",
-            "NodePorts",
-            "VolumeRestrictions",
-            "NodeVolumeLimits",
-            "VolumeBinding",
-            "VolumeZone",
-            "PodTopologySpread",
-            "InterPodAffinity",
-            "DynamicResources",
-            "First"
-        ]
-    );
+    let re_enabled = ["NodeResourcesFit", "NodeName"];
+    let expected: Vec<&str> = re_enabled
+        .into_iter()
+        .chain(
+            DEFAULT_FILTER
+                .into_iter()
+                .filter(|n| !re_enabled.contains(n)),
+        )
+        .chain(["First"])
+        .collect();
+    assert_eq!(names(&p.filter), expected);
     // To put a plugin of your own first: disable all, list them all.
     let p = profile(
         "{plugins: {filter: {disabled: [{name: '*'}], enabled: [{name: First}, {name: NodeName}, {name: NodeUnschedulable}]}}}",
@@ -622,43 +600,40 @@ fn unknown_fields_are_named_with_their_path_and_line() {
         );
     assert!(e.contains("at line 5"), "{e}");
 
-    let e = error("parallelizm: 4\n");
-    assert!(
-        e.starts_with("sched.yaml: unknown field `parallelizm`"),
-        "{e}"
-    );
-    let e = error("profiles: [{schedulerName: a, plugin: {}}]\n");
-    assert!(
-        e.starts_with("sched.yaml: profiles[0]: unknown field `plugin`"),
-        "{e}"
-    );
-    let e = error("profiles: [{plugins: {score: {enabled: [{name: A, wieght: 2}]}}}]\n");
-    assert!(
-        e.starts_with("sched.yaml: profiles[0].plugins.score.enabled[0]: unknown field `wieght`"),
-        "{e}"
-    );
-    let e = error("wasm: {timeout: 1s}\n");
-    assert!(
-        e.starts_with("sched.yaml: wasm: unknown field `timeout`"),
-        "{e}"
-    );
-    let e = error("profiles: [{plugins: {score: {enabled: [{weight: 2}]}}}]\n");
-    assert!(
-        e.starts_with("sched.yaml: profiles[0].plugins.score.enabled[0]: missing field `name`"),
-        "{e}"
-    );
-    let e = error("parallelism: many\n");
-    assert!(
-        e.starts_with("sched.yaml: parallelism: invalid type: string \"many\""),
-        "{e}"
-    );
-    let e = error("wasm: {callTimeout: [5]}\n");
-    assert!(
-        e.starts_with(
-            "sched.yaml: wasm.callTimeout: invalid type: sequence, expected a duration with a unit"
+    let cases = [
+        (
+            "parallelizm: 4\n",
+            "sched.yaml: unknown field `parallelizm`",
         ),
-        "{e}"
-    );
+        (
+            "profiles: [{schedulerName: a, plugin: {}}]\n",
+            "sched.yaml: profiles[0]: unknown field `plugin`",
+        ),
+        (
+            "profiles: [{plugins: {score: {enabled: [{name: A, wieght: 2}]}}}]\n",
+            "sched.yaml: profiles[0].plugins.score.enabled[0]: unknown field `wieght`",
+        ),
+        (
+            "wasm: {timeout: 1s}\n",
+            "sched.yaml: wasm: unknown field `timeout`",
+        ),
+        (
+            "profiles: [{plugins: {score: {enabled: [{weight: 2}]}}}]\n",
+            "sched.yaml: profiles[0].plugins.score.enabled[0]: missing field `name`",
+        ),
+        (
+            "parallelism: many\n",
+            "sched.yaml: parallelism: invalid type: string \"many\"",
+        ),
+        (
+            "wasm: {callTimeout: [5]}\n",
+            "sched.yaml: wasm.callTimeout: invalid type: sequence, expected a duration with a unit",
+        ),
+    ];
+    for (body, expected) in cases {
+        let e = error(body);
+        assert!(e.starts_with(expected), "{body:?}: {e}");
+    }
 }
 
 #[test]
@@ -719,17 +694,33 @@ fn limits_at_their_bounds_are_accepted() {
     assert_eq!(wasm.quarantine.backoff, MAX_QUARANTINE_BACKOFF);
 }
 
+/// A leader election with (lease duration, renew deadline, retry period)
+/// on the Lease (namespace, name).
+fn election(
+    (lease_duration, renew_deadline, retry_period): (Duration, Duration, Duration),
+    (namespace, name): (&str, &str),
+) -> LeaderElection {
+    LeaderElection {
+        lease_duration,
+        renew_deadline,
+        retry_period,
+        resource_name: name.to_string(),
+        resource_namespace: namespace.to_string(),
+    }
+}
+
 #[test]
 fn leader_election_takes_kube_schedulers_defaults() {
     assert_eq!(
         Config::default().leader_election,
-        Some(LeaderElection {
-            lease_duration: Duration::from_secs(15),
-            renew_deadline: Duration::from_secs(10),
-            retry_period: Duration::from_secs(2),
-            resource_name: "kube-wasm-scheduler".to_string(),
-            resource_namespace: "kube-system".to_string(),
-        })
+        Some(election(
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            ),
+            ("kube-system", "kube-wasm-scheduler"),
+        ))
     );
     assert_eq!(ok("").leader_election, Config::default().leader_election);
     assert_eq!(
@@ -748,13 +739,14 @@ leaderElection:
 ");
     assert_eq!(
         given.leader_election,
-        Some(LeaderElection {
-            lease_duration: Duration::from_secs(30),
-            renew_deadline: Duration::from_secs(20),
-            retry_period: Duration::from_millis(500),
-            resource_name: "wasm-scheduler".to_string(),
-            resource_namespace: "scheduling".to_string(),
-        })
+        Some(election(
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(20),
+                Duration::from_millis(500)
+            ),
+            ("scheduling", "wasm-scheduler"),
+        ))
     );
 }
 

@@ -83,6 +83,18 @@ struct World {
     names: Vec<String>,
 }
 
+/// Existing pods as `world` takes them: (node name, labels).
+type Pods = Vec<(&'static str, &'static [&'static str])>;
+
+/// `count` pods labelled `foo` on each node, node after node: the shape
+/// most upstream cases give their existing pods.
+fn foo_pods(per_node: &[(&'static str, usize)]) -> Pods {
+    per_node
+        .iter()
+        .flat_map(|(node, count)| std::iter::repeat_n((*node, &["foo"][..]), *count))
+        .collect()
+}
+
 fn world(nodes: Vec<Node>, pods: &[(&str, &[&str])]) -> World {
     let mut runner = Runner::<PodTopologySpread>::configured("{}").unwrap();
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
@@ -190,18 +202,13 @@ fn four_nodes() -> Vec<Node> {
     ]
 }
 
-const SPREAD_2_1_0_3: &[(&str, &[&str])] = &[
-    ("node-a", &["foo"]),
-    ("node-a", &["foo"]),
-    ("node-b", &["foo"]),
-    ("node-y", &["foo"]),
-    ("node-y", &["foo"]),
-    ("node-y", &["foo"]),
-];
+fn spread_2_1_0_3() -> Pods {
+    foo_pods(&[("node-a", 2), ("node-b", 1), ("node-y", 3)])
+}
 
 #[test]
 fn zones_spread_3_3_all_fit() {
-    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), &spread_2_1_0_3());
     let p = incoming(&["foo"], vec![hard(1, "zone", foo())]);
     assert_eq!(w.codes(&p), [S, S, S, S]);
 }
@@ -212,12 +219,7 @@ fn a_node_without_the_key_is_unresolvable_and_its_pods_do_not_count() {
     nodes[1] = n("node-b", &[("zon", "zone1"), ("node", "node-b")]);
     let mut w = world(
         nodes,
-        &[
-            ("node-a", &["foo"]),
-            ("node-b", &["foo"]),
-            ("node-x", &["foo"]),
-            ("node-y", &["foo"]),
-        ],
+        &foo_pods(&[("node-a", 1), ("node-b", 1), ("node-x", 1), ("node-y", 1)]),
     );
     let p = incoming(&["foo"], vec![hard(1, "zone", foo())]);
     assert_eq!(w.codes(&p), [S, UU, U, U]);
@@ -241,7 +243,7 @@ fn no_node_has_the_key() {
 
 #[test]
 fn nodes_spread_2_1_0_3() {
-    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), &spread_2_1_0_3());
     let p = incoming(&["foo"], vec![hard(1, "node", foo())]);
     assert_eq!(w.codes(&p), [U, U, S, U]);
     let p = incoming(&["foo"], vec![hard(2, "node", foo())]);
@@ -252,7 +254,7 @@ fn nodes_spread_2_1_0_3() {
 
 #[test]
 fn required_node_affinity_limits_the_counted_domains() {
-    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), &spread_2_1_0_3());
     let p = pod("default", "p")
         .label("foo", "")
         .node_affinity(NodeAffinity {
@@ -281,14 +283,8 @@ fn min_domains_makes_the_global_minimum_zero_while_domains_are_missing() {
         n("node-b", &[("node", "node-b")]),
         n("node-c", &[("node", "node-c")]),
     ];
-    let pods: &[(&str, &[&str])] = &[
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-c", &["foo"]),
-    ];
-    let mut w = world(nodes, pods);
+    let pods = foo_pods(&[("node-a", 2), ("node-b", 2), ("node-c", 1)]);
+    let mut w = world(nodes, &pods);
     let with_min = |min| {
         let mut c = hard(2, "node", foo());
         c.min_domains = Some(min);
@@ -302,11 +298,7 @@ fn min_domains_makes_the_global_minimum_zero_while_domains_are_missing() {
 fn min_domains_on_zones() {
     let mut w = world(
         four_nodes(),
-        &[
-            ("node-a", &["foo"]),
-            ("node-b", &["foo"]),
-            ("node-y", &["foo"]),
-        ],
+        &foo_pods(&[("node-a", 1), ("node-b", 1), ("node-y", 1)]),
     );
     let mut c = hard(2, "zone", foo());
     c.min_domains = Some(3);
@@ -327,14 +319,7 @@ fn node_taints_policy_honor_leaves_out_untolerated_nodes() {
         value: "".into(),
         effect: TaintEffect::NoSchedule,
     });
-    let mut w = world(
-        nodes,
-        &[
-            ("node-a", &["foo"]),
-            ("node-b", &["foo"]),
-            ("node-b", &["foo"]),
-        ],
-    );
+    let mut w = world(nodes, &foo_pods(&[("node-a", 1), ("node-b", 2)]));
     let mut c = hard(1, LABEL_HOSTNAME, foo());
     assert_eq!(w.codes(&incoming(&["foo"], vec![c.clone()])), [U, U, S]);
     c.node_taints_policy = Some(InclusionPolicy::Honor);
@@ -345,7 +330,7 @@ fn node_taints_policy_honor_leaves_out_untolerated_nodes() {
 fn two_constraints_must_both_hold() {
     // TestMultipleConstraints "two Constraints on zone and node, spreads =
     // [3/3, 2/1/0/3]": only node-x fits.
-    let mut w = world(four_nodes(), SPREAD_2_1_0_3);
+    let mut w = world(four_nodes(), &spread_2_1_0_3());
     let p = incoming(
         &["foo"],
         vec![hard(1, "zone", foo()), hard(1, "node", foo())],
@@ -422,30 +407,21 @@ fn score_without_existing_pods_is_100_everywhere() {
 fn score_one_candidate_is_100() {
     let mut w = world(
         hosts(&["node-a", "node-b"]),
-        &[
-            ("node-a", &["foo"]),
-            ("node-a", &["foo"]),
-            ("node-b", &["foo"]),
-        ],
+        &foo_pods(&[("node-a", 2), ("node-b", 1)]),
     );
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
     assert_eq!(w.scores(&p, &["node-a"]), [100]);
 }
 
-const HOSTS_2_1_0_3: &[(&str, &[&str])] = &[
-    ("node-a", &["foo"]),
-    ("node-a", &["foo"]),
-    ("node-b", &["foo"]),
-    ("node-d", &["foo"]),
-    ("node-d", &["foo"]),
-    ("node-d", &["foo"]),
-];
+fn hosts_2_1_0_3() -> Pods {
+    foo_pods(&[("node-a", 2), ("node-b", 1), ("node-d", 3)])
+}
 
 #[test]
 fn score_spread_2_1_0_3_on_hostnames() {
     let mut w = world(
         hosts(&["node-a", "node-b", "node-c", "node-d"]),
-        HOSTS_2_1_0_3,
+        &hosts_2_1_0_3(),
     );
     let all = ["node-a", "node-b", "node-c", "node-d"];
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
@@ -458,19 +434,8 @@ fn score_spread_2_1_0_3_on_hostnames() {
 
 #[test]
 fn score_max_skew_3_on_4_3_2_1() {
-    let pods: &[(&str, &[&str])] = &[
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-c", &["foo"]),
-        ("node-c", &["foo"]),
-        ("node-d", &["foo"]),
-    ];
-    let mut w = world(hosts(&["node-a", "node-b", "node-c", "node-d"]), pods);
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
+    let mut w = world(hosts(&["node-a", "node-b", "node-c", "node-d"]), &pods);
     let p = incoming(&["foo"], vec![soft(3, LABEL_HOSTNAME, foo())]);
     assert_eq!(
         w.scores(&p, &["node-a", "node-b", "node-c", "node-d"]),
@@ -478,24 +443,15 @@ fn score_max_skew_3_on_4_3_2_1() {
     );
 }
 
-const SPREAD_4_2_1_3: &[(&str, &[&str])] = &[
-    ("node-a", &["foo"]),
-    ("node-a", &["foo"]),
-    ("node-a", &["foo"]),
-    ("node-a", &["foo"]),
-    ("node-b", &["foo"]),
-    ("node-b", &["foo"]),
-    ("node-x", &["foo"]),
-    ("node-y", &["foo"]),
-    ("node-y", &["foo"]),
-    ("node-y", &["foo"]),
-];
+fn spread_4_2_1_3() -> Pods {
+    foo_pods(&[("node-a", 4), ("node-b", 2), ("node-x", 1), ("node-y", 3)])
+}
 
 #[test]
 fn score_3_of_4_candidates() {
     let mut w = world(
         hosts(&["node-a", "node-b", "node-x", "node-y"]),
-        SPREAD_4_2_1_3,
+        &spread_4_2_1_3(),
     );
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
     assert_eq!(w.scores(&p, &["node-a", "node-b", "node-x"]), [33, 83, 100]);
@@ -505,7 +461,7 @@ fn score_3_of_4_candidates() {
 fn score_a_candidate_without_the_key_is_ignored() {
     let mut nodes = hosts(&["node-a", "node-b", "node-x", "node-y"]);
     nodes[1] = n("node-b", &[("n", "node-b")]);
-    let mut w = world(nodes, SPREAD_4_2_1_3);
+    let mut w = world(nodes, &spread_4_2_1_3());
     let p = incoming(&["foo"], vec![soft(1, LABEL_HOSTNAME, foo())]);
     assert_eq!(w.scores(&p, &["node-a", "node-b", "node-x"]), [16, 0, 100]);
 }
@@ -518,7 +474,7 @@ fn score_on_zones_3_of_4_candidates() {
         n("node-x", &[("zone", "zone2"), (LABEL_HOSTNAME, "node-x")]),
         n("node-y", &[("zone", "zone2"), (LABEL_HOSTNAME, "node-y")]),
     ];
-    let mut w = world(nodes, SPREAD_4_2_1_3);
+    let mut w = world(nodes, &spread_4_2_1_3());
     let p = incoming(&["foo"], vec![soft(1, "zone", foo())]);
     assert_eq!(w.scores(&p, &["node-a", "node-b", "node-x"]), [75, 75, 100]);
 }
@@ -535,18 +491,8 @@ fn zoned_hosts() -> Vec<Node> {
 
 #[test]
 fn score_two_constraints_on_zone_and_node() {
-    let pods: &[(&str, &[&str])] = &[
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-x", &["foo"]),
-        ("node-x", &["foo"]),
-        ("node-y", &["foo"]),
-        ("node-y", &["foo"]),
-        ("node-y", &["foo"]),
-        ("node-y", &["foo"]),
-    ];
-    let mut w = world(zoned_hosts(), pods);
+    let pods = foo_pods(&[("node-a", 2), ("node-b", 1), ("node-x", 2), ("node-y", 4)]);
+    let mut w = world(zoned_hosts(), &pods);
     let p = incoming(
         &["foo"],
         vec![soft(1, "zone", foo()), soft(1, LABEL_HOSTNAME, foo())],
@@ -622,7 +568,7 @@ fn score_other_namespaces_do_not_count() {
 
 #[test]
 fn score_is_skipped_without_soft_constraints() {
-    let mut w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
+    let mut w = world(hosts(&["node-a", "node-b"]), &hosts_2_1_0_3()[..3]);
     let p = incoming(&["foo"], vec![hard(1, LABEL_HOSTNAME, foo())]);
     assert_eq!(w.runner.pre_score(0, &p, &[0, 1]).code, Code::Skip);
 }
@@ -693,7 +639,7 @@ fn selected_by_foo() -> Pod {
 
 #[test]
 fn pods_nothing_selects_get_no_default_spreading() {
-    let mut w = world(hosts(&["node-a", "node-b"]), HOSTS_2_1_0_3[..3].as_ref());
+    let mut w = world(hosts(&["node-a", "node-b"]), &hosts_2_1_0_3()[..3]);
     let p = incoming(&["foo"], vec![]);
     assert_eq!(w.codes(&p), [Code::Skip, Code::Skip]);
     assert_eq!(w.runner.pre_score(0, &p, &[0, 1]).code, Code::Skip);
@@ -708,20 +654,9 @@ fn pods_nothing_selects_get_no_default_spreading() {
 
 #[test]
 fn system_defaults_spread_by_hostname_without_zones() {
-    let pods: &[(&str, &[&str])] = &[
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-a", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-b", &["foo"]),
-        ("node-c", &["foo"]),
-        ("node-c", &["foo"]),
-        ("node-d", &["foo"]),
-    ];
+    let pods = foo_pods(&[("node-a", 4), ("node-b", 3), ("node-c", 2), ("node-d", 1)]);
     let all = ["node-a", "node-b", "node-c", "node-d"];
-    let mut w = world(hosts(&all), pods);
+    let mut w = world(hosts(&all), &pods);
     let p = selected_by_foo();
     // Same scores as one hostname constraint with maxSkew 3: nodes without
     // a zone label are not left out under the System defaults.
@@ -746,14 +681,7 @@ fn system_defaults_count_nodes_without_a_zone_as_one_more_zone() {
         zoned("node-c", None),
         zoned("node-d", None),
     ];
-    let mut w = world(
-        nodes,
-        &[
-            ("node-a", &["foo"]),
-            ("node-a", &["foo"]),
-            ("node-c", &["foo"]),
-        ],
-    );
+    let mut w = world(nodes, &foo_pods(&[("node-a", 2), ("node-c", 1)]));
     // Hostname weight ln(4+2), zone weight ln(2+2) (mars and ""): raw
     // a 2*ln6+2 + 2*ln4+4 = 12, b 2 + 2*ln4+4 = 9, c ln6+2 = 4 (no zone
     // label, so no zone part), d 2.
@@ -772,7 +700,7 @@ const LIST_HARD_HOSTNAME: &str = r#"{"defaultingType": "List", "defaultConstrain
 #[test]
 fn list_defaults_can_be_hard() {
     let all = ["node-a", "node-b", "node-c", "node-d"];
-    let mut w = world_with(LIST_HARD_HOSTNAME, hosts(&all), HOSTS_2_1_0_3);
+    let mut w = world_with(LIST_HARD_HOSTNAME, hosts(&all), &hosts_2_1_0_3());
     assert_eq!(w.codes(&selected_by_foo()), [U, U, S, U]);
     // Nothing selects the pod: no default constraint.
     assert!(
@@ -785,7 +713,7 @@ fn list_defaults_can_be_hard() {
     own.topology_spread_constraints = vec![soft(1, LABEL_HOSTNAME, foo())];
     assert!(w.codes(&own).iter().all(|c| *c == Code::Skip));
     // System defaulting has no hard constraint.
-    let mut w = world(hosts(&all), HOSTS_2_1_0_3);
+    let mut w = world(hosts(&all), &hosts_2_1_0_3());
     assert!(w.codes(&selected_by_foo()).iter().all(|c| *c == Code::Skip));
 }
 
