@@ -15,17 +15,85 @@ use crate::api::{
 use crate::cel::{self, Expr, Value};
 use kws_plugin_sdk::quantity::Quantity;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A device as `driver/pool/device`.
 pub type DeviceId = (String, String, String);
 
 /// What allocation needs for one cycle: built once in PreFilter, asked per
-/// node in Filter.
+/// node in Filter and again in Reserve with the devices taken since.
 #[derive(Debug, Clone, Default)]
 pub struct Allocator {
-    classes: BTreeMap<String, DeviceClass>,
-    slices: Vec<ResourceSlice>,
+    catalog: Arc<Catalog>,
     allocated: BTreeSet<DeviceId>,
+}
+
+/// Every DeviceClass and ResourceSlice, parsed and indexed by node: they
+/// change far less often than pods come, so one catalog serves every
+/// cycle until the host says one changed.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    classes: BTreeMap<String, DeviceClass>,
+    /// Sorted by name, the order pools and devices are tried in.
+    slices: Vec<ResourceSlice>,
+    /// The slices of each `spec.nodeName` (indexes into `slices`, sorted).
+    by_node: BTreeMap<String, Vec<usize>>,
+    /// The `allNodes` slices and those with a `nodeSelector`.
+    shared: Vec<usize>,
+}
+
+impl Catalog {
+    pub fn new(classes: impl IntoIterator<Item = DeviceClass>, slices: Vec<ResourceSlice>) -> Self {
+        let mut slices = slices;
+        slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut by_node: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut shared = Vec::new();
+        for (i, slice) in slices.iter().enumerate() {
+            let spec = &slice.spec;
+            if let Some(name) = &spec.node_name {
+                by_node.entry(name.clone()).or_default().push(i);
+            } else if spec.all_nodes == Some(true) || spec.node_selector.is_some() {
+                shared.push(i);
+            }
+            // Per-device node selection (partitionable devices) is not
+            // supported here: such a slice offers nothing.
+        }
+        Catalog {
+            classes: classes
+                .into_iter()
+                .map(|c| (c.metadata.name.clone(), c))
+                .collect(),
+            slices,
+            by_node,
+            shared,
+        }
+    }
+
+    pub fn has_class(&self, name: &str) -> bool {
+        self.classes.contains_key(name)
+    }
+
+    /// The slices on `node`, in name order.
+    fn on_node<'a>(&'a self, node: &NodeView<'_>) -> impl Iterator<Item = &'a ResourceSlice> {
+        let mut indexes: Vec<usize> = self
+            .by_node
+            .get(node.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .chain(self.shared.iter().copied().filter(|&i| {
+                let spec = &self.slices[i].spec;
+                spec.all_nodes == Some(true)
+                    || spec
+                        .node_selector
+                        .as_ref()
+                        .is_some_and(|selector| selector.matches(node.name, node.label))
+            }))
+            .collect();
+        indexes.sort_unstable();
+        indexes.into_iter().map(|i| &self.slices[i])
+    }
 }
 
 /// The node allocation is asked about.
@@ -201,44 +269,31 @@ impl Allocator {
         slices: Vec<ResourceSlice>,
         allocated: BTreeSet<DeviceId>,
     ) -> Allocator {
-        let mut slices = slices;
-        slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        Allocator {
-            classes: classes
-                .into_iter()
-                .map(|c| (c.metadata.name.clone(), c))
-                .collect(),
-            slices,
-            allocated,
-        }
+        Allocator::with_catalog(Arc::new(Catalog::new(classes, slices)), allocated)
+    }
+
+    pub fn with_catalog(catalog: Arc<Catalog>, allocated: BTreeSet<DeviceId>) -> Allocator {
+        Allocator { catalog, allocated }
+    }
+
+    /// The devices taken now, for an allocation again later in the cycle.
+    pub fn set_allocated(&mut self, allocated: BTreeSet<DeviceId>) {
+        self.allocated = allocated;
     }
 
     pub fn has_class(&self, name: &str) -> bool {
-        self.classes.contains_key(name)
+        self.catalog.has_class(name)
     }
 
     /// The node's pools, sorted by driver and pool name.
     fn pools(&self, node: &NodeView<'_>) -> Vec<Pool<'_>> {
         let mut by_id: BTreeMap<(&str, &str), Vec<&ResourceSlice>> = BTreeMap::new();
-        for slice in &self.slices {
+        for slice in self.catalog.on_node(node) {
             let spec = &slice.spec;
-            let on_node = if let Some(name) = &spec.node_name {
-                name == node.name
-            } else if spec.all_nodes == Some(true) {
-                true
-            } else if let Some(selector) = &spec.node_selector {
-                selector.matches(node.name, node.label)
-            } else {
-                // Per-device node selection (partitionable devices) is
-                // not supported here: such a slice offers nothing.
-                false
-            };
-            if on_node {
-                by_id
-                    .entry((spec.driver.as_str(), spec.pool.name.as_str()))
-                    .or_default()
-                    .push(slice);
-            }
+            by_id
+                .entry((spec.driver.as_str(), spec.pool.name.as_str()))
+                .or_default()
+                .push(slice);
         }
         by_id
             .into_iter()
@@ -378,7 +433,7 @@ impl Allocator {
                 "claim {key}, request {name}: missing device class name (unsupported request type?)"
             )));
         }
-        let class = self.classes.get(&exactly.device_class_name).ok_or_else(|| {
+        let class = self.catalog.classes.get(&exactly.device_class_name).ok_or_else(|| {
             AllocateError::Failed(format!(
                 "claim {key}, request {name}: could not retrieve device class {}: deviceclass.resource.k8s.io {:?} not found",
                 exactly.device_class_name, exactly.device_class_name

@@ -44,7 +44,7 @@ pub mod allocator;
 pub mod api;
 pub mod cel;
 
-use allocator::{AllocateError, Allocator, NodeView};
+use allocator::{AllocateError, Allocator, DeviceId, NodeView};
 use api::{AllocationResult, DeviceClass, ResourceClaim, ResourceSlice};
 use kws_plugin_sdk::host::resource_claims;
 use kws_plugin_sdk::{
@@ -95,14 +95,13 @@ struct CycleClaims {
     assumed: Vec<String>,
 }
 
-impl CycleClaims {
-    fn to_allocate(&self) -> Vec<&ResourceClaim> {
-        self.claims
-            .iter()
-            .filter(|c| c.allocation().is_none())
-            .map(|c| &c.claim)
-            .collect()
-    }
+/// The claims to allocate: those not allocated yet.
+fn to_allocate(claims: &[Claim]) -> Vec<&ResourceClaim> {
+    claims
+        .iter()
+        .filter(|c| c.allocation().is_none())
+        .map(|c| &c.claim)
+        .collect()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, String> {
@@ -137,11 +136,15 @@ fn allocator() -> Result<Allocator, String> {
         .iter()
         .map(|s| parse::<ResourceSlice>("ResourceSlice", s))
         .collect::<Result<Vec<_>, _>>()?;
-    let allocated = resource_claims::allocated_devices()
+    Ok(Allocator::new(classes, slices, allocated_devices()))
+}
+
+/// Every device allocated or in flight now.
+fn allocated_devices() -> BTreeSet<DeviceId> {
+    resource_claims::allocated_devices()
         .into_iter()
         .map(|d| (d.driver, d.pool, d.device))
-        .collect();
-    Ok(Allocator::new(classes, slices, allocated))
+        .collect()
 }
 
 fn view(node: &NodeInfo) -> impl Fn(&str) -> Option<String> + '_ {
@@ -164,7 +167,7 @@ fn filter_node(state: &CycleClaims, node: &NodeInfo) -> Status {
             .is_some_and(|selector| !selector.matches(node.name(), &label))
     });
     if let Some(allocator) = &state.allocator {
-        match allocator.allocate(&node_view, &state.to_allocate()) {
+        match allocator.allocate(&node_view, &to_allocate(&state.claims)) {
             Ok(Some(_)) => {}
             Ok(None) => return Status::unresolvable(CANNOT_ALLOCATE),
             Err(AllocateError::Unschedulable(reason)) => return Status::unresolvable(reason),
@@ -341,20 +344,23 @@ impl Plugin for DynamicResources {
         let Some(cycle) = state.read_mut::<CycleClaims>() else {
             return Status::success();
         };
-        if cycle.allocator.is_none() {
+        let CycleClaims {
+            claims,
+            allocator,
+            assumed,
+        } = cycle;
+        // Again on the chosen node, with PreFilter's classes and slices
+        // and what other cycles took since.
+        let Some(allocator) = allocator else {
             return Status::success();
-        }
-        // Again on the chosen node, with what other cycles took since.
-        let allocator = match allocator() {
-            Ok(allocator) => allocator,
-            Err(error) => return Status::error(error),
         };
+        allocator.set_allocated(allocated_devices());
         let label = view(node);
         let node_view = NodeView {
             name: node.name(),
             label: &label,
         };
-        let to_allocate = cycle.to_allocate();
+        let to_allocate = to_allocate(claims);
         let results = match allocator.allocate(&node_view, &to_allocate) {
             Ok(Some(results)) => results,
             Ok(None) => return Status::unschedulable(CANNOT_ALLOCATE),
@@ -372,7 +378,7 @@ impl Plugin for DynamicResources {
                     "internal error, couldn't signal allocation for claim {uid}: {reason}"
                 ));
             }
-            cycle.assumed.push(uid);
+            assumed.push(uid);
         }
         Status::success()
     }
