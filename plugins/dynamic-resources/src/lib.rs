@@ -44,16 +44,46 @@ pub mod allocator;
 pub mod api;
 pub mod cel;
 
-use allocator::{AllocateError, Allocator, DeviceId, NodeView};
+use allocator::{AllocateError, Allocator, Catalog, DeviceId, NodeView};
 use api::{AllocationResult, DeviceClass, ResourceClaim, ResourceSlice};
 use kws_plugin_sdk::host::resource_claims;
 use kws_plugin_sdk::{
     ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, NoArgs, NodeInfo,
     Plugin, Pod, PostFilterResult, PreFilterResult, QueueingHint, RegisteredEvent, Status,
 };
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-pub struct DynamicResources;
+#[derive(Default)]
+pub struct DynamicResources {
+    /// The catalog of the host's slices generation it was fetched at,
+    /// kept across cycles: 500 slices of ten devices cost more to copy
+    /// and parse than the rest of the plugin's work for a pod.
+    catalog: RefCell<Option<(u64, Arc<Catalog>)>>,
+}
+
+impl DynamicResources {
+    /// The allocator with every class and slice and the devices taken now.
+    fn allocator(&self) -> Result<Allocator, String> {
+        let generation = resource_claims::slices_generation();
+        let kept = self
+            .catalog
+            .borrow()
+            .as_ref()
+            .filter(|(kept, _)| *kept == generation)
+            .map(|(_, catalog)| Arc::clone(catalog));
+        let catalog = match kept {
+            Some(catalog) => catalog,
+            None => {
+                let catalog = Arc::new(fetch_catalog()?);
+                *self.catalog.borrow_mut() = Some((generation, Arc::clone(&catalog)));
+                catalog
+            }
+        };
+        Ok(Allocator::with_catalog(catalog, allocated_devices()))
+    }
+}
 
 /// Filter's reason when the node cannot hold every claim.
 pub const CANNOT_ALLOCATE: &str = "cannot allocate all claims";
@@ -126,8 +156,8 @@ fn pod_claims() -> Result<Result<Vec<Claim>, String>, String> {
         .map(Ok)
 }
 
-/// The allocator with every class and slice and the devices taken now.
-fn allocator() -> Result<Allocator, String> {
+/// Every class and slice from the host, parsed.
+fn fetch_catalog() -> Result<Catalog, String> {
     let classes = resource_claims::device_classes()
         .iter()
         .map(|c| parse::<DeviceClass>("DeviceClass", c))
@@ -136,7 +166,7 @@ fn allocator() -> Result<Allocator, String> {
         .iter()
         .map(|s| parse::<ResourceSlice>("ResourceSlice", s))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Allocator::new(classes, slices, allocated_devices()))
+    Ok(Catalog::new(classes, slices))
 }
 
 /// Every device allocated or in flight now.
@@ -197,7 +227,7 @@ impl Plugin for DynamicResources {
     type Args = NoArgs;
 
     fn new(_: NoArgs) -> Result<Self, String> {
-        Ok(DynamicResources)
+        Ok(DynamicResources::default())
     }
 
     fn pre_enqueue(&self, _: &Pod) -> Status {
@@ -232,7 +262,7 @@ impl Plugin for DynamicResources {
             }
         }
         let allocator = if needs_allocator {
-            let allocator = match allocator() {
+            let allocator = match self.allocator() {
                 Ok(allocator) => allocator,
                 Err(error) => return PreFilterResult::rejected(Status::error(error)),
             };
