@@ -14,8 +14,9 @@ use crate::api::{
 };
 use crate::cel::{self, Expr, Value};
 use kws_plugin_sdk::quantity::Quantity;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::rc::Rc;
 
 /// A device as `driver/pool/device`.
 pub type DeviceId = (String, String, String);
@@ -24,7 +25,7 @@ pub type DeviceId = (String, String, String);
 /// node in Filter and again in Reserve with the devices taken since.
 #[derive(Debug, Clone, Default)]
 pub struct Allocator {
-    catalog: Arc<Catalog>,
+    catalog: Rc<Catalog>,
     allocated: BTreeSet<DeviceId>,
 }
 
@@ -33,14 +34,26 @@ pub struct Allocator {
 /// cycle until the host says one changed.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    classes: BTreeMap<String, DeviceClass>,
+    /// Each class with its selectors compiled.
+    classes: BTreeMap<String, (DeviceClass, Vec<Result<Expr, cel::Error>>)>,
     /// Sorted by name, the order pools and devices are tried in.
     slices: Vec<ResourceSlice>,
     /// The slices of each `spec.nodeName` (indexes into `slices`, sorted).
     by_node: BTreeMap<String, Vec<usize>>,
     /// The `allNodes` slices and those with a `nodeSelector`.
     shared: Vec<usize>,
+    /// Where each slice's devices start in a numbering of every device.
+    device_offsets: Vec<usize>,
+    devices: usize,
+    /// Per class, by device number: whether its selectors accept the
+    /// device, worked out the first time it is asked. It depends on neither
+    /// node nor claim, and evaluating CEL for every device of every node
+    /// was most of Filter's work.
+    class_matches: RefCell<BTreeMap<String, ClassMatches>>,
 }
+
+/// By device number: a class's selectors' answer, once asked.
+type ClassMatches = Vec<Option<Result<bool, String>>>;
 
 impl Catalog {
     pub fn new(classes: impl IntoIterator<Item = DeviceClass>, slices: Vec<ResourceSlice>) -> Self {
@@ -58,15 +71,59 @@ impl Catalog {
             // Per-device node selection (partitionable devices) is not
             // supported here: such a slice offers nothing.
         }
+        let mut devices = 0;
+        let device_offsets = slices
+            .iter()
+            .map(|slice| {
+                let offset = devices;
+                devices += slice.spec.devices.len();
+                offset
+            })
+            .collect();
         Catalog {
             classes: classes
                 .into_iter()
-                .map(|c| (c.metadata.name.clone(), c))
+                .map(|c| {
+                    let selectors = compile(&c.spec.selectors);
+                    (c.metadata.name.clone(), (c, selectors))
+                })
                 .collect(),
             slices,
             by_node,
             shared,
+            device_offsets,
+            devices,
+            class_matches: RefCell::default(),
         }
+    }
+
+    /// Whether the selectors of `class` accept device `device` of slice
+    /// `slice`, as [`selectors_match`] answers, evaluated once per device.
+    fn class_accepts(
+        &self,
+        class: &str,
+        selectors: &[Result<Expr, cel::Error>],
+        (slice, device): (usize, usize),
+        candidate: Candidate<'_>,
+    ) -> Result<bool, String> {
+        if selectors.is_empty() {
+            return Ok(true);
+        }
+        let number = self.device_offsets[slice] + device;
+        if let Some(Some(known)) = self
+            .class_matches
+            .borrow()
+            .get(class)
+            .map(|matches| matches[number].clone())
+        {
+            return known;
+        }
+        let result = selectors_match(&format!("class {class}"), selectors, candidate);
+        self.class_matches
+            .borrow_mut()
+            .entry(class.to_string())
+            .or_insert_with(|| vec![None; self.devices])[number] = Some(result.clone());
+        result
     }
 
     pub fn has_class(&self, name: &str) -> bool {
@@ -74,7 +131,10 @@ impl Catalog {
     }
 
     /// The slices on `node`, in name order.
-    fn on_node<'a>(&'a self, node: &NodeView<'_>) -> impl Iterator<Item = &'a ResourceSlice> {
+    fn on_node<'a>(
+        &'a self,
+        node: &NodeView<'_>,
+    ) -> impl Iterator<Item = (usize, &'a ResourceSlice)> {
         let mut indexes: Vec<usize> = self
             .by_node
             .get(node.name)
@@ -92,7 +152,7 @@ impl Catalog {
             }))
             .collect();
         indexes.sort_unstable();
-        indexes.into_iter().map(|i| &self.slices[i])
+        indexes.into_iter().map(|i| (i, &self.slices[i]))
     }
 }
 
@@ -106,8 +166,9 @@ pub struct NodeView<'a> {
 struct Pool<'a> {
     driver: &'a str,
     name: &'a str,
-    /// The slices of the newest generation.
-    slices: Vec<&'a ResourceSlice>,
+    /// The slices of the newest generation, with their numbers in the
+    /// catalog.
+    slices: Vec<(usize, &'a ResourceSlice)>,
     incomplete: bool,
     invalid: bool,
 }
@@ -201,11 +262,11 @@ fn device_variable(driver: &str, device: &Device) -> Value {
 /// them (`owner` is `class NAME` or `claim NS/NAME`).
 fn selectors_match(
     owner: &str,
-    selectors: &[(Result<Expr, cel::Error>, &DeviceSelector)],
+    selectors: &[Result<Expr, cel::Error>],
     candidate: Candidate<'_>,
 ) -> Result<bool, String> {
     let mut variables = BTreeMap::new();
-    for (i, (compiled, _)) in selectors.iter().enumerate() {
+    for (i, compiled) in selectors.iter().enumerate() {
         let expr = compiled
             .as_ref()
             .map_err(|e| format!("{owner}: selector #{i}: CEL compile error: {e}"))?;
@@ -235,17 +296,14 @@ fn selectors_match(
     Ok(true)
 }
 
-fn compile(selectors: &[DeviceSelector]) -> Vec<(Result<Expr, cel::Error>, &DeviceSelector)> {
+fn compile(selectors: &[DeviceSelector]) -> Vec<Result<Expr, cel::Error>> {
     selectors
         .iter()
-        .map(|s| {
-            let compiled = match &s.cel {
-                Some(c) => cel::compile(&c.expression),
-                None => Err(cel::Error(
-                    "CEL expression empty (unsupported selector type?)".to_string(),
-                )),
-            };
-            (compiled, s)
+        .map(|s| match &s.cel {
+            Some(c) => cel::compile(&c.expression),
+            None => Err(cel::Error(
+                "CEL expression empty (unsupported selector type?)".to_string(),
+            )),
         })
         .collect()
 }
@@ -269,10 +327,10 @@ impl Allocator {
         slices: Vec<ResourceSlice>,
         allocated: BTreeSet<DeviceId>,
     ) -> Allocator {
-        Allocator::with_catalog(Arc::new(Catalog::new(classes, slices)), allocated)
+        Allocator::with_catalog(Rc::new(Catalog::new(classes, slices)), allocated)
     }
 
-    pub fn with_catalog(catalog: Arc<Catalog>, allocated: BTreeSet<DeviceId>) -> Allocator {
+    pub fn with_catalog(catalog: Rc<Catalog>, allocated: BTreeSet<DeviceId>) -> Allocator {
         Allocator { catalog, allocated }
     }
 
@@ -287,32 +345,32 @@ impl Allocator {
 
     /// The node's pools, sorted by driver and pool name.
     fn pools(&self, node: &NodeView<'_>) -> Vec<Pool<'_>> {
-        let mut by_id: BTreeMap<(&str, &str), Vec<&ResourceSlice>> = BTreeMap::new();
-        for slice in self.catalog.on_node(node) {
+        let mut by_id: BTreeMap<(&str, &str), Vec<(usize, &ResourceSlice)>> = BTreeMap::new();
+        for (i, slice) in self.catalog.on_node(node) {
             let spec = &slice.spec;
             by_id
                 .entry((spec.driver.as_str(), spec.pool.name.as_str()))
                 .or_default()
-                .push(slice);
+                .push((i, slice));
         }
         by_id
             .into_iter()
             .map(|((driver, name), slices)| {
                 let newest = slices
                     .iter()
-                    .map(|s| s.spec.pool.generation)
+                    .map(|(_, s)| s.spec.pool.generation)
                     .max()
                     .unwrap_or(0);
-                let slices: Vec<&ResourceSlice> = slices
+                let slices: Vec<(usize, &ResourceSlice)> = slices
                     .into_iter()
-                    .filter(|s| s.spec.pool.generation == newest)
+                    .filter(|(_, s)| s.spec.pool.generation == newest)
                     .collect();
                 let incomplete = i64::try_from(slices.len()).unwrap_or(i64::MAX)
-                    != slices[0].spec.pool.resource_slice_count;
+                    != slices[0].1.spec.pool.resource_slice_count;
                 let mut names = BTreeSet::new();
                 let invalid = !slices
                     .iter()
-                    .flat_map(|s| &s.spec.devices)
+                    .flat_map(|(_, s)| &s.spec.devices)
                     .all(|d| names.insert(d.name.as_str()));
                 Pool {
                     driver,
@@ -433,15 +491,13 @@ impl Allocator {
                 "claim {key}, request {name}: missing device class name (unsupported request type?)"
             )));
         }
-        let class = self.catalog.classes.get(&exactly.device_class_name).ok_or_else(|| {
+        let (class, class_selectors) = self.catalog.classes.get(&exactly.device_class_name).ok_or_else(|| {
             AllocateError::Failed(format!(
                 "claim {key}, request {name}: could not retrieve device class {}: deviceclass.resource.k8s.io {:?} not found",
                 exactly.device_class_name, exactly.device_class_name
             ))
         })?;
-        let class_selectors = compile(&class.spec.selectors);
         let request_selectors = compile(&exactly.selectors);
-        let class_owner = format!("class {}", class.metadata.name);
         let claim_owner = format!("claim {key}");
         let all = exactly.allocation_mode.as_deref() == Some("All");
         let mut candidates = Vec::new();
@@ -463,10 +519,17 @@ impl Allocator {
             if pool.invalid || pool.incomplete {
                 continue;
             }
-            for slice in &pool.slices {
-                for device in &slice.spec.devices {
+            for &(slice_number, slice) in &pool.slices {
+                for (device_number, device) in slice.spec.devices.iter().enumerate() {
                     let candidate = Candidate { slice, device };
-                    if selectors_match(&class_owner, &class_selectors, candidate)
+                    if self
+                        .catalog
+                        .class_accepts(
+                            &class.metadata.name,
+                            class_selectors,
+                            (slice_number, device_number),
+                            candidate,
+                        )
                         .map_err(AllocateError::Failed)?
                         && selectors_match(&claim_owner, &request_selectors, candidate)
                             .map_err(AllocateError::Failed)?

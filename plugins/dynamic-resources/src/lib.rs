@@ -53,14 +53,14 @@ use kws_plugin_sdk::{
 };
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::rc::Rc;
 
 #[derive(Default)]
 pub struct DynamicResources {
     /// The catalog of the host's slices generation it was fetched at,
     /// kept across cycles: 500 slices of ten devices cost more to copy
     /// and parse than the rest of the plugin's work for a pod.
-    catalog: RefCell<Option<(u64, Arc<Catalog>)>>,
+    catalog: RefCell<Option<(u64, Rc<Catalog>)>>,
 }
 
 impl DynamicResources {
@@ -72,12 +72,12 @@ impl DynamicResources {
             .borrow()
             .as_ref()
             .filter(|(kept, _)| *kept == generation)
-            .map(|(_, catalog)| Arc::clone(catalog));
+            .map(|(_, catalog)| Rc::clone(catalog));
         let catalog = match kept {
             Some(catalog) => catalog,
             None => {
-                let catalog = Arc::new(fetch_catalog()?);
-                *self.catalog.borrow_mut() = Some((generation, Arc::clone(&catalog)));
+                let catalog = Rc::new(fetch_catalog()?);
+                *self.catalog.borrow_mut() = Some((generation, Rc::clone(&catalog)));
                 catalog
             }
         };
