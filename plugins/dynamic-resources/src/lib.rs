@@ -13,7 +13,8 @@
 //!   DeviceClass must exist, and the allocator is set up once for the cycle
 //!   from every ResourceSlice and the devices already allocated or in
 //!   flight (the host keeps those, across plugin instances and binding
-//!   cycles).
+//!   cycles). The classes and slices are parsed once and kept across
+//!   cycles until the host's slices generation changes.
 //! - Filter allocates the unallocated claims on each node
 //!   ([`allocator`]: DeviceClass and request CEL selectors, `ExactCount`
 //!   and `All`, `matchAttribute`); "cannot allocate all claims" when they
