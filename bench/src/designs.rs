@@ -243,6 +243,10 @@ impl wit::kws::scheduler::resource_claims::Host for HostState {
         Vec::new()
     }
 
+    fn slices_generation(&mut self) -> u64 {
+        0
+    }
+
     fn allocated_devices(&mut self) -> Vec<wit::kws::scheduler::resource_claims::DeviceId> {
         Vec::new()
     }

@@ -16,6 +16,7 @@ use k8s_openapi::api::resource::v1::{
     AllocationResult, DeviceClass, ResourceClaim, ResourceClaimConsumerReference, ResourceSlice,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// The finalizer a claim gets before its allocation is written, so it is
@@ -98,6 +99,19 @@ struct State {
     by_uid: HashMap<String, String>,
     /// By claim uid.
     in_flight: HashMap<String, InFlight>,
+    /// Changes with every class or slice change (0: none seen yet).
+    slices_generation: u64,
+}
+
+/// Where every store's next slices generation comes from: one counter for
+/// the process, so that two stores never show a plugin instance the same
+/// number for different contents.
+static SLICES_GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+impl State {
+    fn slices_changed(&mut self) {
+        self.slices_generation = SLICES_GENERATIONS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// One of the pod's claims, resolved.
@@ -263,25 +277,33 @@ impl ResourceClaims {
     pub fn set_class(&self, class: &DeviceClass) {
         let name = class.metadata.name.clone().unwrap_or_default();
         let json = serde_json::to_string(class).unwrap_or_default();
-        self.lock().classes.insert(name, json.into());
+        let mut state = self.lock();
+        state.classes.insert(name, json.into());
+        state.slices_changed();
     }
 
     pub fn remove_class(&self, class: &DeviceClass) {
-        self.lock()
+        let mut state = self.lock();
+        state
             .classes
             .remove(class.metadata.name.as_deref().unwrap_or_default());
+        state.slices_changed();
     }
 
     pub fn set_slice(&self, slice: &ResourceSlice) {
         let name = slice.metadata.name.clone().unwrap_or_default();
         let json = serde_json::to_string(slice).unwrap_or_default();
-        self.lock().slices.insert(name, json.into());
+        let mut state = self.lock();
+        state.slices.insert(name, json.into());
+        state.slices_changed();
     }
 
     pub fn remove_slice(&self, slice: &ResourceSlice) {
-        self.lock()
+        let mut state = self.lock();
+        state
             .slices
             .remove(slice.metadata.name.as_deref().unwrap_or_default());
+        state.slices_changed();
     }
 
     /// A claim as the watch reports it; returns the copy it replaces (for
@@ -395,6 +417,11 @@ impl ResourceClaims {
     /// Every ResourceSlice (JSON).
     pub fn slices(&self) -> Vec<String> {
         self.lock().slices.values().map(|s| s.to_string()).collect()
+    }
+
+    /// Changes whenever a class or slice does (0 while there were none).
+    pub fn slices_generation(&self) -> u64 {
+        self.lock().slices_generation
     }
 
     /// Every device allocated by a claim or in flight, sorted.

@@ -578,6 +578,12 @@ pub mod resource_claims {
         fn pod_claims(&self) -> Result<Vec<PodClaim>, String>;
         fn device_classes(&self) -> Vec<String>;
         fn resource_slices(&self) -> Vec<String>;
+        /// A stand-in that does not count its changes answers a new number
+        /// at every call, so that a plugin never keeps a stale copy.
+        fn slices_generation(&self) -> u64 {
+            static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        }
         fn allocated_devices(&self) -> Vec<DeviceId>;
         fn assume(&self, claim_uid: &str, allocation: &str) -> Result<(), String>;
         fn unassume(&self, claim_uid: &str);
@@ -625,6 +631,16 @@ pub mod resource_claims {
         return crate::bindings::kws::scheduler::resource_claims::resource_slices();
         #[cfg(not(target_arch = "wasm32"))]
         native(|h| h.resource_slices()).unwrap_or_default()
+    }
+
+    /// Changes whenever a DeviceClass or ResourceSlice does: what
+    /// [`device_classes`] and [`resource_slices`] returned can be kept
+    /// while it stays the same. Read it before them.
+    pub fn slices_generation() -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::kws::scheduler::resource_claims::slices_generation();
+        #[cfg(not(target_arch = "wasm32"))]
+        native(|h| h.slices_generation()).unwrap_or_default()
     }
 
     /// Every device allocated or in flight.

@@ -202,3 +202,38 @@ fn deallocation_frees_the_devices_of_a_claim_no_other_pod_uses() {
     let status = written_copy(&claims, &p).status.unwrap();
     assert!(status.allocation.is_none() && status.reserved_for.is_none());
 }
+
+/// The generation a plugin keeps its parsed slices by changes with every
+/// class or slice change and with nothing else, and two stores never share
+/// one once changed.
+#[test]
+fn the_slices_generation_changes_with_classes_and_slices_only() {
+    let claims = ResourceClaims::default();
+    assert_eq!(claims.slices_generation(), 0);
+    let slice: ResourceSlice = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "node-1-gpus"},
+        "spec": {"driver": "gpu.example.com", "nodeName": "node-1",
+                 "pool": {"name": "node-1", "generation": 1, "resourceSliceCount": 1}}
+    }))
+    .unwrap();
+    let class: DeviceClass = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "gpu"}, "spec": {}
+    }))
+    .unwrap();
+    claims.set_slice(&slice);
+    let added = claims.slices_generation();
+    assert_ne!(added, 0);
+    claims.set_claim(claim("a", "uid-a", 1));
+    assert_eq!(claims.slices_generation(), added);
+    claims.set_class(&class);
+    let classed = claims.slices_generation();
+    assert_ne!(classed, added);
+    claims.remove_slice(&slice);
+    assert_ne!(claims.slices_generation(), classed);
+    claims.remove_class(&class);
+
+    let other = ResourceClaims::default();
+    other.set_slice(&slice);
+    assert_ne!(other.slices_generation(), claims.slices_generation());
+    assert_ne!(other.slices_generation(), added);
+}

@@ -351,6 +351,12 @@ impl wit::kws::scheduler::resource_claims::Host for HostState {
             .unwrap_or_default()
     }
 
+    fn slices_generation(&mut self) -> u64 {
+        self.resource_claims
+            .as_ref()
+            .map_or(0, |c| c.slices_generation())
+    }
+
     fn allocated_devices(&mut self) -> Vec<wit::DeviceId> {
         self.resource_claims
             .as_ref()

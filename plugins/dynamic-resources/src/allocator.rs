@@ -14,18 +14,146 @@ use crate::api::{
 };
 use crate::cel::{self, Expr, Value};
 use kws_plugin_sdk::quantity::Quantity;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 /// A device as `driver/pool/device`.
 pub type DeviceId = (String, String, String);
 
 /// What allocation needs for one cycle: built once in PreFilter, asked per
-/// node in Filter.
+/// node in Filter and again in Reserve with the devices taken since.
 #[derive(Debug, Clone, Default)]
 pub struct Allocator {
-    classes: BTreeMap<String, DeviceClass>,
-    slices: Vec<ResourceSlice>,
+    catalog: Rc<Catalog>,
     allocated: BTreeSet<DeviceId>,
+}
+
+/// Every DeviceClass and ResourceSlice, parsed and indexed by node: they
+/// change far less often than pods come, so one catalog serves every
+/// cycle until the host says one changed.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Each class with its selectors compiled.
+    classes: BTreeMap<String, (DeviceClass, Vec<Result<Expr, cel::Error>>)>,
+    /// Sorted by name, the order pools and devices are tried in.
+    slices: Vec<ResourceSlice>,
+    /// The slices of each `spec.nodeName` (indexes into `slices`, sorted).
+    by_node: BTreeMap<String, Vec<usize>>,
+    /// The `allNodes` slices and those with a `nodeSelector`.
+    shared: Vec<usize>,
+    /// Where each slice's devices start in a numbering of every device.
+    device_offsets: Vec<usize>,
+    devices: usize,
+    /// Per class, by device number: whether its selectors accept the
+    /// device, worked out the first time it is asked. It depends on neither
+    /// node nor claim, and evaluating CEL for every device of every node
+    /// was most of Filter's work.
+    class_matches: RefCell<BTreeMap<String, ClassMatches>>,
+}
+
+/// By device number: a class's selectors' answer, once asked.
+type ClassMatches = Vec<Option<Result<bool, String>>>;
+
+impl Catalog {
+    pub fn new(classes: impl IntoIterator<Item = DeviceClass>, slices: Vec<ResourceSlice>) -> Self {
+        let mut slices = slices;
+        slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut by_node: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut shared = Vec::new();
+        for (i, slice) in slices.iter().enumerate() {
+            let spec = &slice.spec;
+            if let Some(name) = &spec.node_name {
+                by_node.entry(name.clone()).or_default().push(i);
+            } else if spec.all_nodes == Some(true) || spec.node_selector.is_some() {
+                shared.push(i);
+            }
+            // Per-device node selection (partitionable devices) is not
+            // supported here: such a slice offers nothing.
+        }
+        let mut devices = 0;
+        let device_offsets = slices
+            .iter()
+            .map(|slice| {
+                let offset = devices;
+                devices += slice.spec.devices.len();
+                offset
+            })
+            .collect();
+        Catalog {
+            classes: classes
+                .into_iter()
+                .map(|c| {
+                    let selectors = compile(&c.spec.selectors);
+                    (c.metadata.name.clone(), (c, selectors))
+                })
+                .collect(),
+            slices,
+            by_node,
+            shared,
+            device_offsets,
+            devices,
+            class_matches: RefCell::default(),
+        }
+    }
+
+    /// Whether the selectors of `class` accept device `device` of slice
+    /// `slice`, as [`selectors_match`] answers, evaluated once per device.
+    fn class_accepts(
+        &self,
+        class: &str,
+        selectors: &[Result<Expr, cel::Error>],
+        (slice, device): (usize, usize),
+        candidate: Candidate<'_>,
+    ) -> Result<bool, String> {
+        if selectors.is_empty() {
+            return Ok(true);
+        }
+        let number = self.device_offsets[slice] + device;
+        if let Some(Some(known)) = self
+            .class_matches
+            .borrow()
+            .get(class)
+            .map(|matches| matches[number].clone())
+        {
+            return known;
+        }
+        let result = selectors_match(&format!("class {class}"), selectors, candidate);
+        self.class_matches
+            .borrow_mut()
+            .entry(class.to_string())
+            .or_insert_with(|| vec![None; self.devices])[number] = Some(result.clone());
+        result
+    }
+
+    pub fn has_class(&self, name: &str) -> bool {
+        self.classes.contains_key(name)
+    }
+
+    /// The slices on `node`, in name order.
+    fn on_node<'a>(
+        &'a self,
+        node: &NodeView<'_>,
+    ) -> impl Iterator<Item = (usize, &'a ResourceSlice)> {
+        let mut indexes: Vec<usize> = self
+            .by_node
+            .get(node.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .chain(self.shared.iter().copied().filter(|&i| {
+                let spec = &self.slices[i].spec;
+                spec.all_nodes == Some(true)
+                    || spec
+                        .node_selector
+                        .as_ref()
+                        .is_some_and(|selector| selector.matches(node.name, node.label))
+            }))
+            .collect();
+        indexes.sort_unstable();
+        indexes.into_iter().map(|i| (i, &self.slices[i]))
+    }
 }
 
 /// The node allocation is asked about.
@@ -38,8 +166,9 @@ pub struct NodeView<'a> {
 struct Pool<'a> {
     driver: &'a str,
     name: &'a str,
-    /// The slices of the newest generation.
-    slices: Vec<&'a ResourceSlice>,
+    /// The slices of the newest generation, with their numbers in the
+    /// catalog.
+    slices: Vec<(usize, &'a ResourceSlice)>,
     incomplete: bool,
     invalid: bool,
 }
@@ -133,11 +262,11 @@ fn device_variable(driver: &str, device: &Device) -> Value {
 /// them (`owner` is `class NAME` or `claim NS/NAME`).
 fn selectors_match(
     owner: &str,
-    selectors: &[(Result<Expr, cel::Error>, &DeviceSelector)],
+    selectors: &[Result<Expr, cel::Error>],
     candidate: Candidate<'_>,
 ) -> Result<bool, String> {
     let mut variables = BTreeMap::new();
-    for (i, (compiled, _)) in selectors.iter().enumerate() {
+    for (i, compiled) in selectors.iter().enumerate() {
         let expr = compiled
             .as_ref()
             .map_err(|e| format!("{owner}: selector #{i}: CEL compile error: {e}"))?;
@@ -167,17 +296,14 @@ fn selectors_match(
     Ok(true)
 }
 
-fn compile(selectors: &[DeviceSelector]) -> Vec<(Result<Expr, cel::Error>, &DeviceSelector)> {
+fn compile(selectors: &[DeviceSelector]) -> Vec<Result<Expr, cel::Error>> {
     selectors
         .iter()
-        .map(|s| {
-            let compiled = match &s.cel {
-                Some(c) => cel::compile(&c.expression),
-                None => Err(cel::Error(
-                    "CEL expression empty (unsupported selector type?)".to_string(),
-                )),
-            };
-            (compiled, s)
+        .map(|s| match &s.cel {
+            Some(c) => cel::compile(&c.expression),
+            None => Err(cel::Error(
+                "CEL expression empty (unsupported selector type?)".to_string(),
+            )),
         })
         .collect()
 }
@@ -201,63 +327,50 @@ impl Allocator {
         slices: Vec<ResourceSlice>,
         allocated: BTreeSet<DeviceId>,
     ) -> Allocator {
-        let mut slices = slices;
-        slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        Allocator {
-            classes: classes
-                .into_iter()
-                .map(|c| (c.metadata.name.clone(), c))
-                .collect(),
-            slices,
-            allocated,
-        }
+        Allocator::with_catalog(Rc::new(Catalog::new(classes, slices)), allocated)
+    }
+
+    pub fn with_catalog(catalog: Rc<Catalog>, allocated: BTreeSet<DeviceId>) -> Allocator {
+        Allocator { catalog, allocated }
+    }
+
+    /// The devices taken now, for an allocation again later in the cycle.
+    pub fn set_allocated(&mut self, allocated: BTreeSet<DeviceId>) {
+        self.allocated = allocated;
     }
 
     pub fn has_class(&self, name: &str) -> bool {
-        self.classes.contains_key(name)
+        self.catalog.has_class(name)
     }
 
     /// The node's pools, sorted by driver and pool name.
     fn pools(&self, node: &NodeView<'_>) -> Vec<Pool<'_>> {
-        let mut by_id: BTreeMap<(&str, &str), Vec<&ResourceSlice>> = BTreeMap::new();
-        for slice in &self.slices {
+        let mut by_id: BTreeMap<(&str, &str), Vec<(usize, &ResourceSlice)>> = BTreeMap::new();
+        for (i, slice) in self.catalog.on_node(node) {
             let spec = &slice.spec;
-            let on_node = if let Some(name) = &spec.node_name {
-                name == node.name
-            } else if spec.all_nodes == Some(true) {
-                true
-            } else if let Some(selector) = &spec.node_selector {
-                selector.matches(node.name, node.label)
-            } else {
-                // Per-device node selection (partitionable devices) is
-                // not supported here: such a slice offers nothing.
-                false
-            };
-            if on_node {
-                by_id
-                    .entry((spec.driver.as_str(), spec.pool.name.as_str()))
-                    .or_default()
-                    .push(slice);
-            }
+            by_id
+                .entry((spec.driver.as_str(), spec.pool.name.as_str()))
+                .or_default()
+                .push((i, slice));
         }
         by_id
             .into_iter()
             .map(|((driver, name), slices)| {
                 let newest = slices
                     .iter()
-                    .map(|s| s.spec.pool.generation)
+                    .map(|(_, s)| s.spec.pool.generation)
                     .max()
                     .unwrap_or(0);
-                let slices: Vec<&ResourceSlice> = slices
+                let slices: Vec<(usize, &ResourceSlice)> = slices
                     .into_iter()
-                    .filter(|s| s.spec.pool.generation == newest)
+                    .filter(|(_, s)| s.spec.pool.generation == newest)
                     .collect();
                 let incomplete = i64::try_from(slices.len()).unwrap_or(i64::MAX)
-                    != slices[0].spec.pool.resource_slice_count;
+                    != slices[0].1.spec.pool.resource_slice_count;
                 let mut names = BTreeSet::new();
                 let invalid = !slices
                     .iter()
-                    .flat_map(|s| &s.spec.devices)
+                    .flat_map(|(_, s)| &s.spec.devices)
                     .all(|d| names.insert(d.name.as_str()));
                 Pool {
                     driver,
@@ -378,15 +491,13 @@ impl Allocator {
                 "claim {key}, request {name}: missing device class name (unsupported request type?)"
             )));
         }
-        let class = self.classes.get(&exactly.device_class_name).ok_or_else(|| {
+        let (class, class_selectors) = self.catalog.classes.get(&exactly.device_class_name).ok_or_else(|| {
             AllocateError::Failed(format!(
                 "claim {key}, request {name}: could not retrieve device class {}: deviceclass.resource.k8s.io {:?} not found",
                 exactly.device_class_name, exactly.device_class_name
             ))
         })?;
-        let class_selectors = compile(&class.spec.selectors);
         let request_selectors = compile(&exactly.selectors);
-        let class_owner = format!("class {}", class.metadata.name);
         let claim_owner = format!("claim {key}");
         let all = exactly.allocation_mode.as_deref() == Some("All");
         let mut candidates = Vec::new();
@@ -408,10 +519,17 @@ impl Allocator {
             if pool.invalid || pool.incomplete {
                 continue;
             }
-            for slice in &pool.slices {
-                for device in &slice.spec.devices {
+            for &(slice_number, slice) in &pool.slices {
+                for (device_number, device) in slice.spec.devices.iter().enumerate() {
                     let candidate = Candidate { slice, device };
-                    if selectors_match(&class_owner, &class_selectors, candidate)
+                    if self
+                        .catalog
+                        .class_accepts(
+                            &class.metadata.name,
+                            class_selectors,
+                            (slice_number, device_number),
+                            candidate,
+                        )
                         .map_err(AllocateError::Failed)?
                         && selectors_match(&claim_owner, &request_selectors, candidate)
                             .map_err(AllocateError::Failed)?

@@ -14,6 +14,7 @@
 //! does not grant, so the first expression would trap.
 
 use kws_plugin_sdk::quantity::Quantity;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -447,6 +448,51 @@ pub fn compile(source: &str) -> Result<Expr, Error> {
     Ok(expr)
 }
 
+/// A variable or a field path into one (`device.attributes["x"].y`),
+/// borrowed rather than copied: a selector reads a field or two of a
+/// device, and copying the whole device for each step was most of its cost.
+/// Anything else is evaluated.
+fn evaluate_ref<'v>(
+    expr: &Expr,
+    variables: &'v BTreeMap<&str, Value>,
+) -> Result<Cow<'v, Value>, Error> {
+    match expr {
+        Expr::Ident(name) => variables
+            .get(name.as_str())
+            .map(Cow::Borrowed)
+            .ok_or_else(|| Error(format!("undeclared reference to '{name}'"))),
+        Expr::Member(target, field) => match evaluate_ref(target, variables)? {
+            Cow::Borrowed(Value::Domains(map)) => Ok(map
+                .get(field)
+                .map_or_else(|| Cow::Owned(Value::Map(BTreeMap::new())), Cow::Borrowed)),
+            Cow::Borrowed(Value::Map(map)) => map
+                .get(field)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| Error(format!("no such key: {field}"))),
+            other => member(&other, field).map(Cow::Owned),
+        },
+        _ => evaluate(expr, variables).map(Cow::Owned),
+    }
+}
+
+/// `target.field`.
+fn member(target: &Value, field: &str) -> Result<Value, Error> {
+    match target {
+        Value::Domains(map) => Ok(map
+            .get(field)
+            .cloned()
+            .unwrap_or_else(|| Value::Map(BTreeMap::new()))),
+        Value::Map(map) => map
+            .get(field)
+            .cloned()
+            .ok_or_else(|| Error(format!("no such key: {field}"))),
+        other => error(format!(
+            "no such overload: field selection on {}",
+            other.type_name()
+        )),
+    }
+}
+
 /// Runs `expr` with `variables` in scope.
 pub fn evaluate(expr: &Expr, variables: &BTreeMap<&str, Value>) -> Result<Value, Error> {
     match expr {
@@ -460,28 +506,15 @@ pub fn evaluate(expr: &Expr, variables: &BTreeMap<&str, Value>) -> Result<Value,
             .map(|i| evaluate(i, variables))
             .collect::<Result<_, _>>()
             .map(Value::List),
-        Expr::Member(target, field) => match evaluate(target, variables)? {
-            Value::Domains(map) => Ok(map
-                .get(field)
-                .cloned()
-                .unwrap_or_else(|| Value::Map(BTreeMap::new()))),
-            Value::Map(map) => map
-                .get(field)
-                .cloned()
-                .ok_or_else(|| Error(format!("no such key: {field}"))),
-            other => error(format!(
-                "no such overload: field selection on {}",
-                other.type_name()
-            )),
-        },
-        Expr::Has(target, field) => match evaluate(target, variables)? {
+        Expr::Member(..) => evaluate_ref(expr, variables).map(Cow::into_owned),
+        Expr::Has(target, field) => match &*evaluate_ref(target, variables)? {
             Value::Map(map) | Value::Domains(map) => Ok(Value::Bool(map.contains_key(field))),
             other => error(format!("no such overload: has() on {}", other.type_name())),
         },
         Expr::Index(target, index) => {
-            let target = evaluate(target, variables)?;
+            let target = evaluate_ref(target, variables)?;
             let index = evaluate(index, variables)?;
-            match (target, index) {
+            match (&*target, index) {
                 (Value::Domains(map), Value::String(key)) => Ok(map
                     .get(&key)
                     .cloned()

@@ -13,7 +13,8 @@
 //!   DeviceClass must exist, and the allocator is set up once for the cycle
 //!   from every ResourceSlice and the devices already allocated or in
 //!   flight (the host keeps those, across plugin instances and binding
-//!   cycles).
+//!   cycles). The classes and slices are parsed once and kept across
+//!   cycles until the host's slices generation changes.
 //! - Filter allocates the unallocated claims on each node
 //!   ([`allocator`]: DeviceClass and request CEL selectors, `ExactCount`
 //!   and `All`, `matchAttribute`); "cannot allocate all claims" when they
@@ -44,16 +45,46 @@ pub mod allocator;
 pub mod api;
 pub mod cel;
 
-use allocator::{AllocateError, Allocator, NodeView};
+use allocator::{AllocateError, Allocator, Catalog, DeviceId, NodeView};
 use api::{AllocationResult, DeviceClass, ResourceClaim, ResourceSlice};
 use kws_plugin_sdk::host::resource_claims;
 use kws_plugin_sdk::{
     ActionType, Cluster, ClusterEvent, CycleState, EventResource, ExtensionPoint, NoArgs, NodeInfo,
     Plugin, Pod, PostFilterResult, PreFilterResult, QueueingHint, RegisteredEvent, Status,
 };
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
-pub struct DynamicResources;
+#[derive(Default)]
+pub struct DynamicResources {
+    /// The catalog of the host's slices generation it was fetched at,
+    /// kept across cycles: 500 slices of ten devices cost more to copy
+    /// and parse than the rest of the plugin's work for a pod.
+    catalog: RefCell<Option<(u64, Rc<Catalog>)>>,
+}
+
+impl DynamicResources {
+    /// The allocator with every class and slice and the devices taken now.
+    fn allocator(&self) -> Result<Allocator, String> {
+        let generation = resource_claims::slices_generation();
+        let kept = self
+            .catalog
+            .borrow()
+            .as_ref()
+            .filter(|(kept, _)| *kept == generation)
+            .map(|(_, catalog)| Rc::clone(catalog));
+        let catalog = match kept {
+            Some(catalog) => catalog,
+            None => {
+                let catalog = Rc::new(fetch_catalog()?);
+                *self.catalog.borrow_mut() = Some((generation, Rc::clone(&catalog)));
+                catalog
+            }
+        };
+        Ok(Allocator::with_catalog(catalog, allocated_devices()))
+    }
+}
 
 /// Filter's reason when the node cannot hold every claim.
 pub const CANNOT_ALLOCATE: &str = "cannot allocate all claims";
@@ -95,14 +126,13 @@ struct CycleClaims {
     assumed: Vec<String>,
 }
 
-impl CycleClaims {
-    fn to_allocate(&self) -> Vec<&ResourceClaim> {
-        self.claims
-            .iter()
-            .filter(|c| c.allocation().is_none())
-            .map(|c| &c.claim)
-            .collect()
-    }
+/// The claims to allocate: those not allocated yet.
+fn to_allocate(claims: &[Claim]) -> Vec<&ResourceClaim> {
+    claims
+        .iter()
+        .filter(|c| c.allocation().is_none())
+        .map(|c| &c.claim)
+        .collect()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, String> {
@@ -127,8 +157,8 @@ fn pod_claims() -> Result<Result<Vec<Claim>, String>, String> {
         .map(Ok)
 }
 
-/// The allocator with every class and slice and the devices taken now.
-fn allocator() -> Result<Allocator, String> {
+/// Every class and slice from the host, parsed.
+fn fetch_catalog() -> Result<Catalog, String> {
     let classes = resource_claims::device_classes()
         .iter()
         .map(|c| parse::<DeviceClass>("DeviceClass", c))
@@ -137,11 +167,15 @@ fn allocator() -> Result<Allocator, String> {
         .iter()
         .map(|s| parse::<ResourceSlice>("ResourceSlice", s))
         .collect::<Result<Vec<_>, _>>()?;
-    let allocated = resource_claims::allocated_devices()
+    Ok(Catalog::new(classes, slices))
+}
+
+/// Every device allocated or in flight now.
+fn allocated_devices() -> BTreeSet<DeviceId> {
+    resource_claims::allocated_devices()
         .into_iter()
         .map(|d| (d.driver, d.pool, d.device))
-        .collect();
-    Ok(Allocator::new(classes, slices, allocated))
+        .collect()
 }
 
 fn view(node: &NodeInfo) -> impl Fn(&str) -> Option<String> + '_ {
@@ -164,7 +198,7 @@ fn filter_node(state: &CycleClaims, node: &NodeInfo) -> Status {
             .is_some_and(|selector| !selector.matches(node.name(), &label))
     });
     if let Some(allocator) = &state.allocator {
-        match allocator.allocate(&node_view, &state.to_allocate()) {
+        match allocator.allocate(&node_view, &to_allocate(&state.claims)) {
             Ok(Some(_)) => {}
             Ok(None) => return Status::unresolvable(CANNOT_ALLOCATE),
             Err(AllocateError::Unschedulable(reason)) => return Status::unresolvable(reason),
@@ -194,7 +228,7 @@ impl Plugin for DynamicResources {
     type Args = NoArgs;
 
     fn new(_: NoArgs) -> Result<Self, String> {
-        Ok(DynamicResources)
+        Ok(DynamicResources::default())
     }
 
     fn pre_enqueue(&self, _: &Pod) -> Status {
@@ -229,7 +263,7 @@ impl Plugin for DynamicResources {
             }
         }
         let allocator = if needs_allocator {
-            let allocator = match allocator() {
+            let allocator = match self.allocator() {
                 Ok(allocator) => allocator,
                 Err(error) => return PreFilterResult::rejected(Status::error(error)),
             };
@@ -341,20 +375,23 @@ impl Plugin for DynamicResources {
         let Some(cycle) = state.read_mut::<CycleClaims>() else {
             return Status::success();
         };
-        if cycle.allocator.is_none() {
+        let CycleClaims {
+            claims,
+            allocator,
+            assumed,
+        } = cycle;
+        // Again on the chosen node, with PreFilter's classes and slices
+        // and what other cycles took since.
+        let Some(allocator) = allocator else {
             return Status::success();
-        }
-        // Again on the chosen node, with what other cycles took since.
-        let allocator = match allocator() {
-            Ok(allocator) => allocator,
-            Err(error) => return Status::error(error),
         };
+        allocator.set_allocated(allocated_devices());
         let label = view(node);
         let node_view = NodeView {
             name: node.name(),
             label: &label,
         };
-        let to_allocate = cycle.to_allocate();
+        let to_allocate = to_allocate(claims);
         let results = match allocator.allocate(&node_view, &to_allocate) {
             Ok(Some(results)) => results,
             Ok(None) => return Status::unschedulable(CANNOT_ALLOCATE),
@@ -372,7 +409,7 @@ impl Plugin for DynamicResources {
                     "internal error, couldn't signal allocation for claim {uid}: {reason}"
                 ));
             }
-            cycle.assumed.push(uid);
+            assumed.push(uid);
         }
         Status::success()
     }

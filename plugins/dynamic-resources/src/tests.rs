@@ -3,7 +3,7 @@ use kws_plugin_sdk::Code;
 use kws_plugin_sdk::host::resource_claims::{DeviceId, PodClaim};
 use kws_plugin_sdk::testing::{node, node_info, pod};
 use serde_json::json;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -11,7 +11,10 @@ use std::rc::Rc;
 /// claims, and the allocations held in flight by uid.
 struct Host {
     classes: Vec<String>,
-    slices: Vec<String>,
+    slices: RefCell<Vec<String>>,
+    /// Bumped by a test that changes `slices`.
+    generation: Cell<u64>,
+    slice_fetches: Cell<usize>,
     claims: Result<Vec<(String, serde_json::Value)>, String>,
     in_flight: RefCell<BTreeMap<String, String>>,
     bound: RefCell<Vec<String>>,
@@ -38,7 +41,11 @@ impl resource_claims::ResourceClaims for Host {
         self.classes.clone()
     }
     fn resource_slices(&self) -> Vec<String> {
-        self.slices.clone()
+        self.slice_fetches.set(self.slice_fetches.get() + 1);
+        self.slices.borrow().clone()
+    }
+    fn slices_generation(&self) -> u64 {
+        self.generation.get()
     }
     fn allocated_devices(&self) -> Vec<DeviceId> {
         self.in_flight
@@ -101,7 +108,9 @@ fn host(claims: Result<Vec<(String, serde_json::Value)>, String>) -> Rc<Host> {
             "spec": {"selectors": [{"cel": {"expression": "device.driver == 'gpu.example.com'"}}]}})
             .to_string(),
         ],
-        slices: vec![slice("node-1", 1), slice("node-2", 1)],
+        slices: RefCell::new(vec![slice("node-1", 1), slice("node-2", 1)]),
+        generation: Cell::new(1),
+        slice_fetches: Cell::new(0),
         claims,
         in_flight: RefCell::default(),
         bound: RefCell::default(),
@@ -124,15 +133,19 @@ fn a_pod_waits_for_its_claims_and_one_without_claims_is_skipped() {
         "pod \"default/p\": ResourceClaim not created yet".to_string()
     ));
     let p = pod("default", "p").build();
-    let status = DynamicResources.pre_enqueue(&p);
+    let status = DynamicResources::default().pre_enqueue(&p);
     assert_eq!(status.code, Code::UnschedulableAndUnresolvable);
     assert_eq!(
         status.reasons,
         ["pod \"default/p\": ResourceClaim not created yet"]
     );
     host(Ok(Vec::new()));
-    assert_eq!(DynamicResources.pre_enqueue(&p), Status::success());
-    let result = DynamicResources.pre_filter(&p, &Cluster::default(), &mut CycleState::default());
+    assert_eq!(
+        DynamicResources::default().pre_enqueue(&p),
+        Status::success()
+    );
+    let result =
+        DynamicResources::default().pre_filter(&p, &Cluster::default(), &mut CycleState::default());
     assert_eq!(result, PreFilterResult::skip());
 }
 
@@ -143,13 +156,13 @@ fn a_device_assumed_by_one_cycle_is_not_offered_to_the_next() {
     let refs: Vec<&NodeInfo> = nodes.iter().collect();
     let mut first = CycleState::default();
     assert_eq!(
-        DynamicResources.pre_filter(&p, &Cluster::default(), &mut first),
+        DynamicResources::default().pre_filter(&p, &Cluster::default(), &mut first),
         PreFilterResult::all()
     );
-    let statuses = DynamicResources.filter_all(&p, &Cluster::default(), &refs, &first);
+    let statuses = DynamicResources::default().filter_all(&p, &Cluster::default(), &refs, &first);
     assert!(statuses.iter().all(Status::passes));
     assert_eq!(
-        DynamicResources.reserve(&p, &nodes[0], &mut first),
+        DynamicResources::default().reserve(&p, &nodes[0], &mut first),
         Status::success()
     );
     let held: AllocationResult = serde_json::from_str(&host.in_flight.borrow()["a"]).unwrap();
@@ -161,20 +174,20 @@ fn a_device_assumed_by_one_cycle_is_not_offered_to_the_next() {
         .borrow_mut()
         .insert("a".to_string(), serde_json::to_string(&held).unwrap());
     let mut second = CycleState::default();
-    DynamicResources.pre_filter(&p, &Cluster::default(), &mut second);
-    let statuses = DynamicResources.filter_all(&p, &Cluster::default(), &refs, &second);
+    DynamicResources::default().pre_filter(&p, &Cluster::default(), &mut second);
+    let statuses = DynamicResources::default().filter_all(&p, &Cluster::default(), &refs, &second);
     assert_eq!(statuses[0], Status::unresolvable(CANNOT_ALLOCATE));
     assert!(statuses[1].passes());
 
     // Unreserve gives the device back; PreBind writes the claim.
-    DynamicResources.unreserve(&p, &nodes[0], &mut first);
+    DynamicResources::default().unreserve(&p, &nodes[0], &mut first);
     assert!(!host.in_flight.borrow().contains_key("a"));
     assert_eq!(
-        DynamicResources.reserve(&p, &nodes[0], &mut second),
+        DynamicResources::default().reserve(&p, &nodes[0], &mut second),
         Status::success()
     );
     assert_eq!(
-        DynamicResources.pre_bind(&p, &nodes[0], &second),
+        DynamicResources::default().pre_bind(&p, &nodes[0], &second),
         Status::success()
     );
     assert_eq!(*host.bound.borrow(), ["b"]);
@@ -191,8 +204,8 @@ fn allocated_claims_keep_the_pod_on_their_node_and_missing_classes_stop_it() {
     let (p, nodes) = (pod("default", "p").build(), nodes());
     let refs: Vec<&NodeInfo> = nodes.iter().collect();
     let mut state = CycleState::default();
-    DynamicResources.pre_filter(&p, &Cluster::default(), &mut state);
-    let statuses = DynamicResources.filter_all(&p, &Cluster::default(), &refs, &state);
+    DynamicResources::default().pre_filter(&p, &Cluster::default(), &mut state);
+    let statuses = DynamicResources::default().filter_all(&p, &Cluster::default(), &refs, &state);
     assert_eq!(statuses[0], Status::unresolvable(NOT_AVAILABLE));
     assert!(statuses[1].passes());
     // Had node-2 turned the pod away too, PostFilter frees the idle claim.
@@ -203,7 +216,7 @@ fn allocated_claims_keep_the_pod_on_their_node_and_missing_classes_stop_it() {
         c
     })]));
     let full = Status::unschedulable("Insufficient cpu");
-    let result = DynamicResources.post_filter(
+    let result = DynamicResources::default().post_filter(
         &p,
         &Cluster::default(),
         &[(&nodes[0], &statuses[0]), (&nodes[1], &full)],
@@ -218,7 +231,8 @@ fn allocated_claims_keep_the_pod_on_their_node_and_missing_classes_stop_it() {
     let mut unknown = claim("b");
     unknown["spec"]["devices"]["requests"][0]["exactly"]["deviceClassName"] = json!("fpga");
     host(Ok(vec![("fpga".to_string(), unknown)]));
-    let result = DynamicResources.pre_filter(&p, &Cluster::default(), &mut CycleState::default());
+    let result =
+        DynamicResources::default().pre_filter(&p, &Cluster::default(), &mut CycleState::default());
     assert_eq!(
         result,
         PreFilterResult::rejected(Status::unresolvable(
@@ -234,7 +248,7 @@ fn a_claim_being_allocated_by_another_pod_makes_the_pod_wait() {
         "a".to_string(),
         json!({"devices": {"results": []}}).to_string(),
     );
-    let result = DynamicResources.pre_filter(
+    let result = DynamicResources::default().pre_filter(
         &pod("default", "p").build(),
         &Cluster::default(),
         &mut CycleState::default(),
@@ -267,4 +281,34 @@ fn claim_events_queue_the_pod_when_they_may_help() {
     // A claim deleted with or without devices.
     assert_eq!(claim_hint(Some(&allocated), None), Ok(QueueingHint::Queue));
     assert_eq!(claim_hint(Some(&other), None), Ok(QueueingHint::Skip));
+}
+
+#[test]
+fn slices_are_fetched_again_only_when_their_generation_changes() {
+    let host = host(Ok(vec![("gpu".to_string(), claim("a"))]));
+    let plugin = DynamicResources::default();
+    let p = pod("default", "p").build();
+    let mut nodes = nodes();
+    nodes.push(node_info(2, node("node-3").build(), Vec::new()));
+    let refs: Vec<&NodeInfo> = nodes.iter().collect();
+    let cycle = || {
+        let mut state = CycleState::default();
+        assert_eq!(
+            plugin.pre_filter(&p, &Cluster::default(), &mut state),
+            PreFilterResult::all()
+        );
+        let statuses = plugin.filter_all(&p, &Cluster::default(), &refs, &state);
+        assert_eq!(plugin.reserve(&p, &nodes[0], &mut state), Status::success());
+        plugin.unreserve(&p, &nodes[0], &mut state);
+        statuses
+    };
+    assert_eq!(cycle()[2], Status::unresolvable(CANNOT_ALLOCATE));
+    assert_eq!(cycle()[2], Status::unresolvable(CANNOT_ALLOCATE));
+    assert_eq!(host.slice_fetches.get(), 1);
+
+    // node-3 publishes a slice: the next cycle sees it.
+    host.slices.borrow_mut().push(slice("node-3", 1));
+    host.generation.set(2);
+    assert!(cycle()[2].passes());
+    assert_eq!(host.slice_fetches.get(), 2);
 }
